@@ -1,0 +1,145 @@
+# One Makefile for the three programs, the tests and the demo.
+#
+#   make              CPU build: bin/sdtrain bin/sdexport bin/sdinfer
+#   make CUDA=1       also the CUDA backend (nvcc, cuDNN, cuBLAS under $(CUDA_HOME))
+#   make test         dependencies (tools/deps.sh), build, run every test
+#   make SAN=1 test   the same under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make demo         the main job: train, export, evaluate on Fashion-MNIST
+#
+# Sources are found by directory, so adding a file never needs an edit here:
+#   common/*.c kernels/*.c kernels/cpu/*.c   the core (also built in double for gradient checks)
+#   kernels/cuda/*.cu kernels/cuda/*.c       the CUDA backend (CUDA=1 only)
+#   train/ export/ infer/                    one program each; main.c is its entry point,
+#                                            the other files are linked into the tests too
+#   tests/test_*.c                           float tests, one binary each
+#   tests/gradcheck_*.c                      double-precision tests, one binary each
+
+CC        ?= gcc
+CUDA_HOME ?= /usr/local/cuda
+NVCC      ?= $(CUDA_HOME)/bin/nvcc
+ARCH      ?= -march=x86-64-v3
+OPT       ?= -O3
+ONNX_PROTO ?= /usr/include/onnx/onnx.proto
+
+BUILD := build
+ifeq ($(SAN),1)
+BUILD := build-san
+OPT   := -O1 -g -fno-omit-frame-pointer
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+endif
+ifeq ($(CUDA),1)
+BUILD := $(BUILD)-cuda
+endif
+
+CPPFLAGS += -I. -Icommon -Ikernels -I$(BUILD)/proto -D_DEFAULT_SOURCE
+CFLAGS   += -std=c11 $(OPT) $(ARCH) -Wall -Wextra -Werror -fopenmp $(SANFLAGS) -MMD -MP
+LDFLAGS  += -fopenmp $(SANFLAGS)
+LDLIBS   += -lopenblas -lprotobuf-c -lcjson -lz -lm
+
+CORE_SRC   := $(wildcard common/*.c) $(wildcard kernels/*.c) $(wildcard kernels/cpu/*.c)
+TRAIN_SRC  := $(filter-out train/main.c,$(wildcard train/*.c))
+EXPORT_SRC := $(filter-out export/main.c,$(wildcard export/*.c))
+INFER_SRC  := $(filter-out infer/main.c,$(wildcard infer/*.c))
+PROTO_C    := $(BUILD)/proto/onnx.pb-c.c
+PROTO_H    := $(BUILD)/proto/onnx.pb-c.h
+
+ifeq ($(CUDA),1)
+CPPFLAGS  += -DSD_WITH_CUDA -I$(CUDA_HOME)/include
+CUDA_CU   := $(wildcard kernels/cuda/*.cu)
+CUDA_C    := $(wildcard kernels/cuda/*.c)
+NVCCFLAGS ?= -O3 -std=c++17 -arch=sm_90 -Xcompiler -Wall,-Wextra,-Werror -I. -Icommon -Ikernels -DSD_WITH_CUDA
+LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublas -lcudart -lstdc++
+CUDA_OBJ  := $(CUDA_CU:%.cu=$(BUILD)/%.o) $(CUDA_C:%.c=$(BUILD)/%.o)
+endif
+
+CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o) $(PROTO_C:.c=.o) $(CUDA_OBJ)
+# The double build: the same core sources compiled for real=double.
+CORE64_OBJ := $(CORE_SRC:%.c=$(BUILD)/f64/%.o)
+TRAIN_OBJ  := $(TRAIN_SRC:%.c=$(BUILD)/%.o)
+EXPORT_OBJ := $(EXPORT_SRC:%.c=$(BUILD)/%.o)
+INFER_OBJ  := $(INFER_SRC:%.c=$(BUILD)/%.o)
+LIB        := $(BUILD)/libsd.a
+LIB64      := $(BUILD)/libsd64.a
+
+PROGRAM_NAMES := $(if $(wildcard train/main.c),sdtrain) \
+                 $(if $(wildcard export/main.c),sdexport) \
+                 $(if $(wildcard infer/main.c),sdinfer)
+PROGRAMS := $(PROGRAM_NAMES:%=$(BUILD)/bin/%)
+# bin/ always points at the most recent build's programs.
+
+TESTS_F32 := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
+TESTS_F64 := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/gradcheck_*.c))
+
+.PHONY: all deps test demo bench plot clean programs tests
+all: programs
+programs: $(PROGRAMS)
+	@mkdir -p bin && for p in $(PROGRAM_NAMES); do ln -sfn ../$(BUILD)/bin/$$p bin/$$p; done
+tests: $(TESTS_F32) $(TESTS_F64) programs
+
+# ---- generated protobuf-c code for the ONNX schema (never edited by hand) ----
+$(PROTO_C) $(PROTO_H) &: $(ONNX_PROTO)
+	@mkdir -p $(BUILD)/proto
+	protoc-c --proto_path=$(dir $(ONNX_PROTO)) --c_out=$(BUILD)/proto $(notdir $(ONNX_PROTO))
+
+$(PROTO_C:.c=.o): $(PROTO_C)
+	$(CC) $(CPPFLAGS) -std=c11 $(OPT) $(SANFLAGS) -c $< -o $@
+
+# ---- objects ----
+$(BUILD)/%.o: %.c | $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/f64/%.o: %.c | $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -DSD_REAL_DOUBLE $(CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(LIB): $(CORE_OBJ) $(TRAIN_OBJ) $(EXPORT_OBJ) $(INFER_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(LIB64): $(CORE64_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+# ---- programs ----
+$(BUILD)/bin/sdtrain: $(BUILD)/train/main.o $(LIB)
+$(BUILD)/bin/sdexport: $(BUILD)/export/main.o $(LIB)
+$(BUILD)/bin/sdinfer: $(BUILD)/infer/main.o $(LIB)
+$(BUILD)/bin/%:
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# ---- tests ----
+$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(LIB)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/gradcheck_%: $(BUILD)/f64/tests/gradcheck_%.o $(LIB64)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+deps:
+	@tools/deps.sh
+
+test: deps
+	@$(MAKE) --no-print-directory tests
+	@BUILD=$(BUILD) tests/run.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory programs
+	@tools/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory programs
+	@bench/run.sh
+
+plot:
+	@tools/plot.sh $(RUNS)
+
+clean:
+	rm -rf build build-san build-cuda build-san-cuda bin
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

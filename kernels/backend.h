@@ -1,0 +1,184 @@
+// The one interface between the programs (sdtrain, sdinfer) and the devices.
+//
+// A Backend is a table of functions plus the device's private state. The CPU
+// backend (kernels/cpu/) and the CUDA backend (kernels/cuda/) each fill one in;
+// the training loop and the inference runner call through it and never learn
+// which device runs. Every pointer argument that names tensor data is a device
+// pointer obtained from be->alloc (host memory for the CPU backend).
+//
+// Layout conventions, the same on every backend:
+//   - activations are NCHW, contiguous, of type `real` (float32 in production);
+//   - convolution weights are [out_c][in_c][kernel_h][kernel_w] (ONNX / Torch);
+//   - fully connected weights are [out_features][in_features] (ONNX Gemm transB=1);
+//   - "backward" ops OVERWRITE their gradient outputs unless the name says
+//     accumulate; the training loop zeroes the flat gradient buffer once per step.
+// Aliasing: ops documented "in place allowed" accept identical input and output
+// pointers; all other outputs must not overlap any input.
+#ifndef SD_BACKEND_H
+#define SD_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/real.h"
+
+typedef struct {
+    int batch;
+    int in_c, in_h, in_w;
+    int out_c, out_h, out_w;
+    int kernel_h, kernel_w;
+    int stride_h, stride_w;
+    int pad_top, pad_left;  // bottom/right padding is implied by out_h/out_w
+} ConvGeom;
+
+typedef struct {
+    int batch, channels, spatial;  // spatial = H * W
+} BatchNormGeom;
+
+typedef struct {
+    int batch, channels;
+    int in_h, in_w, out_h, out_w;
+    int kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left;
+    int count_include_pad;  // average pooling only: divide by the full window size
+} PoolGeom;
+
+// Up to this many dimensions for the generic tensor ops sdinfer needs.
+#define SD_MAX_DIMS 6
+
+typedef struct {
+    int rank;
+    int64_t dims[SD_MAX_DIMS];
+} TensorShape;
+
+typedef enum { BINARY_ADD, BINARY_SUB, BINARY_MUL, BINARY_DIV } BinaryOp;
+
+typedef struct Backend Backend;
+
+struct Backend {
+    const char *name;  // "cpu" or "cuda"
+    void *state;       // backend-private: thread scratch, cuDNN/cuBLAS handles, workspace
+
+    // ---- memory -------------------------------------------------------------
+    void *(*alloc)(Backend *be, size_t bytes);  // NULL on failure
+    void (*release)(Backend *be, void *ptr);
+    void (*upload)(Backend *be, void *device_dst, const void *host_src, size_t bytes);
+    void (*download)(Backend *be, void *host_dst, const void *device_src, size_t bytes);
+    void (*copy)(Backend *be, void *device_dst, const void *device_src, size_t bytes);
+    void (*fill)(Backend *be, real *dst, size_t count, real value);
+    void (*synchronize)(Backend *be);
+    void (*destroy)(Backend *be);  // frees state and the Backend itself
+    // Arithmetic mode for convolutions and matrix products: "fp32" (exact float32,
+    // the default), "tf32", "fp16", "bf16". Returns 0, or -1 when this backend
+    // does not offer the mode (the CPU offers fp32 only).
+    int (*set_precision)(Backend *be, const char *precision);
+
+    // ---- convolution (no groups, no dilation) ----------------------------------
+    // y = conv(x, w) [+ bias per out channel] [then ReLU if fuse_relu]; bias may be NULL.
+    void (*conv2d_forward)(Backend *be, const ConvGeom *g, const real *x, const real *w,
+                           const real *bias, int fuse_relu, real *y);
+    void (*conv2d_backward_data)(Backend *be, const ConvGeom *g, const real *w, const real *dy,
+                                 real *dx);
+    void (*conv2d_backward_filter)(Backend *be, const ConvGeom *g, const real *x, const real *dy,
+                                   real *dw);
+
+    // ---- batch normalisation (per channel over N, H, W) -------------------------
+    // Training: normalise with the batch statistics, keep mean and 1/sqrt(var+eps)
+    // for backward, and move the running statistics:
+    //   running = (1 - momentum) * running + momentum * batch_stat,
+    // with the unbiased (n/(n-1)) batch variance for running_var, as Torch and PyTorch.
+    void (*batchnorm_forward_train)(Backend *be, const BatchNormGeom *g, const real *x,
+                                    const real *gamma, const real *beta, real momentum, real eps,
+                                    real *running_mean, real *running_var, real *save_mean,
+                                    real *save_invstd, real *y);
+    void (*batchnorm_forward_eval)(Backend *be, const BatchNormGeom *g, const real *x,
+                                   const real *gamma, const real *beta, const real *running_mean,
+                                   const real *running_var, real eps, real *y);
+    void (*batchnorm_backward)(Backend *be, const BatchNormGeom *g, const real *x, const real *dy,
+                               const real *gamma, const real *save_mean, const real *save_invstd,
+                               real *dx, real *dgamma, real *dbeta);
+
+    // ---- element-wise -------------------------------------------------------------
+    void (*relu_forward)(Backend *be, size_t count, const real *x, real *y);  // in place allowed
+    // dx = dy where y > 0, else 0 (y is the ReLU's OUTPUT); in place allowed (dx == dy).
+    void (*relu_backward)(Backend *be, size_t count, const real *y, const real *dy, real *dx);
+    // y = ReLU(branch_scale * branch + shortcut): the residual merge, paper eq. (2)/(5).
+    // y may alias branch or shortcut.
+    void (*residual_forward)(Backend *be, size_t count, real branch_scale, const real *branch,
+                             const real *shortcut, real *y);
+    void (*accumulate)(Backend *be, size_t count, const real *src, real *dst);  // dst += src
+
+    // ---- the option-A shortcut (He et al.; the Torch stochastic-depth code) ----------
+    // Average pool kernel 2 stride 2 over each input channel, then zero channels
+    // appended after the in_c input channels up to out_c. out_h = in_h / 2 (floor).
+    void (*shortcut_a_forward)(Backend *be, int batch, int in_c, int in_h, int in_w, int out_c,
+                               const real *x, real *y);
+    // dx += the gradient of the above w.r.t. x (accumulates: dx already holds the branch's).
+    void (*shortcut_a_backward_accumulate)(Backend *be, int batch, int in_c, int in_h, int in_w,
+                                           int out_c, const real *dy, real *dx);
+
+    // ---- pooling ----------------------------------------------------------------------
+    void (*global_avgpool_forward)(Backend *be, int batch, int channels, int spatial, const real *x,
+                                   real *y);
+    void (*global_avgpool_backward)(Backend *be, int batch, int channels, int spatial,
+                                    const real *dy, real *dx);
+    void (*maxpool_forward)(Backend *be, const PoolGeom *g, const real *x, real *y);
+    // dx (overwritten) routes dy to the first maximum of each window (x, y from forward).
+    void (*maxpool_backward)(Backend *be, const PoolGeom *g, const real *x, const real *y,
+                             const real *dy, real *dx);
+    void (*avgpool_forward)(Backend *be, const PoolGeom *g, const real *x, real *y);
+
+    // ---- fully connected: y[b][o] = sum_i x[b][i] * w[o][i] + bias[o] --------------------
+    void (*fc_forward)(Backend *be, int batch, int in_features, int out_features, const real *x,
+                       const real *w, const real *bias, real *y);
+    // Writes dx (may be NULL to skip), dw and dbias.
+    void (*fc_backward)(Backend *be, int batch, int in_features, int out_features, const real *x,
+                        const real *w, const real *dy, real *dx, real *dw, real *dbias);
+
+    // ---- loss -----------------------------------------------------------------------------
+    // Mean softmax cross-entropy over the batch. Writes the mean loss to loss[0]
+    // (device memory) and d(loss)/d(logits) to dlogits. labels are int32 on the device.
+    void (*softmax_cross_entropy)(Backend *be, int batch, int classes, const real *logits,
+                                  const int32_t *labels, real *dlogits, real *loss);
+
+    // ---- optimiser -------------------------------------------------------------------------
+    // One fused update over the flat parameter buffer (Torch optim.sgd == PyTorch SGD):
+    //   g = grad + weight_decay * param
+    //   buf = first_step ? g : momentum * buf + g          (dampening 0)
+    //   step = nesterov ? g + momentum * buf : buf
+    //   param -= lr * step
+    void (*sgd_step)(Backend *be, size_t count, real *params, const real *grads, real *momentum_buf,
+                     real lr, real momentum, real weight_decay, int nesterov, int first_step);
+
+    // ---- generic tensor ops for sdinfer (forward only) --------------------------------------
+    // y = a (op) b with ONNX/numpy multidirectional broadcasting; out_shape is the broadcast shape.
+    void (*binary_broadcast)(Backend *be, BinaryOp op, const TensorShape *a_shape, const real *a,
+                             const TensorShape *b_shape, const real *b,
+                             const TensorShape *out_shape, real *y);
+    // Constant-value padding: pads[0..rank) at the start of each axis, pads[rank..2*rank) at the end.
+    // Negative pads crop.
+    void (*pad_constant)(Backend *be, const TensorShape *in_shape, const real *x,
+                         const int64_t *pads, real value, const TensorShape *out_shape, real *y);
+    // Copy a strided box: y[i] = x[starts + i * steps] along every axis (steps may be negative).
+    void (*slice)(Backend *be, const TensorShape *in_shape, const real *x, const int64_t *starts,
+                  const int64_t *steps, const TensorShape *out_shape, real *y);
+    // Place x (in_shape) into y (out_shape) at offset along axis: one input of a Concat.
+    void (*concat_part)(Backend *be, const TensorShape *in_shape, const real *x, int axis,
+                        int64_t offset, const TensorShape *out_shape, real *y);
+    // Softmax over the last axis of a [outer][inner] view.
+    void (*softmax)(Backend *be, int64_t outer, int64_t inner, const real *x, real *y);
+    // C[m][n] = alpha * op(A) op(B) + beta * C, row-major, op = transpose if trans_*.
+    // C must already hold the (broadcast) bias when beta != 0.
+    void (*gemm)(Backend *be, int trans_a, int trans_b, int m, int n, int k, real alpha,
+                 const real *a, const real *b, real beta, real *c);
+};
+
+// Constructors. Each returns NULL and writes a message into err on failure.
+Backend *backend_cpu_create(int threads, char *err, size_t err_len);
+#ifdef SD_WITH_CUDA
+Backend *backend_cuda_create(int device_index, char *err, size_t err_len);
+#endif
+
+// Picks a backend by name ("cpu" or "cuda"); a clear message when CUDA was not built in.
+Backend *backend_create(const char *device, int threads, char *err, size_t err_len);
+
+#endif

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs, from Debian, whatever the build, the tests and the demo need and this
+# machine lacks; quick when everything is present. Also installs onnxruntime-node
+# (npm) into tests/node/ for the foreign-runtime tests. Idempotent.
+set -eu
+cd "$(dirname "$0")/.."
+
+DEBS="build-essential libprotobuf-c-dev protobuf-c-compiler libonnx-dev libopenblas-dev zlib1g-dev
+libcjson-dev dataset-fashion-mnist python3-onnx python3-numpy libonnx-testdata gnuplot-nox nodejs npm"
+
+missing=""
+for p in $DEBS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+# nodejs may come from another repository that bundles npm: accept a working npm.
+if command -v npm >/dev/null 2>&1; then missing=$(echo "$missing" | sed 's/ npm\b//; s/ nodejs\b//'); fi
+
+if [ -n "${missing// /}" ]; then
+    if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+        echo "deps: missing Debian packages:$missing" >&2
+        echo "deps: install them with: sudo apt-get update && sudo apt-get install -y$missing" >&2
+        exit 1
+    fi
+    echo "deps: installing$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq $missing >/dev/null
+fi
+
+# onnxruntime-node: its postinstall download cannot reach the network here; the npm
+# package bundles the CPU library, so skip the script (see ../shared/ENVIRONMENT.md).
+if [ ! -f tests/node/node_modules/onnxruntime-node/package.json ]; then
+    echo "deps: installing onnxruntime-node into tests/node/"
+    (cd tests/node && ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund --silent >/dev/null)
+fi
