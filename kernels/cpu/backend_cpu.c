@@ -1,0 +1,142 @@
+// The CPU backend: host memory, the function table, and the state its kernels
+// share (thread count, per-thread scratch). The kernels live one concept per
+// file next to this one (conv.c, batchnorm.c, ...).
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_ops.h"
+
+// ---- shared helpers ----------------------------------------------------------
+
+void cpu_scratch_reserve(CpuState *st, size_t elements) {
+    for (int t = 0; t < st->threads; t++) {
+        CpuScratch *s = &st->scratch[t];
+        if (s->capacity >= elements) continue;
+        real *grown = realloc(s->data, elements * sizeof(real));
+        if (!grown) {
+            fprintf(stderr, "cpu backend: out of memory growing the scratch buffer to %zu bytes\n",
+                    elements * sizeof(real));
+            abort();
+        }
+        s->data = grown;
+        s->capacity = elements;
+    }
+}
+
+void cpu_blas_threads(int threads) { openblas_set_num_threads(threads); }
+
+// ---- memory ---------------------------------------------------------------------
+
+// 64-byte alignment: whole cache lines, and aligned loads for AVX-512 should
+// the build ever target it.
+static void *cpu_alloc(Backend *be, size_t bytes) {
+    (void)be;
+    size_t rounded = (bytes + 63) / 64 * 64;
+    return aligned_alloc(64, rounded ? rounded : 64);
+}
+
+static void cpu_release(Backend *be, void *ptr) {
+    (void)be;
+    free(ptr);
+}
+
+static void cpu_copy(Backend *be, void *dst, const void *src, size_t bytes) {
+    (void)be;
+    if (bytes) memmove(dst, src, bytes);
+}
+
+static void cpu_fill(Backend *be, real *dst, size_t count, real value) {
+    CpuState *st = cpu_state(be);
+#pragma omp parallel for simd num_threads(st->threads) if (count >= CPU_PARALLEL_MIN_ELEMENTS)
+    for (size_t i = 0; i < count; i++) dst[i] = value;
+}
+
+// Host memory is device memory here, and every kernel has finished on return.
+static void cpu_synchronize(Backend *be) { (void)be; }
+
+static int cpu_set_precision(Backend *be, const char *precision) {
+    (void)be;
+    return precision && strcmp(precision, "fp32") == 0 ? 0 : -1;
+}
+
+static void cpu_destroy(Backend *be) {
+    if (!be) return;
+    CpuState *st = cpu_state(be);
+    if (st) {
+        for (int t = 0; t < st->threads; t++) free(st->scratch[t].data);
+        free(st->scratch);
+        free(st);
+    }
+    free(be);
+}
+
+// ---- construction -------------------------------------------------------------
+
+static void fill_table(Backend *be) {
+    be->name = "cpu";
+    be->alloc = cpu_alloc;
+    be->release = cpu_release;
+    be->upload = cpu_copy;
+    be->download = cpu_copy;
+    be->copy = cpu_copy;
+    be->fill = cpu_fill;
+    be->synchronize = cpu_synchronize;
+    be->destroy = cpu_destroy;
+    be->set_precision = cpu_set_precision;
+
+    be->conv2d_forward = cpu_conv2d_forward;
+    be->conv2d_backward_data = cpu_conv2d_backward_data;
+    be->conv2d_backward_filter = cpu_conv2d_backward_filter;
+
+    be->batchnorm_forward_train = cpu_batchnorm_forward_train;
+    be->batchnorm_forward_eval = cpu_batchnorm_forward_eval;
+    be->batchnorm_backward = cpu_batchnorm_backward;
+
+    be->relu_forward = cpu_relu_forward;
+    be->relu_backward = cpu_relu_backward;
+    be->residual_forward = cpu_residual_forward;
+    be->accumulate = cpu_accumulate;
+
+    be->shortcut_a_forward = cpu_shortcut_a_forward;
+    be->shortcut_a_backward_accumulate = cpu_shortcut_a_backward_accumulate;
+
+    be->global_avgpool_forward = cpu_global_avgpool_forward;
+    be->global_avgpool_backward = cpu_global_avgpool_backward;
+    be->maxpool_forward = cpu_maxpool_forward;
+    be->maxpool_backward = cpu_maxpool_backward;
+    be->avgpool_forward = cpu_avgpool_forward;
+
+    be->fc_forward = cpu_fc_forward;
+    be->fc_backward = cpu_fc_backward;
+    be->softmax_cross_entropy = cpu_softmax_cross_entropy;
+    be->sgd_step = cpu_sgd_step;
+
+    be->binary_broadcast = cpu_binary_broadcast;
+    be->pad_constant = cpu_pad_constant;
+    be->slice = cpu_slice;
+    be->concat_part = cpu_concat_part;
+    be->softmax = cpu_softmax;
+    be->gemm = cpu_gemm;
+}
+
+Backend *backend_cpu_create(int threads, char *err, size_t err_len) {
+    if (threads <= 0) threads = omp_get_num_procs();
+    if (threads <= 0) threads = 1;
+    Backend *be = calloc(1, sizeof *be);
+    CpuState *st = calloc(1, sizeof *st);
+    CpuScratch *scratch = calloc((size_t)threads, sizeof *scratch);
+    if (!be || !st || !scratch) {
+        free(be);
+        free(st);
+        free(scratch);
+        if (err && err_len) snprintf(err, err_len, "cpu backend: out of memory");
+        return NULL;
+    }
+    st->threads = threads;
+    st->scratch = scratch;
+    be->state = st;
+    fill_table(be);
+    return be;
+}

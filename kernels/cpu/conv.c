@@ -1,0 +1,245 @@
+// 2-D convolution on the CPU as im2col + one matrix product per image.
+//
+// For one image, lay the receptive fields out as a matrix
+//   col[k][p],  k = (c, ki, kj) over in_c*kernel_h*kernel_w,  p = (oh, ow)
+// so that the three passes are plain products with the [out_c][k] weights:
+//   forward          y[o][p]  = sum_k w[o][k] col[k][p]
+//   backward data    dcol     = w^T dy,  then scatter-add dcol into dx (col2im)
+//   backward filter  dw[o][k] = sum over images of dy[o][p] col[k][p]
+// A 1x1 stride-1 unpadded convolution needs no col: the image itself is col.
+//
+// Parallel over the images of the batch with OpenBLAS single-threaded inside
+// (each image is a modest product, so one per core beats splitting one product);
+// a batch smaller than the team instead runs image by image with the BLAS pool.
+#include <omp.h>
+#include <string.h>
+
+#include "cpu_ops.h"
+
+static int is_pointwise(const ConvGeom *g) {
+    return g->kernel_h == 1 && g->kernel_w == 1 && g->stride_h == 1 && g->stride_w == 1 &&
+           g->pad_top == 0 && g->pad_left == 0 && g->out_h == g->in_h && g->out_w == g->in_w;
+}
+
+static size_t col_rows(const ConvGeom *g) {
+    return (size_t)g->in_c * (size_t)g->kernel_h * (size_t)g->kernel_w;
+}
+static size_t out_plane(const ConvGeom *g) { return (size_t)g->out_h * (size_t)g->out_w; }
+static size_t in_image(const ConvGeom *g) {
+    return (size_t)g->in_c * (size_t)g->in_h * (size_t)g->in_w;
+}
+static size_t out_image(const ConvGeom *g) { return (size_t)g->out_c * out_plane(g); }
+
+// Smallest output index o >= 0 with o * stride + offset >= bound (stride > 0).
+static int first_output_reaching(int bound, int offset, int stride) {
+    int distance = bound - offset;
+    return distance <= 0 ? 0 : (distance + stride - 1) / stride;
+}
+
+// Output columns [*lo, *hi) whose input column ow*stride - pad + kj lies inside the image.
+static void valid_output_columns(const ConvGeom *g, int kj, int *lo, int *hi) {
+    int offset = kj - g->pad_left;
+    *lo = first_output_reaching(0, offset, g->stride_w);
+    *hi = first_output_reaching(g->in_w, offset, g->stride_w);
+    if (*lo > g->out_w) *lo = g->out_w;
+    if (*hi > g->out_w) *hi = g->out_w;
+    if (*hi < *lo) *hi = *lo;
+}
+
+static void im2col(const ConvGeom *g, const real *x, real *col) {
+    const size_t plane = out_plane(g);
+    for (int c = 0; c < g->in_c; c++) {
+        const real *x_channel = x + (size_t)c * g->in_h * g->in_w;
+        for (int ki = 0; ki < g->kernel_h; ki++) {
+            for (int kj = 0; kj < g->kernel_w; kj++) {
+                real *row = col + ((size_t)(c * g->kernel_h + ki) * g->kernel_w + kj) * plane;
+                int lo, hi;
+                valid_output_columns(g, kj, &lo, &hi);
+                const int first_iw = lo * g->stride_w - g->pad_left + kj;
+                for (int oh = 0; oh < g->out_h; oh++) {
+                    real *dst = row + (size_t)oh * g->out_w;
+                    const int ih = oh * g->stride_h - g->pad_top + ki;
+                    if (ih < 0 || ih >= g->in_h) {
+                        memset(dst, 0, sizeof(real) * (size_t)g->out_w);
+                        continue;
+                    }
+                    const real *src = x_channel + (size_t)ih * g->in_w + first_iw;
+                    for (int ow = 0; ow < lo; ow++) dst[ow] = 0;
+                    if (g->stride_w == 1) {
+                        memcpy(dst + lo, src, sizeof(real) * (size_t)(hi - lo));
+                    } else {
+                        for (int ow = lo; ow < hi; ow++) dst[ow] = src[(ow - lo) * g->stride_w];
+                    }
+                    for (int ow = hi; ow < g->out_w; ow++) dst[ow] = 0;
+                }
+            }
+        }
+    }
+}
+
+// dx (one image, already zeroed) += the scatter of col back onto the input pixels.
+static void col2im_add(const ConvGeom *g, const real *col, real *dx) {
+    const size_t plane = out_plane(g);
+    for (int c = 0; c < g->in_c; c++) {
+        real *dx_channel = dx + (size_t)c * g->in_h * g->in_w;
+        for (int ki = 0; ki < g->kernel_h; ki++) {
+            for (int kj = 0; kj < g->kernel_w; kj++) {
+                const real *row =
+                    col + ((size_t)(c * g->kernel_h + ki) * g->kernel_w + kj) * plane;
+                int lo, hi;
+                valid_output_columns(g, kj, &lo, &hi);
+                const int first_iw = lo * g->stride_w - g->pad_left + kj;
+                for (int oh = 0; oh < g->out_h; oh++) {
+                    const int ih = oh * g->stride_h - g->pad_top + ki;
+                    if (ih < 0 || ih >= g->in_h) continue;
+                    const real *src = row + (size_t)oh * g->out_w;
+                    real *dst = dx_channel + (size_t)ih * g->in_w + first_iw;
+                    for (int ow = lo; ow < hi; ow++) dst[(ow - lo) * g->stride_w] += src[ow];
+                }
+            }
+        }
+    }
+}
+
+static void add_bias_relu(const ConvGeom *g, const real *bias, int fuse_relu, real *y) {
+    if (!bias && !fuse_relu) return;
+    const size_t plane = out_plane(g);
+    for (int o = 0; o < g->out_c; o++) {
+        real *row = y + (size_t)o * plane;
+        const real b = bias ? bias[o] : 0;
+        if (fuse_relu) {
+            for (size_t p = 0; p < plane; p++) {
+                real v = row[p] + b;
+                row[p] = v > 0 ? v : 0;
+            }
+        } else {
+            for (size_t p = 0; p < plane; p++) row[p] += b;
+        }
+    }
+}
+
+// Do the images run one per thread (BLAS single-threaded) or one after another?
+static int images_in_parallel(const CpuState *st, const ConvGeom *g) {
+    return st->threads > 1 && g->batch >= st->threads;
+}
+
+// ---- forward ------------------------------------------------------------------
+
+static void forward_image(const ConvGeom *g, const real *x, const real *w, const real *bias,
+                          int fuse_relu, real *scratch, real *y) {
+    const int rows = (int)col_rows(g), plane = (int)out_plane(g);
+    const real *col = x;
+    if (!is_pointwise(g)) {
+        im2col(g, x, scratch);
+        col = scratch;
+    }
+    cblas_gemm_real(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->out_c, plane, rows, 1, w, rows,
+                    col, plane, 0, y, plane);
+    add_bias_relu(g, bias, fuse_relu, y);
+}
+
+void cpu_conv2d_forward(Backend *be, const ConvGeom *g, const real *x, const real *w,
+                        const real *bias, int fuse_relu, real *y) {
+    CpuState *st = cpu_state(be);
+    if (!is_pointwise(g)) cpu_scratch_reserve(st, col_rows(g) * out_plane(g));
+    if (images_in_parallel(st, g)) {
+        cpu_blas_threads(1);
+#pragma omp parallel for schedule(static) num_threads(st->threads)
+        for (int n = 0; n < g->batch; n++) {
+            real *scratch = st->scratch[omp_get_thread_num()].data;
+            forward_image(g, x + n * in_image(g), w, bias, fuse_relu, scratch, y + n * out_image(g));
+        }
+    } else {
+        cpu_blas_threads(st->threads);
+        for (int n = 0; n < g->batch; n++)
+            forward_image(g, x + n * in_image(g), w, bias, fuse_relu, st->scratch[0].data,
+                          y + n * out_image(g));
+    }
+}
+
+// ---- backward data ---------------------------------------------------------------
+
+static void backward_data_image(const ConvGeom *g, const real *w, const real *dy, real *scratch,
+                                real *dx) {
+    const int rows = (int)col_rows(g), plane = (int)out_plane(g);
+    if (is_pointwise(g)) {
+        cblas_gemm_real(CblasRowMajor, CblasTrans, CblasNoTrans, rows, plane, g->out_c, 1, w, rows,
+                        dy, plane, 0, dx, plane);
+        return;
+    }
+    cblas_gemm_real(CblasRowMajor, CblasTrans, CblasNoTrans, rows, plane, g->out_c, 1, w, rows, dy,
+                    plane, 0, scratch, plane);
+    memset(dx, 0, sizeof(real) * in_image(g));
+    col2im_add(g, scratch, dx);
+}
+
+void cpu_conv2d_backward_data(Backend *be, const ConvGeom *g, const real *w, const real *dy,
+                              real *dx) {
+    CpuState *st = cpu_state(be);
+    if (!is_pointwise(g)) cpu_scratch_reserve(st, col_rows(g) * out_plane(g));
+    if (images_in_parallel(st, g)) {
+        cpu_blas_threads(1);
+#pragma omp parallel for schedule(static) num_threads(st->threads)
+        for (int n = 0; n < g->batch; n++) {
+            real *scratch = st->scratch[omp_get_thread_num()].data;
+            backward_data_image(g, w, dy + n * out_image(g), scratch, dx + n * in_image(g));
+        }
+    } else {
+        cpu_blas_threads(st->threads);
+        for (int n = 0; n < g->batch; n++)
+            backward_data_image(g, w, dy + n * out_image(g), st->scratch[0].data,
+                                dx + n * in_image(g));
+    }
+}
+
+// ---- backward filter ---------------------------------------------------------------
+
+// dw_acc (+)= dy(one image) col^T; overwrite on the first image a thread sees.
+static void backward_filter_image(const ConvGeom *g, const real *x, const real *dy, real *col_buf,
+                                  int overwrite, real *dw_acc) {
+    const int rows = (int)col_rows(g), plane = (int)out_plane(g);
+    const real *col = x;
+    if (!is_pointwise(g)) {
+        im2col(g, x, col_buf);
+        col = col_buf;
+    }
+    cblas_gemm_real(CblasRowMajor, CblasNoTrans, CblasTrans, g->out_c, rows, plane, 1, dy, plane,
+                    col, plane, overwrite ? 0 : 1, dw_acc, rows);
+}
+
+void cpu_conv2d_backward_filter(Backend *be, const ConvGeom *g, const real *x, const real *dy,
+                                real *dw) {
+    CpuState *st = cpu_state(be);
+    const size_t col_size = is_pointwise(g) ? 0 : col_rows(g) * out_plane(g);
+    const size_t dw_size = (size_t)g->out_c * col_rows(g);
+    if (!images_in_parallel(st, g)) {
+        cpu_scratch_reserve(st, col_size);
+        cpu_blas_threads(st->threads);
+        if (g->batch <= 0) memset(dw, 0, sizeof(real) * dw_size);
+        for (int n = 0; n < g->batch; n++)
+            backward_filter_image(g, x + n * in_image(g), dy + n * out_image(g),
+                                  st->scratch[0].data, n == 0, dw);
+        return;
+    }
+    // Each thread sums its images into a private partial dw (after its col area
+    // in scratch), then the team adds the partials into dw.
+    cpu_scratch_reserve(st, col_size + dw_size);
+    cpu_blas_threads(1);
+#pragma omp parallel num_threads(st->threads)
+    {
+        const int team = omp_get_num_threads();
+        real *col_buf = st->scratch[omp_get_thread_num()].data;
+        real *partial = col_buf + col_size;
+        memset(partial, 0, sizeof(real) * dw_size);
+#pragma omp for schedule(static)
+        for (int n = 0; n < g->batch; n++)
+            backward_filter_image(g, x + n * in_image(g), dy + n * out_image(g), col_buf, 0,
+                                  partial);
+#pragma omp for schedule(static)
+        for (size_t i = 0; i < dw_size; i++) {
+            real sum = 0;
+            for (int t = 0; t < team; t++) sum += st->scratch[t].data[col_size + i];
+            dw[i] = sum;
+        }
+    }
+}

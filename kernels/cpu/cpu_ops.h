@@ -1,0 +1,122 @@
+// Private to the CPU backend: its state, the helpers its kernels share, and the
+// kernel functions that backend_cpu.c puts into the Backend table.
+//
+// Threading model: the backend runs its own OpenMP teams of `threads` threads
+// (num_threads clauses, never the global omp_set_num_threads). OpenBLAS keeps a
+// separate thread pool, so before every BLAS call site the backend tells
+// OpenBLAS how many threads it may use: 1 inside an OpenMP team (otherwise the
+// two pools would fight over the cores), `threads` for a lone large product.
+#ifndef SD_CPU_OPS_H
+#define SD_CPU_OPS_H
+
+#include <cblas.h>
+#include <stddef.h>
+
+#include "../backend.h"
+
+// One cblas name for both builds of the core (float in production, double for
+// the finite-difference tests).
+#ifdef SD_REAL_DOUBLE
+#define cblas_gemm_real cblas_dgemm
+#else
+#define cblas_gemm_real cblas_sgemm
+#endif
+
+// Element-wise loops shorter than this run on one thread: waking a team costs
+// more than streaming a few tens of kilobytes.
+#define CPU_PARALLEL_MIN_ELEMENTS 32768
+
+// A per-thread work buffer (im2col columns, partial filter gradients). It only
+// ever grows, so once the largest layer has run no call allocates again.
+typedef struct {
+    real *data;
+    size_t capacity;  // elements
+} CpuScratch;
+
+typedef struct {
+    int threads;          // size of every OpenMP team and of the BLAS pool
+    CpuScratch *scratch;  // [threads]
+} CpuState;
+
+static inline CpuState *cpu_state(Backend *be) { return (CpuState *)be->state; }
+
+// Makes every thread's scratch hold at least `elements` reals. Called before a
+// parallel region, never inside one. Aborts with a message when memory runs out:
+// the kernels have no error return, and continuing would compute garbage.
+void cpu_scratch_reserve(CpuState *st, size_t elements);
+
+// Sets the OpenBLAS pool size for the BLAS calls that follow.
+void cpu_blas_threads(int threads);
+
+// ---- convolution (conv.c) ----
+void cpu_conv2d_forward(Backend *be, const ConvGeom *g, const real *x, const real *w,
+                        const real *bias, int fuse_relu, real *y);
+void cpu_conv2d_backward_data(Backend *be, const ConvGeom *g, const real *w, const real *dy,
+                              real *dx);
+void cpu_conv2d_backward_filter(Backend *be, const ConvGeom *g, const real *x, const real *dy,
+                                real *dw);
+
+// ---- batch normalisation (batchnorm.c) ----
+void cpu_batchnorm_forward_train(Backend *be, const BatchNormGeom *g, const real *x,
+                                 const real *gamma, const real *beta, real momentum, real eps,
+                                 real *running_mean, real *running_var, real *save_mean,
+                                 real *save_invstd, real *y);
+void cpu_batchnorm_forward_eval(Backend *be, const BatchNormGeom *g, const real *x,
+                                const real *gamma, const real *beta, const real *running_mean,
+                                const real *running_var, real eps, real *y);
+void cpu_batchnorm_backward(Backend *be, const BatchNormGeom *g, const real *x, const real *dy,
+                            const real *gamma, const real *save_mean, const real *save_invstd,
+                            real *dx, real *dgamma, real *dbeta);
+
+// ---- element-wise (elementwise.c) ----
+void cpu_relu_forward(Backend *be, size_t count, const real *x, real *y);
+void cpu_relu_backward(Backend *be, size_t count, const real *y, const real *dy, real *dx);
+void cpu_residual_forward(Backend *be, size_t count, real branch_scale, const real *branch,
+                          const real *shortcut, real *y);
+void cpu_accumulate(Backend *be, size_t count, const real *src, real *dst);
+
+// ---- option-A shortcut (shortcut.c) ----
+void cpu_shortcut_a_forward(Backend *be, int batch, int in_c, int in_h, int in_w, int out_c,
+                            const real *x, real *y);
+void cpu_shortcut_a_backward_accumulate(Backend *be, int batch, int in_c, int in_h, int in_w,
+                                        int out_c, const real *dy, real *dx);
+
+// ---- pooling (pool.c) ----
+void cpu_global_avgpool_forward(Backend *be, int batch, int channels, int spatial, const real *x,
+                                real *y);
+void cpu_global_avgpool_backward(Backend *be, int batch, int channels, int spatial,
+                                 const real *dy, real *dx);
+void cpu_maxpool_forward(Backend *be, const PoolGeom *g, const real *x, real *y);
+void cpu_maxpool_backward(Backend *be, const PoolGeom *g, const real *x, const real *y,
+                          const real *dy, real *dx);
+void cpu_avgpool_forward(Backend *be, const PoolGeom *g, const real *x, real *y);
+
+// ---- fully connected (fc.c) ----
+void cpu_fc_forward(Backend *be, int batch, int in_features, int out_features, const real *x,
+                    const real *w, const real *bias, real *y);
+void cpu_fc_backward(Backend *be, int batch, int in_features, int out_features, const real *x,
+                     const real *w, const real *dy, real *dx, real *dw, real *dbias);
+
+// ---- loss (loss.c) ----
+void cpu_softmax_cross_entropy(Backend *be, int batch, int classes, const real *logits,
+                               const int32_t *labels, real *dlogits, real *loss);
+
+// ---- optimiser (sgd.c) ----
+void cpu_sgd_step(Backend *be, size_t count, real *params, const real *grads, real *momentum_buf,
+                  real lr, real momentum, real weight_decay, int nesterov, int first_step);
+
+// ---- generic tensor ops for sdinfer (tensor_ops.c) ----
+void cpu_binary_broadcast(Backend *be, BinaryOp op, const TensorShape *a_shape, const real *a,
+                          const TensorShape *b_shape, const real *b, const TensorShape *out_shape,
+                          real *y);
+void cpu_pad_constant(Backend *be, const TensorShape *in_shape, const real *x, const int64_t *pads,
+                      real value, const TensorShape *out_shape, real *y);
+void cpu_slice(Backend *be, const TensorShape *in_shape, const real *x, const int64_t *starts,
+               const int64_t *steps, const TensorShape *out_shape, real *y);
+void cpu_concat_part(Backend *be, const TensorShape *in_shape, const real *x, int axis,
+                     int64_t offset, const TensorShape *out_shape, real *y);
+void cpu_softmax(Backend *be, int64_t outer, int64_t inner, const real *x, real *y);
+void cpu_gemm(Backend *be, int trans_a, int trans_b, int m, int n, int k, real alpha, const real *a,
+              const real *b, real beta, real *c);
+
+#endif

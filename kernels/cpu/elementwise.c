@@ -1,0 +1,33 @@
+// Element-wise kernels: ReLU, its backward, the residual merge, accumulation.
+// All are memory-bound single passes; no `restrict`, because relu, relu_backward
+// and residual_forward are documented to work in place.
+#include "cpu_ops.h"
+
+void cpu_relu_forward(Backend *be, size_t count, const real *x, real *y) {
+    CpuState *st = cpu_state(be);
+#pragma omp parallel for simd num_threads(st->threads) if (count >= CPU_PARALLEL_MIN_ELEMENTS)
+    for (size_t i = 0; i < count; i++) y[i] = x[i] > 0 ? x[i] : 0;
+}
+
+// y is the ReLU's output, so y > 0 exactly where the input was positive.
+void cpu_relu_backward(Backend *be, size_t count, const real *y, const real *dy, real *dx) {
+    CpuState *st = cpu_state(be);
+#pragma omp parallel for simd num_threads(st->threads) if (count >= CPU_PARALLEL_MIN_ELEMENTS)
+    for (size_t i = 0; i < count; i++) dx[i] = y[i] > 0 ? dy[i] : 0;
+}
+
+void cpu_residual_forward(Backend *be, size_t count, real branch_scale, const real *branch,
+                          const real *shortcut, real *y) {
+    CpuState *st = cpu_state(be);
+#pragma omp parallel for simd num_threads(st->threads) if (count >= CPU_PARALLEL_MIN_ELEMENTS)
+    for (size_t i = 0; i < count; i++) {
+        real v = branch_scale * branch[i] + shortcut[i];
+        y[i] = v > 0 ? v : 0;
+    }
+}
+
+void cpu_accumulate(Backend *be, size_t count, const real *src, real *dst) {
+    CpuState *st = cpu_state(be);
+#pragma omp parallel for simd num_threads(st->threads) if (count >= CPU_PARALLEL_MIN_ELEMENTS)
+    for (size_t i = 0; i < count; i++) dst[i] += src[i];
+}

@@ -1,0 +1,125 @@
+// Pooling: global average (the ResNet head), and windowed max / average with
+// ONNX padding semantics (padded cells are never the max and, unless
+// count_include_pad, never counted).
+#include <math.h>
+#include <string.h>
+
+#include "cpu_ops.h"
+
+void cpu_global_avgpool_forward(Backend *be, int batch, int channels, int spatial, const real *x,
+                                real *y) {
+    CpuState *st = cpu_state(be);
+    const int planes = batch * channels;
+#pragma omp parallel for schedule(static) num_threads(st->threads) if (planes * spatial >= CPU_PARALLEL_MIN_ELEMENTS)
+    for (int p = 0; p < planes; p++) {
+        const real *src = x + (size_t)p * spatial;
+        double sum = 0;
+        for (int s = 0; s < spatial; s++) sum += src[s];
+        y[p] = (real)(sum / spatial);
+    }
+}
+
+void cpu_global_avgpool_backward(Backend *be, int batch, int channels, int spatial,
+                                 const real *dy, real *dx) {
+    CpuState *st = cpu_state(be);
+    const int planes = batch * channels;
+#pragma omp parallel for schedule(static) num_threads(st->threads) if (planes * spatial >= CPU_PARALLEL_MIN_ELEMENTS)
+    for (int p = 0; p < planes; p++) {
+        const real share = dy[p] / (real)spatial;
+        real *dst = dx + (size_t)p * spatial;
+        for (int s = 0; s < spatial; s++) dst[s] = share;
+    }
+}
+
+// The window of output (oh, ow) clipped to the image: rows [*h0, *h1), cols [*w0, *w1).
+typedef struct {
+    int h0, h1, w0, w1;
+} Window;
+
+static Window pool_window(const PoolGeom *g, int oh, int ow) {
+    Window win;
+    win.h0 = oh * g->stride_h - g->pad_top;
+    win.w0 = ow * g->stride_w - g->pad_left;
+    win.h1 = win.h0 + g->kernel_h;
+    win.w1 = win.w0 + g->kernel_w;
+    if (win.h0 < 0) win.h0 = 0;
+    if (win.w0 < 0) win.w0 = 0;
+    if (win.h1 > g->in_h) win.h1 = g->in_h;
+    if (win.w1 > g->in_w) win.w1 = g->in_w;
+    return win;
+}
+
+// Index within the plane of the first (row-major) maximum of the window, -1 if
+// the window holds no input pixel.
+static long first_max_index(const PoolGeom *g, const real *plane, Window win) {
+    long best = -1;
+    for (int h = win.h0; h < win.h1; h++)
+        for (int w = win.w0; w < win.w1; w++) {
+            long i = (long)h * g->in_w + w;
+            if (best < 0 || plane[i] > plane[best]) best = i;
+        }
+    return best;
+}
+
+void cpu_maxpool_forward(Backend *be, const PoolGeom *g, const real *x, real *y) {
+    CpuState *st = cpu_state(be);
+    const int planes = g->batch * g->channels;
+    const size_t in_plane = (size_t)g->in_h * g->in_w, out_plane = (size_t)g->out_h * g->out_w;
+#pragma omp parallel for schedule(static) num_threads(st->threads)
+    for (int p = 0; p < planes; p++) {
+        const real *src = x + (size_t)p * in_plane;
+        real *dst = y + (size_t)p * out_plane;
+        for (int oh = 0; oh < g->out_h; oh++)
+            for (int ow = 0; ow < g->out_w; ow++) {
+                long best = first_max_index(g, src, pool_window(g, oh, ow));
+                // A window entirely in the padding sees only -inf (ONNX pads with -inf).
+                dst[(size_t)oh * g->out_w + ow] = best >= 0 ? src[best] : (real)-INFINITY;
+            }
+    }
+}
+
+// Finds each window's first maximum again from x (cheaper than storing indices,
+// and y alone cannot tell ties apart).
+void cpu_maxpool_backward(Backend *be, const PoolGeom *g, const real *x, const real *y,
+                          const real *dy, real *dx) {
+    (void)y;
+    CpuState *st = cpu_state(be);
+    const int planes = g->batch * g->channels;
+    const size_t in_plane = (size_t)g->in_h * g->in_w, out_plane = (size_t)g->out_h * g->out_w;
+#pragma omp parallel for schedule(static) num_threads(st->threads)
+    for (int p = 0; p < planes; p++) {
+        const real *src = x + (size_t)p * in_plane;
+        const real *grad = dy + (size_t)p * out_plane;
+        real *dst = dx + (size_t)p * in_plane;
+        memset(dst, 0, sizeof(real) * in_plane);
+        for (int oh = 0; oh < g->out_h; oh++)
+            for (int ow = 0; ow < g->out_w; ow++) {
+                long best = first_max_index(g, src, pool_window(g, oh, ow));
+                if (best >= 0) dst[best] += grad[(size_t)oh * g->out_w + ow];
+            }
+    }
+}
+
+void cpu_avgpool_forward(Backend *be, const PoolGeom *g, const real *x, real *y) {
+    CpuState *st = cpu_state(be);
+    const int planes = g->batch * g->channels;
+    const size_t in_plane = (size_t)g->in_h * g->in_w, out_plane = (size_t)g->out_h * g->out_w;
+    const int full_window = g->kernel_h * g->kernel_w;
+#pragma omp parallel for schedule(static) num_threads(st->threads)
+    for (int p = 0; p < planes; p++) {
+        const real *src = x + (size_t)p * in_plane;
+        real *dst = y + (size_t)p * out_plane;
+        for (int oh = 0; oh < g->out_h; oh++)
+            for (int ow = 0; ow < g->out_w; ow++) {
+                Window win = pool_window(g, oh, ow);
+                double sum = 0;
+                for (int h = win.h0; h < win.h1; h++)
+                    for (int w = win.w0; w < win.w1; w++) sum += src[(size_t)h * g->in_w + w];
+                int inside = (win.h1 > win.h0 && win.w1 > win.w0)
+                                 ? (win.h1 - win.h0) * (win.w1 - win.w0)
+                                 : 0;
+                int divisor = g->count_include_pad ? full_window : inside;
+                dst[(size_t)oh * g->out_w + ow] = divisor > 0 ? (real)(sum / divisor) : 0;
+            }
+    }
+}

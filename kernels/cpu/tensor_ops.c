@@ -1,0 +1,218 @@
+// Generic forward-only tensor ops that sdinfer needs for foreign ONNX graphs:
+// broadcast arithmetic, constant padding, strided slices, concatenation, softmax,
+// general matrix products. Shapes are checked by the caller (the ONNX loader);
+// these kernels trust them.
+//
+// The n-dimensional ops walk the output row by row (a row = the last axis):
+// each row's position in the other tensors is worked out once from its row
+// index, so rows are independent and split across threads.
+#include <math.h>
+#include <string.h>
+
+#include "cpu_ops.h"
+
+static int64_t shape_count(const TensorShape *s) {
+    int64_t count = 1;
+    for (int i = 0; i < s->rank; i++) count *= s->dims[i];
+    return count;
+}
+
+// Row-major element strides of a contiguous tensor.
+static void contiguous_strides(const TensorShape *s, int64_t *strides) {
+    int64_t stride = 1;
+    for (int i = s->rank - 1; i >= 0; i--) {
+        strides[i] = stride;
+        stride *= s->dims[i];
+    }
+}
+
+// The index along each of the first rank-1 axes of row `row` of `shape`.
+static void row_index(const TensorShape *shape, int64_t row, int64_t *index) {
+    for (int i = shape->rank - 2; i >= 0; i--) {
+        index[i] = row % shape->dims[i];
+        row /= shape->dims[i];
+    }
+}
+
+static int64_t last_dim(const TensorShape *s) { return s->rank > 0 ? s->dims[s->rank - 1] : 1; }
+
+// ---- binary ops with numpy broadcasting -----------------------------------------
+
+// Strides of `in` seen along the axes of `out`: shapes are right-aligned, and a
+// missing or size-1 axis repeats (stride 0).
+static void broadcast_strides(const TensorShape *in, const TensorShape *out, int64_t *strides) {
+    const int lead = out->rank - in->rank;
+    int64_t stride = 1;
+    for (int i = out->rank - 1; i >= 0; i--) {
+        const int j = i - lead;
+        if (j < 0) {
+            strides[i] = 0;
+            continue;
+        }
+        strides[i] = in->dims[j] == 1 ? 0 : stride;
+        stride *= in->dims[j];
+    }
+}
+
+static void binary_row(BinaryOp op, int64_t count, const real *a, int64_t step_a, const real *b,
+                       int64_t step_b, real *y) {
+    switch (op) {
+    case BINARY_ADD:
+        for (int64_t j = 0; j < count; j++) y[j] = a[j * step_a] + b[j * step_b];
+        break;
+    case BINARY_SUB:
+        for (int64_t j = 0; j < count; j++) y[j] = a[j * step_a] - b[j * step_b];
+        break;
+    case BINARY_MUL:
+        for (int64_t j = 0; j < count; j++) y[j] = a[j * step_a] * b[j * step_b];
+        break;
+    case BINARY_DIV:
+        for (int64_t j = 0; j < count; j++) y[j] = a[j * step_a] / b[j * step_b];
+        break;
+    }
+}
+
+void cpu_binary_broadcast(Backend *be, BinaryOp op, const TensorShape *a_shape, const real *a,
+                          const TensorShape *b_shape, const real *b, const TensorShape *out_shape,
+                          real *y) {
+    CpuState *st = cpu_state(be);
+    const int rank = out_shape->rank;
+    int64_t stride_a[SD_MAX_DIMS] = {0}, stride_b[SD_MAX_DIMS] = {0};
+    broadcast_strides(a_shape, out_shape, stride_a);
+    broadcast_strides(b_shape, out_shape, stride_b);
+    const int64_t inner = last_dim(out_shape), total = shape_count(out_shape);
+    const int64_t rows = inner > 0 ? total / inner : 0;
+    const int64_t step_a = rank > 0 ? stride_a[rank - 1] : 0;
+    const int64_t step_b = rank > 0 ? stride_b[rank - 1] : 0;
+#pragma omp parallel for schedule(static) num_threads(st->threads) if (total >= CPU_PARALLEL_MIN_ELEMENTS)
+    for (int64_t row = 0; row < rows; row++) {
+        int64_t index[SD_MAX_DIMS] = {0}, offset_a = 0, offset_b = 0;
+        row_index(out_shape, row, index);
+        for (int i = 0; i < rank - 1; i++) {
+            offset_a += index[i] * stride_a[i];
+            offset_b += index[i] * stride_b[i];
+        }
+        binary_row(op, inner, a + offset_a, step_a, b + offset_b, step_b, y + row * inner);
+    }
+}
+
+// ---- constant padding (ONNX Pad, mode "constant") -----------------------------------
+
+void cpu_pad_constant(Backend *be, const TensorShape *in_shape, const real *x, const int64_t *pads,
+                      real value, const TensorShape *out_shape, real *y) {
+    CpuState *st = cpu_state(be);
+    const int rank = out_shape->rank;
+    if (rank == 0) {
+        y[0] = x[0];
+        return;
+    }
+    int64_t in_strides[SD_MAX_DIMS];
+    contiguous_strides(in_shape, in_strides);
+    const int64_t inner = out_shape->dims[rank - 1], total = shape_count(out_shape);
+    const int64_t rows = inner > 0 ? total / inner : 0;
+    // Output column j reads input column j - pad_start: valid for j in [lo, hi).
+    const int64_t pad_start = pads[rank - 1], in_inner = in_shape->dims[rank - 1];
+    int64_t lo = pad_start > 0 ? pad_start : 0, hi = pad_start + in_inner;
+    if (lo > inner) lo = inner;
+    if (hi > inner) hi = inner;
+    if (hi < lo) hi = lo;
+#pragma omp parallel for schedule(static) num_threads(st->threads) if (total >= CPU_PARALLEL_MIN_ELEMENTS)
+    for (int64_t row = 0; row < rows; row++) {
+        int64_t index[SD_MAX_DIMS] = {0}, offset = 0;
+        int inside = 1;
+        row_index(out_shape, row, index);
+        for (int i = 0; i < rank - 1 && inside; i++) {
+            const int64_t in_index = index[i] - pads[i];
+            inside = in_index >= 0 && in_index < in_shape->dims[i];
+            offset += in_index * in_strides[i];
+        }
+        real *dst = y + row * inner;
+        if (!inside) {
+            for (int64_t j = 0; j < inner; j++) dst[j] = value;
+            continue;
+        }
+        for (int64_t j = 0; j < lo; j++) dst[j] = value;
+        if (hi > lo) memcpy(dst + lo, x + offset + (lo - pad_start), sizeof(real) * (size_t)(hi - lo));
+        for (int64_t j = hi; j < inner; j++) dst[j] = value;
+    }
+}
+
+// ---- strided slice ----------------------------------------------------------------------
+
+void cpu_slice(Backend *be, const TensorShape *in_shape, const real *x, const int64_t *starts,
+               const int64_t *steps, const TensorShape *out_shape, real *y) {
+    CpuState *st = cpu_state(be);
+    const int rank = out_shape->rank;
+    if (rank == 0) {
+        y[0] = x[0];
+        return;
+    }
+    int64_t in_strides[SD_MAX_DIMS];
+    contiguous_strides(in_shape, in_strides);
+    const int64_t inner = out_shape->dims[rank - 1], total = shape_count(out_shape);
+    const int64_t rows = inner > 0 ? total / inner : 0;
+    const int64_t first = starts[rank - 1], step = steps[rank - 1];
+#pragma omp parallel for schedule(static) num_threads(st->threads) if (total >= CPU_PARALLEL_MIN_ELEMENTS)
+    for (int64_t row = 0; row < rows; row++) {
+        int64_t index[SD_MAX_DIMS] = {0}, offset = 0;
+        row_index(out_shape, row, index);
+        for (int i = 0; i < rank - 1; i++) offset += (starts[i] + index[i] * steps[i]) * in_strides[i];
+        const real *src = x + offset;
+        real *dst = y + row * inner;
+        for (int64_t j = 0; j < inner; j++) dst[j] = src[first + j * step];
+    }
+}
+
+// ---- concatenation ------------------------------------------------------------------------
+
+// x and y agree on every axis but `axis`, so x is `outer` contiguous blocks that
+// land in y at a fixed distance from the start of each of y's blocks.
+void cpu_concat_part(Backend *be, const TensorShape *in_shape, const real *x, int axis,
+                     int64_t offset, const TensorShape *out_shape, real *y) {
+    (void)be;
+    int64_t outer = 1, after = 1;
+    for (int i = 0; i < axis; i++) outer *= out_shape->dims[i];
+    for (int i = axis + 1; i < out_shape->rank; i++) after *= out_shape->dims[i];
+    const int64_t in_block = in_shape->dims[axis] * after, out_block = out_shape->dims[axis] * after;
+    if (in_block == 0) return;
+    for (int64_t o = 0; o < outer; o++)
+        memcpy(y + o * out_block + offset * after, x + o * in_block, sizeof(real) * (size_t)in_block);
+}
+
+// ---- softmax over the last axis ------------------------------------------------------------
+
+void cpu_softmax(Backend *be, int64_t outer, int64_t inner, const real *x, real *y) {
+    CpuState *st = cpu_state(be);
+#pragma omp parallel for schedule(static) num_threads(st->threads) if (outer * inner >= CPU_PARALLEL_MIN_ELEMENTS)
+    for (int64_t r = 0; r < outer; r++) {
+        const real *src = x + r * inner;
+        real *dst = y + r * inner;
+        if (inner <= 0) continue;
+        real max = src[0];
+        for (int64_t j = 1; j < inner; j++)
+            if (src[j] > max) max = src[j];
+        double sum = 0;
+        for (int64_t j = 0; j < inner; j++) {
+            dst[j] = (real)exp((double)src[j] - max);
+            sum += dst[j];
+        }
+        const real inv_sum = (real)(1.0 / sum);
+        for (int64_t j = 0; j < inner; j++) dst[j] *= inv_sum;
+    }
+}
+
+// ---- general matrix product -------------------------------------------------------------------
+
+void cpu_gemm(Backend *be, int trans_a, int trans_b, int m, int n, int k, real alpha, const real *a,
+              const real *b, real beta, real *c) {
+    CpuState *st = cpu_state(be);
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {  // an empty product: C = beta * C (BLAS rejects leading dimensions of 0)
+        for (size_t i = 0; i < (size_t)m * (size_t)n; i++) c[i] = beta == 0 ? 0 : beta * c[i];
+        return;
+    }
+    cpu_blas_threads(st->threads);
+    cblas_gemm_real(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                    trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, trans_a ? m : k, b,
+                    trans_b ? k : n, beta, c, n);
+}
