@@ -55,28 +55,62 @@ const char *dataset_default_dir(DatasetKind kind);
 // Whether random translation + flip is on by default (CIFAR yes; SVHN and MNIST no, as the paper).
 int dataset_default_augment(DatasetKind kind);
 
-// Loads one split from dir. Returns 0, or -1 with a message naming the file and the problem.
+// Loads one split from dir (NULL: dataset_default_dir). Returns 0, or -1 with a message
+// naming the file and the problem (out is then empty: dataset_free on it is harmless).
 int dataset_load(DatasetKind kind, const char *dir, DatasetSplit split, Dataset *out, char *err,
                  size_t err_len);
 void dataset_free(Dataset *ds);
 
+// Appends a copy of src's images and labels to dst (same kind, shape and classes),
+// e.g. SVHN's extra_32x32.mat after train_32x32.mat: src's image i becomes dst's image
+// old_count + i. Grows dst in place (realloc), so the peak memory is dst + src, not twice
+// both. Returns 0, or -1 with a message (dst unchanged).
+int dataset_append(Dataset *dst, const Dataset *src, char *err, size_t err_len);
+
 // Seeded random split of [0, count) into train_count and val_count disjoint indices
-// (val_count = count - train_count). Arrays are allocated by the caller.
+// (train_count = count - val_count; 0 <= val_count <= count, else it is clamped).
+// Arrays are allocated by the caller. Every subset of size val_count is equally likely;
+// both lists come out in increasing order. Same rng state, same split.
 void dataset_split_random(Rng *rng, int count, int val_count, uint32_t *train_idx,
                           uint32_t *val_idx);
 // Per-class validation split (the paper's SVHN protocol: 400 per class from train,
 // 200 per class from extra): picks per_class indices of every class at random.
-// Returns the number of validation indices written, or -1 if some class has too few.
+// Returns the number of validation indices written (per_class * classes), or -1 if some
+// class has too few (or a label is out of range); then nothing is written.
+// train_idx needs room for ds->count entries, val_idx for per_class * classes.
 int dataset_split_per_class(Rng *rng, const Dataset *ds, int per_class, uint32_t *train_idx,
                             int *train_count, uint32_t *val_idx);
+// The same over the images [first, first + count) of ds only; the indices written are
+// indices into ds (so first..first+count-1). -1 also for a range outside ds.
+int dataset_split_per_class_range(Rng *rng, const Dataset *ds, int first, int count,
+                                  int per_class, uint32_t *train_idx, int *train_count,
+                                  uint32_t *val_idx);
+
+// The paper's SVHN training pool in one call: train_32x32.mat followed by extra_32x32.mat
+// in *out, and a validation set of val_per_class_train images of every class from the
+// train part plus val_per_class_extra of every class from the extra part (the paper:
+// 400 and 200, 6000 in all); the rest is the training part. *train_idx and *val_idx are
+// allocated here (free() them). Returns 0, or -1 with a message (nothing left allocated).
+int dataset_load_svhn_pool(const char *dir, Rng *rng, int val_per_class_train,
+                           int val_per_class_extra, Dataset *out, uint32_t **train_idx,
+                           int *train_count, uint32_t **val_idx, int *val_count, char *err,
+                           size_t err_len);
 
 // Statistics over the listed images only (the training part: never validation or test).
+// Like Torch's tensor:std(), std is the unbiased estimate (divides by n - 1). A channel
+// with no spread (or fewer than 2 values) gets std = 1, so batches stay finite.
 void dataset_compute_normalization(const Dataset *ds, const uint32_t *indices, int count,
                                    Normalization *out);
 
-// Builds a float batch of `count` images (NCHW) and labels from the listed indices.
+// Builds a float batch of `count` images (NCHW) and labels from the listed indices
+// (each < ds->count; labels may be NULL). Pixel value p of channel c becomes
+// (p / 255 - mean[c]) / std[c].
 // With augment: random translation by up to +-4 px (zero fill, in normalised units)
-// and a horizontal flip with probability 0.5, drawn from aug_rng.
+// and a horizontal flip with probability 0.5, drawn from aug_rng. Per image, in this
+// order: shift_x = rng_below(9) - 4, shift_y = rng_below(9) - 4, flip = rng_below(2);
+// then out(y, x) = normalised(y + shift_y, x' + shift_x) with x' = (flip ? W-1-x : x),
+// and 0 where that falls outside the image (as Torch: pad the normalised image with 4
+// zeros on each side, crop 32x32 at a random offset, then flip).
 void dataset_make_batch(const Dataset *ds, const uint32_t *indices, int count,
                         const Normalization *norm, int augment, Rng *aug_rng, float *images,
                         int32_t *labels);

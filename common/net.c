@@ -191,7 +191,19 @@ int net_build(Net *net, Backend *be, const Preset *preset, int in_c, int in_h, i
     }
     Layout lay = {.net = net};
     layout_net(&lay);
-    // Spatial sizes must stay positive all the way down.
+    // Spatial sizes must stay positive all the way down, and an option-A shortcut
+    // (2x2 average pool, floor) must land on the branch's (ceil) size: odd sizes cannot.
+    for (int l = 0; l < net->n_blocks; l++) {
+        const Block *b = &net->blocks[l];
+        if (b->shortcut_a && (b->in_h / b->stride != b->out_h || b->in_w / b->stride != b->out_w)) {
+            snprintf(err, err_len,
+                     "network: block %d halves a %dx%d map, but the option-A shortcut needs even "
+                     "sizes (choose an input size that stays even, e.g. 32 or 28)",
+                     l, b->in_h, b->in_w);
+            net_free(net);
+            return -1;
+        }
+    }
     if (net->feat_h < 1 || net->feat_w < 1) {
         snprintf(err, err_len, "network: input %dx%d is too small for preset %s", in_h, in_w,
                  preset->name);

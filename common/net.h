@@ -51,7 +51,7 @@ typedef struct {
 typedef enum { TENSOR_PARAM, TENSOR_BN_STATE } TensorStore;
 
 typedef struct {
-    char name[80];                       // e.g. "blocks.3.units.1.conv.weight"
+    char name[96];                       // e.g. "blocks.3.conv2.weight"
     TensorStore store;
     int rank;
     int dims[4];
