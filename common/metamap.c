@@ -94,11 +94,12 @@ int parse_long_long(const char *text, long long *value) {
 }
 
 // strtod accepts "nan" and "inf": refuse them, no metadata value needs them.
+// Overflow comes back as infinity and is refused with them; underflow (ERANGE
+// with a subnormal or zero result) is the exact reading of a tiny value, so kept.
 static int parse_double_prefix(const char *text, double *value, const char **end_out) {
     char *end;
-    errno = 0;
     double parsed = strtod(text, &end);
-    if (errno != 0 || end == text || !isfinite(parsed)) return -1;
+    if (end == text || !isfinite(parsed)) return -1;
     *value = parsed;
     *end_out = end;
     return 0;
