@@ -1,0 +1,257 @@
+#include "options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/dataset.h"
+
+void options_defaults(TrainOptions *opt) {
+    memset(opt, 0, sizeof *opt);
+    snprintf(opt->dataset, sizeof opt->dataset, "cifar10");
+    snprintf(opt->model, sizeof opt->model, "resnet110-cifar");
+    snprintf(opt->models_dir, sizeof opt->models_dir, "%s", "models");
+    opt->epochs = 500;
+    opt->batch_size = 128;
+    opt->lr = 0.1;
+    opt->momentum = 0.9;
+    opt->weight_decay = 1e-4;
+    opt->nesterov = 1;
+    opt->n_lr_steps = 2;
+    opt->lr_steps[0] = 250;
+    opt->lr_steps[1] = 375;
+    opt->warmup_lr = 0.01;
+    snprintf(opt->survival, sizeof opt->survival, "linear");
+    opt->p_last = 0.5;
+    opt->val_size = 5000;
+    opt->augment = -1;
+    opt->seed = 1;
+    snprintf(opt->device, sizeof opt->device, "cpu");
+    snprintf(opt->precision, sizeof opt->precision, "fp32");
+    opt->save_every_epoch = 1;
+}
+
+static void print_help(void) {
+    TrainOptions d;
+    options_defaults(&d);
+    printf(
+        "sdtrain: train a residual network with stochastic depth (Huang et al., ECCV 2016)\n\n"
+        "usage: sdtrain [options]\n\n"
+        "  --dataset NAME        cifar10, cifar100, svhn, mnist, fashion-mnist (default %s)\n"
+        "  --data DIR            data set directory (default: fashion-mnist's Debian location;\n"
+        "                        others need --data)\n"
+        "  --model PRESET|FILE   architecture preset in models/ or a preset file (default %s)\n"
+        "  --models-dir DIR      where presets are looked up (default %s)\n"
+        "  --epochs E            (default %d)\n"
+        "  --batch-size B        (default %d)\n"
+        "  --lr LR               initial learning rate (default %g)\n"
+        "  --momentum M          (default %g)\n"
+        "  --nesterov, --no-nesterov   Nesterov momentum (default on)\n"
+        "  --weight-decay WD     (default %g)\n"
+        "  --lr-steps LIST       epochs at which the rate is divided by 10, e.g. 250,375\n"
+        "                        (default 250,375)\n"
+        "  --warmup-epochs K     use --warmup-lr for the first K epochs (default %d)\n"
+        "  --warmup-lr LR        (default %g; the paper's 1202-layer run uses 0.01 for 10 epochs)\n"
+        "  --survival RULE       linear, uniform or none (constant depth) (default %s)\n"
+        "  --p-last P            survival probability p_L of the last block (default %g)\n"
+        "  --val-size N          validation images held out of the training set (default %d;\n"
+        "                        svhn uses the paper's 400/class of train + 200/class of extra)\n"
+        "  --augment, --no-augment   random +-4 px translation and flips (default: on for CIFAR)\n"
+        "  --seed S              (default %llu)\n"
+        "  --device DEV          cpu or cuda (default %s)\n"
+        "  --precision P         fp32, tf32, bf16, fp16 (default %s; the CPU has fp32 only)\n"
+        "  --threads T           CPU threads, 0 = all cores (default 0)\n"
+        "  --out DIR             where log.csv, last.ckpt and best.ckpt go\n"
+        "                        (default runs/DATASET-MODEL-SURVIVAL)\n"
+        "  --resume DIR          continue the run saved in DIR (its options are used)\n"
+        "  --train-limit N       use only N training images per epoch (quick runs)\n"
+        "  --test-limit N        evaluate only the first N test images\n"
+        "  --log-grad-magnitude  log the mean |gradient| of the first block's first convolution\n"
+        "  --bench-steps N       time N training steps on synthetic data, print images/s, exit\n"
+        "  --help                this text\n",
+        d.dataset, d.model, d.models_dir, d.epochs, d.batch_size, d.lr, d.momentum,
+        d.weight_decay, d.warmup_epochs, d.warmup_lr, d.survival, d.p_last, d.val_size,
+        (unsigned long long)d.seed, d.device, d.precision);
+}
+
+static int parse_int(const char *text, int min, int max, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end != '\0' || v < min || v > max) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_real(const char *text, double min, double max, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end != '\0' || !isfinite(v) || v < min || v > max) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_steps(const char *text, TrainOptions *opt) {
+    opt->n_lr_steps = 0;
+    if (text[0] == '\0' || strcmp(text, "none") == 0) return 0;
+    char buf[256];
+    if (strlen(text) >= sizeof buf) return -1;
+    snprintf(buf, sizeof buf, "%s", text);
+    int previous = 0;
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        int epoch;
+        if (opt->n_lr_steps == MAX_LR_STEPS || parse_int(tok, 1, 1000000, &epoch) != 0 ||
+            epoch <= previous)
+            return -1;
+        opt->lr_steps[opt->n_lr_steps++] = previous = epoch;
+    }
+    return 0;
+}
+
+static int copy_arg(char *dst, size_t cap, const char *src) {
+    if (strlen(src) >= cap) return -1;
+    memcpy(dst, src, strlen(src) + 1);
+    return 0;
+}
+
+static int one_of(const char *value, const char *const *choices) {
+    for (; *choices; choices++)
+        if (strcmp(value, *choices) == 0) return 1;
+    return 0;
+}
+
+enum {
+    OPT_DATASET = 256, OPT_DATA, OPT_MODEL, OPT_MODELS_DIR, OPT_EPOCHS, OPT_BATCH, OPT_LR,
+    OPT_MOMENTUM, OPT_NESTEROV, OPT_NO_NESTEROV, OPT_WD, OPT_LR_STEPS, OPT_WARMUP_EPOCHS,
+    OPT_WARMUP_LR, OPT_SURVIVAL, OPT_P_LAST, OPT_VAL_SIZE, OPT_AUGMENT, OPT_NO_AUGMENT, OPT_SEED,
+    OPT_DEVICE, OPT_PRECISION, OPT_THREADS, OPT_OUT, OPT_RESUME, OPT_TRAIN_LIMIT, OPT_TEST_LIMIT,
+    OPT_GRAD_MAG, OPT_BENCH, OPT_HELP,
+};
+
+static const struct option long_options[] = {
+    {"dataset", required_argument, 0, OPT_DATASET},
+    {"data", required_argument, 0, OPT_DATA},
+    {"model", required_argument, 0, OPT_MODEL},
+    {"models-dir", required_argument, 0, OPT_MODELS_DIR},
+    {"epochs", required_argument, 0, OPT_EPOCHS},
+    {"batch-size", required_argument, 0, OPT_BATCH},
+    {"lr", required_argument, 0, OPT_LR},
+    {"momentum", required_argument, 0, OPT_MOMENTUM},
+    {"nesterov", no_argument, 0, OPT_NESTEROV},
+    {"no-nesterov", no_argument, 0, OPT_NO_NESTEROV},
+    {"weight-decay", required_argument, 0, OPT_WD},
+    {"lr-steps", required_argument, 0, OPT_LR_STEPS},
+    {"warmup-epochs", required_argument, 0, OPT_WARMUP_EPOCHS},
+    {"warmup-lr", required_argument, 0, OPT_WARMUP_LR},
+    {"survival", required_argument, 0, OPT_SURVIVAL},
+    {"p-last", required_argument, 0, OPT_P_LAST},
+    {"val-size", required_argument, 0, OPT_VAL_SIZE},
+    {"augment", no_argument, 0, OPT_AUGMENT},
+    {"no-augment", no_argument, 0, OPT_NO_AUGMENT},
+    {"seed", required_argument, 0, OPT_SEED},
+    {"device", required_argument, 0, OPT_DEVICE},
+    {"precision", required_argument, 0, OPT_PRECISION},
+    {"threads", required_argument, 0, OPT_THREADS},
+    {"out", required_argument, 0, OPT_OUT},
+    {"resume", required_argument, 0, OPT_RESUME},
+    {"train-limit", required_argument, 0, OPT_TRAIN_LIMIT},
+    {"test-limit", required_argument, 0, OPT_TEST_LIMIT},
+    {"log-grad-magnitude", no_argument, 0, OPT_GRAD_MAG},
+    {"bench-steps", required_argument, 0, OPT_BENCH},
+    {"help", no_argument, 0, OPT_HELP},
+    {0, 0, 0, 0},
+};
+
+static int apply_option(TrainOptions *opt, int code, const char *arg) {
+    static const char *const datasets[] = {"cifar10", "cifar100", "svhn", "mnist",
+                                           "fashion-mnist", NULL};
+    static const char *const rules[] = {"linear", "uniform", "none", NULL};
+    static const char *const devices[] = {"cpu", "cuda", NULL};
+    static const char *const precisions[] = {"fp32", "tf32", "bf16", "fp16", NULL};
+    double seed;
+    switch (code) {
+    case OPT_DATASET:
+        return one_of(arg, datasets) ? copy_arg(opt->dataset, sizeof opt->dataset, arg) : -1;
+    case OPT_DATA: return copy_arg(opt->data_dir, sizeof opt->data_dir, arg);
+    case OPT_MODEL: return copy_arg(opt->model, sizeof opt->model, arg);
+    case OPT_MODELS_DIR: return copy_arg(opt->models_dir, sizeof opt->models_dir, arg);
+    case OPT_EPOCHS: return parse_int(arg, 1, 100000, &opt->epochs);
+    case OPT_BATCH: return parse_int(arg, 1, 65536, &opt->batch_size);
+    case OPT_LR: return parse_real(arg, 0, 100, &opt->lr);
+    case OPT_MOMENTUM: return parse_real(arg, 0, 0.999999, &opt->momentum);
+    case OPT_NESTEROV: opt->nesterov = 1; return 0;
+    case OPT_NO_NESTEROV: opt->nesterov = 0; return 0;
+    case OPT_WD: return parse_real(arg, 0, 1, &opt->weight_decay);
+    case OPT_LR_STEPS: return parse_steps(arg, opt);
+    case OPT_WARMUP_EPOCHS: return parse_int(arg, 0, 100000, &opt->warmup_epochs);
+    case OPT_WARMUP_LR: return parse_real(arg, 0, 100, &opt->warmup_lr);
+    case OPT_SURVIVAL:
+        return one_of(arg, rules) ? copy_arg(opt->survival, sizeof opt->survival, arg) : -1;
+    case OPT_P_LAST: return parse_real(arg, 1e-6, 1, &opt->p_last);
+    case OPT_VAL_SIZE: return parse_int(arg, 0, 10000000, &opt->val_size);
+    case OPT_AUGMENT: opt->augment = 1; return 0;
+    case OPT_NO_AUGMENT: opt->augment = 0; return 0;
+    case OPT_SEED:
+        if (parse_real(arg, 0, 9007199254740992.0, &seed) != 0 || seed != floor(seed)) return -1;
+        opt->seed = (uint64_t)seed;
+        return 0;
+    case OPT_DEVICE:
+        return one_of(arg, devices) ? copy_arg(opt->device, sizeof opt->device, arg) : -1;
+    case OPT_PRECISION:
+        return one_of(arg, precisions) ? copy_arg(opt->precision, sizeof opt->precision, arg) : -1;
+    case OPT_THREADS: return parse_int(arg, 0, 4096, &opt->threads);
+    case OPT_OUT: return copy_arg(opt->out_dir, sizeof opt->out_dir, arg);
+    case OPT_RESUME: return copy_arg(opt->resume_dir, sizeof opt->resume_dir, arg);
+    case OPT_TRAIN_LIMIT: return parse_int(arg, 1, 100000000, &opt->train_limit);
+    case OPT_TEST_LIMIT: return parse_int(arg, 1, 100000000, &opt->test_limit);
+    case OPT_GRAD_MAG: opt->log_grad_magnitude = 1; return 0;
+    case OPT_BENCH: return parse_int(arg, 1, 1000000, &opt->bench_steps);
+    default: return -1;
+    }
+}
+
+int options_parse(TrainOptions *opt, int argc, char **argv) {
+    optind = 1;
+    opterr = 0;
+    for (;;) {
+        int index = 0;
+        int code = getopt_long(argc, argv, "", long_options, &index);
+        if (code == -1) break;
+        if (code == OPT_HELP) {
+            print_help();
+            return 1;
+        }
+        if (code == '?' || code == ':') {
+            fprintf(stderr, "sdtrain: unknown option or missing value: %s (see --help)\n",
+                    argv[optind - 1]);
+            return 2;
+        }
+        if (apply_option(opt, code, optarg) != 0) {
+            fprintf(stderr, "sdtrain: bad value '%s' for --%s (see --help)\n",
+                    optarg ? optarg : "", long_options[index].name);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "sdtrain: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return 2;
+    }
+    if (opt->warmup_epochs >= opt->epochs && opt->warmup_epochs > 0) {
+        fprintf(stderr, "sdtrain: --warmup-epochs %d leaves no epoch after the warm-up\n",
+                opt->warmup_epochs);
+        return 2;
+    }
+    return 0;
+}
+
+double options_lr_at_epoch(const TrainOptions *opt, int epoch) {
+    if (epoch < opt->warmup_epochs) return opt->warmup_lr;
+    double lr = opt->lr;
+    for (int i = 0; i < opt->n_lr_steps; i++)
+        if (epoch + 1 > opt->lr_steps[i]) lr /= 10;  // "after epoch 250": epochs 251.. are slower
+    return lr;
+}

@@ -1,0 +1,220 @@
+// Setting up a run (data, split, normalisation, network) and one epoch of
+// stochastic-depth training: for every mini-batch one Bernoulli draw per block,
+// then forward, backward and the SGD step over the open blocks only.
+#include "trainer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "timer.h"
+
+static int load_data(Trainer *tr, char *err, size_t err_len) {
+    const TrainOptions *opt = &tr->opt;
+    int kind = dataset_kind_from_name(opt->dataset);
+    const char *dir = opt->data_dir[0] ? opt->data_dir : dataset_default_dir((DatasetKind)kind);
+    if (!dir) {
+        snprintf(err, err_len, "--dataset %s needs --data DIR (no standard location)",
+                 opt->dataset);
+        return -1;
+    }
+    Rng split_rng;
+    rng_seed(&split_rng, opt->seed, RNG_STREAM_SPLIT);
+    if (kind == DATASET_SVHN) {  // the paper: 400/class of train + 200/class of extra
+        if (dataset_load_svhn_pool(dir, &split_rng, 400, 200, &tr->train_set, &tr->train_idx,
+                                   &tr->train_count, &tr->val_idx, &tr->val_count, err,
+                                   err_len) != 0)
+            return -1;
+    } else {
+        if (dataset_load((DatasetKind)kind, dir, SPLIT_TRAIN, &tr->train_set, err, err_len) != 0)
+            return -1;
+        int count = tr->train_set.count;
+        if (opt->val_size >= count) {
+            snprintf(err, err_len, "--val-size %d leaves no training images of %d", opt->val_size,
+                     count);
+            return -1;
+        }
+        tr->val_count = opt->val_size;
+        tr->train_count = count - opt->val_size;
+        tr->train_idx = malloc((size_t)tr->train_count * sizeof(uint32_t));
+        tr->val_idx = malloc((size_t)(tr->val_count + 1) * sizeof(uint32_t));
+        if (!tr->train_idx || !tr->val_idx) {
+            snprintf(err, err_len, "out of memory for the split");
+            return -1;
+        }
+        dataset_split_random(&split_rng, count, tr->val_count, tr->train_idx, tr->val_idx);
+    }
+    if (opt->train_limit > 0 && opt->train_limit < tr->train_count)
+        tr->train_count = opt->train_limit;  // the split's order is random: a random subset
+    if (dataset_load((DatasetKind)kind, dir, SPLIT_TEST, &tr->test_set, err, err_len) != 0)
+        return -1;
+    tr->test_count = tr->test_set.count;
+    if (opt->test_limit > 0 && opt->test_limit < tr->test_count) tr->test_count = opt->test_limit;
+    tr->test_idx = malloc((size_t)tr->test_count * sizeof(uint32_t));
+    if (!tr->test_idx) {
+        snprintf(err, err_len, "out of memory for the test indices");
+        return -1;
+    }
+    for (int i = 0; i < tr->test_count; i++) tr->test_idx[i] = (uint32_t)i;
+    if (tr->train_count < opt->batch_size) {
+        snprintf(err, err_len, "only %d training images for --batch-size %d", tr->train_count,
+                 opt->batch_size);
+        return -1;
+    }
+    // Statistics from the training part only, as the Torch code.
+    dataset_compute_normalization(&tr->train_set, tr->train_idx, tr->train_count, &tr->norm);
+    tr->augment = opt->augment >= 0 ? opt->augment : dataset_default_augment((DatasetKind)kind);
+    return 0;
+}
+
+static int alloc_staging(Trainer *tr, char *err, size_t err_len) {
+    const Net *net = &tr->net;
+    size_t image = (size_t)net->in_c * net->in_h * net->in_w;
+    int batch = tr->opt.batch_size;
+    tr->batch_images = malloc((size_t)batch * image * sizeof(float));
+    tr->batch_labels = malloc((size_t)batch * sizeof(int32_t));
+    tr->gates = malloc((size_t)net->n_blocks);
+    tr->order = malloc((size_t)(tr->train_count + 1) * sizeof(uint32_t));
+    tr->host_logits = malloc((size_t)batch * net->n_classes * sizeof(real));
+    const NetTensor *first_conv = net_find_tensor(net, "blocks.0.conv1.weight");
+    tr->host_grad = malloc((first_conv ? first_conv->count : 1) * sizeof(real));
+    if (!tr->batch_images || !tr->batch_labels || !tr->gates || !tr->order || !tr->host_logits ||
+        !tr->host_grad) {
+        snprintf(err, err_len, "out of host memory for the batch buffers");
+        return -1;
+    }
+    return 0;
+}
+
+int trainer_setup(Trainer *tr, char *err, size_t err_len) {
+    const TrainOptions *opt = &tr->opt;
+    tr->best_val_error = 2;
+    tr->be = backend_create(opt->device, opt->threads, err, err_len);
+    if (!tr->be) return -1;
+    if (tr->be->set_precision(tr->be, opt->precision) != 0) {
+        snprintf(err, err_len, "the %s backend does not offer --precision %s", tr->be->name,
+                 opt->precision);
+        return -1;
+    }
+    if (load_data(tr, err, err_len) != 0) return -1;
+    Preset preset;
+    if (preset_load(opt->model, opt->models_dir, &preset, err, err_len) != 0) return -1;
+    const Dataset *ds = &tr->train_set;
+    if (net_build(&tr->net, tr->be, &preset, ds->channels, ds->height, ds->width, ds->classes,
+                  opt->batch_size, err, err_len) != 0)
+        return -1;
+    if (net_set_survival(&tr->net, opt->survival, opt->p_last) != 0) {
+        snprintf(err, err_len, "unknown survival rule '%s'", opt->survival);
+        return -1;
+    }
+    Rng init_rng;
+    rng_seed(&init_rng, opt->seed, RNG_STREAM_INIT);
+    net_init_params(&tr->net, &init_rng);
+    rng_seed(&tr->shuffle_rng, opt->seed, RNG_STREAM_SHUFFLE);
+    rng_seed(&tr->augment_rng, opt->seed, RNG_STREAM_AUGMENT);
+    rng_seed(&tr->gate_rng, opt->seed, RNG_STREAM_GATES);
+    return alloc_staging(tr, err, err_len);
+}
+
+void trainer_free(Trainer *tr) {
+    if (tr->net.be) net_free(&tr->net);
+    if (tr->be) tr->be->destroy(tr->be);
+    dataset_free(&tr->train_set);
+    dataset_free(&tr->test_set);
+    free(tr->train_idx);
+    free(tr->val_idx);
+    free(tr->test_idx);
+    free(tr->batch_images);
+    free(tr->batch_labels);
+    free(tr->gates);
+    free(tr->order);
+    free(tr->host_logits);
+    free(tr->host_grad);
+    memset(tr, 0, sizeof *tr);
+}
+
+// Misclassified examples among the batch's logits (already on the host).
+static int count_errors(const real *logits, const int32_t *labels, int batch, int classes) {
+    int errors = 0;
+    for (int i = 0; i < batch; i++) {
+        const real *row = logits + (size_t)i * classes;
+        int best = 0;
+        for (int c = 1; c < classes; c++)
+            if (row[c] > row[best]) best = c;
+        errors += best != labels[i];
+    }
+    return errors;
+}
+
+double trainer_evaluate(Trainer *tr, const Dataset *ds, const uint32_t *indices, int count) {
+    Net *net = &tr->net;
+    int errors = 0;
+    for (int start = 0; start < count; start += tr->opt.batch_size) {
+        int batch = count - start < tr->opt.batch_size ? count - start : tr->opt.batch_size;
+        dataset_make_batch(ds, indices + start, batch, &tr->norm, 0, NULL, tr->batch_images,
+                           tr->batch_labels);
+        net_set_batch(net, tr->batch_images, NULL, batch);
+        net_forward(net, batch, NULL, NET_EVAL);
+        tr->be->download(tr->be, tr->host_logits, net->logits,
+                         (size_t)batch * net->n_classes * sizeof(real));
+        errors += count_errors(tr->host_logits, tr->batch_labels, batch, net->n_classes);
+    }
+    return count > 0 ? (double)errors / count : 0;
+}
+
+// Mean |gradient| of the first block's first convolution (paper Fig. 7).
+static double first_conv_grad_magnitude(Trainer *tr) {
+    const NetTensor *t = net_find_tensor(&tr->net, "blocks.0.conv1.weight");
+    if (!t) return 0;
+    tr->be->download(tr->be, tr->host_grad, tr->net.grads + t->offset, t->count * sizeof(real));
+    double sum = 0;
+    for (size_t i = 0; i < t->count; i++) sum += fabs((double)tr->host_grad[i]);
+    return sum / (double)t->count;
+}
+
+void trainer_train_epoch(Trainer *tr, int epoch, EpochStats *stats) {
+    Net *net = &tr->net;
+    const TrainOptions *opt = &tr->opt;
+    int batch = opt->batch_size;
+    // Whole batches only: every step sees the same batch size (BN statistics
+    // over a handful of leftover images would be noise).
+    int n_batches = tr->train_count / batch;
+    real lr = (real)options_lr_at_epoch(opt, epoch);
+    memcpy(tr->order, tr->train_idx, (size_t)tr->train_count * sizeof(uint32_t));
+    rng_shuffle_u32(&tr->shuffle_rng, tr->order, (uint32_t)tr->train_count);
+    double loss_sum = 0, grad_sum = 0;
+    long long errors = 0, active_sum = 0, grad_steps = 0;
+    double start = timer_seconds();
+    for (int b = 0; b < n_batches; b++) {
+        dataset_make_batch(&tr->train_set, tr->order + (size_t)b * batch, batch, &tr->norm,
+                           tr->augment, &tr->augment_rng, tr->batch_images, tr->batch_labels);
+        net_set_batch(net, tr->batch_images, tr->batch_labels, batch);
+        net_draw_gates(net, &tr->gate_rng, tr->gates);
+        for (int l = 0; l < net->n_blocks; l++) active_sum += tr->gates[l];
+        net_forward(net, batch, tr->gates, NET_TRAIN);
+        net_backward(net, batch);
+        if (opt->log_grad_magnitude && tr->gates[0]) {
+            grad_sum += first_conv_grad_magnitude(tr);
+            grad_steps++;
+        }
+        net_sgd_step(net, lr, (real)opt->momentum, (real)opt->weight_decay, opt->nesterov,
+                     tr->steps_done == 0);
+        tr->steps_done++;
+        real loss;
+        tr->be->download(tr->be, &loss, net->loss, sizeof loss);
+        tr->be->download(tr->be, tr->host_logits, net->logits,
+                         (size_t)batch * net->n_classes * sizeof(real));
+        loss_sum += (double)loss;
+        errors += count_errors(tr->host_logits, tr->batch_labels, batch, net->n_classes);
+        progress_batch(&tr->progress, b + 1, n_batches, loss_sum / (b + 1));
+    }
+    double seconds = timer_seconds() - start;
+    stats->loss = n_batches ? loss_sum / n_batches : 0;
+    stats->train_error = n_batches ? (double)errors / ((double)n_batches * batch) : 0;
+    stats->train_seconds = seconds;
+    stats->images_per_second = seconds > 0 ? (double)n_batches * batch / seconds : 0;
+    stats->mean_active_blocks = n_batches ? (double)active_sum / n_batches : 0;
+    stats->grad_magnitude = grad_steps ? grad_sum / grad_steps : 0;
+}

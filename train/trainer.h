@@ -1,0 +1,67 @@
+// The training run: data, network, optimiser state, RNG streams and the
+// best-validation bookkeeping, plus the functions that move it forward.
+#ifndef SD_TRAINER_H
+#define SD_TRAINER_H
+
+#include <stdint.h>
+
+#include "../common/dataset.h"
+#include "../common/metamap.h"
+#include "../common/net.h"
+#include "options.h"
+#include "progress.h"
+
+typedef struct {
+    TrainOptions opt;
+    Backend *be;
+    Net net;
+
+    Dataset train_set, test_set;   // train_set holds train (+ extra for SVHN)
+    uint32_t *train_idx, *val_idx, *test_idx;
+    int train_count, val_count, test_count;
+    Normalization norm;
+    int augment;
+
+    Rng shuffle_rng, augment_rng, gate_rng;
+    Progress progress;
+
+    int epochs_done;               // completed epochs (a resumed run starts at this one)
+    long long steps_done;          // optimiser steps so far (the first one seeds momentum)
+    double best_val_error;         // in [0, 1]; 2 = none yet
+    int best_epoch;                // 1-based epoch of the lowest validation error
+    double test_error_at_best;
+    double seconds_so_far;         // wall time of earlier sessions of this run
+
+    // Host staging, allocated once.
+    float *batch_images;
+    int32_t *batch_labels;
+    uint8_t *gates;
+    uint32_t *order;
+    real *host_logits;
+    real *host_grad;               // for --log-grad-magnitude
+} Trainer;
+
+typedef struct {
+    double loss, train_error, val_error, test_error;
+    double images_per_second, mean_active_blocks, train_seconds, grad_magnitude;
+} EpochStats;
+
+// Loads data, builds the network and either initialises it or restores a checkpoint.
+int trainer_setup(Trainer *tr, char *err, size_t err_len);
+void trainer_free(Trainer *tr);
+// One epoch of training (0-based epoch index).
+void trainer_train_epoch(Trainer *tr, int epoch, EpochStats *stats);
+// Error rate in NET_EVAL mode over the listed examples.
+double trainer_evaluate(Trainer *tr, const Dataset *ds, const uint32_t *indices, int count);
+
+// Checkpoint state (train/run_state.c).
+int trainer_save(const Trainer *tr, const char *path, double wall_seconds, char *err,
+                 size_t err_len);
+// Continues the run saved in opt.resume_dir: its options (but device, precision,
+// threads, and --epochs when given on this command line), network, momentum,
+// RNG streams and best-validation record.
+int trainer_resume(Trainer *tr, int argc, char **argv, char *err, size_t err_len);
+int options_to_meta(const TrainOptions *opt, MetaMap *meta);
+int options_from_meta(TrainOptions *opt, const MetaMap *meta, char *err, size_t err_len);
+
+#endif
