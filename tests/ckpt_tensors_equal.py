@@ -1,0 +1,31 @@
+#!/usr/bin/python3
+"""Compares the tensors (not the metadata) of two safetensors files byte for byte.
+
+Reads the files with a parser written here (8-byte little-endian header length,
+JSON header, raw data), independent of the project's C reader. Exit 0 when every
+tensor is present in both with the same dtype, shape and bytes."""
+import json
+import struct
+import sys
+
+
+def read(path):
+    with open(path, "rb") as f:
+        blob = f.read()
+    (n,) = struct.unpack("<Q", blob[:8])
+    header = json.loads(blob[8:8 + n])
+    header.pop("__metadata__", None)
+    data = blob[8 + n:]
+    return {k: (v["dtype"], v["shape"], data[v["data_offsets"][0]:v["data_offsets"][1]])
+            for k, v in header.items()}
+
+
+a, b = read(sys.argv[1]), read(sys.argv[2])
+if a.keys() != b.keys():
+    print("different tensor names:", sorted(set(a) ^ set(b)))
+    sys.exit(1)
+diff = [k for k in a if a[k] != b[k]]
+if diff:
+    print(f"{len(diff)} of {len(a)} tensors differ, e.g. {diff[:3]}")
+    sys.exit(1)
+print(f"all {len(a)} tensors identical")
