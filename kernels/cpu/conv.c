@@ -94,7 +94,12 @@ static void col2im_add(const ConvGeom *g, const real *col, real *dx) {
                     if (ih < 0 || ih >= g->in_h) continue;
                     const real *src = row + (size_t)oh * g->out_w;
                     real *dst = dx_channel + (size_t)ih * g->in_w + first_iw;
-                    for (int ow = lo; ow < hi; ow++) dst[(ow - lo) * g->stride_w] += src[ow];
+                    if (g->stride_w == 1) {  // contiguous: lets the compiler vectorise
+                        const real *from = src + lo;
+                        for (int k = 0; k < hi - lo; k++) dst[k] += from[k];
+                    } else {
+                        for (int ow = lo; ow < hi; ow++) dst[(ow - lo) * g->stride_w] += src[ow];
+                    }
                 }
             }
         }
@@ -144,7 +149,7 @@ void cpu_conv2d_forward(Backend *be, const ConvGeom *g, const real *x, const rea
     if (!is_pointwise(g)) cpu_scratch_reserve(st, col_rows(g) * out_plane(g));
     if (images_in_parallel(st, g)) {
         cpu_blas_threads(1);
-#pragma omp parallel for schedule(static) num_threads(st->threads)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(st->threads)
         for (int n = 0; n < g->batch; n++) {
             real *scratch = st->scratch[omp_get_thread_num()].data;
             forward_image(g, x + n * in_image(g), w, bias, fuse_relu, scratch, y + n * out_image(g));
@@ -179,7 +184,7 @@ void cpu_conv2d_backward_data(Backend *be, const ConvGeom *g, const real *w, con
     if (!is_pointwise(g)) cpu_scratch_reserve(st, col_rows(g) * out_plane(g));
     if (images_in_parallel(st, g)) {
         cpu_blas_threads(1);
-#pragma omp parallel for schedule(static) num_threads(st->threads)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(st->threads)
         for (int n = 0; n < g->batch; n++) {
             real *scratch = st->scratch[omp_get_thread_num()].data;
             backward_data_image(g, w, dy + n * out_image(g), scratch, dx + n * in_image(g));
@@ -231,7 +236,7 @@ void cpu_conv2d_backward_filter(Backend *be, const ConvGeom *g, const real *x, c
         real *col_buf = st->scratch[omp_get_thread_num()].data;
         real *partial = col_buf + col_size;
         memset(partial, 0, sizeof(real) * dw_size);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
         for (int n = 0; n < g->batch; n++)
             backward_filter_image(g, x + n * in_image(g), dy + n * out_image(g), col_buf, 0,
                                   partial);

@@ -1,0 +1,74 @@
+// Times the three convolution passes of the CPU backend on the ResNet-110
+// CIFAR shapes (batch 32, 3x3, stride 1, pad 1). Not a test: prints the median
+// of several repetitions in milliseconds.
+//
+//   gcc -O3 -march=x86-64-v3 -fopenmp -I. -Icommon -Ikernels bench/conv_cpu.c \
+//       build/libsd.a -lopenblas -lprotobuf-c -lcjson -lz -lm -o build/bench_conv_cpu
+//   build/bench_conv_cpu [threads] [repetitions]
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "backend.h"
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int compare_doubles(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, compare_doubles);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static real *filled(size_t n) {
+    real *p = malloc(n * sizeof(real));
+    if (!p) exit(2);
+    for (size_t i = 0; i < n; i++) p[i] = (real)((i * 2654435761u % 1000) / 1000.0 - 0.5);
+    return p;
+}
+
+int main(int argc, char **argv) {
+    const int threads = argc > 1 ? atoi(argv[1]) : 0;
+    const int reps = argc > 2 ? atoi(argv[2]) : 10;
+    char err[256];
+    Backend *be = backend_cpu_create(threads, err, sizeof err);
+    if (!be || reps < 1 || reps > 1000) {
+        fprintf(stderr, "usage: %s [threads] [repetitions 1..1000] (%s)\n", argv[0], be ? "" : err);
+        return 1;
+    }
+    const int shapes[][2] = {{16, 32}, {32, 16}, {64, 8}};  // channels, H = W
+    printf("threads %d, batch 32, 3x3 s1 p1, median of %d (ms)\n", threads, reps);
+    printf("%-18s %9s %9s %9s %9s\n", "shape", "forward", "bwd data", "bwd filt", "total");
+    for (int s = 0; s < 3; s++) {
+        const int ch = shapes[s][0], hw = shapes[s][1];
+        ConvGeom g = {32, ch, hw, hw, ch, hw, hw, 3, 3, 1, 1, 1, 1};
+        const size_t n_act = (size_t)32 * ch * hw * hw, n_w = (size_t)ch * ch * 9;
+        real *x = filled(n_act), *w = filled(n_w), *y = filled(n_act), *dx = filled(n_act);
+        real *dw = filled(n_w);
+        double t[3][1000];
+        for (int r = -2; r < reps; r++) {  // two warm-up rounds grow the scratch
+            double t0 = now_ms();
+            be->conv2d_forward(be, &g, x, w, NULL, 0, y);
+            double t1 = now_ms();
+            be->conv2d_backward_data(be, &g, w, y, dx);
+            double t2 = now_ms();
+            be->conv2d_backward_filter(be, &g, x, y, dw);
+            double t3 = now_ms();
+            if (r >= 0) t[0][r] = t1 - t0, t[1][r] = t2 - t1, t[2][r] = t3 - t2;
+        }
+        double f = median(t[0], reps), d = median(t[1], reps), k = median(t[2], reps);
+        char name[32];
+        snprintf(name, sizeof name, "%d->%d %dx%d", ch, ch, hw, hw);
+        printf("%-18s %9.2f %9.2f %9.2f %9.2f\n", name, f, d, k, f + d + k);
+        free(x), free(w), free(y), free(dx), free(dw);
+    }
+    be->destroy(be);
+    return 0;
+}
