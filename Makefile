@@ -31,7 +31,7 @@ ifeq ($(CUDA),1)
 BUILD := $(BUILD)-cuda
 endif
 
-CPPFLAGS += -I. -Icommon -Ikernels -I$(BUILD)/proto -D_DEFAULT_SOURCE
+CPPFLAGS += -I. -Icommon -Ikernels -Iproto -D_DEFAULT_SOURCE
 CFLAGS   += -std=c11 $(OPT) $(ARCH) -Wall -Wextra -Werror -Wno-format-truncation -fopenmp $(SANFLAGS) -MMD -MP
 # snprintf into fixed buffers truncates on purpose (paths and messages); gcc cannot tell.
 LDFLAGS  += -fopenmp $(SANFLAGS)
@@ -41,8 +41,8 @@ CORE_SRC   := $(wildcard common/*.c) $(wildcard kernels/*.c) $(wildcard kernels/
 TRAIN_SRC  := $(filter-out train/main.c,$(wildcard train/*.c))
 EXPORT_SRC := $(filter-out export/main.c,$(wildcard export/*.c))
 INFER_SRC  := $(filter-out infer/main.c,$(wildcard infer/*.c))
-PROTO_C    := $(BUILD)/proto/onnx.pb-c.c
-PROTO_H    := $(BUILD)/proto/onnx.pb-c.h
+PROTO_C    := proto/onnx.pb-c.c
+PROTO_H    := proto/onnx.pb-c.h
 
 ifeq ($(CUDA),1)
 CPPFLAGS  += -DSD_WITH_CUDA -I$(CUDA_HOME)/include
@@ -56,7 +56,7 @@ LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublas
 CUDA_OBJ  := $(CUDA_CU:%.cu=$(BUILD)/%.o) $(CUDA_C:%.c=$(BUILD)/%.o)
 endif
 
-CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o) $(PROTO_C:.c=.o) $(CUDA_OBJ)
+CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/proto/onnx.pb-c.o $(CUDA_OBJ)
 # The double build: the same core sources compiled for real=double.
 CORE64_OBJ := $(CORE_SRC:%.c=$(BUILD)/f64/%.o)
 TRAIN_OBJ  := $(TRAIN_SRC:%.c=$(BUILD)/%.o)
@@ -82,10 +82,10 @@ tests: $(TESTS_F32) $(TESTS_F64) programs
 
 # ---- generated protobuf-c code for the ONNX schema (never edited by hand) ----
 $(PROTO_C) $(PROTO_H) &: $(ONNX_PROTO)
-	@mkdir -p $(BUILD)/proto
-	protoc-c --proto_path=$(dir $(ONNX_PROTO)) --c_out=$(BUILD)/proto $(notdir $(ONNX_PROTO))
+	protoc-c --proto_path=$(dir $(ONNX_PROTO)) --c_out=proto $(notdir $(ONNX_PROTO))
 
-$(PROTO_C:.c=.o): $(PROTO_C)
+$(BUILD)/proto/onnx.pb-c.o: $(PROTO_C)
+	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -std=c11 $(OPT) $(SANFLAGS) -c $< -o $@
 
 # ---- objects ----
