@@ -2,8 +2,9 @@
 // CIFAR shapes (batch 32, 3x3, stride 1, pad 1). Not a test: prints the median
 // of several repetitions in milliseconds.
 //
-//   gcc -O3 -march=x86-64-v3 -fopenmp -I. -Icommon -Ikernels bench/conv_cpu.c \
-//       build/libsd.a -lopenblas -lprotobuf-c -lcjson -lz -lm -o build/bench_conv_cpu
+//   make build/libsd.a && gcc -O3 -march=x86-64-v3 -fopenmp -I. -Icommon -Ikernels
+//       bench/conv_cpu.c build/libsd.a -lopenblas -lprotobuf-c -lcjson -lz -lm
+//       -o build/bench_conv_cpu       (one command line)
 //   build/bench_conv_cpu [threads] [repetitions]
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,29 @@ int main(int argc, char **argv) {
         snprintf(name, sizeof name, "%d->%d %dx%d", ch, ch, hw, hw);
         printf("%-18s %9.2f %9.2f %9.2f %9.2f\n", name, f, d, k, f + d + k);
         free(x), free(w), free(y), free(dx), free(dw);
+    }
+    // The memory-bound ops around each convolution, on the largest activation.
+    {
+        const BatchNormGeom g = {32, 16, 32 * 32};
+        const size_t n = (size_t)32 * 16 * 32 * 32;
+        real *x = filled(n), *y = filled(n), *dy = filled(n), *dx = filled(n), *p = filled(16 * 8);
+        double t[4][1000];
+        for (int r = -2; r < reps; r++) {
+            double t0 = now_ms();
+            be->batchnorm_forward_train(be, &g, x, p, p + 16, (real)0.1, (real)1e-5, p + 32, p + 48,
+                                        p + 64, p + 80, y);
+            double t1 = now_ms();
+            be->batchnorm_backward(be, &g, x, dy, p, p + 64, p + 80, dx, p + 96, p + 112);
+            double t2 = now_ms();
+            be->relu_backward(be, n, y, dy, dx);
+            double t3 = now_ms();
+            be->residual_forward(be, n, 1, x, dy, y);
+            double t4 = now_ms();
+            if (r >= 0) t[0][r] = t1 - t0, t[1][r] = t2 - t1, t[2][r] = t3 - t2, t[3][r] = t4 - t3;
+        }
+        printf("16ch 32x32 batch 32: bn fwd %.3f, bn bwd %.3f, relu bwd %.3f, residual fwd %.3f ms\n",
+               median(t[0], reps), median(t[1], reps), median(t[2], reps), median(t[3], reps));
+        free(x), free(y), free(dy), free(dx), free(p);
     }
     be->destroy(be);
     return 0;

@@ -14,6 +14,7 @@ void cpu_global_avgpool_forward(Backend *be, int batch, int channels, int spatia
     for (int p = 0; p < planes; p++) {
         const real *src = x + (size_t)p * spatial;
         double sum = 0;
+#pragma omp simd reduction(+ : sum)
         for (int s = 0; s < spatial; s++) sum += src[s];
         y[p] = (real)(sum / spatial);
     }
