@@ -195,6 +195,15 @@ int net_build(Net *net, Backend *be, const Preset *preset, int in_c, int in_h, i
     // (2x2 average pool, floor) must land on the branch's (ceil) size: odd sizes cannot.
     for (int l = 0; l < net->n_blocks; l++) {
         const Block *b = &net->blocks[l];
+        if (b->shortcut_a && b->stride == 1) {
+            snprintf(err, err_len,
+                     "network: block %d widens %d to %d channels without a stride, which the "
+                     "option-A shortcut (a 2x2/2 average pool) cannot do: use 'shortcut "
+                     "projection' or stem channels equal to the first stage's width",
+                     l, b->in_c, b->out_c);
+            net_free(net);
+            return -1;
+        }
         if (b->shortcut_a && (b->in_h / b->stride != b->out_h || b->in_w / b->stride != b->out_w)) {
             snprintf(err, err_len,
                      "network: block %d halves a %dx%d map, but the option-A shortcut needs even "
