@@ -1,0 +1,137 @@
+// Runs a plan: one backend call (a few for MatMul batches and Concat parts)
+// per step, on device pointers fixed at planning time. Nothing is allocated
+// here, and nothing here knows which device runs.
+#include <stdio.h>
+
+#include "plan.h"
+
+static const real *in(const Plan *plan, const PlanStep *step, int k) {
+    int id = k < step->n_inputs ? step->inputs[k] : -1;
+    return id >= 0 ? plan->tensors[id].data : NULL;
+}
+
+static const TensorShape *in_shape(const Plan *plan, const PlanStep *step, int k) {
+    return &plan->tensors[step->inputs[k]].shape;
+}
+
+static void run_concat(Plan *plan, const PlanStep *step, real *y) {
+    const TensorShape *out_shape = &plan->tensors[step->output].shape;
+    int64_t offset = 0;
+    for (int k = 0; k < step->n_inputs; k++) {
+        const TensorShape *part = in_shape(plan, step, k);
+        plan->be->concat_part(plan->be, part, in(plan, step, k), step->p.concat.axis, offset,
+                              out_shape, y);
+        offset += part->dims[step->p.concat.axis];
+    }
+}
+
+// Linear index into a (possibly broadcast) batch shape for the output batch index.
+static int64_t broadcast_batch_index(const TensorShape *batch, const TensorShape *out_batch,
+                                     int64_t index) {
+    int64_t linear = 0, stride = 1;
+    for (int d = out_batch->rank - 1; d >= 0; d--) {
+        int64_t coordinate = index % out_batch->dims[d];
+        index /= out_batch->dims[d];
+        if (batch->dims[d] != 1) linear += coordinate * stride;
+        stride *= batch->dims[d];
+    }
+    return linear;
+}
+
+static void run_matmul(Plan *plan, const PlanStep *step, real *y) {
+    int m = step->p.matmul.m, n = step->p.matmul.n, k = step->p.matmul.k;
+    const real *a = in(plan, step, 0), *b = in(plan, step, 1);
+    for (int64_t i = 0; i < step->p.matmul.batch; i++) {
+        int64_t ai = broadcast_batch_index(&step->p.matmul.a_batch, &step->p.matmul.out_batch, i);
+        int64_t bi = broadcast_batch_index(&step->p.matmul.b_batch, &step->p.matmul.out_batch, i);
+        plan->be->gemm(plan->be, 0, 0, m, n, k, 1, a + ai * m * k, b + bi * k * n, 0,
+                       y + i * m * n);
+    }
+}
+
+static void run_step(Plan *plan, const PlanStep *step) {
+    Backend *be = plan->be;
+    const PlanTensor *out = &plan->tensors[step->output];
+    real *y = out->data;
+    switch (step->kind) {
+    case STEP_CONV:
+        be->conv2d_forward(be, &step->p.conv.geom, in(plan, step, 0), in(plan, step, 1),
+                           in(plan, step, 2), step->p.conv.fuse_relu, y);
+        break;
+    case STEP_BATCHNORM:
+        be->batchnorm_forward_eval(be, &step->p.batchnorm, in(plan, step, 0), in(plan, step, 1),
+                                   in(plan, step, 2), in(plan, step, 3), in(plan, step, 4),
+                                   step->epsilon, y);
+        break;
+    case STEP_RELU: be->relu_forward(be, out->count, in(plan, step, 0), y); break;
+    case STEP_ADD_RELU:
+        be->residual_forward(be, out->count, 1, in(plan, step, 0), in(plan, step, 1), y);
+        break;
+    case STEP_BINARY:
+        be->binary_broadcast(be, step->p.binary, in_shape(plan, step, 0), in(plan, step, 0),
+                             in_shape(plan, step, 1), in(plan, step, 1), &out->shape, y);
+        break;
+    case STEP_MAXPOOL: be->maxpool_forward(be, &step->p.pool, in(plan, step, 0), y); break;
+    case STEP_AVGPOOL: be->avgpool_forward(be, &step->p.pool, in(plan, step, 0), y); break;
+    case STEP_GLOBAL_AVGPOOL:
+        be->global_avgpool_forward(be, step->p.global_pool.batch, step->p.global_pool.channels,
+                                   step->p.global_pool.spatial, in(plan, step, 0), y);
+        break;
+    case STEP_PAD:
+        be->pad_constant(be, in_shape(plan, step, 0), in(plan, step, 0), step->p.pad.pads,
+                         step->p.pad.value, &out->shape, y);
+        break;
+    case STEP_CONCAT: run_concat(plan, step, y); break;
+    case STEP_SLICE:
+        be->slice(be, in_shape(plan, step, 0), in(plan, step, 0), step->p.slice.starts,
+                  step->p.slice.steps, &out->shape, y);
+        break;
+    case STEP_SOFTMAX:
+        be->softmax(be, step->p.softmax.outer, step->p.softmax.inner, in(plan, step, 0), y);
+        break;
+    case STEP_FC:
+        be->fc_forward(be, step->p.fc.batch, step->p.fc.in_features, step->p.fc.out_features,
+                       in(plan, step, 0), in(plan, step, 1), in(plan, step, 2), y);
+        break;
+    case STEP_GEMM:
+        be->gemm(be, step->p.gemm.trans_a, step->p.gemm.trans_b, step->p.gemm.m, step->p.gemm.n,
+                 step->p.gemm.k, step->p.gemm.alpha, in(plan, step, 0), in(plan, step, 1), 0, y);
+        break;
+    case STEP_MATMUL: run_matmul(plan, step, y); break;
+    }
+}
+
+void plan_run(Plan *plan) {
+    for (int s = 0; s < plan->n_steps; s++) run_step(plan, &plan->steps[s]);
+}
+
+void plan_upload_input(Plan *plan, int input_index, const real *host) {
+    const PlanTensor *t = &plan->tensors[plan->inputs[input_index]];
+    plan->be->upload(plan->be, t->data, host, t->count * sizeof(real));
+}
+
+void plan_download_tensor(Plan *plan, int tensor_id, real *host) {
+    const PlanTensor *t = &plan->tensors[tensor_id];
+    plan->be->download(plan->be, host, t->data, t->count * sizeof(real));
+}
+
+static const char *step_name(StepKind kind) {
+    static const char *names[] = {"conv", "batchnorm", "relu", "add+relu", "binary",
+                                  "maxpool", "avgpool", "global_avgpool", "pad", "concat",
+                                  "slice", "softmax", "fc", "gemm", "matmul"};
+    return names[kind];
+}
+
+void plan_describe(const Plan *plan, void *stream) {
+    FILE *out = stream;
+    for (int s = 0; s < plan->n_steps; s++) {
+        const PlanStep *step = &plan->steps[s];
+        const PlanTensor *t = &plan->tensors[step->output];
+        char shape[128];
+        const char *node = step->node >= 0 ? plan->graph->nodes[step->node].name : "(planner)";
+        fprintf(out, "  step %3d  %-14s %-28s -> %s", s, step_name(step->kind), node,
+                shape_format(&t->shape, shape, sizeof shape));
+        if (step->kind == STEP_CONV && step->p.conv.fuse_relu) fprintf(out, " +relu");
+        fprintf(out, "  @%zu\n", t->offset * sizeof(real));
+    }
+}

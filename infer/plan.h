@@ -1,0 +1,145 @@
+// An execution plan: a loaded ONNX graph made ready to run many batches of one
+// size on one backend. Planning does all the work once:
+//   - resolves the dynamic batch dimension and infers every shape;
+//   - folds BatchNormalization into the preceding Conv (when the Conv feeds only
+//     that BN), fuses Conv(+bias)+ReLU and Add+ReLU;
+//   - turns Reshape/Flatten/Identity into views (no copy, no step);
+//   - lays all activations out in one device arena, reusing memory by liveness,
+//     and uploads the weights once.
+// Running a batch is then a fixed list of backend calls that allocates nothing.
+#ifndef SD_INFER_PLAN_H
+#define SD_INFER_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../kernels/backend.h"
+#include "load_status.h"
+#include "onnx_graph.h"
+
+typedef struct {
+    int batch_size;         // <= 0: the model's fixed batch, or 1 when it is dynamic
+    int append_softmax;     // also compute softmax over the last axis of output 0 (probabilities)
+    int fold_batchnorm;     // fold BN into Conv where possible
+    int fuse_activations;   // fuse ReLU into Conv / Add
+} PlanOptions;
+
+PlanOptions plan_default_options(void);
+
+typedef enum {
+    STEP_CONV,
+    STEP_BATCHNORM,
+    STEP_RELU,
+    STEP_ADD_RELU,  // y = ReLU(a + b), same shapes: the residual merge
+    STEP_BINARY,
+    STEP_MAXPOOL,
+    STEP_AVGPOOL,
+    STEP_GLOBAL_AVGPOOL,
+    STEP_PAD,
+    STEP_CONCAT,
+    STEP_SLICE,
+    STEP_SOFTMAX,
+    STEP_FC,      // y = x w^T + bias: Gemm with a constant weight
+    STEP_GEMM,    // y = alpha op(a) op(b)
+    STEP_MATMUL,  // batched products with broadcast batch dims
+} StepKind;
+
+typedef struct {
+    StepKind kind;
+    int node;       // graph node it implements (-1: added by the planner)
+    int n_inputs;
+    int *inputs;    // plan tensor ids (Conv: x, w, bias or -1; BN: x, scale, B, mean, var)
+    int output;
+    union {
+        struct {
+            ConvGeom geom;
+            int fuse_relu;
+        } conv;
+        BatchNormGeom batchnorm;
+        PoolGeom pool;
+        BinaryOp binary;
+        struct {
+            int batch, channels, spatial;
+        } global_pool;
+        struct {
+            int64_t pads[2 * SD_MAX_DIMS];
+            real value;
+        } pad;
+        struct {
+            int axis;
+        } concat;
+        struct {
+            int64_t starts[SD_MAX_DIMS], steps[SD_MAX_DIMS];
+        } slice;
+        struct {
+            int64_t outer, inner;
+        } softmax;
+        struct {
+            int batch, in_features, out_features;
+        } fc;
+        struct {
+            int trans_a, trans_b, m, n, k;
+            real alpha;
+        } gemm;
+        struct {
+            int m, n, k;
+            int64_t batch;
+            TensorShape a_batch, b_batch, out_batch;
+        } matmul;
+    } p;
+    real epsilon;  // BatchNormalization
+} PlanStep;
+
+typedef struct {
+    TensorShape shape;
+    size_t count;
+    int is_constant;      // lives in the weights buffer
+    int storage;          // activation storage (arena slot), -1 for constants
+    size_t offset;        // elements from the start of the arena or the weights buffer
+    real *data;           // device pointer
+} PlanTensor;
+
+typedef struct {
+    size_t activation_bytes;  // the arena: peak memory of inputs, activations and outputs
+    size_t activation_naive_bytes;  // what the same tensors would take without reuse
+    size_t weight_bytes;      // uploaded constants
+    int graph_nodes;
+    int steps;
+    int folded_batchnorms;
+    int fused_relus;
+    int views;
+} PlanStats;
+
+typedef struct {
+    Backend *be;  // borrowed
+    const OnnxGraph *graph;  // borrowed: must outlive the plan
+    int batch_size;
+    int n_tensors;
+    PlanTensor *tensors;  // ids 0..graph->n_values-1 are the graph's values, then planner temporaries
+    int n_steps;
+    PlanStep *steps;
+    int n_inputs;
+    int *inputs;   // tensor ids of the runtime inputs (graph order)
+    int n_outputs;
+    int *outputs;  // tensor ids of the graph outputs, then the probabilities if appended
+    int probabilities;  // tensor id of the appended softmax, or -1
+    real *arena;    // device
+    real *weights;  // device
+    PlanStats stats;
+} Plan;
+
+LoadStatus plan_create(const OnnxGraph *graph, Backend *be, const PlanOptions *options,
+                       Plan **out, char *err, size_t err_len);
+void plan_free(Plan *plan);
+
+// Runs every step once on the data currently in the input tensors.
+void plan_run(Plan *plan);
+
+// Host <-> device for the plan's inputs and outputs (bytes = count * sizeof(real)).
+void plan_upload_input(Plan *plan, int input_index, const real *host);
+void plan_download_tensor(Plan *plan, int tensor_id, real *host);
+
+// One line per step (kind, node, shapes) for --verbose.
+void plan_describe(const Plan *plan, void *stream);
+
+#endif

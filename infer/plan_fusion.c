@@ -1,0 +1,119 @@
+// Folding and fusion decisions, made on the graph before any step exists:
+//   Conv -> BatchNormalization  : BN's affine map is folded into the conv's
+//                                 weight and bias (constants only, Conv output
+//                                 read by nothing else);
+//   Conv -> Relu                : the conv step applies ReLU (backend fuse_relu);
+//   Add  -> Relu                : the residual merge ReLU(a + b), same shapes.
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "plan_builder.h"
+
+static void count_consumers(PlanBuilder *b) {
+    const OnnxGraph *g = b->graph;
+    memset(b->consumer_count, 0, sizeof(int) * (size_t)g->n_values);
+    for (int n = 0; n < g->n_nodes; n++)
+        for (int k = 0; k < g->nodes[n].n_inputs; k++)
+            if (g->nodes[n].inputs[k] >= 0) b->consumer_count[g->nodes[n].inputs[k]]++;
+    for (int i = 0; i < g->n_outputs; i++) b->consumer_count[g->outputs[i]]++;
+}
+
+// The node computing value v after earlier fusions, if v is read only by one node.
+static int sole_writer(const PlanBuilder *b, int value) {
+    if (value < 0 || b->consumer_count[value] != 1 || b->graph->values[value].is_output) return -1;
+    return b->writer[value];
+}
+
+static const HostTensor *float_constant(const PlanBuilder *b, int value) {
+    if (value < 0) return NULL;
+    const HostTensor *t = b->values[value].constant;
+    return t && t->dtype == ONNX_DTYPE_FLOAT ? t : NULL;
+}
+
+// w' = w * gamma / sqrt(var + eps);  b' = (b - mean) * gamma / sqrt(var + eps) + beta.
+static LoadStatus fold_batchnorm(PlanBuilder *b, int conv, int bn) {
+    const GraphNode *conv_node = &b->graph->nodes[conv], *bn_node = &b->graph->nodes[bn];
+    const HostTensor *weight = float_constant(b, conv_node->inputs[1]);
+    int bias_value = conv_node->n_inputs > 2 ? conv_node->inputs[2] : -1;
+    const HostTensor *bias = float_constant(b, bias_value);
+    const HostTensor *params[4];
+    for (int i = 0; i < 4; i++) params[i] = float_constant(b, bn_node->inputs[1 + i]);
+    if (!weight || (bias_value >= 0 && !bias) || !params[0] || !params[1] || !params[2] ||
+        !params[3])
+        return LOAD_OK;  // something is computed at run time: keep the BN step
+    const real *gamma = params[0]->floats, *beta = params[1]->floats;
+    const real *mean = params[2]->floats, *var = params[3]->floats;
+    double eps = bn_node->attrs.u.epsilon;
+    int channels = (int)weight->shape.dims[0];
+    size_t per_channel = weight->count / (size_t)channels;
+    TensorShape bias_shape = {.rank = 1, .dims = {channels}};
+    HostTensor *new_weight = host_tensor_create(ONNX_DTYPE_FLOAT, &weight->shape);
+    HostTensor *new_bias = host_tensor_create(ONNX_DTYPE_FLOAT, &bias_shape);
+    if (plan_builder_own(b, new_weight) != 0 || plan_builder_own(b, new_bias) != 0) {
+        snprintf(b->err, b->err_len, "%s: out of memory while folding", b->graph->source);
+        return LOAD_INVALID;
+    }
+    for (int c = 0; c < channels; c++) {
+        double scale = gamma[c] / sqrt((double)var[c] + eps);
+        for (size_t i = 0; i < per_channel; i++)
+            new_weight->floats[c * per_channel + i] =
+                (real)(weight->floats[c * per_channel + i] * scale);
+        double old_bias = bias ? bias->floats[c] : 0.0;
+        new_bias->floats[c] = (real)((old_bias - mean[c]) * scale + beta[c]);
+    }
+    NodeLowering *low = &b->lowering[conv];
+    low->folded_weight = new_weight;
+    low->folded_bias = new_bias;
+    low->output = bn_node->outputs[0];
+    b->writer[bn_node->outputs[0]] = conv;
+    b->lowering[bn].skip = 1;
+    b->plan->stats.folded_batchnorms++;
+    return LOAD_OK;
+}
+
+static int same_shape_add(const PlanBuilder *b, int add) {
+    const GraphNode *node = &b->graph->nodes[add];
+    const TensorShape *out = &b->values[node->outputs[0]].shape;
+    return node->attrs.kind == OP_ADD && shape_equal(&b->values[node->inputs[0]].shape, out) &&
+           shape_equal(&b->values[node->inputs[1]].shape, out);
+}
+
+static void fuse_relu(PlanBuilder *b, int relu) {
+    const GraphNode *node = &b->graph->nodes[relu];
+    int source = sole_writer(b, node->inputs[0]);
+    if (source < 0 || b->lowering[source].skip) return;
+    NodeLowering *low = &b->lowering[source];
+    OpKind kind = b->graph->nodes[source].attrs.kind;
+    if (kind == OP_CONV && !low->fuse_relu) low->fuse_relu = 1;
+    else if (same_shape_add(b, source) && !low->add_relu) low->add_relu = 1;
+    else return;
+    low->output = node->outputs[0];
+    b->writer[node->outputs[0]] = source;
+    b->lowering[relu].skip = 1;
+    b->plan->stats.fused_relus++;
+}
+
+LoadStatus plan_fuse(PlanBuilder *b) {
+    const OnnxGraph *g = b->graph;
+    for (int v = 0; v < g->n_values; v++) b->writer[v] = g->values[v].producer;
+    for (int n = 0; n < g->n_nodes; n++) {
+        b->lowering[n] = (NodeLowering){.output = g->nodes[n].outputs[0]};
+    }
+    count_consumers(b);
+    // Node order is topological, so a Conv is seen before the BN and the ReLU after it.
+    for (int n = 0; n < g->n_nodes; n++) {
+        OpKind kind = g->nodes[n].attrs.kind;
+        if (kind == OP_BATCHNORM && b->options.fold_batchnorm) {
+            int conv = sole_writer(b, g->nodes[n].inputs[0]);
+            if (conv >= 0 && g->nodes[conv].attrs.kind == OP_CONV &&
+                !b->lowering[conv].folded_weight && !b->lowering[conv].fuse_relu) {
+                LoadStatus status = fold_batchnorm(b, conv, n);
+                if (status != LOAD_OK) return status;
+            }
+        } else if (kind == OP_RELU && b->options.fuse_activations) {
+            fuse_relu(b, n);
+        }
+    }
+    return LOAD_OK;
+}
