@@ -14,6 +14,13 @@
 // Outputs that an op must overwrite start as NaN on both sides, so an element
 // the CUDA op forgets to write fails the test (NaN never compares close).
 //
+// Then whole networks (common/net.h): ResNet-20 and a small bottleneck /
+// projection / max-pool-stem net, built on both backends with the same
+// parameters and batch, two training steps (a fixed gate pattern that closes a
+// downsampling block, then all open) and an evaluation pass; logits, loss,
+// every parameter tensor's gradient, parameters, momentum and BN running
+// statistics are compared.
+//
 // Without a CUDA build or without a device this test SKIPs and passes.
 #include <math.h>
 #include <stdio.h>
@@ -25,9 +32,15 @@
 
 #ifdef SD_WITH_CUDA
 #include "cuda/backend_cuda.h"
+#include "net.h"
+#include "preset.h"
 #include "rng.h"
 
 #define PARITY_TOLERANCE 1e-4
+// A whole network's parameter gradients come out of ~60 ops in a chain, each
+// within PARITY_TOLERANCE; the per-tensor check allows the compounding. A real
+// bug (a wrong index, a missed term) shows as an error of order 1.
+#define NET_GRAD_TOLERANCE 1e-3
 #define PARITY_SEED 20161008u
 
 typedef struct {
@@ -125,11 +138,14 @@ static double twin_relative_error(Parity *p, const Twin *tw) {
     return max_ref > 0 ? max_diff / max_ref : INFINITY;
 }
 
-static void check_twin(Parity *p, const Twin *tw, const char *what) {
+static void check_twin_within(Parity *p, const Twin *tw, const char *what, double tolerance) {
     double error = twin_relative_error(p, tw);
     printf("  %-58s rel err %.3g\n", what, error);
-    CHECK(p->t, error <= PARITY_TOLERANCE, "%s: relative error %.3g > %.0e", what, error,
-          PARITY_TOLERANCE);
+    CHECK(p->t, error <= tolerance, "%s: relative error %.3g > %.0e", what, error, tolerance);
+}
+
+static void check_twin(Parity *p, const Twin *tw, const char *what) {
+    check_twin_within(p, tw, what, PARITY_TOLERANCE);
 }
 
 // ---- convolutions ----------------------------------------------------------------------------
@@ -168,13 +184,14 @@ static void check_conv(Parity *p, const ConvGeom *g, const char *name, int with_
     Twin y = twin_nan(p, conv_out_count(g));
     p->cpu->conv2d_forward(p->cpu, g, x.cpu, w.cpu, with_bias ? bias.cpu : NULL, fuse_relu, y.cpu);
     p->gpu->conv2d_forward(p->gpu, g, x.gpu, w.gpu, with_bias ? bias.gpu : NULL, fuse_relu, y.gpu);
-    snprintf(what, sizeof what, "conv %s forward%s%s", name, with_bias ? " +bias" : "",
-             fuse_relu ? " +relu" : "");
+    const char *variant = with_bias ? (fuse_relu ? " +bias +relu" : " +bias")
+                                    : (fuse_relu ? " +relu" : "");
+    snprintf(what, sizeof what, "conv %s forward%s", name, variant);
     check_twin(p, &y, what);
     // Twice: the second call runs on the cached plan, the first found it.
     p->gpu->fill(p->gpu, y.gpu, y.count, (real)NAN);
     p->gpu->conv2d_forward(p->gpu, g, x.gpu, w.gpu, with_bias ? bias.gpu : NULL, fuse_relu, y.gpu);
-    snprintf(what, sizeof what, "conv %s forward (cached plan)", name);
+    snprintf(what, sizeof what, "conv %s forward%s (cached plan)", name, variant);
     check_twin(p, &y, what);
     if (backward) {
         Twin dy = twin_normal(p, conv_out_count(g), 0, 1);
@@ -618,6 +635,137 @@ static void test_gemm(Parity *p) {
     twin_free(p, &c);
 }
 
+// ---- whole network: one training step, CPU vs CUDA ----------------------------------------------
+
+typedef struct {
+    const char *preset_text;
+    int in_c, in_h, in_w, classes, batch;
+    uint8_t gates[16];  // a fixed pattern, closing a downsampling block and an identity block
+} NetCase;
+
+// ResNet-20 (models/resnet20-cifar.txt) on CIFAR-shaped input: blocks 3 (16->32,
+// option A) and 7 closed.
+static const NetCase RESNET20_CASE = {
+    "name resnet20-cifar\nblock basic\nshortcut A\nstem 16 3 1\nstem-pool none\n"
+    "stages 3x16 3x32 3x64\n",
+    3, 32, 32, 10, 8, {1, 1, 1, 0, 1, 1, 1, 0, 1}};
+// Bottleneck blocks, projection shortcuts, the max-pool stem: block 1 (a
+// projection) closed.
+static const NetCase BOTTLENECK_CASE = {
+    "name tiny-bottleneck\nblock bottleneck\nshortcut projection\nstem 8 3 1\nstem-pool max\n"
+    "stages 1x4 2x8 1x16\n",
+    3, 16, 16, 5, 8, {1, 0, 1, 1}};
+
+// The Twin view of `count` reals at `offset` in two networks' buffers.
+static Twin twin_view(real *cpu_base, real *gpu_base, size_t offset, size_t count) {
+    Twin tw = {cpu_base + offset, gpu_base + offset, count};
+    return tw;
+}
+
+static void compare_param_grads(Parity *p, const Net *cpu_net, const Net *gpu_net,
+                                const char *name) {
+    for (int i = 0; i < cpu_net->n_tensors; i++) {
+        const NetTensor *t = &cpu_net->tensors[i];
+        if (t->store != TENSOR_PARAM) continue;
+        char what[160];
+        snprintf(what, sizeof what, "%s grad %s", name, t->name);
+        Twin view = twin_view(cpu_net->grads, gpu_net->grads, t->offset, t->count);
+        check_twin_within(p, &view, what, NET_GRAD_TOLERANCE);
+    }
+}
+
+// Forward (training mode) and backward on both backends.
+static void forward_backward_both(Net *cpu_net, Net *gpu_net, const uint8_t *gates, int batch) {
+    Net *nets[2] = {cpu_net, gpu_net};
+    for (int side = 0; side < 2; side++) {
+        net_forward(nets[side], batch, gates, NET_TRAIN);
+        net_backward(nets[side], batch);
+    }
+}
+
+static void sgd_both(Net *cpu_net, Net *gpu_net, int first_step) {
+    net_sgd_step(cpu_net, (real)0.1, (real)0.9, (real)1e-4, 1, first_step);
+    net_sgd_step(gpu_net, (real)0.1, (real)0.9, (real)1e-4, 1, first_step);
+}
+
+static void test_network(Parity *p, const NetCase *c, const char *name) {
+    char err[256], what[160];
+    Preset preset;
+    if (preset_parse(c->preset_text, name, &preset, err, sizeof err) != 0) {
+        CHECK(p->t, 0, "preset %s: %s", name, err);
+        return;
+    }
+    Net cpu_net, gpu_net;
+    if (net_build(&cpu_net, p->cpu, &preset, c->in_c, c->in_h, c->in_w, c->classes, c->batch, err,
+                  sizeof err) != 0) {
+        CHECK(p->t, 0, "net_build %s on cpu: %s", name, err);
+        return;
+    }
+    if (net_build(&gpu_net, p->gpu, &preset, c->in_c, c->in_h, c->in_w, c->classes, c->batch, err,
+                  sizeof err) != 0) {
+        CHECK(p->t, 0, "net_build %s on cuda: %s", name, err);
+        net_free(&cpu_net);
+        return;
+    }
+    CHECK(p->t, cpu_net.n_params == gpu_net.n_params && cpu_net.n_blocks <= 16,
+          "%s: both builds must have the same layout", name);
+    // Identical parameters: the initialiser draws on the host from the same seed.
+    Rng init_cpu, init_gpu;
+    rng_seed(&init_cpu, PARITY_SEED, RNG_STREAM_INIT);
+    rng_seed(&init_gpu, PARITY_SEED, RNG_STREAM_INIT);
+    net_init_params(&cpu_net, &init_cpu);
+    net_init_params(&gpu_net, &init_gpu);
+    net_set_survival(&cpu_net, "linear", 0.5);
+    net_set_survival(&gpu_net, "linear", 0.5);
+
+    const size_t image_count = (size_t)c->batch * c->in_c * c->in_h * c->in_w;
+    float *images = malloc(image_count * sizeof(float));
+    int32_t labels[16];
+    for (size_t i = 0; i < image_count; i++) images[i] = (float)rng_normal(&p->rng);
+    for (int b = 0; b < c->batch; b++) labels[b] = (int32_t)rng_below(&p->rng, (uint64_t)c->classes);
+    net_set_batch(&cpu_net, images, labels, c->batch);
+    net_set_batch(&gpu_net, images, labels, c->batch);
+    free(images);
+
+    const size_t logit_count = (size_t)c->batch * c->classes;
+    // Step 1: the fixed gate pattern.
+    forward_backward_both(&cpu_net, &gpu_net, c->gates, c->batch);
+    Twin logits = twin_view(cpu_net.logits, gpu_net.logits, 0, logit_count);
+    snprintf(what, sizeof what, "%s step 1 (gated) logits", name);
+    check_twin(p, &logits, what);
+    Twin loss = twin_view(cpu_net.loss, gpu_net.loss, 0, 1);
+    snprintf(what, sizeof what, "%s step 1 loss", name);
+    check_twin(p, &loss, what);
+    compare_param_grads(p, &cpu_net, &gpu_net, name);
+    sgd_both(&cpu_net, &gpu_net, 1);
+    Twin params = twin_view(cpu_net.params, gpu_net.params, 0, cpu_net.n_params);
+    snprintf(what, sizeof what, "%s params after step 1", name);
+    check_twin(p, &params, what);
+    Twin bn_state = twin_view(cpu_net.bn_state, gpu_net.bn_state, 0, cpu_net.n_bn_state);
+    snprintf(what, sizeof what, "%s BN running statistics after step 1", name);
+    check_twin(p, &bn_state, what);
+
+    // Step 2: all gates open, momentum now carries step 1.
+    uint8_t open[16];
+    memset(open, 1, sizeof open);
+    forward_backward_both(&cpu_net, &gpu_net, open, c->batch);
+    sgd_both(&cpu_net, &gpu_net, 0);
+    snprintf(what, sizeof what, "%s params after step 2 (momentum)", name);
+    check_twin(p, &params, what);
+    Twin momentum = twin_view(cpu_net.momentum, gpu_net.momentum, 0, cpu_net.n_params);
+    snprintf(what, sizeof what, "%s momentum buffer after step 2", name);
+    check_twin(p, &momentum, what);
+
+    // Evaluation: every branch scaled by p_l, running statistics.
+    net_forward(&cpu_net, c->batch, NULL, NET_EVAL);
+    net_forward(&gpu_net, c->batch, NULL, NET_EVAL);
+    snprintf(what, sizeof what, "%s eval logits (p_l-scaled branches)", name);
+    check_twin(p, &logits, what);
+
+    net_free(&cpu_net);
+    net_free(&gpu_net);
+}
+
 static void test_precision_modes(Parity *p) {
     Backend *gpu = p->gpu;
     CHECK(p->t, gpu->set_precision(gpu, "tf32") == 0, "tf32 must be offered");
@@ -647,8 +795,10 @@ static void run_all(TestContext *t, Backend *cpu, Backend *gpu) {
     test_pad_slice_concat(&p);
     test_softmax(&p);
     test_gemm(&p);
+    test_network(&p, &RESNET20_CASE, "resnet20");
+    test_network(&p, &BOTTLENECK_CASE, "bottleneck");
     test_precision_modes(&p);
-    char err[512] = "";
+    char err[256] = "";
     int status = backend_cuda_error(gpu, err, sizeof err);
     CHECK(t, status == 0, "the CUDA backend recorded an error: %s", err);
 }
@@ -666,7 +816,7 @@ int main(void) {
         return 0;
     }
     TestContext t = {"test_cuda_parity", 0, 0};
-    char err[512];
+    char err[256];
     Backend *cpu = backend_cpu_create(2, err, sizeof err);
     CHECK(&t, cpu != NULL, "cpu backend: %s", err);
     Backend *gpu = cpu ? backend_cuda_create(0, err, sizeof err) : NULL;
