@@ -54,9 +54,14 @@ static int64_t idx_read(IdxFile *file, void *dst, size_t bytes, char *err, size_
         int errnum = Z_OK;
         const char *message = gzerror(file->gz, &errnum);
         // Z_BUF_ERROR is zlib's "unexpected end of file" in the middle of a gzip stream.
-        if (got < 0 || (errnum != Z_OK && errnum != Z_STREAM_END))
+        if (got < 0 || (errnum != Z_OK && errnum != Z_STREAM_END)) {
+            // zlib's message may already start with "<path>: "; say the path once.
+            size_t path_len = strlen(file->path);
+            if (strncmp(message, file->path, path_len) == 0 && message[path_len] == ':')
+                message += path_len + (message[path_len + 1] == ' ' ? 2 : 1);
             return data_error(err, err_len, "%s: read failed: %s%s", file->path, message,
                               errnum == Z_BUF_ERROR ? " (truncated gzip file?)" : "");
+        }
         if (got == 0) break;
         total += (size_t)got;
     }

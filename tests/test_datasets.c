@@ -135,7 +135,8 @@ static void expect_load_error(TestContext *t, DatasetKind kind, const char *dir,
     if (file_name[0]) path_join(path, dir, file_name);
     else snprintf(path, sizeof path, "%s", dir);
     CHECK(t, status == -1, "%s: load returned %d, want -1", what, status);
-    CHECK(t, strstr(err, path) != NULL, "%s: message '%s' does not name %s", what, err, path);
+    CHECK(t, strstr(err, path) != NULL, "%s: message '%.300s' does not name the file %.60s",
+          what, err, file_name[0] ? file_name : "(directory)");
     if (phrase)
         CHECK(t, strstr(err, phrase) != NULL, "%s: message '%s' does not say '%s'", what, err,
               phrase);
@@ -520,6 +521,465 @@ static void test_cifar(TestContext *t, const char *root) {
     expect_load_error(t, DATASET_CIFAR10, dir, SPLIT_EXTRA, "", "extra", "cifar10 extra split");
 }
 
+// 1 if the two lists are disjoint and together hold each of 0..count-1 exactly once.
+static int is_partition(const uint32_t *a, int a_count, const uint32_t *b, int b_count,
+                        int count) {
+    if (a_count + b_count != count) return 0;
+    int *seen = calloc((size_t)count, sizeof *seen), ok = 1;
+    for (int i = 0; i < a_count; i++) ok &= a[i] < (uint32_t)count && !seen[a[i]]++;
+    for (int i = 0; i < b_count; i++) ok &= b[i] < (uint32_t)count && !seen[b[i]]++;
+    free(seen);
+    return ok;
+}
+
+// ---------------------------------------------------------------- MATLAB level 5 (SVHN)
+//
+// A minimal MAT-file writer following MathWorks' "MAT-File Format" (level 5): a 128-byte
+// header (text, subsystem offset, version 0x0100, the characters 'M' 'I' as one 16-bit
+// value in the writer's byte order), then one miMATRIX element per variable (array
+// flags, dimensions, name, real part; sub-elements padded to 8 bytes), each wrapped in a
+// zlib-compressed miCOMPRESSED element for -v7 style files.
+
+enum {
+    T_MI_INT8 = 1, T_MI_UINT8 = 2, T_MI_UINT16 = 4, T_MI_INT32 = 5, T_MI_UINT32 = 6,
+    T_MI_DOUBLE = 9, T_MI_MATRIX = 14, T_MI_COMPRESSED = 15,
+};
+enum { T_MX_CHAR = 4, T_MX_DOUBLE = 6, T_MX_UINT8 = 9 };
+
+typedef struct {
+    int big_endian;
+    int compressed;
+    int small_names;  // names of up to 4 characters as small data elements (as MATLAB does)
+    int packed_junk;  // bytes of zeros compressed after each variable (a broken file)
+} MatStyle;
+
+static int mat_type_size(uint32_t type) {
+    return type == T_MI_INT8 || type == T_MI_UINT8 ? 1
+           : type == T_MI_UINT16                   ? 2
+           : type == T_MI_DOUBLE                   ? 8
+                                                   : 4;
+}
+
+// One data element: tag, values (each word's low bytes, in the file's byte order), padding.
+static void mat_element(Bytes *b, const MatStyle *style, uint32_t type, const uint64_t *words,
+                        uint32_t count, int may_be_small) {
+    int size = mat_type_size(type);
+    uint32_t bytes = count * (uint32_t)size;
+    int small = may_be_small && bytes <= 4;
+    if (small) {
+        bytes_uint(b, (uint64_t)bytes << 16 | type, 4, style->big_endian);
+    } else {
+        bytes_uint(b, type, 4, style->big_endian);
+        bytes_uint(b, bytes, 4, style->big_endian);
+    }
+    for (uint32_t i = 0; i < count; i++) bytes_uint(b, words[i], size, style->big_endian);
+    uint32_t padded = small ? 4 : (bytes + 7) / 8 * 8;
+    for (uint32_t i = bytes; i < padded; i++) bytes_u8(b, 0);
+}
+
+static void mat_header(Bytes *b, const MatStyle *style, uint16_t version) {
+    char text[116];
+    memset(text, ' ', sizeof text);
+    memcpy(text, "MATLAB 5.0 MAT-file, written by test_datasets", 45);
+    bytes_put(b, text, sizeof text);
+    bytes_uint(b, 0, 8, 0);  // no subsystem data
+    bytes_uint(b, version, 2, style->big_endian);
+    bytes_uint(b, (uint64_t)'M' << 8 | 'I', 2, style->big_endian);
+}
+
+// One variable; `values` holds `count` words of storage_type (independent of dims, so
+// that tests can make them disagree).
+static void mat_variable(Bytes *file, const MatStyle *style, const char *name, int class_id,
+                         int complex_flag, const int32_t *dims, int ndims, uint32_t storage_type,
+                         const uint64_t *values, uint32_t count) {
+    Bytes body = {0};
+    uint64_t flags[2] = {(uint64_t)class_id | (complex_flag ? 0x800u : 0u), 0};
+    mat_element(&body, style, T_MI_UINT32, flags, 2, 0);
+    uint64_t dim_words[8], name_words[64];
+    for (int d = 0; d < ndims; d++) dim_words[d] = (uint32_t)dims[d];
+    mat_element(&body, style, T_MI_INT32, dim_words, (uint32_t)ndims, 0);
+    uint32_t name_len = (uint32_t)strlen(name);
+    for (uint32_t i = 0; i < name_len; i++) name_words[i] = (uint8_t)name[i];
+    mat_element(&body, style, T_MI_INT8, name_words, name_len, style->small_names);
+    mat_element(&body, style, storage_type, values, count, 0);
+    Bytes matrix = {0};
+    bytes_uint(&matrix, T_MI_MATRIX, 4, style->big_endian);
+    bytes_uint(&matrix, body.len, 4, style->big_endian);
+    bytes_put(&matrix, body.data, body.len);
+    for (int i = 0; i < style->packed_junk; i++) bytes_u8(&matrix, 0);
+    if (style->compressed) {
+        uLongf packed_len = compressBound(matrix.len);
+        uint8_t *packed = malloc(packed_len);
+        if (!packed || compress2(packed, &packed_len, matrix.data, matrix.len, 6) != Z_OK) exit(2);
+        bytes_uint(file, T_MI_COMPRESSED, 4, style->big_endian);
+        bytes_uint(file, packed_len, 4, style->big_endian);
+        bytes_put(file, packed, packed_len);  // compressed elements are not padded
+        free(packed);
+    } else {
+        bytes_put(file, matrix.data, matrix.len);
+    }
+    bytes_free(&matrix);
+    bytes_free(&body);
+}
+
+static uint64_t double_bits(double value) {
+    uint64_t bits;
+    memcpy(&bits, &value, sizeof bits);
+    return bits;
+}
+
+static uint8_t svhn_pixel(int n, int row, int col, int ch) {
+    return (uint8_t)(row * 7 + col * 31 + ch * 101 + n * 53 + 3);
+}
+static int svhn_digit(int n) { return (n * 3 + 1) % 10; }  // every digit once per 10 images
+
+typedef struct {
+    MatStyle style;
+    int count, first;       // images first..first+count-1 of svhn_pixel/svhn_digit
+    uint32_t y_storage;     // T_MI_DOUBLE (official) or T_MI_UINT8
+    int x_channels;         // 3; another value makes wrong dims
+    int x_images_stored;    // images whose pixels are stored (count unless testing a mismatch)
+    int y_count;            // labels written
+    int bad_label_at;       // -1 or the image whose label is bad_label
+    double bad_label;
+    int omit_y, y_first, complex_x, x_as_double, with_note;
+} SvhnSpec;
+
+static SvhnSpec svhn_spec(int count, int first, int compressed, int big_endian) {
+    return (SvhnSpec){.style = {.big_endian = big_endian, .compressed = compressed},
+                      .count = count, .first = first, .y_storage = T_MI_DOUBLE,
+                      .x_channels = 3, .x_images_stored = count, .y_count = count,
+                      .bad_label_at = -1};
+}
+
+static Bytes svhn_file(const SvhnSpec *spec) {
+    Bytes file = {0};
+    mat_header(&file, &spec->style, 0x0100);
+    if (spec->with_note) {  // a char variable before X: must be skipped
+        uint64_t text[5] = {'h', 'e', 'l', 'l', 'o'};
+        int32_t dims[2] = {1, 5};
+        mat_variable(&file, &spec->style, "__note", T_MX_CHAR, 0, dims, 2, T_MI_UINT16, text, 5);
+    }
+    uint32_t x_count = (uint32_t)spec->x_images_stored * 1024u * (uint32_t)spec->x_channels;
+    uint64_t *x = malloc(sizeof *x * (x_count ? x_count : 1));
+    // Column-major: X(row, col, ch, n) at row + 32*col + 1024*ch + 1024*channels*n.
+    for (int n = 0; n < spec->x_images_stored; n++)
+        for (int ch = 0; ch < spec->x_channels; ch++)
+            for (int col = 0; col < 32; col++)
+                for (int row = 0; row < 32; row++)
+                    x[row + 32 * col + 1024 * ch + 1024 * spec->x_channels * n] =
+                        svhn_pixel(spec->first + n, row, col, ch);
+    uint64_t *y = malloc(sizeof *y * (spec->y_count ? spec->y_count : 1));
+    for (int n = 0; n < spec->y_count; n++) {
+        int digit = svhn_digit(spec->first + n);
+        double label = n == spec->bad_label_at ? spec->bad_label : digit == 0 ? 10 : digit;
+        y[n] = spec->y_storage == T_MI_DOUBLE ? double_bits(label) : (uint64_t)label;
+    }
+    int32_t x_dims[4] = {32, 32, spec->x_channels, spec->count}, y_dims[2] = {spec->y_count, 1};
+    for (int pass = 0; pass < 2; pass++) {
+        int write_y = pass == (spec->y_first ? 0 : 1);
+        if (write_y && !spec->omit_y)
+            mat_variable(&file, &spec->style, "y", T_MX_DOUBLE, 0, y_dims, 2, spec->y_storage, y,
+                         (uint32_t)spec->y_count);
+        if (!write_y && spec->x_as_double) {
+            for (uint32_t i = 0; i < x_count; i++) x[i] = double_bits((double)x[i]);
+            mat_variable(&file, &spec->style, "X", T_MX_DOUBLE, 0, x_dims, 4, T_MI_DOUBLE, x,
+                         x_count);
+        } else if (!write_y) {
+            mat_variable(&file, &spec->style, "X", T_MX_UINT8, spec->complex_x, x_dims, 4,
+                         T_MI_UINT8, x, x_count);
+        }
+    }
+    free(x);
+    free(y);
+    return file;
+}
+
+static void write_svhn(const char *dir, const char *name, const SvhnSpec *spec) {
+    Bytes file = svhn_file(spec);
+    write_file(dir, name, file.data, file.len);
+    bytes_free(&file);
+}
+
+static void check_svhn_content(TestContext *t, const Dataset *ds, int count, int first,
+                               const char *what) {
+    CHECK(t, ds->kind == DATASET_SVHN && ds->count == count && ds->channels == 3 &&
+                 ds->height == 32 && ds->width == 32 && ds->classes == 10,
+          "%s: %d images %dx%dx%d, %d classes", what, ds->count, ds->channels, ds->height,
+          ds->width, ds->classes);
+    if (ds->count != count) return;
+    int pixel_errors = 0, label_errors = 0;
+    for (int n = 0; n < count; n++) {
+        for (int ch = 0; ch < 3; ch++)
+            for (int row = 0; row < 32; row++)
+                for (int col = 0; col < 32; col++)  // CHW: channel, then row (y), then col (x)
+                    pixel_errors += ds->pixels[(size_t)n * 3072 + ch * 1024 + row * 32 + col] !=
+                                    svhn_pixel(first + n, row, col, ch);
+        label_errors += ds->labels[n] != svhn_digit(first + n);
+    }
+    CHECK(t, pixel_errors == 0, "%s: %d pixels differ from X(row, col, ch, n)", what,
+          pixel_errors);
+    CHECK(t, label_errors == 0, "%s: %d labels differ (10 must become 0)", what, label_errors);
+}
+
+static void test_svhn_good(TestContext *t, const char *root) {
+    char err[ERR_LEN] = "";
+    Dataset ds;
+    const char *dir = case_dir(root, "svhn_good");
+    SvhnSpec plain = svhn_spec(12, 0, 0, 0);  // uncompressed, little-endian, y double
+    write_svhn(dir, "train_32x32.mat", &plain);
+    SvhnSpec packed = svhn_spec(4, 100, 1, 0);  // compressed, y stored as uint8, small names
+    packed.y_storage = T_MI_UINT8;
+    packed.style.small_names = 1;
+    packed.with_note = 1;
+    write_svhn(dir, "test_32x32.mat", &packed);
+    SvhnSpec big = svhn_spec(3, 200, 0, 1);  // big-endian, y before X
+    big.y_first = 1;
+    write_svhn(dir, "extra_32x32.mat", &big);
+
+    CHECK(t, dataset_load(DATASET_SVHN, dir, SPLIT_TRAIN, &ds, err, sizeof err) == 0,
+          "svhn uncompressed: %s", err);
+    check_svhn_content(t, &ds, 12, 0, "svhn uncompressed little-endian");
+    dataset_free(&ds);
+    CHECK(t, dataset_load(DATASET_SVHN, dir, SPLIT_TEST, &ds, err, sizeof err) == 0,
+          "svhn compressed: %s", err);
+    check_svhn_content(t, &ds, 4, 100, "svhn compressed, y as uint8, a char variable first");
+    dataset_free(&ds);
+    CHECK(t, dataset_load(DATASET_SVHN, dir, SPLIT_EXTRA, &ds, err, sizeof err) == 0,
+          "svhn big-endian: %s", err);
+    check_svhn_content(t, &ds, 3, 200, "svhn big-endian, y first");
+    dataset_free(&ds);
+
+    dir = case_dir(root, "svhn_good_be_packed");
+    SvhnSpec big_packed = svhn_spec(2, 7, 1, 1);
+    big_packed.style.small_names = 1;
+    write_svhn(dir, "train_32x32.mat", &big_packed);
+    CHECK(t, dataset_load(DATASET_SVHN, dir, SPLIT_TRAIN, &ds, err, sizeof err) == 0,
+          "svhn big-endian compressed: %s", err);
+    check_svhn_content(t, &ds, 2, 7, "svhn big-endian compressed");
+    dataset_free(&ds);
+}
+
+static void test_svhn_pool(TestContext *t, const char *root) {
+    const char *dir = case_dir(root, "svhn_pool");
+    SvhnSpec train = svhn_spec(30, 0, 1, 0), extra = svhn_spec(20, 1000, 1, 0);
+    write_svhn(dir, "train_32x32.mat", &train);
+    write_svhn(dir, "extra_32x32.mat", &extra);
+    Dataset ds;
+    uint32_t *train_idx = NULL, *val_idx = NULL;
+    int train_count = 0, val_count = 0;
+    char err[ERR_LEN] = "";
+    Rng rng;
+    rng_seed(&rng, 5, RNG_STREAM_SPLIT);
+    int status = dataset_load_svhn_pool(dir, &rng, 2, 1, &ds, &train_idx, &train_count, &val_idx,
+                                        &val_count, err, sizeof err);
+    CHECK(t, status == 0, "svhn pool: %s", err);
+    if (status != 0) return;
+    CHECK(t, ds.count == 50 && val_count == 30 && train_count == 20,
+          "svhn pool: %d images, %d validation, %d training", ds.count, val_count, train_count);
+    CHECK(t, is_partition(train_idx, train_count, val_idx, val_count, ds.count),
+          "svhn pool: train and validation partition train + extra");
+    int from_train[10] = {0}, from_extra[10] = {0};
+    for (int i = 0; i < val_count; i++)
+        (val_idx[i] < 30 ? from_train : from_extra)[ds.labels[val_idx[i]]]++;
+    int per_class_ok = 1;
+    for (int c = 0; c < 10; c++) per_class_ok &= from_train[c] == 2 && from_extra[c] == 1;
+    CHECK(t, per_class_ok, "svhn pool: 2 per class from train and 1 per class from extra");
+    Dataset part = ds;  // images 30.. must be extra's images 0..
+    part.count = 20;
+    part.pixels = ds.pixels + 30 * 3072;
+    part.labels = ds.labels + 30;
+    check_svhn_content(t, &part, 20, 1000, "svhn pool: extra appended after train");
+    free(train_idx);
+    free(val_idx);
+    dataset_free(&ds);
+    // Train has 3 images of each class: 4 per class cannot be held out.
+    status = dataset_load_svhn_pool(dir, &rng, 4, 1, &ds, &train_idx, &train_count, &val_idx,
+                                    &val_count, err, sizeof err);
+    CHECK(t, status == -1 && train_idx == NULL && val_idx == NULL && ds.pixels == NULL &&
+                 strstr(err, dir) != NULL && strstr(err, "fewer than 4") != NULL,
+          "svhn pool: too few per class is an error: '%s'", err);
+}
+
+static void test_svhn_broken(TestContext *t, const char *root) {
+    const char *name = "test_32x32.mat";
+    SvhnSpec spec = svhn_spec(5, 0, 0, 0);
+    Bytes good = svhn_file(&spec);
+    const char *dir = case_dir(root, "svhn_truncated");
+    write_file(dir, name, good.data, good.len - 100);  // y gone, 4 bytes of its tag left
+    expect_load_error(t, DATASET_SVHN, dir, SPLIT_TEST, name, "truncated",
+                      "svhn uncompressed, last 100 bytes cut");
+    dir = case_dir(root, "svhn_truncated_in_x");
+    write_file(dir, name, good.data, good.len - 1000);
+    expect_load_error(t, DATASET_SVHN, dir, SPLIT_TEST, name, "truncated",
+                      "svhn uncompressed, cut inside X");
+    bytes_free(&good);
+
+    spec.style.compressed = 1;
+    good = svhn_file(&spec);
+    dir = case_dir(root, "svhn_truncated_packed");
+    write_file(dir, name, good.data, good.len * 6 / 10);
+    expect_load_error(t, DATASET_SVHN, dir, SPLIT_TEST, name, "truncated",
+                      "svhn compressed, cut at 60%");
+    dir = case_dir(root, "svhn_corrupt_packed");
+    Bytes corrupt = {0};
+    bytes_put(&corrupt, good.data, good.len);
+    for (size_t i = 400; i < 420; i++) corrupt.data[i] ^= 0xa5;  // inside X's zlib stream
+    write_file(dir, name, corrupt.data, corrupt.len);
+    expect_load_error(t, DATASET_SVHN, dir, SPLIT_TEST, name, NULL,
+                      "svhn compressed, 20 bytes of X's stream flipped");
+    bytes_free(&corrupt);
+    // Only the Adler-32 checksum at the end of X's zlib stream is wrong: every pixel
+    // inflates fine, so only the check that the stream ends properly can see it.
+    dir = case_dir(root, "svhn_bad_checksum");
+    bytes_put(&corrupt, good.data, good.len);
+    uint32_t x_packed_len = (uint32_t)corrupt.data[132] | (uint32_t)corrupt.data[133] << 8 |
+                            (uint32_t)corrupt.data[134] << 16 | (uint32_t)corrupt.data[135] << 24;
+    corrupt.data[128 + 8 + x_packed_len - 1] ^= 0x01;
+    write_file(dir, name, corrupt.data, corrupt.len);
+    expect_load_error(t, DATASET_SVHN, dir, SPLIT_TEST, name, "incorrect data check",
+                      "svhn compressed, X's checksum wrong");
+    bytes_free(&corrupt);
+    bytes_free(&good);
+    dir = case_dir(root, "svhn_packed_junk");  // each zlib stream holds 8 bytes too many
+    spec.style.packed_junk = 8;
+    write_svhn(dir, name, &spec);
+    expect_load_error(t, DATASET_SVHN, dir, SPLIT_TEST, name, "more data",
+                      "svhn compressed, stream longer than its variable");
+    spec.style.packed_junk = 0;
+    spec.style.compressed = 0;
+
+    // MATLAB v7.3: the same 128-byte header layout with version 0x0200, HDF5 at 512.
+    dir = case_dir(root, "svhn_v73");
+    Bytes v73 = {0};
+    MatStyle little = {0};
+    mat_header(&v73, &little, 0x0200);
+    while (v73.len < 512) bytes_u8(&v73, 0);
+    bytes_put(&v73, "\x89HDF\r\n\x1a\n", 8);
+    for (int i = 0; i < 100; i++) bytes_u8(&v73, 0);
+    write_file(dir, name, v73.data, v73.len);
+    expect_load_error(t, DATASET_SVHN, dir, SPLIT_TEST, name, "v7.3", "svhn v7.3 file");
+    dir = case_dir(root, "svhn_v73_header_only");
+    write_file(dir, name, v73.data, 128);
+    expect_load_error(t, DATASET_SVHN, dir, SPLIT_TEST, name, "v7.3",
+                      "svhn v7.3 version without HDF5 part");
+    bytes_free(&v73);
+
+    dir = case_dir(root, "svhn_not_mat");
+    char text[200];
+    memset(text, 'a', sizeof text);
+    write_file(dir, name, text, sizeof text);
+    expect_load_error(t, DATASET_SVHN, dir, SPLIT_TEST, name, "not a MATLAB level-5",
+                      "svhn file of 'a's");
+    dir = case_dir(root, "svhn_short");
+    write_file(dir, name, text, 20);
+    expect_load_error(t, DATASET_SVHN, dir, SPLIT_TEST, name, "too short", "svhn 20-byte file");
+    dir = case_dir(root, "svhn_missing");
+    expect_load_error(t, DATASET_SVHN, dir, SPLIT_TEST, name, "cannot open", "svhn no file");
+
+    const struct {
+        const char *case_name, *phrase;
+        int field;  // which spec field to break
+    } cases[] = {
+        {"svhn_label_11", "out of range", 0},   {"svhn_label_0", "out of range", 1},
+        {"svhn_label_2.5", "out of range", 2},  {"svhn_fewer_labels", "one label per image", 3},
+        {"svhn_one_channel", "32 x 32 x 3 x N", 4}, {"svhn_no_y", "no variable named 'y'", 5},
+        {"svhn_complex_x", "complex", 6},       {"svhn_x_double", "uint8", 7},
+        {"svhn_x_short_data", "real part holds", 8},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        for (int compressed = 0; compressed < 2; compressed++) {
+            SvhnSpec bad = svhn_spec(5, 0, compressed, 0);
+            switch (cases[k].field) {
+                case 0: bad.bad_label_at = 2, bad.bad_label = 11; break;
+                case 1: bad.bad_label_at = 4, bad.bad_label = 0; break;
+                case 2: bad.bad_label_at = 0, bad.bad_label = 2.5; break;
+                case 3: bad.y_count = 4; break;
+                case 4: bad.x_channels = 1, bad.x_images_stored = 5; break;
+                case 5: bad.omit_y = 1; break;
+                case 6: bad.complex_x = 1; break;
+                case 7: bad.x_as_double = 1; break;
+                case 8: bad.x_images_stored = 4; break;
+            }
+            char case_name[128], what[160];
+            snprintf(case_name, sizeof case_name, "%s%s", cases[k].case_name,
+                     compressed ? "_packed" : "");
+            snprintf(what, sizeof what, "svhn %s", case_name);
+            dir = case_dir(root, case_name);
+            write_svhn(dir, name, &bad);
+            expect_load_error(t, DATASET_SVHN, dir, SPLIT_TEST, name, cases[k].phrase, what);
+        }
+    }
+}
+
+// Every prefix of a good file is a truncated file and must fail; random byte flips may
+// or may not be caught (a flipped pixel is still a valid file), but must never crash,
+// and a failure must name the file. Run under ASan this is a small fuzz test.
+static void sweep_file(TestContext *t, const char *dir, const char *name, const Bytes *good,
+                       DatasetKind kind, DatasetSplit split, size_t prefix_step,
+                       const char *what) {
+    char path[PATH_LEN];
+    path_join(path, dir, name);
+    int prefixes = 0, prefix_failures = 0, flips = 0, flip_bad_messages = 0, flip_errors = 0;
+    for (size_t len = 0; len < good->len; len += prefix_step) {
+        write_file(dir, name, good->data, len);
+        Dataset ds;
+        char err[ERR_LEN] = "";
+        int status = dataset_load(kind, dir, split, &ds, err, sizeof err);
+        prefixes++;
+        prefix_failures += status == -1 && strstr(err, path) != NULL;
+        dataset_free(&ds);
+    }
+    CHECK(t, prefix_failures == prefixes, "%s: %d of %d truncations rejected with the file named",
+          what, prefix_failures, prefixes);
+    Bytes bent = {0};
+    bytes_put(&bent, good->data, good->len);
+    uint64_t state = 777;
+    for (int trial = 0; trial < 300; trial++) {
+        memcpy(bent.data, good->data, good->len);
+        for (int k = 0; k < 3; k++) {
+            state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+            size_t at = (size_t)(state >> 33) % good->len;
+            bent.data[at] ^= (uint8_t)(1u << ((state >> 20) & 7));
+        }
+        write_file(dir, name, bent.data, bent.len);
+        Dataset ds;
+        char err[ERR_LEN] = "";
+        int status = dataset_load(kind, dir, split, &ds, err, sizeof err);
+        flips++;
+        if (status != 0) flip_errors++;
+        if (status != 0 && strstr(err, path) == NULL) flip_bad_messages++;
+        if (status == 0 && (ds.count < 1 || ds.labels[0] < 0 || ds.labels[0] >= ds.classes))
+            flip_bad_messages++;
+        dataset_free(&ds);
+    }
+    CHECK(t, flip_bad_messages == 0, "%s: %d of %d bit-flipped files gave a bad result", what,
+          flip_bad_messages, flips);
+    CHECK(t, flip_errors > 0, "%s: none of %d bit-flipped files was rejected", what, flips);
+    bytes_free(&bent);
+}
+
+static void test_sweeps(TestContext *t, const char *root) {
+    SvhnSpec spec = svhn_spec(2, 0, 0, 0);
+    Bytes mat = svhn_file(&spec);
+    sweep_file(t, case_dir(root, "sweep_svhn"), "test_32x32.mat", &mat, DATASET_SVHN, SPLIT_TEST,
+               13, "svhn uncompressed sweep");
+    bytes_free(&mat);
+    spec.style.compressed = 1;
+    spec.style.small_names = 1;
+    mat = svhn_file(&spec);
+    sweep_file(t, case_dir(root, "sweep_svhn_packed"), "test_32x32.mat", &mat, DATASET_SVHN,
+               SPLIT_TEST, 1, "svhn compressed sweep");
+    bytes_free(&mat);
+
+    const char *dir = case_dir(root, "sweep_idx");
+    write_idx_pair(dir, "train", 3, 1);
+    Bytes images = read_back(dir, "train-images-idx3-ubyte.gz");
+    sweep_file(t, dir, "train-images-idx3-ubyte.gz", &images, DATASET_MNIST, SPLIT_TRAIN, 1,
+               "gzipped IDX sweep");
+    bytes_free(&images);
+}
+
 // ---------------------------------------------------------------- names, append
 
 static void test_names(TestContext *t) {
@@ -574,17 +1034,6 @@ static void test_append(TestContext *t) {
 }
 
 // ---------------------------------------------------------------- splits
-
-// 1 if the two lists are disjoint and together hold each of 0..count-1 exactly once.
-static int is_partition(const uint32_t *a, int a_count, const uint32_t *b, int b_count,
-                        int count) {
-    if (a_count + b_count != count) return 0;
-    int *seen = calloc((size_t)count, sizeof *seen), ok = 1;
-    for (int i = 0; i < a_count; i++) ok &= a[i] < (uint32_t)count && !seen[a[i]]++;
-    for (int i = 0; i < b_count; i++) ok &= b[i] < (uint32_t)count && !seen[b[i]]++;
-    free(seen);
-    return ok;
-}
 
 static void test_split_random(TestContext *t) {
     enum { COUNT = 100, VAL = 17 };
@@ -849,6 +1298,10 @@ int main(void) {
     test_idx_broken(&t, root);
     test_real_fashion_mnist(&t);
     test_cifar(&t, root);
+    test_svhn_good(&t, root);
+    test_svhn_pool(&t, root);
+    test_svhn_broken(&t, root);
+    test_sweeps(&t, root);
     test_append(&t);
     test_split_random(&t);
     test_split_per_class(&t);
