@@ -19,7 +19,8 @@
 // parameters and batch, two training steps (a fixed gate pattern that closes a
 // downsampling block, then all open) and an evaluation pass; logits, loss,
 // every parameter tensor's gradient, parameters, momentum and BN running
-// statistics are compared.
+// statistics are compared. Each phase starts from the CPU network's state
+// copied to the CUDA network, so each compares the backends on the same inputs.
 //
 // Without a CUDA build or without a device this test SKIPs and passes.
 #include <math.h>
@@ -688,6 +689,24 @@ static void sgd_both(Net *cpu_net, Net *gpu_net, int first_step) {
     net_sgd_step(gpu_net, (real)0.1, (real)0.9, (real)1e-4, 1, first_step);
 }
 
+static void copy_buffer(Backend *from, const real *src, Backend *to, real *dst, size_t count) {
+    real *host = malloc(count * sizeof(real));
+    from->download(from, host, src, count * sizeof(real));
+    to->upload(to, dst, host, count * sizeof(real));
+    free(host);
+}
+
+// Gives the CUDA network the CPU network's exact parameters, momentum and BN
+// statistics, so that the next phase compares the backends on identical inputs.
+// (Without it, step 1's last-bit differences would be amplified by step 2: even
+// two CPU backends with different thread counts then differ by ~4e-4.)
+static void sync_state(const Net *cpu_net, Net *gpu_net) {
+    copy_buffer(cpu_net->be, cpu_net->params, gpu_net->be, gpu_net->params, cpu_net->n_params);
+    copy_buffer(cpu_net->be, cpu_net->momentum, gpu_net->be, gpu_net->momentum, cpu_net->n_params);
+    copy_buffer(cpu_net->be, cpu_net->bn_state, gpu_net->be, gpu_net->bn_state,
+                cpu_net->n_bn_state);
+}
+
 static void test_network(Parity *p, const NetCase *c, const char *name) {
     char err[256], what[160];
     Preset preset;
@@ -745,10 +764,15 @@ static void test_network(Parity *p, const NetCase *c, const char *name) {
     snprintf(what, sizeof what, "%s BN running statistics after step 1", name);
     check_twin(p, &bn_state, what);
 
-    // Step 2: all gates open, momentum now carries step 1.
+    // Step 2 from identical state: all gates open, momentum now carries step 1.
+    sync_state(&cpu_net, &gpu_net);
     uint8_t open[16];
     memset(open, 1, sizeof open);
     forward_backward_both(&cpu_net, &gpu_net, open, c->batch);
+    snprintf(what, sizeof what, "%s step 2 (all open) loss", name);
+    check_twin(p, &loss, what);
+    snprintf(what, sizeof what, "%s step 2", name);
+    compare_param_grads(p, &cpu_net, &gpu_net, what);
     sgd_both(&cpu_net, &gpu_net, 0);
     snprintf(what, sizeof what, "%s params after step 2 (momentum)", name);
     check_twin(p, &params, what);
@@ -756,7 +780,8 @@ static void test_network(Parity *p, const NetCase *c, const char *name) {
     snprintf(what, sizeof what, "%s momentum buffer after step 2", name);
     check_twin(p, &momentum, what);
 
-    // Evaluation: every branch scaled by p_l, running statistics.
+    // Evaluation from identical state: every branch scaled by p_l, running statistics.
+    sync_state(&cpu_net, &gpu_net);
     net_forward(&cpu_net, c->batch, NULL, NET_EVAL);
     net_forward(&gpu_net, c->batch, NULL, NET_EVAL);
     snprintf(what, sizeof what, "%s eval logits (p_l-scaled branches)", name);
