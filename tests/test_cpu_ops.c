@@ -413,6 +413,44 @@ static void test_conv_bias_relu(Ctx *c) {
     free(x), free(w), free(bias), free(dy), free(y), free(want), free(unused_dx), free(unused_dw);
 }
 
+// The three passes give the same bits for any thread count (images in parallel,
+// or one after another with a threaded BLAS), so runs reproduce exactly.
+static void test_conv_thread_invariance(Ctx *c) {
+    const ConvGeom cases[2] = {{5, 8, 12, 10, 12, 12, 10, 3, 3, 1, 1, 1, 1},
+                               {5, 8, 12, 10, 12, 6, 5, 3, 3, 2, 2, 1, 1}};
+    const int thread_counts[3] = {2, 3, 8};  // 8 > batch: the BLAS-threaded path
+    for (int k = 0; k < 2; k++) {
+        const ConvGeom *g = &cases[k];
+        const size_t nx = (size_t)g->batch * g->in_c * g->in_h * g->in_w;
+        const size_t ny = (size_t)g->batch * g->out_c * g->out_h * g->out_w;
+        const size_t nw = (size_t)g->out_c * g->in_c * g->kernel_h * g->kernel_w;
+        real *x = random_array(c, nx, -1, 1), *w = random_array(c, nw, -1, 1), *dy = random_array(c, ny, -1, 1);
+        real *ref[3] = {checked_calloc(ny, sizeof(real)), checked_calloc(nx, sizeof(real)), checked_calloc(nw, sizeof(real))};
+        real *got[3] = {checked_calloc(ny, sizeof(real)), checked_calloc(nx, sizeof(real)), checked_calloc(nw, sizeof(real))};
+        const size_t sizes[3] = {ny, nx, nw};
+        char err[128];
+        Backend *one = backend_cpu_create(1, err, sizeof err);
+        one->conv2d_forward(one, g, x, w, NULL, 0, ref[0]);
+        one->conv2d_backward_data(one, g, w, dy, ref[1]);
+        one->conv2d_backward_filter(one, g, x, dy, ref[2]);
+        one->destroy(one);
+        for (int t = 0; t < 3; t++) {
+            Backend *be = backend_cpu_create(thread_counts[t], err, sizeof err);
+            be->conv2d_forward(be, g, x, w, NULL, 0, got[0]);
+            be->conv2d_backward_data(be, g, w, dy, got[1]);
+            be->conv2d_backward_filter(be, g, x, dy, got[2]);
+            be->destroy(be);
+            static const char *pass[3] = {"forward", "backward data", "backward filter"};
+            for (int p = 0; p < 3; p++)
+                CHECK(c->t, memcmp(got[p], ref[p], sizes[p] * sizeof(real)) == 0,
+                      "conv %s (stride %d) with %d threads is bit-identical to 1 thread", pass[p],
+                      g->stride_h, thread_counts[t]);
+        }
+        for (int p = 0; p < 3; p++) free(ref[p]), free(got[p]);
+        free(x), free(w), free(dy);
+    }
+}
+
 // ---- batch norm on data with a large mean ----------------------------------------------------------
 
 static void test_batchnorm_float(Ctx *c) {
@@ -570,6 +608,7 @@ int main(void) {
     test_conv_resnet_shape(&c, "3x3/2 16->32 32x32 batch 32", (ConvGeom){32, 16, 32, 32, 32, 16, 16, 3, 3, 2, 2, 1, 1});
     test_conv_resnet_shape(&c, "3x3 64->64 8x8 batch 32", (ConvGeom){32, 64, 8, 8, 64, 8, 8, 3, 3, 1, 1, 1, 1});
     test_conv_resnet_shape(&c, "1x1 16->64 8x8 batch 32", (ConvGeom){32, 16, 8, 8, 64, 8, 8, 1, 1, 1, 1, 0, 0});
+    test_conv_thread_invariance(&c);
     test_batchnorm_float(&c);
     test_sgd(&c);
     test_in_place(&c);

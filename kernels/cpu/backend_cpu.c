@@ -10,19 +10,25 @@
 
 // ---- shared helpers ----------------------------------------------------------
 
-void cpu_scratch_reserve(CpuState *st, size_t elements) {
-    for (int t = 0; t < st->threads; t++) {
-        CpuScratch *s = &st->scratch[t];
-        if (s->capacity >= elements) continue;
-        real *grown = realloc(s->data, elements * sizeof(real));
-        if (!grown) {
-            fprintf(stderr, "cpu backend: out of memory growing the scratch buffer to %zu bytes\n",
-                    elements * sizeof(real));
-            abort();
-        }
-        s->data = grown;
-        s->capacity = elements;
+static void scratch_grow(CpuScratch *s, size_t elements) {
+    if (s->capacity >= elements) return;
+    real *grown = realloc(s->data, elements * sizeof(real));
+    if (!grown) {
+        fprintf(stderr, "cpu backend: out of memory growing a scratch buffer to %zu bytes\n",
+                elements * sizeof(real));
+        abort();
     }
+    s->data = grown;
+    s->capacity = elements;
+}
+
+void cpu_scratch_reserve(CpuState *st, size_t elements) {
+    for (int t = 0; t < st->threads; t++) scratch_grow(&st->scratch[t], elements);
+}
+
+real *cpu_shared_reserve(CpuState *st, size_t elements) {
+    scratch_grow(&st->shared, elements);
+    return st->shared.data;
 }
 
 void cpu_blas_threads(int threads) { openblas_set_num_threads(threads); }
@@ -66,6 +72,7 @@ static void cpu_destroy(Backend *be) {
     CpuState *st = cpu_state(be);
     if (st) {
         for (int t = 0; t < st->threads; t++) free(st->scratch[t].data);
+        free(st->shared.data);
         free(st->scratch);
         free(st);
     }

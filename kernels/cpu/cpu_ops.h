@@ -36,6 +36,7 @@ typedef struct {
 typedef struct {
     int threads;          // size of every OpenMP team and of the BLAS pool
     CpuScratch *scratch;  // [threads]
+    CpuScratch shared;    // one buffer all threads write disjoint parts of (partial sums)
 } CpuState;
 
 static inline CpuState *cpu_state(Backend *be) { return (CpuState *)be->state; }
@@ -44,6 +45,8 @@ static inline CpuState *cpu_state(Backend *be) { return (CpuState *)be->state; }
 // parallel region, never inside one. Aborts with a message when memory runs out:
 // the kernels have no error return, and continuing would compute garbage.
 void cpu_scratch_reserve(CpuState *st, size_t elements);
+// The same for the shared buffer; returns it.
+real *cpu_shared_reserve(CpuState *st, size_t elements);
 
 // Sets the OpenBLAS pool size for the BLAS calls that follow.
 void cpu_blas_threads(int threads);
