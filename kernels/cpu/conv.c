@@ -130,9 +130,7 @@ static void add_bias_relu(const ConvGeom *g, const real *bias, int fuse_relu, re
 // Either way every image is computed by the same single product, so the
 // results are bit-identical for any thread count.
 static int images_in_parallel(const CpuState *st, const ConvGeom *g) {
-    int parallel = st->threads > 1 && g->batch >= st->threads;
-    cpu_blas_threads(parallel ? 1 : st->threads);
-    return parallel;
+    return st->threads > 1 && g->batch >= st->threads;
 }
 
 // ---- forward ------------------------------------------------------------------
@@ -155,6 +153,7 @@ void cpu_conv2d_forward(Backend *be, const ConvGeom *g, const real *x, const rea
     CpuState *st = cpu_state(be);
     if (!is_pointwise(g)) cpu_scratch_reserve(st, col_rows(g) * out_plane(g));
     const int parallel = images_in_parallel(st, g);
+    cpu_blas_threads(parallel ? 1 : st->threads);
     // dynamic: on a shared machine one core may be busy; the other then takes more images.
 #pragma omp parallel for schedule(dynamic, 1) num_threads(st->threads) if (parallel)
     for (int n = 0; n < g->batch; n++) {
@@ -184,6 +183,7 @@ void cpu_conv2d_backward_data(Backend *be, const ConvGeom *g, const real *w, con
     CpuState *st = cpu_state(be);
     if (!is_pointwise(g)) cpu_scratch_reserve(st, col_rows(g) * out_plane(g));
     const int parallel = images_in_parallel(st, g);
+    cpu_blas_threads(parallel ? 1 : st->threads);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(st->threads) if (parallel)
     for (int n = 0; n < g->batch; n++) {
         real *scratch = st->scratch[omp_get_thread_num()].data;
@@ -224,6 +224,7 @@ void cpu_conv2d_backward_filter(Backend *be, const ConvGeom *g, const real *x, c
     if (!is_pointwise(g)) cpu_scratch_reserve(st, col_rows(g) * out_plane(g));
     real *partials = cpu_shared_reserve(st, (size_t)slots * dw_size);
     const int parallel = images_in_parallel(st, g);
+    cpu_blas_threads(parallel ? 1 : st->threads);
 #pragma omp parallel num_threads(st->threads) if (parallel)
     {
         real *col_buf = st->scratch[omp_get_thread_num()].data;
