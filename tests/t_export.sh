@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# sdexport end to end: every exported model passes onnx.checker (full_check) and
+# runs unchanged in onnxruntime-node (CPU) with the logits of the network's own
+# NET_EVAL forward pass (net_forward on the CPU backend) on the same batch.
+#
+# Fixtures come from `test_export write` (a randomised network whose BN running
+# statistics come from training-mode passes, saved with checkpoint_save, plus a
+# batch and its logits). To test another network, add a line to CASES below.
+set -u
+cd "$(dirname "$0")/.."
+BIN=${SD_BIN:-build/bin}
+BUILD=${SD_BUILD:-build}
+SDEXPORT=$BIN/sdexport
+FIXTURE=$BUILD/tests/test_export
+PY=/usr/bin/python3
+TOL=1e-4
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0 failed=0
+check() {  # check "what" command...
+    local what=$1; shift
+    if "$@" >"$tmp/out" 2>&1; then
+        passed=$((passed + 1))
+        grep -h "max |diff|" "$tmp/out" | sed "s/^/  $what: /"
+    else
+        failed=$((failed + 1)); echo "FAIL: $what"; sed 's/^/    /' "$tmp/out" | tail -n 20
+    fi
+}
+exit_code_is() { local want=$1; shift; "$@"; [ $? -eq "$want" ]; }
+ort_run() { (cd tests/node && node ../onnx_run.js "$@"); }
+
+# ---- presets (stage sizes chosen so every option-A halving sees an even size) ----
+cat >"$tmp/cifar.txt" <<'P'
+name tiny-cifar
+block basic
+shortcut A
+stem 8 3 1
+stem-pool none
+stages 2x8 2x16 2x32
+P
+cat >"$tmp/imagenet.txt" <<'P'
+name tiny-imagenet
+block bottleneck
+shortcut projection
+stem 8 7 2
+stem-pool max
+stages 1x4 2x8 1x16
+P
+
+# name preset C,H,W classes rule p_last batch | sdexport flags
+CASES=(
+    "cifar-linear      cifar    3,16,16 10 linear  0.5 4 |"
+    "cifar-linear-bn   cifar    3,16,16 10 linear  0.5 4 | --keep-bn"
+    "cifar-linear-pre  cifar    3,16,16 10 linear  0.5 4 | --with-preprocessing"
+    "cifar-bn-pre      cifar    3,16,16 10 linear  0.5 4 | --keep-bn --with-preprocessing"
+    "cifar-uniform     cifar    3,16,16 10 uniform 0.8 4 |"
+    "cifar-uniform-bn  cifar    3,16,16 10 uniform 0.8 4 | --keep-bn"
+    "cifar-none        cifar    3,16,16 10 none    1   4 |"
+    "cifar-opset11     cifar    3,16,16 10 linear  0.5 4 | --opset 11"
+    "cifar-opset17-bn  cifar    3,16,16 10 linear  0.5 4 | --opset 17 --keep-bn"
+    "cifar-batch4      cifar    3,16,16 10 linear  0.5 4 | --batch 4"
+    "fmnist-linear     cifar    1,28,28 10 linear  0.5 3 |"
+    "fmnist-pre        cifar    1,28,28 10 linear  0.5 3 | --with-preprocessing"
+    "imagenet-linear   imagenet 3,64,64 7  linear  0.5 2 |"
+    "imagenet-bn-pre   imagenet 3,64,64 7  linear  0.5 2 | --keep-bn --with-preprocessing"
+)
+
+run_case() {
+    local spec=${1%%|*} flags=${1#*|}
+    # shellcheck disable=SC2086
+    set -- $spec
+    local name=$1 preset=$2 shape=$3 classes=$4 rule=$5 p_last=$6 batch=$7
+    local dir="$tmp/$name"
+    mkdir -p "$dir"
+    check "$name: fixture" "$FIXTURE" write "$dir" "$tmp/$preset.txt" "$shape" "$classes" \
+        "$rule" "$p_last" "$batch" 1
+    # shellcheck disable=SC2086
+    check "$name: sdexport$flags" "$SDEXPORT" "$dir/model.safetensors" -o "$dir/model.onnx" $flags
+    local pre=0 ops="Conv,Relu,Add,GlobalAveragePool,Flatten,Gemm" no_ops="Mul"
+    case "$flags" in *--with-preprocessing*) pre=1 ops="$ops,Sub,Div";; esac
+    case "$flags" in *--keep-bn*) ops="$ops,BatchNormalization";; *) no_ops="$no_ops,BatchNormalization";; esac
+    check "$name: onnx.checker full_check + metadata" "$PY" tests/export_check.py check \
+        "$dir/model.onnx" "with_preprocessing=$pre" "survival_rule=$rule" "classes=$classes" \
+        "preset=tiny-$preset" --ops "$ops" --no-ops "$no_ops"
+    # With preprocessing the model gets raw [0,1] pixels, the network normalised ones.
+    local input="$dir/input.f32"
+    [ "$pre" = 1 ] && input="$dir/input_raw.f32"
+    check "$name: onnxruntime-node runs it" ort_run "$dir/model.onnx" "$input" "$batch,$shape" "$dir/ort.f32"
+    check "$name: ORT logits = net_forward(NET_EVAL)" "$PY" tests/export_check.py compare \
+        "$dir/ort.f32" "$dir/logits.f32" "$TOL"
+}
+
+for c in "${CASES[@]}"; do run_case "$c"; done
+
+# A dynamic batch really is dynamic: the first image alone gives the first row.
+d=$tmp/cifar-linear
+per_image=$((3 * 16 * 16 * 4))
+head -c $per_image "$d/input.f32" >"$d/one.f32"
+check "dynamic batch: N=1 run" ort_run "$d/model.onnx" "$d/one.f32" "1,3,16,16" "$d/ort1.f32"
+check "dynamic batch: N=1 row matches" "$PY" tests/export_check.py compare "$d/ort1.f32" \
+    "$d/logits.f32" "$TOL" --rows 1 --cols 10
+check "fixed batch 4 refuses N=1" exit_code_is 1 ort_run "$tmp/cifar-batch4/model.onnx" "$d/one.f32" \
+    "1,3,16,16" "$d/ort1.f32"
+
+# The comparison can tell test-time rules apart: the fixtures share their weights
+# (same seed), so the p_l = 1 model must miss the linear-rule network's logits.
+check "p_l matters: rule none != linear network" exit_code_is 1 "$PY" tests/export_check.py \
+    compare "$tmp/cifar-none/ort.f32" "$d/logits.f32" 1e-2
+
+# ---- errors: clear message, exit != 0, no output file (an old one stays whole) ----
+e=$tmp/errors
+mkdir -p "$e"
+ck=$d/model.safetensors
+check "no -o: usage, exit 2" exit_code_is 2 "$SDEXPORT" "$ck"
+check "unknown option: exit 2" exit_code_is 2 "$SDEXPORT" "$ck" -o "$e/x.onnx" --frobnicate
+check "--batch 0: exit 2" exit_code_is 2 "$SDEXPORT" "$ck" -o "$e/x.onnx" --batch 0
+check "--help mentions --keep-bn" bash -c "'$SDEXPORT' --help | grep -q -- --keep-bn"
+check "opset 10 refused" bash -c "! '$SDEXPORT' '$ck' -o '$e/x.onnx' --opset 10 2>'$e/err' && grep -q 'opset 10' '$e/err' && [ ! -e '$e/x.onnx' ]"
+check "opset 18 refused" bash -c "! '$SDEXPORT' '$ck' -o '$e/x.onnx' --opset 18 2>'$e/err' && grep -q '11 to 17' '$e/err'"
+check "missing checkpoint" bash -c "! '$SDEXPORT' '$e/none.safetensors' -o '$e/x.onnx' 2>'$e/err' && grep -q none.safetensors '$e/err' && [ ! -e '$e/x.onnx' ]"
+head -c 300 "$ck" >"$e/truncated.safetensors"
+cp "$d/model.onnx" "$e/old.onnx"
+check "truncated checkpoint: refused, old output intact" bash -c "! '$SDEXPORT' '$e/truncated.safetensors' -o '$e/old.onnx' 2>'$e/err' && grep -q truncated.safetensors '$e/err' && cmp -s '$e/old.onnx' '$d/model.onnx'"
+check "unwritable output (missing directory)" bash -c "! '$SDEXPORT' '$ck' -o '$e/no/such/dir/x.onnx' 2>'$e/err' && grep -q 'no/such/dir' '$e/err'"
+check "output is a directory" bash -c "! '$SDEXPORT' '$ck' -o '$e' 2>'$e/err' && [ -d '$e' ]"
+check "no temporary files left" bash -c "! ls -a '$e' '$d' | grep -q '\.tmp\.'"
+# Checkpoints whose metadata or tensors do not describe a known network.
+edit_checkpoint() {  # edit_checkpoint IN OUT PYTHON-STATEMENT (h = header dict)
+    "$PY" - "$1" "$2" "$3" <<'PYEDIT'
+import json, struct, sys
+src, dst, stmt = sys.argv[1:]
+blob = open(src, "rb").read()
+(n,) = struct.unpack("<Q", blob[:8])
+h = json.loads(blob[8:8 + n])
+exec(stmt)
+text = json.dumps(h).encode()
+open(dst, "wb").write(struct.pack("<Q", len(text)) + text + blob[8 + n:])
+PYEDIT
+}
+edit_checkpoint "$ck" "$e/badpreset.safetensors" 'h["__metadata__"]["preset"] = "name x\nblock hexagonal\n"'
+check "unknown preset in checkpoint" bash -c "! '$SDEXPORT' '$e/badpreset.safetensors' -o '$e/x.onnx' 2>'$e/err' && grep -q 'badpreset.safetensors' '$e/err' && grep -q block '$e/err' && [ ! -e '$e/x.onnx' ]"
+edit_checkpoint "$ck" "$e/shape.safetensors" 'h["blocks.0.conv1.weight"]["shape"] = [4, 16, 3, 3]'
+check "incompatible tensor shape" bash -c "! '$SDEXPORT' '$e/shape.safetensors' -o '$e/x.onnx' 2>'$e/err' && grep -q 'blocks.0.conv1.weight has shape \[4, 16, 3, 3\]' '$e/err' && [ ! -e '$e/x.onnx' ]"
+edit_checkpoint "$ck" "$e/nopre.safetensors" 'del h["__metadata__"]["norm_mean"]'
+check "--with-preprocessing without norm_mean" bash -c "! '$SDEXPORT' '$e/nopre.safetensors' -o '$e/x.onnx' --with-preprocessing 2>'$e/err' && grep -q norm_mean '$e/err' && [ ! -e '$e/x.onnx' ]"
+
+echo "t_export: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
