@@ -15,8 +15,8 @@ run_one() {
     local rc=$?
     local line; line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
     local p f
-    p=$(sed -nE 's/.* ?([0-9]+) passed, ([0-9]+) failed.*/\1/p' <<<"$line")
-    f=$(sed -nE 's/.* ?([0-9]+) passed, ([0-9]+) failed.*/\2/p' <<<"$line")
+    p=$(sed -nE 's/(.*[^0-9])?([0-9]+) passed, ([0-9]+) failed.*/\2/p' <<<"$line")
+    f=$(sed -nE 's/(.*[^0-9])?([0-9]+) passed, ([0-9]+) failed.*/\3/p' <<<"$line")
     p=${p:-0}; f=${f:-0}
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
     if [ "$f" -ne 0 ]; then
