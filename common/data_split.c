@@ -1,7 +1,9 @@
 // Seeded train/validation splits. Both use selection sampling (Knuth's Algorithm S):
 // walk the indices once, and put each into the validation set with probability
 // (still needed) / (still left to look at). Every subset of the wanted size is equally
-// likely, no scratch permutation is needed, and both lists come out in increasing order.
+// likely and no scratch memory is needed. The validation list stays in increasing
+// order; the training list is then shuffled, so that any prefix of it is a random
+// subset (a trainer may cap the training set by taking the first N).
 #include <stdlib.h>
 
 #include "dataset.h"
@@ -27,6 +29,7 @@ void dataset_split_random(Rng *rng, int count, int val_count, uint32_t *train_id
             train_idx[train_written++] = (uint32_t)i;
         }
     }
+    rng_shuffle_u32(rng, train_idx, (uint32_t)train_written);
 }
 
 int dataset_split_per_class_range(Rng *rng, const Dataset *ds, int first, int count,
@@ -70,6 +73,7 @@ int dataset_split_per_class_range(Rng *rng, const Dataset *ds, int first, int co
     }
     free(left);
     free(picked);
+    rng_shuffle_u32(rng, train_idx, (uint32_t)train_written);
     *train_count = train_written;
     return val_written;
 }

@@ -163,5 +163,7 @@ int dataset_load_svhn_pool(const char *dir, Rng *rng, int val_per_class_train,
     }
     *train_count = from_train + from_extra;
     *val_count = val_from_train + val_from_extra;
+    // The two parts were shuffled separately: mix them so any prefix is a random subset.
+    rng_shuffle_u32(rng, *train_idx, (uint32_t)*train_count);
     return 0;
 }

@@ -7,6 +7,12 @@
 //                  uint8, y N doubles with 10 meaning digit 0)
 //   mnist,         {train,t10k}-{images-idx3,labels-idx1}-ubyte, gzipped (.gz) or not
 //   fashion-mnist  (default directory: /usr/share/datasets/fashion-mnist, Debian's dataset-fashion-mnist)
+//
+// Where: dataset.c (names, loading by kind, append, SVHN pool), data_cifar.c, data_svhn.c
+// with matfile.c (MATLAB level 5, compressed or not; v7.3/HDF5 refused), data_idx.c,
+// data_split.c (seeded splits), data_batch.c (normalisation, batches, augmentation).
+// Every reader checks each size from a file against the file's real length before
+// allocating, and reports problems as "<path>: <what is wrong> (expected ...)".
 #ifndef SD_DATASET_H
 #define SD_DATASET_H
 
@@ -69,14 +75,16 @@ int dataset_append(Dataset *dst, const Dataset *src, char *err, size_t err_len);
 
 // Seeded random split of [0, count) into train_count and val_count disjoint indices
 // (train_count = count - val_count; 0 <= val_count <= count, else it is clamped).
-// Arrays are allocated by the caller. Every subset of size val_count is equally likely;
-// both lists come out in increasing order. Same rng state, same split.
+// Arrays are allocated by the caller. Every subset of size val_count is equally likely.
+// val_idx comes out in increasing order, train_idx in random order (so its first N
+// entries are a random subset of the training part). Same rng state, same split.
 void dataset_split_random(Rng *rng, int count, int val_count, uint32_t *train_idx,
                           uint32_t *val_idx);
 // Per-class validation split (the paper's SVHN protocol: 400 per class from train,
 // 200 per class from extra): picks per_class indices of every class at random.
 // Returns the number of validation indices written (per_class * classes), or -1 if some
-// class has too few (or a label is out of range); then nothing is written.
+// class has too few (or a label is out of range); then nothing is written. Orders as
+// dataset_split_random: validation increasing, training shuffled.
 // train_idx needs room for ds->count entries, val_idx for per_class * classes.
 int dataset_split_per_class(Rng *rng, const Dataset *ds, int per_class, uint32_t *train_idx,
                             int *train_count, uint32_t *val_idx);
@@ -89,8 +97,9 @@ int dataset_split_per_class_range(Rng *rng, const Dataset *ds, int first, int co
 // The paper's SVHN training pool in one call: train_32x32.mat followed by extra_32x32.mat
 // in *out, and a validation set of val_per_class_train images of every class from the
 // train part plus val_per_class_extra of every class from the extra part (the paper:
-// 400 and 200, 6000 in all); the rest is the training part. *train_idx and *val_idx are
-// allocated here (free() them). Returns 0, or -1 with a message (nothing left allocated).
+// 400 and 200, 6000 in all); the rest is the training part, in random order over both
+// files. *train_idx and *val_idx are allocated here (free() them). Returns 0, or -1 with
+// a message (nothing left allocated).
 int dataset_load_svhn_pool(const char *dir, Rng *rng, int val_per_class_train,
                            int val_per_class_extra, Dataset *out, uint32_t **train_idx,
                            int *train_count, uint32_t **val_idx, int *val_count, char *err,

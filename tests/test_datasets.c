@@ -785,6 +785,10 @@ static void test_svhn_pool(TestContext *t, const char *root) {
     int per_class_ok = 1;
     for (int c = 0; c < 10; c++) per_class_ok &= from_train[c] == 2 && from_extra[c] == 1;
     CHECK(t, per_class_ok, "svhn pool: 2 per class from train and 1 per class from extra");
+    int extra_in_prefix = 0;  // training order mixes both files: 10 of 20 come from extra
+    for (int i = 0; i < 10; i++) extra_in_prefix += train_idx[i] >= 30;
+    CHECK(t, extra_in_prefix > 0 && extra_in_prefix < 10,
+          "svhn pool: first 10 training indices hold %d from extra (want a mix)", extra_in_prefix);
     Dataset part = ds;  // images 30.. must be extra's images 0..
     part.count = 20;
     part.pixels = ds.pixels + 30 * 3072;
@@ -1043,10 +1047,15 @@ static void test_split_random(TestContext *t) {
     dataset_split_random(&rng, COUNT, VAL, train, val);
     CHECK(t, is_partition(train, COUNT - VAL, val, VAL, COUNT),
           "random split: disjoint and union is everything");
-    int sorted = 1;
-    for (int i = 1; i < VAL; i++) sorted &= val[i - 1] < val[i];
-    for (int i = 1; i < COUNT - VAL; i++) sorted &= train[i - 1] < train[i];
-    CHECK(t, sorted, "random split: both lists increasing");
+    int val_sorted = 1, train_sorted = 1, early_in_prefix = 0;
+    for (int i = 1; i < VAL; i++) val_sorted &= val[i - 1] < val[i];
+    for (int i = 1; i < COUNT - VAL; i++) train_sorted &= train[i - 1] < train[i];
+    for (int i = 0; i < 20; i++) early_in_prefix += train[i] < 30;
+    CHECK(t, val_sorted, "random split: validation list increasing");
+    // Training order is random: its first 20 entries are not the 20 lowest indices
+    // (about 30% of them fall below 30 on average, not all).
+    CHECK(t, !train_sorted && early_in_prefix < 15,
+          "random split: training list shuffled (%d of its first 20 below 30)", early_in_prefix);
     rng_seed(&rng, 42, RNG_STREAM_SPLIT);
     dataset_split_random(&rng, COUNT, VAL, train2, val2);
     CHECK(t, memcmp(val, val2, sizeof(uint32_t) * VAL) == 0 &&
