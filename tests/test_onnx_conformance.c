@@ -283,7 +283,7 @@ int main(int argc, char **argv) {
     Backend *be = backend_create("cpu", 1, err, sizeof err);
     CHECK(&t, be != NULL, "cpu backend: %s", err);
     Outcome *outcomes = calloc((size_t)(n_entries > 0 ? n_entries : 1), sizeof *outcomes);
-    int count = 0, skipped = 0;
+    int count = 0, skipped = 0, passed = 0, failed = 0;
     for (int i = 0; be && i < n_entries; i++) {
         const char *name = entries[i]->d_name;
         char dir[1024], model[1100];
@@ -300,10 +300,12 @@ int main(int argc, char **argv) {
         }
         printf("%s %s%s%s\n", o->result == RESULT_PASS ? "PASS" : "FAIL", name,
                o->result == RESULT_FAIL ? ": " : "", o->reason);
+        passed += o->result == RESULT_PASS;
+        failed += o->result == RESULT_FAIL;
         CHECK(&t, o->result == RESULT_PASS, "%s: %s", name, o->reason);
     }
-    printf("%d candidate tests: %d passed, %d skipped, %d failed\n", count, t.passed, skipped,
-           t.failed);
+    printf("%d candidate tests: %d passed, %d skipped, %d failed\n", count, passed, skipped,
+           failed);
     // Guard against a silently empty run (e.g. the candidate filter matching nothing).
     CHECK(&t, count >= 50, "only %d candidate tests found in %s", count, data);
     if (markdown && write_markdown(markdown, outcomes, count, data) != 0)

@@ -1,0 +1,38 @@
+// Evaluating a plan on a test split (top-1/top-5 error, throughput, latency)
+// and benchmarking it on one batch. Both time each batch as the host sees it:
+// upload of the images, the plan's steps, synchronisation, download of the
+// class probabilities.
+#ifndef SD_INFER_EVALUATE_H
+#define SD_INFER_EVALUATE_H
+
+#include <stddef.h>
+
+#include "../common/dataset.h"
+#include "plan.h"
+
+typedef struct {
+    int images, classes, batches;
+    int top1_errors, top5_errors;  // top-5 is counted when classes > 5
+    double model_seconds;  // sum over batches of upload + run + download
+    double wall_seconds;   // the whole loop, with batch preparation and CSV rows
+    double latency_p50, latency_p99;  // seconds per batch
+} EvalReport;
+
+// The plan must have one input [B, C, H, W] matching the data set's images and
+// class probabilities (plan->probabilities) of shape [B, classes]. limit > 0
+// evaluates only the first limit images. predictions_path (or NULL) receives
+// index,label,prediction,probability rows, written atomically.
+int evaluate_dataset(Plan *plan, const Dataset *ds, const Normalization *norm, int limit,
+                     const char *predictions_path, EvalReport *report, char *err, size_t err_len);
+
+typedef struct {
+    int batches, batch_size;
+    double latency_p50, latency_p99, mean_seconds;
+    double images_per_second;
+} BenchReport;
+
+// Times `batches` runs of one host batch (input 0) after `warmup` untimed runs.
+int bench_plan(Plan *plan, const real *host_batch, int warmup, int batches, BenchReport *report,
+               char *err, size_t err_len);
+
+#endif

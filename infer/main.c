@@ -1,0 +1,284 @@
+// sdinfer: runs an ONNX model (ResNets as sdexport or PyTorch write them) on
+// the CPU or CUDA backend; evaluates a test split, benchmarks one batch, or
+// runs one tensor file. See infer/options.c for the command line.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/dataset.h"
+#include "evaluate.h"
+#include "model_metadata.h"
+#include "onnx_graph.h"
+#include "onnx_tensor.h"
+#include "options.h"
+#include "plan.h"
+
+#define DEFAULT_DYNAMIC_BATCH 128
+
+enum { EXIT_RUNTIME = 1, EXIT_REFUSED = 2 };
+
+typedef struct {
+    InferOptions options;
+    OnnxGraph *graph;
+    ModelMetadata metadata;
+    Backend *be;
+    Plan *plan;
+    Dataset dataset;
+    int has_dataset;
+    char err[2048];
+} Session;
+
+static int fail(Session *s, int code) {
+    fprintf(stderr, "sdinfer: %s\n", s->err);
+    return code;
+}
+
+static int batch_is_dynamic(const OnnxGraph *graph) {
+    for (int i = 0; i < graph->n_inputs; i++) {
+        const GraphValue *v = &graph->values[graph->inputs[i]];
+        if (v->declared_rank >= 1 && v->declared_dims[0] < 0) return 1;
+    }
+    return 0;
+}
+
+static int make_plan(Session *s, int batch_size, int append_softmax) {
+    PlanOptions plan_options = plan_default_options();
+    plan_options.batch_size = batch_size;
+    plan_options.append_softmax = append_softmax;
+    LoadStatus status = plan_create(s->graph, s->be, &plan_options, &s->plan, s->err, sizeof s->err);
+    if (status != LOAD_OK) return fail(s, EXIT_REFUSED);
+    const PlanStats *st = &s->plan->stats;
+    const double mib = 1024.0 * 1024.0;
+    printf("model: %s (producer '%s', opset %d): %d nodes -> %d steps (%d BatchNormalization "
+           "folded, %d ReLU fused, %d views)\n",
+           s->options.model_path, s->graph->producer_name, s->graph->opset, st->graph_nodes,
+           st->steps, st->folded_batchnorms, st->fused_relus, st->views);
+    printf("device: %s, precision %s, batch %d\n", s->be->name,
+           s->options.precision ? s->options.precision : "fp32", s->plan->batch_size);
+    printf("memory: activations %.3f MiB peak (%.3f MiB without reuse), weights %.3f MiB, "
+           "total %.3f MiB\n",
+           st->activation_bytes / mib, st->activation_naive_bytes / mib, st->weight_bytes / mib,
+           (st->activation_bytes + st->weight_bytes) / mib);
+    if (s->options.verbose) plan_describe(s->plan, stdout);
+    return 0;
+}
+
+// --input-tensor X.pb --output-tensor Y.pb: one run, output 0 written as a TensorProto.
+static int run_tensor_file(Session *s) {
+    HostTensor *input = NULL;
+    LoadStatus status = onnx_tensor_read_file(s->options.input_tensor, &input, s->err, sizeof s->err);
+    if (status != LOAD_OK) return fail(s, EXIT_REFUSED);
+    int code = 0;
+    if (input->dtype != ONNX_DTYPE_FLOAT || input->shape.rank < 1) {
+        snprintf(s->err, sizeof s->err, "%s: needs a float tensor with a batch axis",
+                 s->options.input_tensor);
+        code = fail(s, EXIT_REFUSED);
+    }
+    if (!code) code = make_plan(s, (int)input->shape.dims[0], 0);
+    const PlanTensor *in = code ? NULL : &s->plan->tensors[s->plan->inputs[0]];
+    char a[128], b[128];
+    if (!code && (s->plan->n_inputs != 1 || !shape_equal(&in->shape, &input->shape))) {
+        snprintf(s->err, sizeof s->err, "%s has shape %s; the model takes one input %s",
+                 s->options.input_tensor, shape_format(&input->shape, a, sizeof a),
+                 shape_format(&in->shape, b, sizeof b));
+        code = fail(s, EXIT_REFUSED);
+    }
+    HostTensor *output = NULL;
+    if (!code) {
+        plan_upload_input(s->plan, 0, input->floats);
+        plan_run(s->plan);
+        const PlanTensor *out = &s->plan->tensors[s->plan->outputs[0]];
+        output = host_tensor_create(ONNX_DTYPE_FLOAT, &out->shape);
+        if (!output) {
+            snprintf(s->err, sizeof s->err, "out of memory");
+            code = fail(s, EXIT_RUNTIME);
+        }
+    }
+    if (!code) {
+        plan_download_tensor(s->plan, s->plan->outputs[0], output->floats);
+        const char *name = s->graph->values[s->plan->outputs[0]].name;
+        if (onnx_tensor_write_file(s->options.output_tensor, output, name, s->err,
+                                   sizeof s->err) != 0)
+            code = fail(s, EXIT_RUNTIME);
+        else
+            printf("wrote %s %s\n", s->options.output_tensor,
+                   shape_format(&output->shape, a, sizeof a));
+    }
+    host_tensor_free(input);
+    host_tensor_free(output);
+    return code;
+}
+
+static int load_dataset(Session *s, const char *name) {
+    int kind = dataset_kind_from_name(name);
+    if (kind < 0) {
+        snprintf(s->err, sizeof s->err, "unknown data set '%s'", name);
+        return fail(s, EXIT_REFUSED);
+    }
+    const char *dir = s->options.data_dir ? s->options.data_dir : dataset_default_dir(kind);
+    if (!dir) {
+        snprintf(s->err, sizeof s->err, "%s has no standard directory: give --data DIR", name);
+        return fail(s, EXIT_REFUSED);
+    }
+    if (dataset_load(kind, dir, SPLIT_TEST, &s->dataset, s->err, sizeof s->err) != 0)
+        return fail(s, EXIT_RUNTIME);
+    s->has_dataset = 1;
+    if (s->metadata.classes && s->metadata.classes != s->dataset.classes) {
+        snprintf(s->err, sizeof s->err, "the model was exported for %d classes, %s has %d",
+                 s->metadata.classes, name, s->dataset.classes);
+        return fail(s, EXIT_REFUSED);
+    }
+    return 0;
+}
+
+// How pixels become model inputs: the graph's own preprocessing (pixel/255 in),
+// the metadata's mean/std, the command line's, or plain pixel/255 with a warning.
+static int choose_normalization(Session *s, Normalization *norm) {
+    int channels = s->dataset.channels;
+    const InferOptions *o = &s->options;
+    *norm = (Normalization){.channels = channels};
+    for (int c = 0; c < channels; c++) norm->std[c] = 1;
+    const char *source;
+    if (o->has_mean) {
+        if (o->n_mean != channels) {
+            snprintf(s->err, sizeof s->err, "--mean/--std give %d values for %d channels",
+                     o->n_mean, channels);
+            return fail(s, EXIT_REFUSED);
+        }
+        memcpy(norm->mean, o->mean, sizeof o->mean);
+        memcpy(norm->std, o->std, sizeof o->std);
+        source = "--mean/--std";
+    } else if (s->metadata.with_preprocessing == 1) {
+        source = "none: the model normalises pixel/255 itself";
+    } else if (s->metadata.has_normalization) {
+        if (s->metadata.normalization.channels != channels) {
+            snprintf(s->err, sizeof s->err, "the model's norm_mean/norm_std have %d values for "
+                     "%d channels", s->metadata.normalization.channels, channels);
+            return fail(s, EXIT_REFUSED);
+        }
+        *norm = s->metadata.normalization;
+        source = "the model's metadata";
+    } else {
+        fprintf(stderr, "sdinfer: warning: the model carries no normalisation (norm_mean/"
+                "norm_std) and none was given: feeding pixel/255\n");
+        source = "pixel/255 (no mean/std known)";
+    }
+    printf("normalisation: %s; mean", source);
+    for (int c = 0; c < channels; c++) printf(" %.4f", norm->mean[c]);
+    printf(", std");
+    for (int c = 0; c < channels; c++) printf(" %.4f", norm->std[c]);
+    printf("\n");
+    return 0;
+}
+
+static int run_bench(Session *s, const Normalization *norm) {
+    const PlanTensor *in = &s->plan->tensors[s->plan->inputs[0]];
+    real *batch = calloc(in->count, sizeof(real));  // zeros when there is no data set
+    int32_t *labels = calloc((size_t)s->plan->batch_size, sizeof(int32_t));
+    uint32_t *indices = calloc((size_t)s->plan->batch_size, sizeof(uint32_t));
+    int code = 0;
+    if (!batch || !labels || !indices) {
+        snprintf(s->err, sizeof s->err, "out of memory");
+        code = fail(s, EXIT_RUNTIME);
+    }
+    if (!code && s->has_dataset) {
+        int count = s->plan->batch_size < s->dataset.count ? s->plan->batch_size : s->dataset.count;
+        size_t image = (size_t)s->dataset.channels * s->dataset.height * s->dataset.width;
+        if (image * (size_t)s->plan->batch_size != in->count) {
+            snprintf(s->err, sizeof s->err, "the model's input does not take %s images",
+                     dataset_kind_name(s->dataset.kind));
+            code = fail(s, EXIT_REFUSED);
+        } else {
+            for (int i = 0; i < count; i++) indices[i] = (uint32_t)i;
+            dataset_make_batch(&s->dataset, indices, count, norm, 0, NULL, (float *)batch, labels);
+        }
+    }
+    BenchReport report;
+    if (!code && bench_plan(s->plan, batch, s->options.warmup_batches, s->options.bench_batches,
+                            &report, s->err, sizeof s->err) != 0)
+        code = fail(s, EXIT_RUNTIME);
+    if (!code) {
+        printf("bench: %d batches of %d (%s), after %d warm-up: %.1f images/s; latency per batch "
+               "p50 %.3f ms, p99 %.3f ms, mean %.3f ms\n",
+               report.batches, report.batch_size, s->has_dataset ? "first test batch" : "zeros",
+               s->options.warmup_batches, report.images_per_second, 1e3 * report.latency_p50,
+               1e3 * report.latency_p99, 1e3 * report.mean_seconds);
+    }
+    free(batch);
+    free(labels);
+    free(indices);
+    return code;
+}
+
+static int run_dataset(Session *s) {
+    const char *name = s->options.dataset ? s->options.dataset
+                       : s->metadata.dataset[0] ? s->metadata.dataset
+                                                : NULL;
+    if (!name && !s->options.bench_batches) {
+        snprintf(s->err, sizeof s->err, "no data set: give --dataset NAME (the model has no "
+                 "'dataset' metadata), --bench N or --input-tensor");
+        return fail(s, EXIT_REFUSED);
+    }
+    int code = name ? load_dataset(s, name) : 0;
+    Normalization norm = {0};
+    if (!code && s->has_dataset) code = choose_normalization(s, &norm);
+    int batch = s->options.batch_size;
+    if (!code && batch == 0 && batch_is_dynamic(s->graph)) batch = DEFAULT_DYNAMIC_BATCH;
+    if (!code) code = make_plan(s, batch, 1);
+    if (code) return code;
+    if (s->options.bench_batches) return run_bench(s, &norm);
+    EvalReport r;
+    if (evaluate_dataset(s->plan, &s->dataset, &norm, s->options.limit,
+                         s->options.predictions_path, &r, s->err, sizeof s->err) != 0)
+        return fail(s, EXIT_RUNTIME);
+    printf("%s test: %d images, top-1 error %.2f%% (%d wrong)", name, r.images,
+           100.0 * r.top1_errors / r.images, r.top1_errors);
+    if (r.classes > 10) printf(", top-5 error %.2f%% (%d)", 100.0 * r.top5_errors / r.images,
+                               r.top5_errors);
+    printf("\nthroughput: %.1f images/s (upload + run + download), %.1f images/s wall (with batch "
+           "preparation)\n", r.images / r.model_seconds, r.images / r.wall_seconds);
+    printf("latency per batch of %d: p50 %.3f ms, p99 %.3f ms (%d batches)\n",
+           s->plan->batch_size, 1e3 * r.latency_p50, 1e3 * r.latency_p99, r.batches);
+    if (s->options.predictions_path) printf("predictions: %s\n", s->options.predictions_path);
+    return 0;
+}
+
+static int run(Session *s) {
+    LoadStatus status = onnx_graph_load_file(s->options.model_path, &s->graph, s->err, sizeof s->err);
+    if (status != LOAD_OK) return fail(s, EXIT_REFUSED);
+    if (model_metadata_read(s->graph, &s->metadata, s->err, sizeof s->err) != 0)
+        return fail(s, EXIT_REFUSED);
+    s->be = backend_create(s->options.device, s->options.threads, s->err, sizeof s->err);
+    if (!s->be) return fail(s, EXIT_REFUSED);
+    if (s->options.precision && s->be->set_precision(s->be, s->options.precision) != 0) {
+        snprintf(s->err, sizeof s->err, "the %s backend does not offer precision '%s'",
+                 s->be->name, s->options.precision);
+        return fail(s, EXIT_REFUSED);
+    }
+    if (s->options.input_tensor) return run_tensor_file(s);
+    return run_dataset(s);
+}
+
+int main(int argc, char **argv) {
+    Session *s = calloc(1, sizeof *s);
+    if (!s) return EXIT_RUNTIME;
+    int parsed = infer_options_parse(argc, argv, &s->options, s->err, sizeof s->err);
+    if (parsed == 1) {
+        infer_options_usage(stdout);
+        free(s);
+        return 0;
+    }
+    int code;
+    if (parsed != 0) {
+        code = fail(s, EXIT_REFUSED);
+        infer_options_usage(stderr);
+    } else {
+        code = run(s);
+    }
+    plan_free(s->plan);
+    if (s->be) s->be->destroy(s->be);
+    if (s->has_dataset) dataset_free(&s->dataset);
+    onnx_graph_free(s->graph);
+    free(s);
+    return code;
+}

@@ -1,0 +1,37 @@
+// sdinfer's command line.
+//
+//   sdinfer MODEL.onnx --dataset D [--data DIR] [--batch-size B] [--device cuda|cpu]
+//           [--precision fp32|tf32|fp16|bf16] [--predictions FILE.csv] [--bench N] ...
+#ifndef SD_INFER_OPTIONS_H
+#define SD_INFER_OPTIONS_H
+
+#include "../common/dataset.h"
+
+typedef struct {
+    const char *model_path;
+    const char *dataset;         // NULL: from the model's metadata, if any
+    const char *data_dir;        // NULL: the data set's default directory
+    int batch_size;              // 0: the model's fixed batch, or 128 when dynamic
+    const char *device;
+    const char *precision;       // NULL: the backend's default (fp32)
+    int threads;                 // 0: the backend decides
+    const char *predictions_path;
+    int bench_batches;           // > 0: benchmark mode
+    int warmup_batches;
+    int limit;                   // 0: the whole test split
+    int has_mean, has_std;
+    int n_mean, n_std;
+    float mean[SD_MAX_CHANNELS], std[SD_MAX_CHANNELS];
+    const char *input_tensor;    // run once on a TensorProto file ...
+    const char *output_tensor;   // ... and write output 0 here
+    int verbose;
+} InferOptions;
+
+// Parses argv. Returns 0, 1 when --help was printed, or -1 with a message in err.
+int infer_options_parse(int argc, char **argv, InferOptions *options, char *err, size_t err_len);
+void infer_options_usage(void *stream);
+
+// Parses "0.1,0.2,0.3" into at most capacity floats. Returns the count, or -1.
+int parse_float_list(const char *text, float *values, int capacity);
+
+#endif
