@@ -107,6 +107,38 @@ check "fixed batch 4 refuses N=1" exit_code_is 1 ort_run "$tmp/cifar-batch4/mode
 check "p_l matters: rule none != linear network" exit_code_is 1 "$PY" tests/export_check.py \
     compare "$tmp/cifar-none/ort.f32" "$d/logits.f32" 1e-2
 
+# ---- a trained network: sdtrain on Fashion-MNIST (a short run), real test images ----
+FMNIST=/usr/share/datasets/fashion-mnist
+if [ -x "$BIN/sdtrain" ] && [ -f "$FMNIST/t10k-images-idx3-ubyte.gz" ]; then
+    t=$tmp/trained
+    mkdir -p "$t"
+    check "trained: sdtrain (1 epoch, 512 images)" "$BIN/sdtrain" --dataset fashion-mnist \
+        --model "$tmp/cifar.txt" --epochs 1 --batch-size 32 --train-limit 512 --val-size 64 \
+        --test-limit 64 --threads 2 --out "$t/run"
+    "$PY" - "$FMNIST/t10k-images-idx3-ubyte.gz" "$t/raw.f32" <<'PYIMG'
+import gzip, sys
+import numpy as np
+blob = gzip.open(sys.argv[1]).read()
+assert int.from_bytes(blob[:4], "big") == 2051, "not an IDX image file"
+pixels = np.frombuffer(blob[16:16 + 8 * 28 * 28], dtype=np.uint8)
+(pixels.astype(np.float32) / np.float32(255)).tofile(sys.argv[2])
+PYIMG
+    check "trained: net_forward on 8 test images" "$FIXTURE" forward "$t/run/best.ckpt" \
+        "$t/raw.f32" 8 "$t"
+    for flags in "" "--keep-bn" "--with-preprocessing" "--keep-bn --with-preprocessing"; do
+        # shellcheck disable=SC2086
+        check "trained: sdexport $flags" "$SDEXPORT" "$t/run/best.ckpt" -o "$t/model.onnx" $flags
+        pre=0 input=$t/input.f32
+        case "$flags" in *--with-preprocessing*) pre=1 input=$t/raw.f32;; esac
+        check "trained $flags: checker + metadata" "$PY" tests/export_check.py check \
+            "$t/model.onnx" dataset=fashion-mnist survival_rule=linear p_last=0.5 \
+            "with_preprocessing=$pre"
+        check "trained $flags: ORT runs it" ort_run "$t/model.onnx" "$input" 8,1,28,28 "$t/ort.f32"
+        check "trained $flags: ORT logits = net_forward" "$PY" tests/export_check.py compare \
+            "$t/ort.f32" "$t/logits.f32" "$TOL"
+    done
+fi
+
 # ---- errors: clear message, exit != 0, no output file (an old one stays whole) ----
 e=$tmp/errors
 mkdir -p "$e"

@@ -9,6 +9,11 @@
 // DIR/logits.f32 (net_forward NET_EVAL on the CPU backend), and
 // DIR/params.f32, bn_state.f32, momentum.f32, tensors.txt (the raw buffers and
 // their layout, for the numpy reader in tests/t_checkpoint_numpy.sh).
+//   test_export forward CKPT RAW.f32 N DIR
+// runs ANY checkpoint (a trained one too): builds its network with
+// checkpoint_build_net, normalises the N raw [0,1] images of RAW.f32 with the
+// checkpoint's norm_mean/norm_std, and writes DIR/input.f32 (normalised) and
+// DIR/logits.f32 (net_forward NET_EVAL on the CPU backend).
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -196,6 +201,58 @@ static int write_fixture(int argc, char **argv) {
     metamap_free(&meta);
     free(raw), free(normalised), free(logits), free(params), free(bn_state), free(momentum);
     net_free(&net);
+    be->destroy(be);
+    return rc == 0 ? 0 : 1;
+}
+
+static int forward_checkpoint(int argc, char **argv) {
+    if (argc != 6) {
+        fprintf(stderr, "usage: test_export forward CKPT RAW.f32 N DIR\n");
+        return 2;
+    }
+    const char *dir = argv[5];
+    int batch = atoi(argv[4]);
+    char err[512];
+    Checkpoint ck;
+    Backend *be = backend_cpu_create(1, err, sizeof err);
+    Net net;
+    if (!be || batch < 1 || checkpoint_open(argv[2], &ck, err, sizeof err) != 0) {
+        fprintf(stderr, "test_export forward: %s\n", batch < 1 ? "bad N" : err);
+        return 1;
+    }
+    double mean[8], std[8];
+    int n_mean = 0, n_std = 0;
+    if (checkpoint_build_net(&ck, be, batch, &net, err, sizeof err) != 0 ||
+        metamap_get_doubles(checkpoint_metadata(&ck), CKPT_KEY_NORM_MEAN, mean, 8, &n_mean) != 0 ||
+        metamap_get_doubles(checkpoint_metadata(&ck), CKPT_KEY_NORM_STD, std, 8, &n_std) != 0 ||
+        n_mean != net.in_c || n_std != net.in_c) {
+        fprintf(stderr, "test_export forward: %s\n", err);
+        return 1;
+    }
+    size_t plane = (size_t)net.in_h * net.in_w, count = (size_t)batch * net.in_c * plane;
+    float *images = malloc(count * sizeof *images);
+    FILE *in = fopen(argv[3], "rb");
+    int ok = in && fread(images, sizeof *images, count, in) == count && fgetc(in) == EOF;
+    if (in) fclose(in);
+    if (!ok) {
+        fprintf(stderr, "test_export forward: %s does not hold %zu floats\n", argv[3], count);
+        return 1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        int c = (int)((i / plane) % (size_t)net.in_c);
+        images[i] = (images[i] - (float)mean[c]) / (float)std[c];
+    }
+    net_set_batch(&net, images, NULL, batch);
+    net_forward(&net, batch, NULL, NET_EVAL);
+    size_t n_logits = (size_t)batch * net.n_classes;
+    real *logits = malloc(n_logits * sizeof(real));
+    be->download(be, logits, net.logits, n_logits * sizeof(real));
+    int rc = write_file(dir, "input.f32", images, count * sizeof *images) |
+             write_floats(dir, "logits.f32", logits, n_logits);
+    free(images);
+    free(logits);
+    net_free(&net);
+    checkpoint_close(&ck);
     be->destroy(be);
     return rc == 0 ? 0 : 1;
 }
@@ -622,6 +679,7 @@ static void test_export_errors(TestContext *t, Backend *be) {
 
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "write") == 0) return write_fixture(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "forward") == 0) return forward_checkpoint(argc, argv);
     TestContext t = {.suite = "test_export"};
     char err[300];
     Backend *be = backend_cpu_create(1, err, sizeof err);
