@@ -273,13 +273,18 @@ void cuda_conv2d_forward(Backend *be, const ConvGeom *g, const real *x, const re
             st->workspace.data, p->fwd_workspace, &zero, p->y_desc, y, p->bias_desc, bias,
             st->relu_desc, p->y_desc, y);
         if (fused == CUDNN_STATUS_SUCCESS) return;
-        if (fused != CUDNN_STATUS_NOT_SUPPORTED) {
+        const int category = CUDNN_STATUS_CATEGORY(fused);
+        if (category != CUDNN_STATUS_NOT_SUPPORTED && category != CUDNN_STATUS_BAD_PARAM) {
             cuda_check_cudnn(st, fused, "cudnnConvolutionBiasActivationForward", __FILE__,
                              __LINE__);
             return;
         }
-        // Not every algorithm supports the fused form: from now on this shape
-        // runs the plain convolution and our own bias + ReLU epilogue.
+        // Not every algorithm (or layout) supports the fused form: from now on
+        // this shape runs the plain convolution and our own bias + ReLU
+        // epilogue. A parameter error that is really ours will show again, and
+        // be recorded, in cudnnConvolutionForward below.
+        fprintf(stderr, "cuda backend: fused conv+bias+ReLU refused (%s); using conv + epilogue\n",
+                cudnnGetErrorString(fused));
         p->fused_unsupported = 1;
     }
     if (!CUDNN_OK(st, cudnnConvolutionForward(st->cudnn, &one, p->x_desc, input, p->w_desc, w,
