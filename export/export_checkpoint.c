@@ -58,14 +58,13 @@ static int build_and_write(const Net *net, const MetaMap *metadata, const Export
         snprintf(err, err_len, "cannot start an opset-%d model", options->opset);
         return -1;
     }
-    b.model.doc_string = "ResNet with stochastic depth: the test-time network of Huang et al. "
-                         "2016, eq. 5 (residual branch l scaled by p_l, folded into its weights)";
+    onnx_model_doc(&b, "ResNet with stochastic depth: the test-time network of Huang et al. 2016, "
+                       "eq. 5 (residual branch l scaled by p_l, folded into its weights)");
     int result = export_build_graph(net, metadata, options, &b, err, err_len);
     if (result == 0) {
         export_add_metadata(net, metadata, options, &b);
         result = onnx_builder_write(&b, onnx_path, err, err_len);
     }
-    b.model.doc_string = NULL;  // not owned by the builder
     onnx_builder_free(&b);
     return result;
 }

@@ -89,66 +89,95 @@ static BatchNormParams bn_params_of(const Emitter *e, const ConvBN *u) {
     return bn;
 }
 
-// Conv + BN (+ ReLU when u->relu) with the output multiplied by `scale`.
-// Writes the name of the unit's output value into out.
-static int emit_convbn(Emitter *e, const ConvBN *u, const char *input, double scale, char *out) {
+static Onnx__NodeProto *emit_conv_node(Emitter *e, const ConvBN *u, const char *conv_name,
+                                       int n_inputs, const char *const *inputs) {
     const ConvGeom *g = &u->geom;
-    char conv_name[NAME_LEN], bn_name[NAME_LEN], name[NAME_LEN + 16];
-    if (param_prefix(e->net, u->weight, conv_name) != 0 ||
-        param_prefix(e->net, u->gamma, bn_name) != 0)
-        return emit_fail(e, "network tensors are not named as expected");
+    Onnx__NodeProto *conv = onnx_node(e->b, "Conv", conv_name, n_inputs, inputs, conv_name);
+    add_spatial_attributes(e, conv, g->kernel_h, g->kernel_w, g->stride_h, g->stride_w, g->in_h,
+                           g->in_w, g->out_h, g->out_w, g->pad_top, g->pad_left);
+    return conv;
+}
+
+// Folded: one Conv with weight w' and bias b' (fold.h). Output value: conv_name.
+static int emit_conv_folded(Emitter *e, const ConvBN *u, const char *conv_name,
+                            const char *input, double scale) {
+    const ConvGeom *g = &u->geom;
     size_t per_channel = (size_t)g->in_c * g->kernel_h * g->kernel_w;
     int64_t weight_dims[4] = {g->out_c, g->in_c, g->kernel_h, g->kernel_w};
-    int64_t channel_dims[1] = {g->out_c};
+    int64_t bias_dims[1] = {g->out_c};
     float *weight = malloc((size_t)g->out_c * per_channel * sizeof *weight);
-    float *scale_or_bias = malloc((size_t)g->out_c * sizeof(float));
-    float *shift = malloc((size_t)g->out_c * sizeof(float));
-    if (!weight || !scale_or_bias || !shift) {
-        free(weight), free(scale_or_bias), free(shift);
+    float *bias = malloc((size_t)g->out_c * sizeof *bias);
+    if (!weight || !bias) {
+        free(weight), free(bias);
         return emit_fail(e, "out of memory");
     }
     BatchNormParams bn = bn_params_of(e, u);
-    const char *inputs[5];
-    if (!e->options->keep_bn) {
-        fold_conv_bn(e->params + u->weight, g->out_c, per_channel, &bn, scale, weight,
-                     scale_or_bias);
-        snprintf(name, sizeof name, "%s.weight", conv_name);
-        inputs[0] = input;
-        inputs[1] = onnx_initializer_float(e->b, name, 4, weight_dims, weight);
-        snprintf(name, sizeof name, "%s.bias", conv_name);
-        inputs[2] = onnx_initializer_float(e->b, name, 1, channel_dims, scale_or_bias);
-        Onnx__NodeProto *conv = onnx_node(e->b, "Conv", conv_name, 3, inputs, conv_name);
-        add_spatial_attributes(e, conv, g->kernel_h, g->kernel_w, g->stride_h, g->stride_w,
-                               g->in_h, g->in_w, g->out_h, g->out_w, g->pad_top, g->pad_left);
-        snprintf(out, NAME_LEN, "%s", conv_name);
-    } else {
+    fold_conv_bn(e->params + u->weight, g->out_c, per_channel, &bn, scale, weight, bias);
+    char name[NAME_LEN + 16];
+    const char *inputs[3] = {input};
+    snprintf(name, sizeof name, "%s.weight", conv_name);
+    inputs[1] = onnx_initializer_float(e->b, name, 4, weight_dims, weight);
+    snprintf(name, sizeof name, "%s.bias", conv_name);
+    inputs[2] = onnx_initializer_float(e->b, name, 1, bias_dims, bias);
+    emit_conv_node(e, u, conv_name, 3, inputs);
+    free(weight), free(bias);
+    return 0;
+}
+
+// Kept: Conv without bias, then BatchNormalization with gamma and beta times
+// scale. Output value: bn_name.
+static int emit_conv_and_bn(Emitter *e, const ConvBN *u, const char *conv_name,
+                            const char *bn_name, const char *input, double scale) {
+    const ConvGeom *g = &u->geom;
+    size_t weight_count = (size_t)g->out_c * g->in_c * g->kernel_h * g->kernel_w;
+    int64_t weight_dims[4] = {g->out_c, g->in_c, g->kernel_h, g->kernel_w};
+    int64_t channel_dims[1] = {g->out_c};
+    float *weight = malloc(weight_count * sizeof *weight);
+    float *channel_values[4];  // gamma', beta', mean, var
+    for (int i = 0; i < 4; i++) channel_values[i] = malloc((size_t)g->out_c * sizeof(float));
+    int ok = weight && channel_values[0] && channel_values[1] && channel_values[2] &&
+             channel_values[3];
+    if (ok) {
         const real *w = e->params + u->weight;
-        for (size_t i = 0; i < (size_t)g->out_c * per_channel; i++) weight[i] = (float)w[i];
+        for (size_t i = 0; i < weight_count; i++) weight[i] = (float)w[i];
+        BatchNormParams bn = bn_params_of(e, u);
+        scale_bn(&bn, g->out_c, scale, channel_values[0], channel_values[1]);
+        for (int c = 0; c < g->out_c; c++) {
+            channel_values[2][c] = (float)bn.mean[c];
+            channel_values[3][c] = (float)bn.var[c];
+        }
+        char name[NAME_LEN + 16];
+        const char *conv_inputs[2] = {input};
         snprintf(name, sizeof name, "%s.weight", conv_name);
-        inputs[0] = input;
-        inputs[1] = onnx_initializer_float(e->b, name, 4, weight_dims, weight);
-        Onnx__NodeProto *conv = onnx_node(e->b, "Conv", conv_name, 2, inputs, conv_name);
-        add_spatial_attributes(e, conv, g->kernel_h, g->kernel_w, g->stride_h, g->stride_w,
-                               g->in_h, g->in_w, g->out_h, g->out_w, g->pad_top, g->pad_left);
-        scale_bn(&bn, g->out_c, scale, scale_or_bias, shift);
-        inputs[0] = conv_name;
-        snprintf(name, sizeof name, "%s.weight", bn_name);
-        inputs[1] = onnx_initializer_float(e->b, name, 1, channel_dims, scale_or_bias);
-        snprintf(name, sizeof name, "%s.bias", bn_name);
-        inputs[2] = onnx_initializer_float(e->b, name, 1, channel_dims, shift);
-        float *stat = weight;  // reuse: at least out_c floats
-        for (int c = 0; c < g->out_c; c++) stat[c] = (float)bn.mean[c];
-        snprintf(name, sizeof name, "%s.running_mean", bn_name);
-        inputs[3] = onnx_initializer_float(e->b, name, 1, channel_dims, stat);
-        for (int c = 0; c < g->out_c; c++) stat[c] = (float)bn.var[c];
-        snprintf(name, sizeof name, "%s.running_var", bn_name);
-        inputs[4] = onnx_initializer_float(e->b, name, 1, channel_dims, stat);
-        Onnx__NodeProto *norm =
-            onnx_node(e->b, "BatchNormalization", bn_name, 5, inputs, bn_name);
+        conv_inputs[1] = onnx_initializer_float(e->b, name, 4, weight_dims, weight);
+        emit_conv_node(e, u, conv_name, 2, conv_inputs);
+        // BatchNormalization inputs: X, scale, B, input_mean, input_var.
+        static const char *const suffixes[4] = {"weight", "bias", "running_mean", "running_var"};
+        const char *bn_inputs[5] = {conv_name};
+        for (int i = 0; i < 4; i++) {
+            snprintf(name, sizeof name, "%s.%s", bn_name, suffixes[i]);
+            bn_inputs[i + 1] = onnx_initializer_float(e->b, name, 1, channel_dims, channel_values[i]);
+        }
+        Onnx__NodeProto *norm = onnx_node(e->b, "BatchNormalization", bn_name, 5, bn_inputs,
+                                          bn_name);
         onnx_attr_float(e->b, norm, "epsilon", (float)e->net->bn_eps);
-        snprintf(out, NAME_LEN, "%s", bn_name);
     }
-    free(weight), free(scale_or_bias), free(shift);
+    free(weight);
+    for (int i = 0; i < 4; i++) free(channel_values[i]);
+    return ok ? 0 : emit_fail(e, "out of memory");
+}
+
+// Conv + BN (+ ReLU when u->relu) with the BN output multiplied by `scale`.
+// Writes the name of the unit's output value into out.
+static int emit_convbn(Emitter *e, const ConvBN *u, const char *input, double scale, char *out) {
+    char conv_name[NAME_LEN], bn_name[NAME_LEN];
+    if (param_prefix(e->net, u->weight, conv_name) != 0 ||
+        param_prefix(e->net, u->gamma, bn_name) != 0)
+        return emit_fail(e, "network tensors are not named as expected");
+    int rc = e->options->keep_bn ? emit_conv_and_bn(e, u, conv_name, bn_name, input, scale)
+                                 : emit_conv_folded(e, u, conv_name, input, scale);
+    if (rc != 0) return -1;
+    snprintf(out, NAME_LEN, "%s", e->options->keep_bn ? bn_name : conv_name);
     if (u->relu) {
         char relu_name[NAME_LEN];
         relu_name_for(bn_name, relu_name);

@@ -1,5 +1,6 @@
 #include "onnx_builder.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,11 +265,14 @@ void onnx_metadata(OnnxBuilder *b, const char *key, const char *value) {
         APPEND(b, b->model.metadata_props, b->model.n_metadata_props, b->metadata_capacity, entry);
 }
 
+void onnx_model_doc(OnnxBuilder *b, const char *text) { b->model.doc_string = copy_string(b, text); }
+
 // ---- output ------------------------------------------------------------------------------------
 
 uint8_t *onnx_builder_pack(OnnxBuilder *b, size_t *size) {
     if (b->out_of_memory) return NULL;
     size_t packed_size = onnx__model_proto__get_packed_size(&b->model);
+    if (packed_size > (size_t)INT32_MAX) return NULL;  // protobuf messages stop at 2 GiB
     uint8_t *buffer = malloc(packed_size ? packed_size : 1);
     if (!buffer) return NULL;
     *size = onnx__model_proto__pack(&b->model, buffer);
@@ -279,7 +283,8 @@ int onnx_builder_write(OnnxBuilder *b, const char *path, char *err, size_t err_l
     size_t size = 0;
     uint8_t *buffer = onnx_builder_pack(b, &size);
     if (!buffer) {
-        snprintf(err, err_len, "%s: out of memory building the model", path);
+        snprintf(err, err_len, "%s: out of memory, or the model exceeds protobuf's 2 GiB limit",
+                 path);
         return -1;
     }
     int result = atomic_write_file(path, buffer, size, err, err_len);

@@ -59,8 +59,10 @@ void onnx_graph_output(OnnxBuilder *b, const char *name, int rank, const int64_t
                        const char *dim_param);
 
 void onnx_metadata(OnnxBuilder *b, const char *key, const char *value);
+void onnx_model_doc(OnnxBuilder *b, const char *text);
 
-// Serialises the model into a new buffer (caller frees). Returns NULL when out of memory.
+// Serialises the model into a new buffer (caller frees). Returns NULL when out of
+// memory or when the model exceeds protobuf's 2 GiB message limit.
 uint8_t *onnx_builder_pack(OnnxBuilder *b, size_t *size);
 // Packs and writes atomically (no partial file on failure). 0, or -1 with a message.
 int onnx_builder_write(OnnxBuilder *b, const char *path, char *err, size_t err_len);
