@@ -846,6 +846,11 @@ int main(void) {
     CHECK(&t, cpu != NULL, "cpu backend: %s", err);
     Backend *gpu = cpu ? backend_cuda_create(0, err, sizeof err) : NULL;
     CHECK(&t, !cpu || gpu != NULL, "cuda backend: %s", err);
+    if (gpu) {
+        char description[512];
+        backend_cuda_describe(gpu, description, sizeof description);
+        printf("test_cuda_parity: %s\n", description);
+    }
     if (cpu && gpu) run_all(&t, cpu, gpu);
     if (gpu) gpu->destroy(gpu);
     if (cpu) cpu->destroy(cpu);

@@ -82,6 +82,25 @@ extern "C" int backend_cuda_error(Backend *be, char *err, size_t err_len) {
     return -1;
 }
 
+extern "C" void backend_cuda_describe(Backend *be, char *out, size_t out_len) {
+    CudaState *st = cuda_state(be);
+    cudaDeviceProp prop;
+    int runtime = 0, driver = 0, blas = 0;
+    if (cudaGetDeviceProperties(&prop, st->device) != cudaSuccess) {
+        cudaGetLastError();
+        snprintf(prop.name, sizeof prop.name, "unknown device");
+        prop.major = prop.minor = 0;
+    }
+    if (cudaRuntimeGetVersion(&runtime) != cudaSuccess) cudaGetLastError();
+    if (cudaDriverGetVersion(&driver) != cudaSuccess) cudaGetLastError();
+    if (cublasGetVersion(st->cublas, &blas) != CUBLAS_STATUS_SUCCESS) blas = 0;
+    snprintf(out, out_len,
+             "%s (sm_%d%d, %d multiprocessors); CUDA runtime %d, driver %d; cuDNN %zu (built "
+             "with %d); cuBLAS %d",
+             prop.name, prop.major, prop.minor, st->sm_count, runtime, driver, cudnnGetVersion(),
+             CUDNN_VERSION, blas);
+}
+
 // ---- buffers ----------------------------------------------------------------------
 
 int cuda_grow_buffer(CudaState *st, GrowBuffer *buf, size_t bytes) {

@@ -15,6 +15,12 @@ extern "C" {
 // Number of CUDA devices the runtime sees (0 when there is none or no driver).
 int backend_cuda_device_count(void);
 
+// One line naming the device and the library versions found at run time
+// (device, compute capability, multiprocessors, CUDA runtime and driver, cuDNN
+// against the headers built with, cuBLAS), for logs and the first check on a
+// new machine.
+void backend_cuda_describe(Backend *be, char *out, size_t out_len);
+
 // 0 while every CUDA / cuDNN / cuBLAS call of this backend has succeeded; after
 // the first failure, -1 and that failure's message (file:line, call, reason) in
 // err. Synchronises first, so faults inside earlier kernels are caught too.
