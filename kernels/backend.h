@@ -71,6 +71,10 @@ struct Backend {
     // the default), "tf32", "fp16", "bf16". Returns 0, or -1 when this backend
     // does not offer the mode (the CPU offers fp32 only).
     int (*set_precision)(Backend *be, const char *precision);
+    // Waits for queued work, then returns 0, or -1 with the first failure the device
+    // reported (e.g. a failed launch or allocation); after a failure the results of
+    // later ops are undefined. Programs call it at checkpoints of their work.
+    int (*last_error)(Backend *be, char *err, size_t err_len);
 
     // ---- convolution (no groups, no dilation) ----------------------------------
     // y = conv(x, w) [+ bias per out channel] [then ReLU if fuse_relu]; bias may be NULL.

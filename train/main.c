@@ -95,6 +95,14 @@ static int train(Trainer *tr, char *err, size_t err_len) {
         EpochStats stats;
         trainer_train_epoch(tr, epoch, &stats);
         train_seconds += stats.train_seconds;
+        if (tr->be->last_error(tr->be, err, err_len) != 0) return -1;
+        if (stats.diverged_at_step) {
+            snprintf(err, err_len,
+                     "the loss is not finite at step %d of epoch %d: training diverged (try a "
+                     "lower --lr or a --warmup-epochs); the last good checkpoint is in %s",
+                     stats.diverged_at_step, epoch + 1, opt->out_dir);
+            return -1;
+        }
         if (finish_epoch(tr, epoch, &stats, run_start, err, err_len) != 0) return -1;
     }
     double total = tr->seconds_so_far + (timer_seconds() - run_start);

@@ -184,6 +184,7 @@ void trainer_train_epoch(Trainer *tr, int epoch, EpochStats *stats) {
     real lr = (real)options_lr_at_epoch(opt, epoch);
     memcpy(tr->order, tr->train_idx, (size_t)tr->train_count * sizeof(uint32_t));
     rng_shuffle_u32(&tr->shuffle_rng, tr->order, (uint32_t)tr->train_count);
+    memset(stats, 0, sizeof *stats);
     double loss_sum = 0, grad_sum = 0;
     long long errors = 0, active_sum = 0, grad_steps = 0;
     double start = timer_seconds();
@@ -206,11 +207,16 @@ void trainer_train_epoch(Trainer *tr, int epoch, EpochStats *stats) {
         tr->be->download(tr->be, &loss, net->loss, sizeof loss);
         tr->be->download(tr->be, tr->host_logits, net->logits,
                          (size_t)batch * net->n_classes * sizeof(real));
+        if (!isfinite((double)loss)) {  // diverged: stop instead of training on NaN
+            stats->diverged_at_step = b + 1;
+            break;
+        }
         loss_sum += (double)loss;
         errors += count_errors(tr->host_logits, tr->batch_labels, batch, net->n_classes);
         progress_batch(&tr->progress, b + 1, n_batches, loss_sum / (b + 1));
     }
     double seconds = timer_seconds() - start;
+    if (stats->diverged_at_step) n_batches = stats->diverged_at_step - 1;
     stats->loss = n_batches ? loss_sum / n_batches : 0;
     stats->train_error = n_batches ? (double)errors / ((double)n_batches * batch) : 0;
     stats->train_seconds = seconds;

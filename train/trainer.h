@@ -44,6 +44,7 @@ typedef struct {
 typedef struct {
     double loss, train_error, val_error, test_error;
     double images_per_second, mean_active_blocks, train_seconds, grad_magnitude;
+    int diverged_at_step;          // 1-based step whose loss was not finite; 0 = none
 } EpochStats;
 
 // Loads data, builds the network and either initialises it or restores a checkpoint.

@@ -67,6 +67,12 @@ static int cpu_set_precision(Backend *be, const char *precision) {
     return precision && strcmp(precision, "fp32") == 0 ? 0 : -1;
 }
 
+// The CPU ops cannot fail once their scratch exists (growing it aborts with a message).
+static int cpu_last_error(Backend *be, char *err, size_t err_len) {
+    (void)be, (void)err, (void)err_len;
+    return 0;
+}
+
 static void cpu_destroy(Backend *be) {
     if (!be) return;
     CpuState *st = cpu_state(be);
@@ -92,6 +98,7 @@ static void fill_table(Backend *be) {
     be->synchronize = cpu_synchronize;
     be->destroy = cpu_destroy;
     be->set_precision = cpu_set_precision;
+    be->last_error = cpu_last_error;
 
     be->conv2d_forward = cpu_conv2d_forward;
     be->conv2d_backward_data = cpu_conv2d_backward_data;

@@ -239,6 +239,7 @@ static void fill_table(Backend *be) {
     be->synchronize = cuda_synchronize;
     be->destroy = cuda_destroy;
     be->set_precision = cuda_set_precision;
+    be->last_error = backend_cuda_error;
 
     be->conv2d_forward = cuda_conv2d_forward;
     be->conv2d_backward_data = cuda_conv2d_backward_data;
