@@ -23,7 +23,7 @@ static int scores_tensor(const Plan *plan) {
     return plan->probabilities >= 0 ? plan->probabilities : plan->outputs[0];
 }
 
-static int check_shapes(const Plan *plan, const Dataset *ds, char *err, size_t err_len) {
+int evaluate_check_shapes(const Plan *plan, const Dataset *ds, char *err, size_t err_len) {
     char text[128];
     if (plan->n_inputs != 1) {
         snprintf(err, err_len, "the model has %d inputs; evaluation needs exactly one",
@@ -105,7 +105,7 @@ static int write_rows(AtomicFile *csv, int first, int count, const int32_t *labe
 int evaluate_dataset(Plan *plan, const Dataset *ds, const Normalization *norm, int limit,
                      const char *predictions_path, EvalReport *report, char *err, size_t err_len) {
     memset(report, 0, sizeof *report);
-    if (check_shapes(plan, ds, err, err_len) != 0) return -1;
+    if (evaluate_check_shapes(plan, ds, err, err_len) != 0) return -1;
     int batch = plan->batch_size, classes = ds->classes;
     int total = limit > 0 && limit < ds->count ? limit : ds->count;
     int n_batches = (total + batch - 1) / batch;

@@ -18,8 +18,12 @@ typedef struct {
     double latency_p50, latency_p99;  // seconds per batch
 } EvalReport;
 
-// The plan must have one input [B, C, H, W] matching the data set's images and
-// class probabilities (plan->probabilities) of shape [B, classes]. limit > 0
+// Whether the plan fits the data set: one input [B, C, H, W] matching its images
+// and class scores (plan->probabilities, else output 0) of shape [B, classes].
+// Returns 0, or -1 with a message.
+int evaluate_check_shapes(const Plan *plan, const Dataset *ds, char *err, size_t err_len);
+
+// The plan must fit the data set (evaluate_check_shapes). limit > 0
 // evaluates only the first limit images. predictions_path (or NULL) receives
 // index,label,prediction,probability rows, written atomically.
 int evaluate_dataset(Plan *plan, const Dataset *ds, const Normalization *norm, int limit,

@@ -181,17 +181,10 @@ static int run_bench(Session *s, const Normalization *norm) {
         snprintf(s->err, sizeof s->err, "out of memory");
         code = fail(s, EXIT_RUNTIME);
     }
-    if (!code && s->has_dataset) {
+    if (!code && s->has_dataset) {  // shapes were checked against the data set already
         int count = s->plan->batch_size < s->dataset.count ? s->plan->batch_size : s->dataset.count;
-        size_t image = (size_t)s->dataset.channels * s->dataset.height * s->dataset.width;
-        if (image * (size_t)s->plan->batch_size != in->count) {
-            snprintf(s->err, sizeof s->err, "the model's input does not take %s images",
-                     dataset_kind_name(s->dataset.kind));
-            code = fail(s, EXIT_REFUSED);
-        } else {
-            for (int i = 0; i < count; i++) indices[i] = (uint32_t)i;
-            dataset_make_batch(&s->dataset, indices, count, norm, 0, NULL, (float *)batch, labels);
-        }
+        for (int i = 0; i < count; i++) indices[i] = (uint32_t)i;
+        dataset_make_batch(&s->dataset, indices, count, norm, 0, NULL, (float *)batch, labels);
     }
     BenchReport report;
     if (!code && bench_plan(s->plan, batch, s->options.warmup_batches, s->options.bench_batches,
@@ -226,6 +219,8 @@ static int run_dataset(Session *s) {
     if (!code && batch == 0 && batch_is_dynamic(s->graph)) batch = DEFAULT_DYNAMIC_BATCH;
     if (!code) code = make_plan(s, batch, 1);
     if (code) return code;
+    if (s->has_dataset && evaluate_check_shapes(s->plan, &s->dataset, s->err, sizeof s->err) != 0)
+        return fail(s, EXIT_REFUSED);
     if (s->options.bench_batches) return run_bench(s, &norm);
     EvalReport r;
     if (evaluate_dataset(s->plan, &s->dataset, &norm, s->options.limit,

@@ -137,10 +137,12 @@ static LoadStatus check_declared(PlanBuilder *b, int value_id, const char *where
         if (declared != shape->dims[axis]) same = 0;
     }
     if (!same) {
-        char inferred[160];
-        snprintf(b->err, b->err_len, "%s: output '%s' has shape %s, but the model declares "
-                 "another (rank %d)", where, v->name, shape_format(shape, inferred, sizeof inferred),
-                 v->declared_rank);
+        char inferred[160], declared[160];
+        TensorShape declared_shape = {.rank = v->declared_rank};
+        memcpy(declared_shape.dims, v->declared_dims, sizeof declared_shape.dims);
+        snprintf(b->err, b->err_len, "%s: output '%s' has shape %s, but the model declares %s "
+                 "(-1: symbolic)", where, v->name, shape_format(shape, inferred, sizeof inferred),
+                 shape_format(&declared_shape, declared, sizeof declared));
         return LOAD_INVALID;
     }
     return LOAD_OK;

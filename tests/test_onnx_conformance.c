@@ -242,9 +242,12 @@ static int write_markdown(const char *path, const Outcome *outcomes, int count, 
     fprintf(out, "\n## Skipped (%d)\n\n", skipped);
     for (int i = 0; i < count; i++) {
         if (outcomes[i].result != RESULT_SKIP) continue;
-        // Drop the path prefix of the message: the test name already says where.
-        const char *reason = strstr(outcomes[i].reason, "model.onnx: ");
-        reason = reason ? reason + strlen("model.onnx: ") : outcomes[i].reason;
+        // Drop the path up to the test's directory: the test name already says where.
+        char directory[300];
+        snprintf(directory, sizeof directory, "%s/", outcomes[i].name);
+        const char *reason = strstr(outcomes[i].reason, directory);
+        reason = reason ? reason + strlen(directory) : outcomes[i].reason;
+        if (strncmp(reason, "model.onnx: ", 12) == 0) reason += 12;
         fprintf(out, "- %s: %s\n", outcomes[i].name, reason);
     }
     if (failed) {

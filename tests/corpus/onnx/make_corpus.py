@@ -1,0 +1,222 @@
+#!/usr/bin/python3
+"""Writes the hand-made part of sdinfer's ONNX regression corpus (this directory).
+
+Each model exercises one error path of the loader or planner (or one valid
+corner case). expected.tsv lists, per file, what sdinfer must answer:
+  file <TAB> ok|invalid|unsupported <TAB> load|plan <TAB> substring of the message
+Files not listed there (e.g. fuzz_*.onnx, inputs that once crashed a build)
+only have to be refused or loaded without crashing.
+
+Run: /usr/bin/python3 tests/corpus/onnx/make_corpus.py   (needs python3-onnx)
+"""
+import os
+
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+F = TensorProto.FLOAT
+EXPECTED = []
+
+
+def model(nodes, inputs, outputs, initializers=(), opset=13, ir=8, value_info=()):
+    graph = helper.make_graph(nodes, "corpus", inputs, outputs, list(initializers),
+                              value_info=list(value_info))
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = ir
+    return m.SerializeToString()
+
+
+def tensor(name, shape, elem=F):
+    return helper.make_tensor_value_info(name, elem, shape)
+
+
+def weights(name, shape, seed=0):
+    return numpy_helper.from_array(
+        np.random.default_rng(seed).standard_normal(shape).astype(np.float32), name)
+
+
+def write(name, data, result, stage, substring):
+    with open(os.path.join(HERE, name), "wb") as f:
+        f.write(data)
+    EXPECTED.append(f"{name}\t{result}\t{stage}\t{substring}")
+
+
+def conv_relu(conv_attrs=None, opset=13, x_shape=(1, 3, 8, 8), w_shape=(4, 3, 3, 3)):
+    conv = helper.make_node("Conv", ["x", "W", "B"], ["c"], name="conv1",
+                            **(conv_attrs or {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}))
+    relu = helper.make_node("Relu", ["c"], ["y"], name="relu1")
+    return model([conv, relu], [tensor("x", list(x_shape))], [tensor("y", None)],
+                 [weights("W", w_shape), weights("B", [w_shape[0]], 1)], opset=opset)
+
+
+def main():
+    valid = conv_relu()
+    write("ok_conv_relu.onnx", valid, "ok", "plan", "")
+    write("err_not_protobuf.onnx", b"this is not an ONNX model\n" * 4, "invalid", "load",
+          "not a valid ONNX model")
+    write("err_empty.onnx", b"", "invalid", "load", "no ir_version")
+    write("err_truncated.onnx", valid[: len(valid) // 2], "invalid", "load",
+          "not a valid ONNX model")
+
+    relu = helper.make_node("Relu", ["missing"], ["y"], name="relu1")
+    write("err_undefined_input.onnx", model([relu], [tensor("x", [1, 4])], [tensor("y", None)]),
+          "invalid", "load", "node 'relu1' (Relu): input 'missing' is not defined")
+
+    lrn = helper.make_node("LRN", ["x"], ["y"], name="lrn1", size=3)
+    write("err_unsupported_op.onnx", model([lrn], [tensor("x", [1, 3, 4, 4])], [tensor("y", None)]),
+          "unsupported", "load", "node 'lrn1' (LRN): op 'LRN' is not supported")
+    lrn = helper.make_node("LRN", ["x"], ["y"], size=3)
+    write("err_unsupported_op_unnamed.onnx",
+          model([lrn], [tensor("x", [1, 3, 4, 4])], [tensor("y", None)]),
+          "unsupported", "load", "node '#0' (LRN): op 'LRN' is not supported")
+
+    w = TensorProto(name="W", data_type=F, dims=[4, 3, 3, 3], raw_data=b"\0" * 100)
+    conv = helper.make_node("Conv", ["x", "W"], ["y"], name="conv1")
+    write("err_init_raw_size.onnx", model([conv], [tensor("x", [1, 3, 8, 8])], [tensor("y", None)], [w]),
+          "invalid", "load", "initializer 'W': raw_data has 100 bytes, the dims need 108 x 4 = 432")
+    w = TensorProto(name="W", data_type=F, dims=[4, 3, 3, 3], float_data=[0.5] * 107)
+    write("err_init_float_count.onnx", model([conv], [tensor("x", [1, 3, 8, 8])], [tensor("y", None)], [w]),
+          "invalid", "load", "initializer 'W': float_data has 107 values, the dims need 108")
+    shape = TensorProto(name="shape", data_type=TensorProto.INT64, dims=[2], int64_data=[1])
+    reshape = helper.make_node("Reshape", ["x", "shape"], ["y"], name="reshape1")
+    write("err_init_int64_count.onnx",
+          model([reshape], [tensor("x", [2, 3])], [tensor("y", None)], [shape]),
+          "invalid", "load", "initializer 'shape': int64_data has 1 values, the dims need 2")
+    huge = TensorProto(name="W", data_type=F, dims=[1 << 40, 1 << 40])
+    write("err_init_huge_dims.onnx", model([conv], [tensor("x", [1, 3, 8, 8])], [tensor("y", None)], [huge]),
+          "invalid", "load", "initializer 'W': invalid or too large dims")
+    negative = TensorProto(name="W", data_type=F, dims=[-4, 3])
+    write("err_init_negative_dim.onnx",
+          model([conv], [tensor("x", [1, 3, 8, 8])], [tensor("y", None)], [negative]),
+          "invalid", "load", "initializer 'W': invalid or too large dims")
+    external = weights("W", [4, 3, 3, 3])
+    external.data_location = TensorProto.EXTERNAL
+    entry = external.external_data.add()
+    entry.key, entry.value = "location", "weights.bin"
+    external.ClearField("raw_data")
+    write("err_init_external.onnx",
+          model([conv], [tensor("x", [1, 3, 8, 8])], [tensor("y", None)], [external]),
+          "unsupported", "load", "external data files are not supported")
+    double = numpy_helper.from_array(np.zeros([4, 3, 3, 3]), "W")
+    write("err_init_double.onnx", model([conv], [tensor("x", [1, 3, 8, 8])], [tensor("y", None)], [double]),
+          "unsupported", "load", "element type DOUBLE (11) is not supported")
+
+    write("err_conv_group.onnx", conv_relu({"group": 3}, w_shape=(3, 1, 3, 3)), "unsupported", "load",
+          "node 'conv1' (Conv): group=3 is not supported (only group=1)")
+    write("err_conv_dilation.onnx", conv_relu({"dilations": [2, 2]}), "unsupported", "load",
+          "node 'conv1' (Conv): dilations other than 1 are not supported")
+    write("err_conv_attr_type.onnx", conv_relu({"strides": 2.0}), "invalid", "load",
+          "node 'conv1' (Conv): attribute 'strides' should be INTS, is FLOAT")
+    write("err_conv_3d.onnx", conv_relu({"kernel_shape": [3, 3, 3]}, x_shape=(1, 3, 4, 8, 8),
+                                        w_shape=(4, 3, 3, 3, 3)),
+          "unsupported", "load", "node 'conv1' (Conv): attribute 'kernel_shape' has 3 entries")
+    write("err_conv_channels.onnx", conv_relu(w_shape=(4, 2, 3, 3)), "invalid", "plan",
+          "node 'conv1' (Conv): weight expects 2 input channels, input has 3")
+    write("err_opset_18.onnx", conv_relu(opset=18), "unsupported", "load",
+          "opset 18 is newer than the newest supported (17)")
+    relu = helper.make_node("Relu", ["x"], ["y"], name="relu1")
+    write("err_relu_opset_5.onnx", model([relu], [tensor("x", [1, 4])], [tensor("y", None)], opset=5),
+          "unsupported", "load", "node 'relu1' (Relu): Relu-1 (opset 5) is not supported")
+
+    a = helper.make_node("Relu", ["b_out"], ["a_out"], name="relu_a")
+    b = helper.make_node("Relu", ["a_out"], ["b_out"], name="relu_b")
+    write("err_cycle.onnx", model([a, b], [tensor("x", [1, 4])], [tensor("a_out", None)]),
+          "invalid", "load", "the graph has a cycle")
+    a = helper.make_node("Relu", ["x"], ["y"], name="relu_a")
+    b = helper.make_node("Relu", ["x"], ["y"], name="relu_b")
+    write("err_duplicate_output.onnx", model([a, b], [tensor("x", [1, 4])], [tensor("y", None)]),
+          "invalid", "load", "node 'relu_b' (Relu): output 'y' is already defined elsewhere")
+    relu = helper.make_node("Relu", ["x"], ["y"], name="relu1")
+    write("err_output_never_computed.onnx",
+          model([relu], [tensor("x", [1, 4])], [tensor("nowhere", None)]),
+          "invalid", "load", "graph output 'nowhere' is never computed")
+    custom = helper.make_node("Relu", ["x"], ["y"], name="relu1", domain="com.microsoft")
+    write("err_foreign_domain.onnx", model([custom], [tensor("x", [1, 4])], [tensor("y", None)]),
+          "unsupported", "load", "node 'relu1' (Relu): ops of domain 'com.microsoft' are not supported")
+    conv = helper.make_node("Conv", ["x", ""], ["y"], name="conv1")
+    write("err_required_input_empty.onnx",
+          model([conv], [tensor("x", [1, 3, 8, 8])], [tensor("y", None)]),
+          "invalid", "load", "node 'conv1' (Conv): required input #1 is empty")
+    pad = helper.make_node("Pad", ["x", "pads"], ["y"], name="pad1", mode="reflect")
+    pads = numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "pads")
+    write("err_pad_reflect.onnx",
+          model([pad], [tensor("x", [1, 3, 4, 4])], [tensor("y", None)], [pads]),
+          "unsupported", "load", "node 'pad1' (Pad): mode 'reflect' is not supported (only constant)")
+    bn = helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], name="bn1",
+                          training_mode=1)
+    params = [weights(n, [3], i) for i, n in enumerate("sbmv")]
+    write("err_batchnorm_training.onnx",
+          model([bn], [tensor("x", [2, 3, 4, 4])], [tensor("y", None)], params, opset=15),
+          "unsupported", "load", "node 'bn1' (BatchNormalization): training_mode=1 is not supported")
+    pool = helper.make_node("MaxPool", ["x"], ["y", "idx"], name="pool1", kernel_shape=[2, 2])
+    write("err_maxpool_indices.onnx",
+          model([pool], [tensor("x", [1, 3, 4, 4])], [tensor("y", None), tensor("idx", None)]),
+          "unsupported", "load", "node 'pool1' (MaxPool): output #1 ('idx') is not supported")
+
+    # Planner errors: shapes and constants.
+    relu = helper.make_node("Relu", ["x"], ["y"], name="relu1")
+    write("err_declared_output_shape.onnx",
+          model([relu], [tensor("x", [1, 4])], [tensor("y", [1, 5])]),
+          "invalid", "plan", "node 'relu1' (Relu): output 'y' has shape [1, 4], but the model declares")
+    write("err_symbolic_spatial.onnx",
+          model([relu], [tensor("x", ["N", 3, "H", "W"])], [tensor("y", None)]),
+          "unsupported", "plan", "graph input 'x' has a symbolic dimension on axis 2")
+    write("err_uint8_input.onnx",
+          model([relu], [tensor("x", [1, 4], TensorProto.UINT8)], [tensor("y", None)]),
+          "unsupported", "plan", "graph input 'x' has element type 2")
+    reshape = helper.make_node("Reshape", ["x", "shape"], ["y"], name="reshape1")
+    write("err_reshape_shape_not_constant.onnx",
+          model([reshape], [tensor("x", [2, 3]), tensor("shape", [2], TensorProto.INT64)],
+                [tensor("y", None)]),
+          "unsupported", "plan", "graph input 'shape' feeds a shape/pads/bounds input")
+    shape = numpy_helper.from_array(np.array([4], np.int64), "shape")
+    write("err_reshape_count.onnx", model([reshape], [tensor("x", [2, 3])], [tensor("y", None)], [shape]),
+          "invalid", "plan", "node 'reshape1' (Reshape): cannot reshape 6 elements into 4")
+    softmax = helper.make_node("Softmax", ["x"], ["y"], name="softmax1", axis=1)
+    write("err_softmax_inner_axis.onnx",
+          model([softmax], [tensor("x", [2, 3, 4])], [tensor("y", None)]),
+          "unsupported", "plan", "node 'softmax1' (Softmax): softmax over axis 1 of a rank-3 tensor")
+    pool = helper.make_node("MaxPool", ["x"], ["y"], name="pool1", kernel_shape=[5, 5])
+    write("err_pool_window_too_large.onnx",
+          model([pool], [tensor("x", [1, 1, 3, 3])], [tensor("y", None)]),
+          "invalid", "plan", "node 'pool1' (MaxPool): the window (5) is larger than the padded input (3)")
+    gemm = helper.make_node("Gemm", ["x", "W"], ["y"], name="fc1", transB=1)
+    write("err_gemm_inner.onnx",
+          model([gemm], [tensor("x", [2, 6])], [tensor("y", None)], [weights("W", [4, 5])]),
+          "invalid", "plan", "node 'fc1' (Gemm): inner dimensions differ (6 vs 5)")
+    add = helper.make_node("Add", ["x", "b"], ["y"], name="add1")
+    write("err_broadcast.onnx",
+          model([add], [tensor("x", [2, 3])], [tensor("y", None)], [weights("b", [4])]),
+          "invalid", "plan", "node 'add1' (Add): shapes [2, 3] and [4] do not broadcast")
+    slice_ = helper.make_node("Slice", ["x", "s", "e"], ["y"], name="slice1")
+    bounds = [numpy_helper.from_array(np.array([3], np.int64), "s"),
+              numpy_helper.from_array(np.array([1], np.int64), "e")]
+    write("err_slice_empty.onnx",
+          model([slice_], [tensor("x", [4, 2])], [tensor("y", None)], bounds),
+          "unsupported", "plan", "node 'slice1' (Slice): the output would be empty")
+
+    # Valid corner cases.
+    conv = helper.make_node("Conv", ["x", "W"], ["c"], name="conv1", pads=[1, 1, 1, 1])
+    relu = helper.make_node("Relu", ["c"], ["y"], name="relu1")
+    write("ok_unsorted_nodes.onnx",
+          model([relu, conv], [tensor("x", [1, 3, 4, 4])], [tensor("y", None)], [weights("W", [2, 3, 3, 3])]),
+          "ok", "plan", "")
+    graph = helper.make_graph([conv, relu], "ir3", [tensor("x", [1, 3, 4, 4]), tensor("W", [2, 3, 3, 3])],
+                              [tensor("y", None)], [weights("W", [2, 3, 3, 3])])
+    old = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 7)])
+    old.ir_version = 3
+    write("ok_ir3_initializer_inputs.onnx", old.SerializeToString(), "ok", "plan", "")
+    write("ok_dynamic_batch.onnx",
+          model([relu, conv], [tensor("x", ["batch", 3, 4, 4])], [tensor("y", ["batch", 2, 4, 4])],
+                [weights("W", [2, 3, 3, 3])]),
+          "ok", "plan", "")
+
+    with open(os.path.join(HERE, "expected.tsv"), "w") as f:
+        f.write("# file\tresult\tstage\tmessage substring (written by make_corpus.py)\n")
+        f.write("\n".join(EXPECTED) + "\n")
+    print(f"wrote {len(EXPECTED)} corpus files and expected.tsv")
+
+
+if __name__ == "__main__":
+    main()
