@@ -99,9 +99,12 @@ static void set(Outcome *o, Result result, const char *reason) {
 }
 
 // Graph inputs the planner needs as constants (shape vectors, pads, pad value)
-// are bound to the test's input files; the rest are fed at run time.
+// are bound to the test's input files; the rest are fed at run time. With
+// weights_constant, every input after the first is bound too, as the weights
+// of a real model would be (this reaches the planner's constant paths: the
+// fully connected form of Gemm, constant operands, folded parameters).
 static int bind_constant_inputs(OnnxGraph *graph, HostTensor **inputs, int n_files, int *fed,
-                                Outcome *o) {
+                                int weights_constant, Outcome *o) {
     if (n_files != graph->n_inputs) {
         char reason[200];
         snprintf(reason, sizeof reason, "%d input files for %d graph inputs", n_files,
@@ -113,7 +116,8 @@ static int bind_constant_inputs(OnnxGraph *graph, HostTensor **inputs, int n_fil
     char err[512];
     for (int file = 0; file < n_files; file++) {
         int value = graph->inputs[remaining];
-        if (inputs[file]->dtype == ONNX_DTYPE_INT64 || onnx_graph_value_needs_constant(graph, value)) {
+        if (inputs[file]->dtype == ONNX_DTYPE_INT64 || onnx_graph_value_needs_constant(graph, value) ||
+            (weights_constant && file > 0)) {
             if (onnx_graph_bind_input(graph, remaining, inputs[file], err, sizeof err) != 0) {
                 inputs[file] = NULL;
                 set(o, RESULT_FAIL, err);
@@ -173,7 +177,7 @@ static void run_plan(Plan *plan, HostTensor **inputs, const int *fed, HostTensor
     set(o, RESULT_PASS, "");
 }
 
-static void run_case(Backend *be, const char *dir, Outcome *o) {
+static void run_case(Backend *be, const char *dir, int weights_constant, Outcome *o) {
     char path[1200], err[1024];
     snprintf(path, sizeof path, "%s/model.onnx", dir);
     OnnxGraph *graph = NULL;
@@ -200,7 +204,7 @@ static void run_case(Backend *be, const char *dir, Outcome *o) {
             ok = 0;
         }
     }
-    if (ok) ok = bind_constant_inputs(graph, inputs, n_inputs, fed, o) == 0;
+    if (ok) ok = bind_constant_inputs(graph, inputs, n_inputs, fed, weights_constant, o) == 0;
     Plan *plan = NULL;
     if (ok) {
         status = plan_create(graph, be, NULL, &plan, err, sizeof err);
@@ -286,7 +290,7 @@ int main(int argc, char **argv) {
     Backend *be = backend_create("cpu", 1, err, sizeof err);
     CHECK(&t, be != NULL, "cpu backend: %s", err);
     Outcome *outcomes = calloc((size_t)(n_entries > 0 ? n_entries : 1), sizeof *outcomes);
-    int count = 0, skipped = 0, passed = 0, failed = 0;
+    int count = 0, skipped = 0, passed = 0, failed = 0, constant_passed = 0;
     for (int i = 0; be && i < n_entries; i++) {
         const char *name = entries[i]->d_name;
         char dir[1024], model[1100];
@@ -295,7 +299,15 @@ int main(int argc, char **argv) {
         if (strncmp(name, "test_", 5) != 0 || !is_candidate(model)) continue;
         Outcome *o = &outcomes[count++];
         snprintf(o->name, sizeof o->name, "%s", name);
-        run_case(be, dir, o);
+        run_case(be, dir, 0, o);
+        if (o->result == RESULT_PASS) {
+            // Again with the weights (inputs 1..) as constants; must match the same outputs.
+            Outcome constant = {.result = RESULT_PASS};
+            run_case(be, dir, 1, &constant);
+            CHECK(&t, constant.result == RESULT_PASS, "%s with constant weights: %s", name,
+                  constant.reason);
+            constant_passed += constant.result == RESULT_PASS;
+        }
         if (o->result == RESULT_SKIP) {
             skipped++;
             printf("SKIP %s: %s\n", name, o->reason);
@@ -307,8 +319,8 @@ int main(int argc, char **argv) {
         failed += o->result == RESULT_FAIL;
         CHECK(&t, o->result == RESULT_PASS, "%s: %s", name, o->reason);
     }
-    printf("%d candidate tests: %d passed, %d skipped, %d failed\n", count, passed, skipped,
-           failed);
+    printf("%d candidate tests: %d passed, %d skipped, %d failed; %d passed again with constant "
+           "weights\n", count, passed, skipped, failed, constant_passed);
     // Guard against a silently empty run (e.g. the candidate filter matching nothing).
     CHECK(&t, count >= 50, "only %d candidate tests found in %s", count, data);
     if (markdown && write_markdown(markdown, outcomes, count, data) != 0)
