@@ -69,7 +69,7 @@ PROGRAM_NAMES := $(if $(wildcard train/main.c),sdtrain) \
                  $(if $(wildcard export/main.c),sdexport) \
                  $(if $(wildcard infer/main.c),sdinfer)
 PROGRAMS := $(PROGRAM_NAMES:%=$(BUILD)/bin/%)
-# bin/ always points at the most recent build's programs.
+# bin/ links the plain (CPU, unsanitised) build's programs.
 
 TESTS_F32 := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 TESTS_F64 := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/gradcheck_*.c))
@@ -77,7 +77,9 @@ TESTS_F64 := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/gradcheck_*.
 .PHONY: all deps test demo bench plot clean programs tests
 all: programs
 programs: $(PROGRAMS)
+ifeq ($(BUILD),build)
 	@mkdir -p bin && for p in $(PROGRAM_NAMES); do ln -sfn ../$(BUILD)/bin/$$p bin/$$p; done
+endif
 tests: $(TESTS_F32) $(TESTS_F64) programs
 
 # ---- generated protobuf-c code for the ONNX schema (never edited by hand) ----

@@ -117,14 +117,19 @@ static int train(Trainer *tr, char *err, size_t err_len) {
 }
 
 int main(int argc, char **argv) {
-    static Trainer trainer;  // large; zero-initialised; owned by main only
-    Trainer *tr = &trainer;
-    char err[1024] = "";
-    options_defaults(&tr->opt);
-    int parsed = options_parse(&tr->opt, argc, argv);
+    TrainOptions opt;
+    options_defaults(&opt);
+    int parsed = options_parse(&opt, argc, argv);
     if (parsed == 1) return 0;
     if (parsed != 0) return 2;
-    if (tr->opt.bench_steps > 0) return bench_steps(&tr->opt);
+    if (opt.bench_steps > 0) return bench_steps(&opt);
+    Trainer *tr = calloc(1, sizeof *tr);
+    if (!tr) {
+        fprintf(stderr, "sdtrain: out of memory\n");
+        return 1;
+    }
+    tr->opt = opt;
+    char err[1024] = "";
     int rc = 0;
     if (tr->opt.resume_dir[0]) {
         rc = trainer_resume(tr, argc, argv, err, sizeof err);
@@ -145,5 +150,6 @@ int main(int argc, char **argv) {
     }
     if (rc != 0) fprintf(stderr, "sdtrain: %s\n", err);
     trainer_free(tr);
+    free(tr);
     return rc == 0 ? 0 : 1;
 }
