@@ -2,6 +2,7 @@
 // per step, on device pointers fixed at planning time. Nothing is allocated
 // here, and nothing here knows which device runs.
 #include <stdio.h>
+#include <time.h>
 
 #include "plan.h"
 
@@ -105,6 +106,21 @@ void plan_run(Plan *plan) {
     for (int s = 0; s < plan->n_steps; s++) run_step(plan, &plan->steps[s]);
 }
 
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void plan_run_profiled(Plan *plan, double *step_seconds) {
+    for (int s = 0; s < plan->n_steps; s++) {
+        double start = now_seconds();
+        run_step(plan, &plan->steps[s]);
+        plan->be->synchronize(plan->be);
+        step_seconds[s] += now_seconds() - start;
+    }
+}
+
 void plan_upload_input(Plan *plan, int input_index, const real *host) {
     const PlanTensor *t = &plan->tensors[plan->inputs[input_index]];
     plan->be->upload(plan->be, t->data, host, t->count * sizeof(real));
@@ -122,8 +138,10 @@ static const char *step_name(StepKind kind) {
     return names[kind];
 }
 
-void plan_describe(const Plan *plan, void *stream) {
+void plan_describe(const Plan *plan, const double *step_seconds, void *stream) {
     FILE *out = stream;
+    double total = 0;
+    for (int s = 0; step_seconds && s < plan->n_steps; s++) total += step_seconds[s];
     for (int s = 0; s < plan->n_steps; s++) {
         const PlanStep *step = &plan->steps[s];
         const PlanTensor *t = &plan->tensors[step->output];
@@ -132,6 +150,9 @@ void plan_describe(const Plan *plan, void *stream) {
         fprintf(out, "  step %3d  %-14s %-28s -> %s", s, step_name(step->kind), node,
                 shape_format(&t->shape, shape, sizeof shape));
         if (step->kind == STEP_CONV && step->p.conv.fuse_relu) fprintf(out, " +relu");
-        fprintf(out, "  @%zu\n", t->offset * sizeof(real));
+        fprintf(out, "  @%zu", t->offset * sizeof(real));
+        if (step_seconds && total > 0)
+            fprintf(out, "  %.3f ms (%.1f%%)", 1e3 * step_seconds[s], 100 * step_seconds[s] / total);
+        fprintf(out, "\n");
     }
 }

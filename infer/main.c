@@ -59,7 +59,7 @@ static int make_plan(Session *s, int batch_size, int append_softmax) {
            "total %.3f MiB\n",
            st->activation_bytes / mib, st->activation_naive_bytes / mib, st->weight_bytes / mib,
            (st->activation_bytes + st->weight_bytes) / mib);
-    if (s->options.verbose) plan_describe(s->plan, stdout);
+    if (s->options.verbose) plan_describe(s->plan, NULL, stdout);
     return 0;
 }
 
@@ -171,6 +171,24 @@ static int choose_normalization(Session *s, Normalization *norm) {
     return 0;
 }
 
+// --profile: each step's mean time over the --bench runs (synchronising after every step).
+static int print_profile(Session *s, const real *batch) {
+    double *seconds = calloc((size_t)s->plan->n_steps + 1, sizeof(double));
+    if (!seconds) {
+        snprintf(s->err, sizeof s->err, "out of memory");
+        return fail(s, EXIT_RUNTIME);
+    }
+    for (int i = 0; i < s->options.bench_batches; i++) {
+        plan_upload_input(s->plan, 0, batch);
+        plan_run_profiled(s->plan, seconds);
+    }
+    for (int step = 0; step < s->plan->n_steps; step++) seconds[step] /= s->options.bench_batches;
+    printf("profile: mean time per step over %d runs\n", s->options.bench_batches);
+    plan_describe(s->plan, seconds, stdout);
+    free(seconds);
+    return 0;
+}
+
 static int run_bench(Session *s, const Normalization *norm) {
     const PlanTensor *in = &s->plan->tensors[s->plan->inputs[0]];
     real *batch = calloc(in->count, sizeof(real));  // zeros when there is no data set
@@ -197,6 +215,7 @@ static int run_bench(Session *s, const Normalization *norm) {
                s->options.warmup_batches, report.images_per_second, 1e3 * report.latency_p50,
                1e3 * report.latency_p99, 1e3 * report.mean_seconds);
     }
+    if (!code && s->options.profile) code = print_profile(s, batch);
     free(batch);
     free(labels);
     free(indices);

@@ -25,6 +25,7 @@ void infer_options_usage(void *stream) {
             "  --input-tensor X.pb   run once on a TensorProto file (batch = its first dim) ...\n"
             "  --output-tensor Y.pb  ... and write the first output there\n"
             "  --verbose             print the plan's steps\n"
+            "  --profile             with --bench: each step's mean time\n"
             "Exit status: 0 success, 2 bad usage or a model sdinfer refuses, 1 other errors.\n");
 }
 
@@ -66,8 +67,8 @@ int infer_options_parse(int argc, char **argv, InferOptions *o, char *err, size_
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) return 1;
-        if (strcmp(arg, "--verbose") == 0) {
-            o->verbose = 1;
+        if (strcmp(arg, "--verbose") == 0 || strcmp(arg, "--profile") == 0) {
+            *(arg[2] == 'v' ? &o->verbose : &o->profile) = 1;
             continue;
         }
         if (arg[0] != '-') {
@@ -120,6 +121,10 @@ int infer_options_parse(int argc, char **argv, InferOptions *o, char *err, size_
     }
     if (o->has_mean != o->has_std || o->n_mean != o->n_std) {
         snprintf(err, err_len, "--mean and --std go together, with one value per channel each");
+        return -1;
+    }
+    if (o->profile && !o->bench_batches) {
+        snprintf(err, err_len, "--profile needs --bench N");
         return -1;
     }
     if ((o->input_tensor != NULL) != (o->output_tensor != NULL)) {

@@ -25,6 +25,7 @@ typedef struct {
     const char *input_tensor;    // run once on a TensorProto file ...
     const char *output_tensor;   // ... and write output 0 here
     int verbose;
+    int profile;                 // with --bench: time each step
 } InferOptions;
 
 // Parses argv. Returns 0, 1 when --help was printed, or -1 with a message in err.

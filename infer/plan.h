@@ -134,12 +134,16 @@ void plan_free(Plan *plan);
 
 // Runs every step once on the data currently in the input tensors.
 void plan_run(Plan *plan);
+// The same, synchronising after each step and adding its seconds to
+// step_seconds[step] (n_steps entries), for --profile.
+void plan_run_profiled(Plan *plan, double *step_seconds);
 
 // Host <-> device for the plan's inputs and outputs (bytes = count * sizeof(real)).
 void plan_upload_input(Plan *plan, int input_index, const real *host);
 void plan_download_tensor(Plan *plan, int tensor_id, real *host);
 
-// One line per step (kind, node, shapes) for --verbose.
-void plan_describe(const Plan *plan, void *stream);
+// One line per step (kind, node, shapes) for --verbose; with step_seconds (or
+// NULL) also each step's share of the time measured by plan_run_profiled.
+void plan_describe(const Plan *plan, const double *step_seconds, void *stream);
 
 #endif

@@ -85,5 +85,9 @@ check "bench on the first batch" "$SDINFER" "$FIX/fmnist_resnet.onnx" --bench 5 
 cp "$TMP/check.log" "$TMP/bench.txt"
 check "bench printed" grep -q "bench: 5 batches of 32 (first test batch)" "$TMP/bench.txt"
 
+check "profile runs" "$SDINFER" "$FIX/tiny_resnet.onnx" --bench 2 --batch-size 8 --profile
+cp "$TMP/check.log" "$TMP/profile.txt"
+check "profile lists the conv steps with times" grep -q "conv .* ms (" "$TMP/profile.txt"
+
 echo "t_sdinfer: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

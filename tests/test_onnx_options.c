@@ -50,6 +50,10 @@ static void check_options(TestContext *t) {
     CHECK(t, parse(&o, err, "--dataset mnist") == -1 && strstr(err, "no model"), "no model: %s",
           err);
     CHECK(t, parse(&o, err, "m.onnx --help") == 1, "--help");
+    CHECK(t, parse(&o, err, "m.onnx --profile") == -1 && strstr(err, "--bench"),
+          "--profile without --bench refused: %s", err);
+    CHECK(t, parse(&o, err, "m.onnx --bench 3 --profile --verbose") == 0 && o.profile && o.verbose,
+          "--profile and --verbose set");
 }
 
 static void check_metadata(TestContext *t) {
