@@ -12,6 +12,9 @@
 #include "onnx_tensor.h"
 #include "options.h"
 #include "plan.h"
+#ifdef SD_WITH_CUDA
+#include "../kernels/cuda/backend_cuda.h"
+#endif
 
 #define DEFAULT_DYNAMIC_BATCH 128
 
@@ -269,8 +272,15 @@ static int run(Session *s) {
                  s->be->name, s->options.precision);
         return fail(s, EXIT_REFUSED);
     }
-    if (s->options.input_tensor) return run_tensor_file(s);
-    return run_dataset(s);
+    int code = s->options.input_tensor ? run_tensor_file(s) : run_dataset(s);
+#ifdef SD_WITH_CUDA
+    // The Backend table has no error query: a failed CUDA call would otherwise
+    // go unnoticed behind plausible-looking numbers.
+    if (code == 0 && strcmp(s->be->name, "cuda") == 0 &&
+        backend_cuda_error(s->be, s->err, sizeof s->err) != 0)
+        code = fail(s, EXIT_RUNTIME);
+#endif
+    return code;
 }
 
 int main(int argc, char **argv) {
