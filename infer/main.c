@@ -12,9 +12,6 @@
 #include "onnx_tensor.h"
 #include "options.h"
 #include "plan.h"
-#ifdef SD_WITH_CUDA
-#include "../kernels/cuda/backend_cuda.h"
-#endif
 
 #define DEFAULT_DYNAMIC_BATCH 128
 
@@ -273,13 +270,10 @@ static int run(Session *s) {
         return fail(s, EXIT_REFUSED);
     }
     int code = s->options.input_tensor ? run_tensor_file(s) : run_dataset(s);
-#ifdef SD_WITH_CUDA
-    // The Backend table has no error query: a failed CUDA call would otherwise
-    // go unnoticed behind plausible-looking numbers.
-    if (code == 0 && strcmp(s->be->name, "cuda") == 0 &&
-        backend_cuda_error(s->be, s->err, sizeof s->err) != 0)
+    // A failed device call (launch, allocation) would otherwise hide behind
+    // plausible-looking numbers.
+    if (code == 0 && s->be->last_error(s->be, s->err, sizeof s->err) != 0)
         code = fail(s, EXIT_RUNTIME);
-#endif
     return code;
 }
 

@@ -326,6 +326,7 @@ int main(int argc, char **argv) {
         failed += o->result == RESULT_FAIL;
         CHECK(&t, o->result == RESULT_PASS, "%s: %s", name, o->reason);
     }
+    if (be) CHECK(&t, be->last_error(be, err, sizeof err) == 0, "backend error: %s", err);
     printf("%d candidate tests: %d passed, %d skipped, %d failed; %d passed again with constant "
            "weights\n", count, passed, skipped, failed, constant_passed);
     // Guard against a silently empty run (e.g. the candidate filter matching nothing).

@@ -47,7 +47,7 @@ static double relative_error(Backend *be, const OnnxGraph *graph, const HostTens
             if (!(diff <= max_diff)) max_diff = isnan(diff) ? INFINITY : diff;
             if (fabs(want) > max_ref) max_ref = fabs(want);
         }
-    CHECK(t, backend_cuda_error(be, err, sizeof err) == 0, "cuda error: %s", err);
+    CHECK(t, be->last_error(be, err, sizeof err) == 0, "device error: %s", err);
     free(images);
     free(got);
     plan_free(plan);
