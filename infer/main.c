@@ -214,6 +214,9 @@ static int run_bench(Session *s, const Normalization *norm) {
                report.batches, report.batch_size, s->has_dataset ? "first test batch" : "zeros",
                s->options.warmup_batches, report.images_per_second, 1e3 * report.latency_p50,
                1e3 * report.latency_p99, 1e3 * report.mean_seconds);
+        // The same as "key: value" lines for scripts (bench/run.sh, the onnxruntime peer's format).
+        printf("images/s: %.1f\nlatency p50 ms: %.3f\nlatency p99 ms: %.3f\n",
+               report.images_per_second, 1e3 * report.latency_p50, 1e3 * report.latency_p99);
     }
     if (!code && s->options.profile) code = print_profile(s, batch);
     free(batch);

@@ -84,6 +84,8 @@ check "predictions CSV vs onnxruntime" $PY tests/sdinfer_check.py check-predicti
 check "bench on the first batch" "$SDINFER" "$FIX/fmnist_resnet.onnx" --bench 5 --batch-size 32
 cp "$TMP/check.log" "$TMP/bench.txt"
 check "bench printed" grep -q "bench: 5 batches of 32 (first test batch)" "$TMP/bench.txt"
+check "bench key lines" grep -qE "^images/s: [0-9.]+$" "$TMP/bench.txt"
+check "bench p99 key line" grep -qE "^latency p99 ms: [0-9.]+$" "$TMP/bench.txt"
 
 check "profile runs" "$SDINFER" "$FIX/tiny_resnet.onnx" --bench 2 --batch-size 8 --profile
 cp "$TMP/check.log" "$TMP/profile.txt"
