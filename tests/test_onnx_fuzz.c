@@ -28,7 +28,7 @@
 #include "harness.h"
 
 #define DEFAULT_ITERATIONS 6000
-#define MAX_SEEDS 16
+#define MAX_SEEDS 24
 #define MAX_RUN_BYTES ((size_t)8 << 20)
 
 static const char *const seed_paths[] = {
@@ -37,6 +37,10 @@ static const char *const seed_paths[] = {
     "tests/corpus/onnx/ok_unsorted_nodes.onnx",
     "tests/corpus/onnx/ok_ir3_initializer_inputs.onnx",
     "tests/corpus/onnx/ok_dynamic_batch.onnx",
+    "tests/corpus/onnx/ok_sem_conv_bn9_relu.onnx",
+    "tests/corpus/onnx/ok_sem_pad2_attributes.onnx",
+    "tests/corpus/onnx/ok_sem_softmax11_flatten.onnx",
+    "tests/corpus/onnx/ok_sem_gemm_fc_transb0.onnx",
     "/usr/share/libonnx-testdata/data/node/test_gemm_all_attributes/model.onnx",
     "/usr/share/libonnx-testdata/data/node/test_slice_neg_steps/model.onnx",
     "/usr/share/libonnx-testdata/data/node/test_constant/model.onnx",

@@ -3,12 +3,16 @@
 // files listed in expected.tsv must give exactly the listed result at the
 // listed stage with a message containing the listed text (node name + op +
 // reason); the others (fuzz finds) only have to be answered without a crash.
+// The ok_sem_*.onnx models also run on NAME.in.pb and must reproduce NAME.out.pb
+// (computed with numpy by make_corpus.py) within rtol 1e-4, atol 1e-5.
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../infer/onnx_graph.h"
+#include "../infer/onnx_tensor.h"
 #include "../infer/plan.h"
 #include "harness.h"
 
@@ -103,6 +107,42 @@ static void check_file(TestContext *t, Backend *be, const char *name, const Expe
           name, err);
 }
 
+// Runs the model on its .in.pb and compares output 0 with its .out.pb.
+static void check_semantics(TestContext *t, Backend *be, const char *name) {
+    char path[512], err[2048];
+    size_t stem = strlen(name) - strlen(".onnx");
+    HostTensor *input = NULL, *want = NULL;
+    snprintf(path, sizeof path, "%s/%.*s.in.pb", CORPUS_DIR, (int)stem, name);
+    CHECK(t, onnx_tensor_read_file(path, &input, err, sizeof err) == LOAD_OK, "%s", err);
+    snprintf(path, sizeof path, "%s/%.*s.out.pb", CORPUS_DIR, (int)stem, name);
+    CHECK(t, onnx_tensor_read_file(path, &want, err, sizeof err) == LOAD_OK, "%s", err);
+    snprintf(path, sizeof path, "%s/%s", CORPUS_DIR, name);
+    OnnxGraph *graph = NULL;
+    Plan *plan = NULL;
+    if (input && want && onnx_graph_load_file(path, &graph, err, sizeof err) == LOAD_OK &&
+        plan_create(graph, be, NULL, &plan, err, sizeof err) == LOAD_OK) {
+        const PlanTensor *out = &plan->tensors[plan->outputs[0]];
+        CHECK(t, shape_equal(&out->shape, &want->shape), "%s: output shape differs", name);
+        if (shape_equal(&out->shape, &want->shape)) {
+            real *got = calloc(out->count, sizeof(real));
+            plan_upload_input(plan, 0, input->floats);
+            plan_run(plan);
+            plan_download_tensor(plan, plan->outputs[0], got);
+            int bad = 0;
+            for (size_t i = 0; i < out->count; i++)
+                bad += !(fabs(got[i] - want->floats[i]) <= 1e-5 + 1e-4 * fabs(want->floats[i]));
+            CHECK(t, bad == 0, "%s: %d of %zu values differ from numpy's", name, bad, out->count);
+            free(got);
+        }
+    } else {
+        CHECK(t, 0, "%s: %s", name, err);
+    }
+    plan_free(plan);
+    onnx_graph_free(graph);
+    host_tensor_free(input);
+    host_tensor_free(want);
+}
+
 static void check_missing_and_odd_paths(TestContext *t) {
     char err[512];
     OnnxGraph *graph = NULL;
@@ -123,19 +163,25 @@ int main(void) {
     CHECK(&t, be != NULL, "cpu backend: %s", err);
     DIR *dir = opendir(CORPUS_DIR);
     CHECK(&t, dir != NULL, "cannot open %s (run from the repository root)", CORPUS_DIR);
-    int files = 0, listed_seen = 0;
+    int files = 0, listed_seen = 0, semantic_cases = 0;
     struct dirent *entry;
     while (be && dir && (entry = readdir(dir))) {
         size_t len = strlen(entry->d_name);
         if (len < 6 || strcmp(entry->d_name + len - 5, ".onnx") != 0) continue;
         files++;
         check_file(&t, be, entry->d_name, expected, n_expected, &listed_seen);
+        if (strncmp(entry->d_name, "ok_sem_", 7) == 0) {
+            check_semantics(&t, be, entry->d_name);
+            semantic_cases++;
+        }
     }
     if (dir) closedir(dir);
     CHECK(&t, listed_seen == n_expected, "%d of %d files in expected.tsv exist", listed_seen,
           n_expected);
     check_missing_and_odd_paths(&t);
-    printf("corpus: %d files, %d with listed expectations\n", files, listed_seen);
+    printf("corpus: %d files, %d with listed expectations, %d run against numpy\n", files,
+           listed_seen, semantic_cases);
+    CHECK(&t, semantic_cases >= 7, "only %d ok_sem_* models", semantic_cases);
     if (be) be->destroy(be);
     return test_finish(&t);
 }

@@ -7,6 +7,12 @@ corner case). expected.tsv lists, per file, what sdinfer must answer:
 Files not listed there (e.g. fuzz_*.onnx, inputs that once crashed a build)
 only have to be refused or loaded without crashing.
 
+The ok_sem_*.onnx models come with NAME.in.pb (input 0) and NAME.out.pb (output 0
+as computed here with numpy): forms the ONNX node tests do not cover (Pad-2's
+attribute form, Softmax-11's flattening, MatMul N-D x 2-D, 1-D Conv, BN-9 after a
+Conv with constant weights (the folding path), Reshape 0/-1, Concat with a
+constant, Gemm as a fully connected layer with transB=0 and alpha/beta).
+
 Run: /usr/bin/python3 tests/corpus/onnx/make_corpus.py   (needs python3-onnx)
 """
 import os
@@ -48,6 +54,97 @@ def conv_relu(conv_attrs=None, opset=13, x_shape=(1, 3, 8, 8), w_shape=(4, 3, 3,
     relu = helper.make_node("Relu", ["c"], ["y"], name="relu1")
     return model([conv, relu], [tensor("x", list(x_shape))], [tensor("y", None)],
                  [weights("W", w_shape), weights("B", [w_shape[0]], 1)], opset=opset)
+
+
+def save_tensor(array, name):
+    with open(os.path.join(HERE, name), "wb") as f:
+        f.write(numpy_helper.from_array(np.ascontiguousarray(array, np.float32)).SerializeToString())
+
+
+def softmax(x, axis):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def conv2d(x, w, b, pads):
+    """Naive NCHW convolution, stride 1, symmetric pads (pad_h, pad_w)."""
+    n, c, h, wd = x.shape
+    m, _, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pads[0], pads[0]), (pads[1], pads[1])))
+    oh, ow = xp.shape[2] - kh + 1, xp.shape[3] - kw + 1
+    y = np.zeros((n, m, oh, ow), np.float64)
+    for i in range(oh):
+        for j in range(ow):
+            patch = xp[:, :, i:i + kh, j:j + kw].reshape(n, -1)
+            y[:, :, i, j] = patch @ w.reshape(m, -1).T
+    return y + b.reshape(1, m, 1, 1)
+
+
+def semantic_case(name, nodes, x, y, initializers=(), opset=13):
+    data = model(nodes, [tensor("x", list(x.shape))], [tensor("y", None)], initializers, opset=opset)
+    write(name + ".onnx", data, "ok", "plan", "")
+    save_tensor(x, name + ".in.pb")
+    save_tensor(y, name + ".out.pb")
+
+
+def semantics():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((1, 2, 3, 3)).astype(np.float32)
+    pad = helper.make_node("Pad", ["x"], ["y"], name="pad2", pads=[0, 1, 2, 0, 0, 0, 1, 1],
+                           value=1.5)
+    semantic_case("ok_sem_pad2_attributes", [pad], x,
+                  np.pad(x, ((0, 0), (1, 0), (2, 1), (0, 1)), constant_values=1.5), opset=10)
+
+    x = rng.standard_normal((2, 3, 2)).astype(np.float32)
+    sm = helper.make_node("Softmax", ["x"], ["y"], name="softmax11", axis=1)
+    semantic_case("ok_sem_softmax11_flatten", [sm], x,
+                  softmax(x.reshape(2, 6), 1).reshape(2, 3, 2), opset=11)
+
+    x = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    w = rng.standard_normal((4, 5)).astype(np.float32)
+    mm = helper.make_node("MatMul", ["x", "W"], ["y"], name="matmul")
+    semantic_case("ok_sem_matmul_nd_2d", [mm], x, x.astype(np.float64) @ w,
+                  [numpy_helper.from_array(w, "W")])
+
+    x = rng.standard_normal((2, 3, 9)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(4).astype(np.float32)
+    conv = helper.make_node("Conv", ["x", "W", "B"], ["y"], name="conv1d", pads=[1, 1])
+    y = conv2d(x[:, :, None, :].astype(np.float64), w[:, :, None, :], b, (0, 1))[:, :, 0, :]
+    semantic_case("ok_sem_conv1d", [conv], x, y,
+                  [numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "B")])
+
+    x = rng.standard_normal((2, 3, 5, 5)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    gamma, beta = rng.uniform(0.5, 1.5, 4).astype(np.float32), rng.standard_normal(4).astype(np.float32)
+    mean, var = rng.standard_normal(4).astype(np.float32), rng.uniform(0.5, 2, 4).astype(np.float32)
+    conv = helper.make_node("Conv", ["x", "W"], ["c"], name="conv", pads=[1, 1, 1, 1])
+    bn = helper.make_node("BatchNormalization", ["c", "g", "b", "m", "v"], ["n"], name="bn",
+                          epsilon=1e-3)
+    relu = helper.make_node("Relu", ["n"], ["y"], name="relu")
+    c = conv2d(x.astype(np.float64), w, np.zeros(4), (1, 1))
+    shape4 = (1, 4, 1, 1)
+    y = np.maximum((c - mean.reshape(shape4)) / np.sqrt(var.reshape(shape4) + 1e-3) *
+                   gamma.reshape(shape4) + beta.reshape(shape4), 0)
+    semantic_case("ok_sem_conv_bn9_relu", [conv, bn, relu], x, y,
+                  [numpy_helper.from_array(a, n) for a, n in
+                   ((w, "W"), (gamma, "g"), (beta, "b"), (mean, "m"), (var, "v"))], opset=9)
+
+    x = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    shape = numpy_helper.from_array(np.array([0, -1, 2], np.int64), "shape")
+    extra = rng.standard_normal((2, 1, 2)).astype(np.float32)
+    reshape = helper.make_node("Reshape", ["x", "shape"], ["r"], name="reshape")
+    concat = helper.make_node("Concat", ["r", "extra"], ["y"], name="concat", axis=1)
+    semantic_case("ok_sem_reshape_concat_constant", [reshape, concat], x,
+                  np.concatenate([x.reshape(2, 6, 2), extra], axis=1),
+                  [shape, numpy_helper.from_array(extra, "extra")])
+
+    x = rng.standard_normal((3, 6)).astype(np.float32)
+    w = rng.standard_normal((6, 4)).astype(np.float32)
+    c = rng.standard_normal((1, 4)).astype(np.float32)
+    gemm = helper.make_node("Gemm", ["x", "W", "C"], ["y"], name="fc", alpha=0.5, beta=2.0)
+    semantic_case("ok_sem_gemm_fc_transb0", [gemm], x, 0.5 * (x.astype(np.float64) @ w) + 2.0 * c,
+                  [numpy_helper.from_array(w, "W"), numpy_helper.from_array(c, "C")])
 
 
 def main():
@@ -211,6 +308,8 @@ def main():
           model([relu, conv], [tensor("x", ["batch", 3, 4, 4])], [tensor("y", ["batch", 2, 4, 4])],
                 [weights("W", [2, 3, 3, 3])]),
           "ok", "plan", "")
+
+    semantics()
 
     with open(os.path.join(HERE, "expected.tsv"), "w") as f:
         f.write("# file\tresult\tstage\tmessage substring (written by make_corpus.py)\n")
