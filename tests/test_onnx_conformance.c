@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "../common/atomic_file.h"
+#include "../infer/file_util.h"
 #include "../infer/onnx_graph.h"
 #include "../infer/onnx_tensor.h"
 #include "../infer/plan.h"
@@ -45,12 +46,12 @@ typedef struct {
 
 // Every node an op from the list above, in the default domain.
 static int is_candidate(const char *model_path) {
-    FILE *f = fopen(model_path, "rb");
-    if (!f) return 0;
-    static uint8_t buffer[1 << 20];
-    size_t size = fread(buffer, 1, sizeof buffer, f);
-    fclose(f);
-    Onnx__ModelProto *model = onnx__model_proto__unpack(NULL, size, buffer);
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    char err[512];
+    if (file_read_bounded(model_path, 1 << 24, &bytes, &size, err, sizeof err) != 0) return 0;
+    Onnx__ModelProto *model = onnx__model_proto__unpack(NULL, size, bytes);
+    free(bytes);
     if (!model) return 0;
     int candidate = model->graph && model->graph->n_node > 0;
     for (size_t i = 0; candidate && i < model->graph->n_node; i++) {
