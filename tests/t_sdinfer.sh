@@ -81,6 +81,14 @@ check "reference logits" node tests/ort_run_tensor.js "$FIX/fmnist_resnet.onnx" 
     "$TMP/fm_logits.pb"
 check "predictions CSV vs onnxruntime" $PY tests/sdinfer_check.py check-predictions \
     "$TMP/pred.csv" "$TMP/labels.txt" "$TMP/fm_logits.pb" "$TMP/report.txt"
+# Without metadata: a warning and pixel/255, or --mean/--std giving the metadata's result.
+check "strip metadata" $PY -c "import onnx, sys; m = onnx.load(sys.argv[1]); \
+del m.metadata_props[:]; onnx.save(m, sys.argv[2])" "$FIX/fmnist_resnet.onnx" "$TMP/bare.onnx"
+check "no normalisation: warning" expect_exit 0 "warning: the model carries no normalisation" \
+    "$SDINFER" "$TMP/bare.onnx" --dataset fashion-mnist --limit 64
+check "--mean/--std run" "$SDINFER" "$TMP/bare.onnx" --dataset fashion-mnist --limit $N \
+    --batch-size 64 --mean 0.2860 --std 0.3530 --predictions "$TMP/pred_cli.csv"
+check "--mean/--std = metadata normalisation" cmp "$TMP/pred.csv" "$TMP/pred_cli.csv"
 check "bench on the first batch" "$SDINFER" "$FIX/fmnist_resnet.onnx" --bench 5 --batch-size 32
 cp "$TMP/check.log" "$TMP/bench.txt"
 check "bench printed" grep -q "bench: 5 batches of 32 (first test batch)" "$TMP/bench.txt"
