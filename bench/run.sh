@@ -58,7 +58,7 @@ if [ -x "$BIN/sdexport" ] && [ -x "$BIN/sdinfer" ] && [ -f bench/ort_infer.js ];
     for b in 1 256; do
         n=$(( b == 1 ? 50 : 3 ))
         sd=$("$BIN/sdinfer" "$out/model.onnx" --dataset fashion-mnist --batch-size "$b" \
-             --bench "$n" --device cpu 2>&1 | tee -a "$log")
+             --bench "$n" --device cpu --threads "$threads" 2>&1 | tee -a "$log")
         ort=$(node bench/ort_infer.js "$out/model.onnx" "$b" "$n" "$threads" 2>&1 | tee -a "$log")
         sd_ips=$(value images/s <<<"$sd"); ort_ips=$(value images/s <<<"$ort")
         row "inference $deep batch $b (sdinfer vs ort images/s)" "$sd_ips" "$ort_ips" \
