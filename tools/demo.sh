@@ -9,9 +9,9 @@ OUT=${DEMO_OUT:-runs/demo}
 rm -rf "$OUT"
 mkdir -p "$OUT"
 
-echo "== 1. train: sdtrain (ResNet-20, stochastic depth, 3 short epochs on 12000 images)"
+echo "== 1. train: sdtrain (ResNet-20, stochastic depth, 3 short epochs on 10000 images)"
 "$BIN/sdtrain" --dataset fashion-mnist --model resnet20-cifar --survival linear --p-last 0.5 \
-    --epochs 3 --batch-size 64 --lr 0.1 --lr-steps 3 --train-limit 12000 --val-size 2000 \
+    --epochs 3 --batch-size 64 --lr 0.1 --lr-steps 2 --train-limit 10000 --val-size 2000 \
     --seed 1 --out "$OUT"
 
 if [ -x "$BIN/sdexport" ]; then
@@ -22,4 +22,4 @@ if [ -x "$BIN/sdinfer" ] && [ -f "$OUT/model.onnx" ]; then
     echo "== 3. evaluate the export: sdinfer on the Fashion-MNIST test set"
     "$BIN/sdinfer" "$OUT/model.onnx" --dataset fashion-mnist --batch-size 256
 fi
-echo "== done: $OUT (log.csv, best.ckpt, last.ckpt${BIN:+, model.onnx})"
+echo "== done: everything is in $OUT (log.csv, best.ckpt, last.ckpt, model.onnx)"
