@@ -1,0 +1,228 @@
+// Direct stride-1 convolution on a padded copy of the image.
+//
+// The input is copied once into xpad[c][r][s] with the padding made explicit,
+// row pitch Wp = out_w + kernel_w - 1. Output pixel (i, j) is then computed at
+// the "extended" position q = i * Wp + j, and tap (c, ki, kj) reads
+// xpad[c][q + ki * Wp + kj]: for a run of consecutive q that is one contiguous
+// load per tap, whatever the tap. The kernel_w - 1 positions per row with
+// j >= out_w are computed too (a waste of (kw-1)/Wp) and simply not stored.
+//
+// Compared with im2col + GEMM this never writes the kw*kh-times larger column
+// matrix nor packs it for the BLAS: on the ResNet CIFAR shapes (16..64 channels,
+// 8x8..32x32) those copies cost as much as the multiply-adds themselves.
+//
+// The inner tile is TILE_OUT output channels x TILE_VECS vectors of positions,
+// kept in registers over all in_c*kh*kw taps (12 accumulators of 16 AVX2 ymm).
+#include <string.h>
+
+#include "conv_direct.h"
+
+// 32-byte vectors: AVX2 under the project's -march=x86-64-v3, and plain (if slower)
+// code on any other target. 8 floats or 4 doubles.
+#define VEC_BYTES 32
+#define VEC_LEN ((int)(VEC_BYTES / sizeof(real)))
+typedef real RealVec __attribute__((vector_size(VEC_BYTES)));
+
+#define TILE_OUT 4
+#define TILE_VECS 3
+#define TILE_POSITIONS (TILE_VECS * VEC_LEN)
+
+static inline RealVec load_vec(const real *p) {
+    RealVec v;
+    memcpy(&v, p, sizeof v);  // unaligned load
+    return v;
+}
+
+static int padded_w(const DirectConv *d) { return d->out_w + d->kernel_w - 1; }
+static int padded_h(const DirectConv *d) { return d->out_h + d->kernel_h - 1; }
+static size_t padded_plane(const DirectConv *d) { return (size_t)padded_w(d) * padded_h(d); }
+static size_t extended_positions(const DirectConv *d) { return (size_t)d->out_h * padded_w(d); }
+static size_t rounded_positions(const DirectConv *d) {
+    return (extended_positions(d) + TILE_POSITIONS - 1) / TILE_POSITIONS * TILE_POSITIONS;
+}
+
+// The last tile reads up to (rounded - extended) positions past the last padded
+// plane, plus kernel_w - 1 for its last tap: zeroed slack covers that.
+static size_t slack(const DirectConv *d) {
+    return rounded_positions(d) - extended_positions(d) + (size_t)d->kernel_w + VEC_LEN;
+}
+
+size_t direct_conv_scratch_size(const DirectConv *d) {
+    return (size_t)d->in_c * padded_plane(d) + slack(d);
+}
+
+static void pad_image(const DirectConv *d, const real *x, real *xpad) {
+    const int pw = padded_w(d), ph = padded_h(d);
+    memset(xpad, 0, sizeof(real) * direct_conv_scratch_size(d));
+    // Padded columns s with 0 <= s - pad_left < in_w hold image columns.
+    int s_lo = d->pad_left > 0 ? d->pad_left : 0;
+    int s_hi = d->pad_left + d->in_w < pw ? d->pad_left + d->in_w : pw;
+    if (s_hi < s_lo) s_hi = s_lo;
+    for (int c = 0; c < d->in_c; c++) {
+        const real *x_channel = x + (size_t)c * d->in_h * d->in_w;
+        real *p_channel = xpad + (size_t)c * padded_plane(d);
+        for (int r = 0; r < ph; r++) {
+            const int ih = r - d->pad_top;
+            if (ih < 0 || ih >= d->in_h) continue;
+            memcpy(p_channel + (size_t)r * pw + s_lo,
+                   x_channel + (size_t)ih * d->in_w + (s_lo - d->pad_left),
+                   sizeof(real) * (size_t)(s_hi - s_lo));
+        }
+    }
+}
+
+// acc[o][v] = sum over taps of w[o0+o][c][ki][kj] * xpad[c][q0 + v*VEC_LEN + lane + ki*Wp + kj]
+// for `outs` <= TILE_OUT channels (a compile-time constant after inlining, so the
+// accumulators stay in registers). fp-contract: gcc fuses acc + w*x into one FMA
+// only when allowed, and ISO C mode (-std=c11) does not allow it by default.
+__attribute__((always_inline, optimize("fp-contract=fast"))) static inline void compute_tile(
+    const DirectConv *d, const real *xpad, const real *w, int o0, const int outs, size_t q0,
+    real out[TILE_OUT][TILE_POSITIONS]) {
+    const int pw = padded_w(d), kh = d->kernel_h, kw = d->kernel_w;
+    const size_t plane = padded_plane(d), w_stride = (size_t)d->in_c * kh * kw;
+    RealVec acc[TILE_OUT][TILE_VECS];
+    for (int o = 0; o < outs; o++)
+        for (int v = 0; v < TILE_VECS; v++) acc[o][v] = (RealVec){0};
+    const real *w_block = w + (size_t)o0 * w_stride;
+    for (int c = 0; c < d->in_c; c++) {
+        for (int ki = 0; ki < kh; ki++) {
+            const real *row = xpad + (size_t)c * plane + (size_t)ki * pw + q0;
+            const real *w_tap = w_block + ((size_t)c * kh + ki) * kw;
+            for (int kj = 0; kj < kw; kj++) {
+                RealVec xv[TILE_VECS];
+                for (int v = 0; v < TILE_VECS; v++) xv[v] = load_vec(row + kj + v * VEC_LEN);
+                for (int o = 0; o < outs; o++) {
+                    const real weight = w_tap[o * w_stride + kj];  // broadcast by the product
+                    for (int v = 0; v < TILE_VECS; v++) acc[o][v] += xv[v] * weight;
+                }
+            }
+        }
+    }
+    for (int o = 0; o < outs; o++)
+        for (int v = 0; v < TILE_VECS; v++) memcpy(&out[o][v * VEC_LEN], &acc[o][v], sizeof acc[o][v]);
+}
+
+// Stores the tile's valid positions (j < out_w, q < out_h * Wp) into y with bias and ReLU.
+static void store_tile(const DirectConv *d, real out[TILE_OUT][TILE_POSITIONS], int o0, int outs,
+                       size_t q0, const real *bias, int fuse_relu, real *y) {
+    const int pw = padded_w(d);
+    const size_t plane_out = (size_t)d->out_h * d->out_w, q_end = extended_positions(d);
+    for (int o = 0; o < outs; o++) {
+        real *y_channel = y + (size_t)(o0 + o) * plane_out;
+        const real b = bias ? bias[o0 + o] : 0;
+        int i = (int)(q0 / (size_t)pw), j = (int)(q0 % (size_t)pw);
+        for (int t = 0; t < TILE_POSITIONS && q0 + (size_t)t < q_end; t++) {
+            if (j < d->out_w) {
+                real value = out[o][t] + b;
+                if (fuse_relu && !(value > 0)) value = 0;
+                y_channel[(size_t)i * d->out_w + j] = value;
+            }
+            if (++j == pw) j = 0, i++;
+        }
+    }
+}
+
+// The fp-contract option must sit here too: compute_tile is inlined into this function.
+__attribute__((optimize("fp-contract=fast"))) void direct_conv_image(
+    const DirectConv *d, const real *x, const real *w, const real *bias, int fuse_relu,
+    real *scratch, real *y) {
+    pad_image(d, x, scratch);
+    const size_t q_end = extended_positions(d);
+    real out[TILE_OUT][TILE_POSITIONS];
+    int o0 = 0;
+    for (; o0 + TILE_OUT <= d->out_c; o0 += TILE_OUT)
+        for (size_t q0 = 0; q0 < q_end; q0 += TILE_POSITIONS) {
+            compute_tile(d, scratch, w, o0, TILE_OUT, q0, out);
+            store_tile(d, out, o0, TILE_OUT, q0, bias, fuse_relu, y);
+        }
+    for (; o0 < d->out_c; o0++)  // the last out_c % TILE_OUT channels, one at a time
+        for (size_t q0 = 0; q0 < q_end; q0 += TILE_POSITIONS) {
+            compute_tile(d, scratch, w, o0, 1, q0, out);
+            store_tile(d, out, o0, 1, q0, bias, fuse_relu, y);
+        }
+}
+
+// ---- filter gradient ----------------------------------------------------------------------
+//
+// dw[o][c][ki][kj] = sum_q dy_ext[o][q] * xpad[c][q + ki * Wp + kj] over the extended
+// positions q, where dy_ext is dy laid out with the row pitch Wp and zeros at the
+// positions j >= out_w, so those positions add nothing. Tile: TILE_OUT output channels
+// x up to FILTER_TAPS taps of one kernel row, each accumulator a vector over q.
+
+#define FILTER_TAPS 3
+
+static size_t vector_positions(const DirectConv *d) {
+    return (extended_positions(d) + VEC_LEN - 1) / VEC_LEN * VEC_LEN;
+}
+
+size_t direct_filter_grad_scratch_size(const DirectConv *d) {
+    return direct_conv_scratch_size(d) + (size_t)d->out_c * vector_positions(d);
+}
+
+static void extend_gradient(const DirectConv *d, const real *dy, real *dy_ext) {
+    const int pw = padded_w(d);
+    const size_t positions = vector_positions(d);
+    memset(dy_ext, 0, sizeof(real) * (size_t)d->out_c * positions);
+    for (int o = 0; o < d->out_c; o++)
+        for (int i = 0; i < d->out_h; i++)
+            memcpy(dy_ext + o * positions + (size_t)i * pw,
+                   dy + ((size_t)o * d->out_h + i) * d->out_w, sizeof(real) * (size_t)d->out_w);
+}
+
+static inline real lane_sum(RealVec v) {
+    real sum = v[0];
+    for (int lane = 1; lane < VEC_LEN; lane++) sum += v[lane];
+    return sum;
+}
+
+__attribute__((always_inline, optimize("fp-contract=fast"))) static inline void filter_tile(
+    const DirectConv *d, const real *xpad, const real *dy_ext, int o0, const int outs, int c,
+    int ki, int kj0, const int taps, int overwrite, real *dw) {
+    const int pw = padded_w(d), kh = d->kernel_h, kw = d->kernel_w;
+    const size_t positions = vector_positions(d);
+    const real *x_row = xpad + (size_t)c * padded_plane(d) + (size_t)ki * pw + kj0;
+    RealVec acc[TILE_OUT][FILTER_TAPS];
+    for (int o = 0; o < outs; o++)
+        for (int t = 0; t < taps; t++) acc[o][t] = (RealVec){0};
+    for (size_t q = 0; q < positions; q += VEC_LEN) {
+        RealVec xv[FILTER_TAPS];
+        for (int t = 0; t < taps; t++) xv[t] = load_vec(x_row + q + t);
+        for (int o = 0; o < outs; o++) {
+            const RealVec gv = load_vec(dy_ext + (size_t)(o0 + o) * positions + q);
+            for (int t = 0; t < taps; t++) acc[o][t] += gv * xv[t];
+        }
+    }
+    for (int o = 0; o < outs; o++) {
+        real *dw_row = dw + (((size_t)(o0 + o) * d->in_c + c) * kh + ki) * kw + kj0;
+        for (int t = 0; t < taps; t++) {
+            const real sum = lane_sum(acc[o][t]);
+            dw_row[t] = overwrite ? sum : dw_row[t] + sum;
+        }
+    }
+}
+
+// All taps of one kernel row for channels o0 .. o0+outs-1 (outs a constant after inlining).
+__attribute__((always_inline, optimize("fp-contract=fast"))) static inline void filter_row(
+    const DirectConv *d, const real *xpad, const real *dy_ext, int o0, const int outs, int c,
+    int ki, int overwrite, real *dw) {
+    int kj = 0;
+    for (; kj + FILTER_TAPS <= d->kernel_w; kj += FILTER_TAPS)
+        filter_tile(d, xpad, dy_ext, o0, outs, c, ki, kj, FILTER_TAPS, overwrite, dw);
+    for (; kj < d->kernel_w; kj++) filter_tile(d, xpad, dy_ext, o0, outs, c, ki, kj, 1, overwrite, dw);
+}
+
+__attribute__((optimize("fp-contract=fast"))) void direct_filter_grad_image(
+    const DirectConv *d, const real *x, const real *dy, int overwrite, real *scratch, real *dw) {
+    real *xpad = scratch, *dy_ext = scratch + direct_conv_scratch_size(d);
+    pad_image(d, x, xpad);
+    extend_gradient(d, dy, dy_ext);
+    int o0 = 0;
+    for (; o0 + TILE_OUT <= d->out_c; o0 += TILE_OUT)
+        for (int c = 0; c < d->in_c; c++)
+            for (int ki = 0; ki < d->kernel_h; ki++)
+                filter_row(d, xpad, dy_ext, o0, TILE_OUT, c, ki, overwrite, dw);
+    for (; o0 < d->out_c; o0++)
+        for (int c = 0; c < d->in_c; c++)
+            for (int ki = 0; ki < d->kernel_h; ki++)
+                filter_row(d, xpad, dy_ext, o0, 1, c, ki, overwrite, dw);
+}
