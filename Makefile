@@ -138,7 +138,8 @@ demo: deps
 	@$(MAKE) --no-print-directory programs
 	@tools/demo.sh
 
-bench: deps
+bench:
+	@tools/deps.sh bench
 	@$(MAKE) --no-print-directory programs
 	@bench/run.sh
 
