@@ -3,7 +3,7 @@
 # Fashion-MNIST only (the one real data set reachable on the build machine);
 # every run is sequential, 2 threads, niced, so it can share a 2-core machine.
 #
-#   tools/experiments.sh [exp1|sweep|plots|bench|all]    (default: all)
+#   tools/experiments.sh [exp1|sweep|timing|plots|bench|all]    (default: all)
 #
 # SD_BIN   directory holding sdtrain (default bin). RESULTS.md was made with a frozen
 #          copy of the programs built at one commit (runs/exp/bin), so that other
@@ -79,6 +79,19 @@ sweep() {
     done
 }
 
+# Training-time ratio with less noise from the shared cores: short runs of the same
+# ResNet-56, constant and stochastic depth alternating (A B A B), so that a change
+# in the other users' load hits both rules alike. Small evaluation sets: only the
+# training seconds (log.csv epoch_seconds) are used from these runs.
+timing() {
+    local common=(--model resnet56-cifar --train-limit 2560 --val-size 500 --test-limit 500
+                  --batch-size 128 --lr 0.1 --lr-steps 3,5)
+    for rep in 1 2; do
+        run "time-r56-none-$rep" 1 "${common[@]}" --survival none
+        run "time-r56-linear-0.5-$rep" 1 "${common[@]}" --survival linear --p-last 0.5
+    done
+}
+
 plots() {
     COLUMN=grad_magnitude PLOT_OUT=results/fig7 tools/plot.sh results/r56-none results/r56-linear-0.5
     PLOT_OUT=results/fig3 tools/plot.sh results/r56-none results/r56-linear-0.5
@@ -96,8 +109,9 @@ bench() {
 case ${1:-all} in
     exp1) exp1 ;;
     sweep) sweep ;;
+    timing) timing ;;
     plots) plots ;;
     bench) bench ;;
-    all) exp1; sweep; plots; bench ;;
-    *) echo "usage: tools/experiments.sh [exp1|sweep|plots|bench|all]" >&2; exit 2 ;;
+    all) exp1; sweep; timing; plots; bench ;;
+    *) echo "usage: tools/experiments.sh [exp1|sweep|timing|plots|bench|all]" >&2; exit 2 ;;
 esac
