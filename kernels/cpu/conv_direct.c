@@ -102,23 +102,29 @@ __attribute__((always_inline, optimize("fp-contract=fast"))) static inline void 
         for (int v = 0; v < TILE_VECS; v++) memcpy(&out[o][v * VEC_LEN], &acc[o][v], sizeof acc[o][v]);
 }
 
-// Stores the tile's valid positions (j < out_w, q < out_h * Wp) into y with bias and ReLU.
+// Stores the tile's valid positions (j < out_w, q < out_h * Wp) into y with bias and
+// ReLU, one run of consecutive output columns at a time (a loop the compiler vectorises).
 static void store_tile(const DirectConv *d, real out[TILE_OUT][TILE_POSITIONS], int o0, int outs,
                        size_t q0, const real *bias, int fuse_relu, real *y) {
-    const int pw = padded_w(d);
-    const size_t plane_out = (size_t)d->out_h * d->out_w, q_end = extended_positions(d);
-    for (int o = 0; o < outs; o++) {
-        real *y_channel = y + (size_t)(o0 + o) * plane_out;
-        const real b = bias ? bias[o0 + o] : 0;
-        int i = (int)(q0 / (size_t)pw), j = (int)(q0 % (size_t)pw);
-        for (int t = 0; t < TILE_POSITIONS && q0 + (size_t)t < q_end; t++) {
-            if (j < d->out_w) {
-                real value = out[o][t] + b;
-                if (fuse_relu && !(value > 0)) value = 0;
-                y_channel[(size_t)i * d->out_w + j] = value;
+    const size_t pw = (size_t)padded_w(d), plane_out = (size_t)d->out_h * d->out_w;
+    const size_t q_end = extended_positions(d);
+    const size_t tile_end = q0 + TILE_POSITIONS < q_end ? q0 + TILE_POSITIONS : q_end;
+    for (size_t q = q0; q < tile_end;) {
+        const size_t i = q / pw, j = q % pw;
+        const size_t row_end = (i + 1) * pw < tile_end ? (i + 1) * pw : tile_end;
+        const size_t valid_end = i * pw + (size_t)d->out_w < row_end ? i * pw + d->out_w : row_end;
+        const int run = j < (size_t)d->out_w ? (int)(valid_end - q) : 0;
+        for (int o = 0; o < outs; o++) {
+            const real *src = out[o] + (q - q0);
+            real *dst = y + (size_t)(o0 + o) * plane_out + i * d->out_w + j;
+            const real b = bias ? bias[o0 + o] : 0;
+            if (fuse_relu) {
+                for (int k = 0; k < run; k++) dst[k] = src[k] + b > 0 ? src[k] + b : 0;
+            } else {
+                for (int k = 0; k < run; k++) dst[k] = src[k] + b;
             }
-            if (++j == pw) j = 0, i++;
         }
+        q = row_end;
     }
 }
 
