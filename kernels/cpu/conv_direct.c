@@ -51,16 +51,17 @@ size_t direct_conv_scratch_size(const DirectConv *d) {
     return (size_t)d->in_c * padded_plane(d) + slack(d);
 }
 
-static void pad_image(const DirectConv *d, const real *x, real *xpad) {
+// Copies x into the padded layout, channel c at xpad + c * channel_pitch; the caller
+// has zeroed xpad (the padding).
+static void pad_image_into(const DirectConv *d, const real *x, size_t channel_pitch, real *xpad) {
     const int pw = padded_w(d), ph = padded_h(d);
-    memset(xpad, 0, sizeof(real) * direct_conv_scratch_size(d));
     // Padded columns s with 0 <= s - pad_left < in_w hold image columns.
     int s_lo = d->pad_left > 0 ? d->pad_left : 0;
     int s_hi = d->pad_left + d->in_w < pw ? d->pad_left + d->in_w : pw;
     if (s_hi < s_lo) s_hi = s_lo;
     for (int c = 0; c < d->in_c; c++) {
         const real *x_channel = x + (size_t)c * d->in_h * d->in_w;
-        real *p_channel = xpad + (size_t)c * padded_plane(d);
+        real *p_channel = xpad + (size_t)c * channel_pitch;
         for (int r = 0; r < ph; r++) {
             const int ih = r - d->pad_top;
             if (ih < 0 || ih >= d->in_h) continue;
@@ -69,6 +70,11 @@ static void pad_image(const DirectConv *d, const real *x, real *xpad) {
                    sizeof(real) * (size_t)(s_hi - s_lo));
         }
     }
+}
+
+static void pad_image(const DirectConv *d, const real *x, real *xpad) {
+    memset(xpad, 0, sizeof(real) * direct_conv_scratch_size(d));
+    pad_image_into(d, x, padded_plane(d), xpad);
 }
 
 // acc[o][v] = sum over taps of w[o0+o][c][ki][kj] * xpad[c][q0 + v*VEC_LEN + lane + ki*Wp + kj]
@@ -150,28 +156,47 @@ __attribute__((optimize("fp-contract=fast"))) void direct_conv_image(
 
 // ---- filter gradient ----------------------------------------------------------------------
 //
-// dw[o][c][ki][kj] = sum_q dy_ext[o][q] * xpad[c][q + ki * Wp + kj] over the extended
-// positions q, where dy_ext is dy laid out with the row pitch Wp and zeros at the
-// positions j >= out_w, so those positions add nothing. Tile: TILE_OUT output channels
-// x up to FILTER_TAPS taps of one kernel row, each accumulator a vector over q.
+// dw[o][c][ki][kj] = sum_q dy_ext[o][q] * xpad[c][q + ki * Wp + kj] over extended positions
+// q, where dy_ext is dy laid out with the row pitch Wp and zeros at every position that is
+// not an output pixel (j >= out_w, and the kernel_h - 1 padding rows after each image), so
+// those positions add nothing. A STACK of images is laid out back to back (image m at
+// position m * padded_plane) and reduced in one sweep: on small planes (8x8) one image is
+// too short a reduction to pay for the loop set-up and the final lane sums.
+// Tile: TILE_OUT output channels x up to FILTER_TAPS taps of one kernel row, each
+// accumulator a vector over q.
 
 #define FILTER_TAPS 3
 
-static size_t vector_positions(const DirectConv *d) {
-    return (extended_positions(d) + VEC_LEN - 1) / VEC_LEN * VEC_LEN;
+typedef struct {
+    const DirectConv *conv;
+    size_t positions;       // swept positions: (images - 1) * padded_plane + out_h * Wp, rounded
+    size_t channel_pitch;   // distance between the channels of the stacked xpad
+    const real *xpad, *dy_ext;
+} FilterStack;
+
+static size_t stack_positions(const DirectConv *d, int images) {
+    const size_t used = (size_t)(images - 1) * padded_plane(d) + extended_positions(d);
+    return (used + VEC_LEN - 1) / VEC_LEN * VEC_LEN;
 }
 
-size_t direct_filter_grad_scratch_size(const DirectConv *d) {
-    return direct_conv_scratch_size(d) + (size_t)d->out_c * vector_positions(d);
+// The sweep reads up to positions - 1 + (kh-1)*Wp + kw-1 past a channel's start: the last
+// image's padded plane plus at most VEC_LEN + kw; the pitch leaves that room.
+static size_t stack_channel_pitch(const DirectConv *d, int images) {
+    return (size_t)images * padded_plane(d) + (size_t)VEC_LEN + (size_t)d->kernel_w;
 }
 
-static void extend_gradient(const DirectConv *d, const real *dy, real *dy_ext) {
+size_t direct_filter_grad_scratch_size(const DirectConv *d, int images) {
+    return (size_t)d->in_c * stack_channel_pitch(d, images) +
+           (size_t)d->out_c * stack_positions(d, images);
+}
+
+// dy of image m into dy_ext[o][m * padded_plane + i * Wp + j]; everything else stays zero.
+static void extend_gradient_into(const DirectConv *d, const real *dy, size_t row_pitch,
+                                 real *dy_ext) {
     const int pw = padded_w(d);
-    const size_t positions = vector_positions(d);
-    memset(dy_ext, 0, sizeof(real) * (size_t)d->out_c * positions);
     for (int o = 0; o < d->out_c; o++)
         for (int i = 0; i < d->out_h; i++)
-            memcpy(dy_ext + o * positions + (size_t)i * pw,
+            memcpy(dy_ext + o * row_pitch + (size_t)i * pw,
                    dy + ((size_t)o * d->out_h + i) * d->out_w, sizeof(real) * (size_t)d->out_w);
 }
 
@@ -182,11 +207,12 @@ static inline real lane_sum(RealVec v) {
 }
 
 __attribute__((always_inline, optimize("fp-contract=fast"))) static inline void filter_tile(
-    const DirectConv *d, const real *xpad, const real *dy_ext, int o0, const int outs, int c,
-    int ki, int kj0, const int taps, int overwrite, real *dw) {
-    const int pw = padded_w(d), kh = d->kernel_h, kw = d->kernel_w;
-    const size_t positions = vector_positions(d);
-    const real *x_row = xpad + (size_t)c * padded_plane(d) + (size_t)ki * pw + kj0;
+    const FilterStack *fs, int o0, const int outs, int c, int ki, int kj0, const int taps,
+    int overwrite, real *dw) {
+    const DirectConv *d = fs->conv;
+    const int kh = d->kernel_h, kw = d->kernel_w;
+    const size_t positions = fs->positions;
+    const real *x_row = fs->xpad + (size_t)c * fs->channel_pitch + (size_t)ki * padded_w(d) + kj0;
     RealVec acc[TILE_OUT][FILTER_TAPS];
     for (int o = 0; o < outs; o++)
         for (int t = 0; t < taps; t++) acc[o][t] = (RealVec){0};
@@ -194,7 +220,7 @@ __attribute__((always_inline, optimize("fp-contract=fast"))) static inline void 
         RealVec xv[FILTER_TAPS];
         for (int t = 0; t < taps; t++) xv[t] = load_vec(x_row + q + t);
         for (int o = 0; o < outs; o++) {
-            const RealVec gv = load_vec(dy_ext + (size_t)(o0 + o) * positions + q);
+            const RealVec gv = load_vec(fs->dy_ext + (size_t)(o0 + o) * positions + q);
             for (int t = 0; t < taps; t++) acc[o][t] += gv * xv[t];
         }
     }
@@ -209,26 +235,30 @@ __attribute__((always_inline, optimize("fp-contract=fast"))) static inline void 
 
 // All taps of one kernel row for channels o0 .. o0+outs-1 (outs a constant after inlining).
 __attribute__((always_inline, optimize("fp-contract=fast"))) static inline void filter_row(
-    const DirectConv *d, const real *xpad, const real *dy_ext, int o0, const int outs, int c,
-    int ki, int overwrite, real *dw) {
+    const FilterStack *fs, int o0, const int outs, int c, int ki, int overwrite, real *dw) {
     int kj = 0;
-    for (; kj + FILTER_TAPS <= d->kernel_w; kj += FILTER_TAPS)
-        filter_tile(d, xpad, dy_ext, o0, outs, c, ki, kj, FILTER_TAPS, overwrite, dw);
-    for (; kj < d->kernel_w; kj++) filter_tile(d, xpad, dy_ext, o0, outs, c, ki, kj, 1, overwrite, dw);
+    for (; kj + FILTER_TAPS <= fs->conv->kernel_w; kj += FILTER_TAPS)
+        filter_tile(fs, o0, outs, c, ki, kj, FILTER_TAPS, overwrite, dw);
+    for (; kj < fs->conv->kernel_w; kj++) filter_tile(fs, o0, outs, c, ki, kj, 1, overwrite, dw);
 }
 
-__attribute__((optimize("fp-contract=fast"))) void direct_filter_grad_image(
-    const DirectConv *d, const real *x, const real *dy, int overwrite, real *scratch, real *dw) {
-    real *xpad = scratch, *dy_ext = scratch + direct_conv_scratch_size(d);
-    pad_image(d, x, xpad);
-    extend_gradient(d, dy, dy_ext);
+__attribute__((optimize("fp-contract=fast"))) void direct_filter_grad_images(
+    const DirectConv *d, int images, const real *const *x, const real *const *dy, int overwrite,
+    real *scratch, real *dw) {
+    const size_t channel_pitch = stack_channel_pitch(d, images);
+    const size_t positions = stack_positions(d, images);
+    real *xpad = scratch, *dy_ext = scratch + (size_t)d->in_c * channel_pitch;
+    memset(scratch, 0, sizeof(real) * direct_filter_grad_scratch_size(d, images));
+    for (int m = 0; m < images; m++) {
+        pad_image_into(d, x[m], channel_pitch, xpad + (size_t)m * padded_plane(d));
+        extend_gradient_into(d, dy[m], positions, dy_ext + (size_t)m * padded_plane(d));
+    }
+    const FilterStack fs = {d, positions, channel_pitch, xpad, dy_ext};
     int o0 = 0;
     for (; o0 + TILE_OUT <= d->out_c; o0 += TILE_OUT)
         for (int c = 0; c < d->in_c; c++)
-            for (int ki = 0; ki < d->kernel_h; ki++)
-                filter_row(d, xpad, dy_ext, o0, TILE_OUT, c, ki, overwrite, dw);
+            for (int ki = 0; ki < d->kernel_h; ki++) filter_row(&fs, o0, TILE_OUT, c, ki, overwrite, dw);
     for (; o0 < d->out_c; o0++)
         for (int c = 0; c < d->in_c; c++)
-            for (int ki = 0; ki < d->kernel_h; ki++)
-                filter_row(d, xpad, dy_ext, o0, 1, c, ki, overwrite, dw);
+            for (int ki = 0; ki < d->kernel_h; ki++) filter_row(&fs, o0, 1, c, ki, overwrite, dw);
 }

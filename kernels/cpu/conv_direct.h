@@ -27,13 +27,14 @@ size_t direct_conv_scratch_size(const DirectConv *d);
 void direct_conv_image(const DirectConv *d, const real *x, const real *w, const real *bias,
                        int fuse_relu, real *scratch, real *y);
 
-// Reals of per-thread scratch one call of direct_filter_grad_image needs.
-size_t direct_filter_grad_scratch_size(const DirectConv *d);
+// Reals of per-thread scratch one call of direct_filter_grad_images needs.
+size_t direct_filter_grad_scratch_size(const DirectConv *d, int images);
 
-// One image's filter gradient: dw[o][c][ki][kj] (+)= sum_{i,j} dy[o][i][j] * x[c][i+ki-pad_top][j+kj-pad_left]
-// (overwrite when `overwrite`, else accumulate), with dy [out_c][out_h][out_w]. Each element is
-// summed in a fixed order (vector lanes, then lanes left to right).
-void direct_filter_grad_image(const DirectConv *d, const real *x, const real *dy, int overwrite,
-                              real *scratch, real *dw);
+// The filter gradient of `images` images (x[m] [in_c][in_h][in_w], dy[m] [out_c][out_h][out_w]):
+//   dw[o][c][ki][kj] (+)= sum_m sum_{i,j} dy[m][o][i][j] * x[m][c][i+ki-pad_top][j+kj-pad_left]
+// overwriting dw when `overwrite`, else adding to it. Each element is summed in a fixed
+// order (per vector lane over the stacked positions, then the lanes left to right).
+void direct_filter_grad_images(const DirectConv *d, int images, const real *const *x,
+                               const real *const *dy, int overwrite, real *scratch, real *dw);
 
 #endif
