@@ -3,7 +3,7 @@
 # Fashion-MNIST only (the one real data set reachable on the build machine);
 # every run is sequential, 2 threads, niced, so it can share a 2-core machine.
 #
-#   tools/experiments.sh [exp1|sweep|timing|plots|bench|all]    (default: all)
+#   tools/experiments.sh [exp1|sweep|timing|reference|plots|bench|all]    (default: all)
 #
 # SD_BIN   directory holding sdtrain (default bin). RESULTS.md was made with a frozen
 #          copy of the programs built at one commit (runs/exp/bin), so that other
@@ -92,6 +92,14 @@ timing() {
     done
 }
 
+# An independent check of what the same ResNet-20 and schedule reach: PyTorch
+# (Debian's python3-torch), constant depth, same sizes and hyper-parameters as r20-none.
+reference() {
+    nice -n 10 /usr/bin/python3 results/torch_reference.py --blocks-per-stage 3 --epochs 4 \
+        --lr-steps 2,3 --train-limit 10000 --val-size 5000 --survival none --threads "$THREADS" \
+        --csv results/torch-r20-none.csv | tee results/torch-r20-none.txt
+}
+
 plots() {
     COLUMN=grad_magnitude PLOT_OUT=results/fig7 tools/plot.sh results/r56-none results/r56-linear-0.5
     PLOT_OUT=results/fig3 tools/plot.sh results/r56-none results/r56-linear-0.5
@@ -110,8 +118,9 @@ case ${1:-all} in
     exp1) exp1 ;;
     sweep) sweep ;;
     timing) timing ;;
+    reference) reference ;;
     plots) plots ;;
     bench) bench ;;
-    all) exp1; sweep; timing; plots; bench ;;
-    *) echo "usage: tools/experiments.sh [exp1|sweep|timing|plots|bench|all]" >&2; exit 2 ;;
+    all) exp1; sweep; timing; reference; plots; bench ;;
+    *) echo "usage: tools/experiments.sh [exp1|sweep|timing|reference|plots|bench|all]" >&2; exit 2 ;;
 esac
