@@ -11,8 +11,10 @@
 // matrix nor packs it for the BLAS: on the ResNet CIFAR shapes (16..64 channels,
 // 8x8..32x32) those copies cost as much as the multiply-adds themselves.
 //
-// The inner tile is TILE_OUT output channels x TILE_VECS vectors of positions,
-// kept in registers over all in_c*kh*kw taps (12 accumulators of 16 AVX2 ymm).
+// The inner tile is 4 output channels x 3 vectors of positions, or 6 x 2 where
+// rounding the positions up to 3 vectors would waste more (8x8 images: 80 extended
+// positions are 5 tiles of 2 vectors but 4 of 3), kept in registers over all
+// in_c*kh*kw taps (12 accumulators of 16 AVX2 ymm).
 #include <string.h>
 
 #include "conv_direct.h"
@@ -23,7 +25,8 @@
 #define VEC_LEN ((int)(VEC_BYTES / sizeof(real)))
 typedef real RealVec __attribute__((vector_size(VEC_BYTES)));
 
-#define TILE_OUT 4
+#define TILE_OUT 4  // also the channel block of the filter gradient
+#define TILE_OUT_MAX 6
 #define TILE_VECS 3
 #define TILE_POSITIONS (TILE_VECS * VEC_LEN)
 
@@ -44,7 +47,7 @@ static size_t rounded_positions(const DirectConv *d) {
 // The last tile reads up to (rounded - extended) positions past the last padded
 // plane, plus kernel_w - 1 for its last tap: zeroed slack covers that.
 static size_t slack(const DirectConv *d) {
-    return rounded_positions(d) - extended_positions(d) + (size_t)d->kernel_w + VEC_LEN;
+    return rounded_positions(d) - extended_positions(d) + (size_t)d->kernel_w + TILE_POSITIONS;
 }
 
 size_t direct_conv_scratch_size(const DirectConv *d) {
@@ -78,17 +81,17 @@ static void pad_image(const DirectConv *d, const real *x, real *xpad) {
 }
 
 // acc[o][v] = sum over taps of w[o0+o][c][ki][kj] * xpad[c][q0 + v*VEC_LEN + lane + ki*Wp + kj]
-// for `outs` <= TILE_OUT channels (a compile-time constant after inlining, so the
+// for `outs` channels and `vecs` vectors (compile-time constants after inlining, so the
 // accumulators stay in registers). fp-contract: gcc fuses acc + w*x into one FMA
 // only when allowed, and ISO C mode (-std=c11) does not allow it by default.
 __attribute__((always_inline, optimize("fp-contract=fast"))) static inline void compute_tile(
-    const DirectConv *d, const real *xpad, const real *w, int o0, const int outs, size_t q0,
-    real out[TILE_OUT][TILE_POSITIONS]) {
+    const DirectConv *d, const real *xpad, const real *w, int o0, const int outs, const int vecs,
+    size_t q0, real out[TILE_OUT_MAX][TILE_POSITIONS]) {
     const int pw = padded_w(d), kh = d->kernel_h, kw = d->kernel_w;
     const size_t plane = padded_plane(d), w_stride = (size_t)d->in_c * kh * kw;
-    RealVec acc[TILE_OUT][TILE_VECS];
+    RealVec acc[TILE_OUT_MAX][TILE_VECS];
     for (int o = 0; o < outs; o++)
-        for (int v = 0; v < TILE_VECS; v++) acc[o][v] = (RealVec){0};
+        for (int v = 0; v < vecs; v++) acc[o][v] = (RealVec){0};
     const real *w_block = w + (size_t)o0 * w_stride;
     for (int c = 0; c < d->in_c; c++) {
         for (int ki = 0; ki < kh; ki++) {
@@ -96,25 +99,26 @@ __attribute__((always_inline, optimize("fp-contract=fast"))) static inline void 
             const real *w_tap = w_block + ((size_t)c * kh + ki) * kw;
             for (int kj = 0; kj < kw; kj++) {
                 RealVec xv[TILE_VECS];
-                for (int v = 0; v < TILE_VECS; v++) xv[v] = load_vec(row + kj + v * VEC_LEN);
+                for (int v = 0; v < vecs; v++) xv[v] = load_vec(row + kj + v * VEC_LEN);
                 for (int o = 0; o < outs; o++) {
                     const real weight = w_tap[o * w_stride + kj];  // broadcast by the product
-                    for (int v = 0; v < TILE_VECS; v++) acc[o][v] += xv[v] * weight;
+                    for (int v = 0; v < vecs; v++) acc[o][v] += xv[v] * weight;
                 }
             }
         }
     }
     for (int o = 0; o < outs; o++)
-        for (int v = 0; v < TILE_VECS; v++) memcpy(&out[o][v * VEC_LEN], &acc[o][v], sizeof acc[o][v]);
+        for (int v = 0; v < vecs; v++) memcpy(&out[o][v * VEC_LEN], &acc[o][v], sizeof acc[o][v]);
 }
 
 // Stores the tile's valid positions (j < out_w, q < out_h * Wp) into y with bias and
 // ReLU, one run of consecutive output columns at a time (a loop the compiler vectorises).
-static void store_tile(const DirectConv *d, real out[TILE_OUT][TILE_POSITIONS], int o0, int outs,
-                       size_t q0, const real *bias, int fuse_relu, real *y) {
+static void store_tile(const DirectConv *d, real out[TILE_OUT_MAX][TILE_POSITIONS], int o0,
+                       int outs, size_t q0, size_t tile_positions, const real *bias, int fuse_relu,
+                       real *y) {
     const size_t pw = (size_t)padded_w(d), plane_out = (size_t)d->out_h * d->out_w;
     const size_t q_end = extended_positions(d);
-    const size_t tile_end = q0 + TILE_POSITIONS < q_end ? q0 + TILE_POSITIONS : q_end;
+    const size_t tile_end = q0 + tile_positions < q_end ? q0 + tile_positions : q_end;
     for (size_t q = q0; q < tile_end;) {
         const size_t i = q / pw, j = q % pw;
         const size_t row_end = (i + 1) * pw < tile_end ? (i + 1) * pw : tile_end;
@@ -134,24 +138,40 @@ static void store_tile(const DirectConv *d, real out[TILE_OUT][TILE_POSITIONS], 
     }
 }
 
+// Channels *o0 .. in blocks of `outs`, as long as a whole block remains.
+__attribute__((always_inline, optimize("fp-contract=fast"))) static inline void channel_blocks(
+    const DirectConv *d, const real *xpad, const real *w, const real *bias, int fuse_relu,
+    const int outs, const int vecs, int *o0, real *y) {
+    real out[TILE_OUT_MAX][TILE_POSITIONS];
+    const size_t q_end = extended_positions(d), step = (size_t)vecs * VEC_LEN;
+    for (; *o0 + outs <= d->out_c; *o0 += outs)
+        for (size_t q0 = 0; q0 < q_end; q0 += step) {
+            compute_tile(d, xpad, w, *o0, outs, vecs, q0, out);
+            store_tile(d, out, *o0, outs, q0, step, bias, fuse_relu, y);
+        }
+}
+
+// Narrow (2-vector) tiles when 3-vector tiles would compute over 10% more positions.
+static int use_narrow_tiles(const DirectConv *d) {
+    const size_t q = extended_positions(d), narrow_step = 2 * (size_t)VEC_LEN;
+    const size_t narrow = (q + narrow_step - 1) / narrow_step * narrow_step;
+    return rounded_positions(d) * 10 > narrow * 11;
+}
+
 // The fp-contract option must sit here too: compute_tile is inlined into this function.
 __attribute__((optimize("fp-contract=fast"))) void direct_conv_image(
     const DirectConv *d, const real *x, const real *w, const real *bias, int fuse_relu,
     real *scratch, real *y) {
     pad_image(d, x, scratch);
-    const size_t q_end = extended_positions(d);
-    real out[TILE_OUT][TILE_POSITIONS];
     int o0 = 0;
-    for (; o0 + TILE_OUT <= d->out_c; o0 += TILE_OUT)
-        for (size_t q0 = 0; q0 < q_end; q0 += TILE_POSITIONS) {
-            compute_tile(d, scratch, w, o0, TILE_OUT, q0, out);
-            store_tile(d, out, o0, TILE_OUT, q0, bias, fuse_relu, y);
-        }
-    for (; o0 < d->out_c; o0++)  // the last out_c % TILE_OUT channels, one at a time
-        for (size_t q0 = 0; q0 < q_end; q0 += TILE_POSITIONS) {
-            compute_tile(d, scratch, w, o0, 1, q0, out);
-            store_tile(d, out, o0, 1, q0, bias, fuse_relu, y);
-        }
+    if (use_narrow_tiles(d)) {
+        channel_blocks(d, scratch, w, bias, fuse_relu, 6, 2, &o0, y);
+        channel_blocks(d, scratch, w, bias, fuse_relu, 4, 2, &o0, y);
+        channel_blocks(d, scratch, w, bias, fuse_relu, 1, 2, &o0, y);
+    } else {
+        channel_blocks(d, scratch, w, bias, fuse_relu, 4, 3, &o0, y);
+        channel_blocks(d, scratch, w, bias, fuse_relu, 1, 3, &o0, y);
+    }
 }
 
 // ---- filter gradient ----------------------------------------------------------------------
