@@ -1,6 +1,16 @@
-// 2-D convolution on the CPU as im2col + one matrix product per image.
+// 2-D convolution on the CPU.
 //
-// For one image, lay the receptive fields out as a matrix
+// Stride-1 convolutions with a kernel larger than 1x1 (every 3x3 conv of the
+// CIFAR ResNets but the two stride-2 ones) run as DIRECT convolutions on a padded
+// copy of each image (conv_direct.c): the forward pass, the data gradient (a
+// stride-1 correlation of dy with the transposed, flipped weights) and the filter
+// gradient. On those shapes that measured 1.1x to 2.6x faster per pass than the
+// im2col + per-image sgemm below (bench/conv_cpu.c, one core): the column matrix
+// is kernel_h*kernel_w times the image, and writing it, packing it for the BLAS
+// and scattering it back (col2im) cost as much as the multiply-adds.
+//
+// Everything else uses im2col + one matrix product per image. For one image, lay
+// the receptive fields out as a matrix
 //   col[k][p],  k = (c, ki, kj) over in_c*kernel_h*kernel_w,  p = (oh, ow)
 // so that the three passes are plain products with the [out_c][k] weights:
 //   forward          y[o][p]  = sum_k w[o][k] col[k][p]
@@ -10,9 +20,11 @@
 //
 // Parallel over the images of the batch with OpenBLAS single-threaded inside
 // (each image is a modest product: on the ResNet CIFAR shapes one image per core
-// measured about 2x faster than threading each product); a batch smaller than
-// the team instead runs image by image with the BLAS pool. Results do not depend
-// on the thread count (see backward filter).
+// measured about 2x faster than threading each product; one whole-batch product
+// measured no faster on one core either, M = out_c = 16 leaves it bound by
+// packing the huge col); a batch smaller than the team instead runs image by
+// image with the BLAS pool. Results do not depend on the thread count (see
+// backward filter).
 #include <omp.h>
 #include <string.h>
 
