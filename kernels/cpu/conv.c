@@ -4,8 +4,9 @@
 // CIFAR ResNets but the two stride-2 ones) run as DIRECT convolutions on a padded
 // copy of each image (conv_direct.c): the forward pass, the data gradient (a
 // stride-1 correlation of dy with the transposed, flipped weights) and the filter
-// gradient. On those shapes that measured 1.1x to 2.6x faster per pass than the
-// im2col + per-image sgemm below (bench/conv_cpu.c, one core): the column matrix
+// gradient. On the ResNet CIFAR shapes that measured 1.2x to 3.1x faster per pass
+// than the im2col + per-image sgemm below (bench/conv_cpu.c, one core; the one
+// exception, the 64-channel 8x8 filter gradient, about equal): the column matrix
 // is kernel_h*kernel_w times the image, and writing it, packing it for the BLAS
 // and scattering it back (col2im) cost as much as the multiply-adds.
 //
