@@ -6,6 +6,9 @@ set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 export SD_BIN="$PWD/$BUILD/bin" SD_BUILD="$PWD/$BUILD"
+# Threads that wait sleep instead of spinning: on a machine whose cores are shared
+# (CI runners, a developer's laptop) libgomp's spinning can make a test 20x slower.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 total_pass=0 total_fail=0
 run_one() {
     local name=$1; shift
