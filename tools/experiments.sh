@@ -3,7 +3,7 @@
 # Fashion-MNIST only (the one real data set reachable on the build machine);
 # every run is sequential, 2 threads, niced, so it can share a 2-core machine.
 #
-#   tools/experiments.sh [exp1|sweep|timing|reference|plots|bench|all]    (default: all)
+#   tools/experiments.sh [exp1|sweep|timing|reference|stages|plots|bench|all]    (default: all)
 #
 # SD_BIN   directory holding sdtrain (default bin). RESULTS.md was made with a frozen
 #          copy of the programs built at one commit (runs/exp/bin), so that other
@@ -100,6 +100,20 @@ reference() {
         --csv results/torch-r20-none.csv | tee results/torch-r20-none.txt
 }
 
+# Where a ResNet-56 training step spends its time, stage by stage (to explain the
+# time ratio): --bench-steps on presets with 1 block per stage, and with 9 blocks in
+# one stage; 8 blocks of that stage cost (stageN - base). Synthetic 28x28x1 batches.
+stages() {
+    : > results/stage-cost.txt
+    for rep in 1 2; do
+        for v in base stage1 stage2 stage3; do
+            nice -n 10 "$BIN/sdtrain" --bench-steps 5 --model "results/presets/r56-$v.txt" \
+                --dataset fashion-mnist --batch-size 128 --threads "$THREADS" --survival none \
+                | tee -a results/stage-cost.txt
+        done
+    done
+}
+
 plots() {
     COLUMN=grad_magnitude PLOT_OUT=results/fig7 tools/plot.sh results/r56-none results/r56-linear-0.5
     PLOT_OUT=results/fig3 tools/plot.sh results/r56-none results/r56-linear-0.5
@@ -121,8 +135,9 @@ case ${1:-all} in
     sweep) sweep ;;
     timing) timing ;;
     reference) reference ;;
+    stages) stages ;;
     plots) plots ;;
     bench) bench ;;
-    all) exp1; sweep; timing; reference; plots; bench ;;
-    *) echo "usage: tools/experiments.sh [exp1|sweep|timing|reference|plots|bench|all]" >&2; exit 2 ;;
+    all) exp1; sweep; timing; reference; stages; plots; bench ;;
+    *) echo "usage: tools/experiments.sh [exp1|sweep|timing|reference|stages|plots|bench|all]" >&2; exit 2 ;;
 esac
