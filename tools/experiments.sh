@@ -7,7 +7,9 @@
 #
 # SD_BIN   directory holding sdtrain (default bin). RESULTS.md was made with a frozen
 #          copy of the programs built at one commit (runs/exp/bin), so that other
-#          people's rebuilds of bin/ during the hour of runs could not change them.
+#          people's rebuilds of bin/ during the hour of runs could not change them
+#          (SD_BIN=runs/exp/bin; the bench phase ran with runs/exp/bin-bench, a later
+#          commit, see RESULTS.md).
 # THREADS  CPU threads for sdtrain (default 2)
 # A run whose log.csv already has all its epochs is not run again (so the script can
 # be restarted after an interruption); delete runs/exp/NAME to redo one.
