@@ -25,7 +25,7 @@ done
 for term in "pngcairo size 800,500" "svg size 800,500"; do
     ext=${term%% *}; ext=${ext%cairo}
     gnuplot <<GP
-set terminal $term
+set terminal $term noenhanced
 set output '$out.$ext'
 set datafile separator ','
 set key top right
