@@ -16,8 +16,12 @@ mkdir -p "$out"
 log=$out/bench.log
 : > "$log"
 table=()
-value() { grep -E "^$1:" | tail -n 1 | awk '{print $2}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+# A number a program did not print stays "n/a" in the table instead of ending the run.
+value() { { grep -E "^$1:" || true; } | tail -n 1 | awk '{print $2}'; }
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "n/a";
+                                     else printf "%.3f", a / b }'
+}
 row() { table+=("$(printf '%-58s %12s %12s %8s' "$@")"); }
 
 models=("resnet20-cifar 3" "resnet110-cifar 18")
