@@ -9,22 +9,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "../tensor_shape.h"
 #include "cpu_ops.h"
-
-static int64_t shape_count(const TensorShape *s) {
-    int64_t count = 1;
-    for (int i = 0; i < s->rank; i++) count *= s->dims[i];
-    return count;
-}
-
-// Row-major element strides of a contiguous tensor.
-static void contiguous_strides(const TensorShape *s, int64_t *strides) {
-    int64_t stride = 1;
-    for (int i = s->rank - 1; i >= 0; i--) {
-        strides[i] = stride;
-        stride *= s->dims[i];
-    }
-}
 
 // The index along each of the first rank-1 axes of row `row` of `shape`.
 static void row_index(const TensorShape *shape, int64_t row, int64_t *index) {

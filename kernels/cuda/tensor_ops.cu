@@ -6,6 +6,7 @@
 //
 // Shapes travel to the kernels by value in small structs (at most SD_MAX_DIMS
 // axes), so no device copy of the metadata is needed.
+#include "../tensor_shape.h"
 #include "cuda_internal.h"
 
 typedef struct {
@@ -17,20 +18,6 @@ typedef struct {
     int64_t step[SD_MAX_DIMS];      // slice: step
     int64_t limit[SD_MAX_DIMS];     // pad: the input's dims
 } Walk;
-
-static int64_t shape_count(const TensorShape *s) {
-    int64_t count = 1;
-    for (int i = 0; i < s->rank; i++) count *= s->dims[i];
-    return count;
-}
-
-static void contiguous_strides(const TensorShape *s, int64_t *strides) {
-    int64_t stride = 1;
-    for (int i = s->rank - 1; i >= 0; i--) {
-        strides[i] = stride;
-        stride *= s->dims[i];
-    }
-}
 
 // Strides of `in` along the axes of `out` under numpy broadcasting: right-aligned,
 // and a missing or size-1 axis repeats (stride 0).
