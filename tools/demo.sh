@@ -9,9 +9,9 @@ OUT=${DEMO_OUT:-runs/demo}
 rm -rf "$OUT"
 mkdir -p "$OUT"
 
-echo "== 1. train: sdtrain (ResNet-20, stochastic depth, 3 short epochs on 10000 images)"
+echo "== 1. train: sdtrain (ResNet-20, stochastic depth, 5 short epochs on 20000 images)"
 "$BIN/sdtrain" --dataset fashion-mnist --model resnet20-cifar --survival linear --p-last 0.5 \
-    --epochs 3 --batch-size 64 --lr 0.1 --lr-steps 2 --train-limit 10000 --val-size 2000 \
+    --epochs 5 --batch-size 64 --lr 0.1 --lr-steps 3,4 --train-limit 20000 --val-size 2000 \
     --seed 1 --out "$OUT"
 
 if [ -x "$BIN/sdexport" ]; then
