@@ -20,4 +20,21 @@ static inline void contiguous_strides(const TensorShape *s, int64_t *strides) {
     }
 }
 
+// Strides of `in` along the axes of `out` under numpy broadcasting: shapes are
+// right-aligned, and a missing or size-1 axis repeats (stride 0).
+static inline void broadcast_strides(const TensorShape *in, const TensorShape *out,
+                                     int64_t *strides) {
+    const int lead = out->rank - in->rank;
+    int64_t stride = 1;
+    for (int i = out->rank - 1; i >= 0; i--) {
+        const int j = i - lead;
+        if (j < 0) {
+            strides[i] = 0;
+            continue;
+        }
+        strides[i] = in->dims[j] == 1 ? 0 : stride;
+        stride *= in->dims[j];
+    }
+}
+
 #endif

@@ -24,22 +24,6 @@ static int64_t last_dim(const TensorShape *s) { return s->rank > 0 ? s->dims[s->
 
 // ---- binary ops with numpy broadcasting -----------------------------------------
 
-// Strides of `in` seen along the axes of `out`: shapes are right-aligned, and a
-// missing or size-1 axis repeats (stride 0).
-static void broadcast_strides(const TensorShape *in, const TensorShape *out, int64_t *strides) {
-    const int lead = out->rank - in->rank;
-    int64_t stride = 1;
-    for (int i = out->rank - 1; i >= 0; i--) {
-        const int j = i - lead;
-        if (j < 0) {
-            strides[i] = 0;
-            continue;
-        }
-        strides[i] = in->dims[j] == 1 ? 0 : stride;
-        stride *= in->dims[j];
-    }
-}
-
 static void binary_row(BinaryOp op, int64_t count, const real *a, int64_t step_a, const real *b,
                        int64_t step_b, real *y) {
     switch (op) {

@@ -19,22 +19,6 @@ typedef struct {
     int64_t limit[SD_MAX_DIMS];     // pad: the input's dims
 } Walk;
 
-// Strides of `in` along the axes of `out` under numpy broadcasting: right-aligned,
-// and a missing or size-1 axis repeats (stride 0).
-static void broadcast_strides(const TensorShape *in, const TensorShape *out, int64_t *strides) {
-    const int lead = out->rank - in->rank;
-    int64_t stride = 1;
-    for (int i = out->rank - 1; i >= 0; i--) {
-        const int j = i - lead;
-        if (j < 0) {
-            strides[i] = 0;
-            continue;
-        }
-        strides[i] = in->dims[j] == 1 ? 0 : stride;
-        stride *= in->dims[j];
-    }
-}
-
 static unsigned blocks_for64(const CudaState *st, int64_t count) {
     return cuda_blocks_for(st, (size_t)count);
 }
