@@ -352,13 +352,7 @@ static LoadStatus lower_matmul(PlanBuilder *b, int n) {
         step->p.gemm.alpha = 1;
         return LOAD_OK;
     }
-    step->p.matmul.m = geo->geom.matmul.m;
-    step->p.matmul.n = geo->geom.matmul.n;
-    step->p.matmul.k = geo->geom.matmul.k;
-    step->p.matmul.batch = geo->geom.matmul.batch;
-    step->p.matmul.a_batch = geo->geom.matmul.a_batch;
-    step->p.matmul.b_batch = geo->geom.matmul.b_batch;
-    step->p.matmul.out_batch = geo->geom.matmul.out_batch;
+    step->p.matmul = geo->geom.matmul;
     return LOAD_OK;
 }
 
@@ -408,24 +402,11 @@ static LoadStatus lower_simple(PlanBuilder *b, int n) {
     case STEP_BINARY: step->p.binary = binary_of(kind); break;
     case STEP_MAXPOOL:
     case STEP_AVGPOOL: step->p.pool = geo->geom.pool; break;
-    case STEP_GLOBAL_AVGPOOL:
-        step->p.global_pool.batch = geo->geom.global_pool.batch;
-        step->p.global_pool.channels = geo->geom.global_pool.channels;
-        step->p.global_pool.spatial = geo->geom.global_pool.spatial;
-        break;
-    case STEP_PAD:
-        memcpy(step->p.pad.pads, geo->geom.pad.pads, sizeof step->p.pad.pads);
-        step->p.pad.value = geo->geom.pad.value;
-        break;
-    case STEP_CONCAT: step->p.concat.axis = geo->geom.concat.axis; break;
-    case STEP_SLICE:
-        memcpy(step->p.slice.starts, geo->geom.slice.starts, sizeof step->p.slice.starts);
-        memcpy(step->p.slice.steps, geo->geom.slice.steps, sizeof step->p.slice.steps);
-        break;
-    case STEP_SOFTMAX:
-        step->p.softmax.outer = geo->geom.softmax.outer;
-        step->p.softmax.inner = geo->geom.softmax.inner;
-        break;
+    case STEP_GLOBAL_AVGPOOL: step->p.global_pool = geo->geom.global_pool; break;
+    case STEP_PAD: step->p.pad = geo->geom.pad; break;
+    case STEP_CONCAT: step->p.concat = geo->geom.concat; break;
+    case STEP_SLICE: step->p.slice = geo->geom.slice; break;
+    case STEP_SOFTMAX: step->p.softmax = geo->geom.softmax; break;
     default: break;
     }
     return LOAD_OK;

@@ -16,6 +16,7 @@
 #include "../kernels/backend.h"
 #include "load_status.h"
 #include "onnx_graph.h"
+#include "op_params.h"
 
 typedef struct {
     int batch_size;         // <= 0: the model's fixed batch, or 1 when it is dynamic
@@ -58,22 +59,11 @@ typedef struct {
         BatchNormGeom batchnorm;
         PoolGeom pool;
         BinaryOp binary;
-        struct {
-            int batch, channels, spatial;
-        } global_pool;
-        struct {
-            int64_t pads[2 * SD_MAX_DIMS];
-            real value;
-        } pad;
-        struct {
-            int axis;
-        } concat;
-        struct {
-            int64_t starts[SD_MAX_DIMS], steps[SD_MAX_DIMS];
-        } slice;
-        struct {
-            int64_t outer, inner;
-        } softmax;
+        GlobalPoolParams global_pool;
+        PadParams pad;
+        ConcatParams concat;
+        SliceParams slice;
+        SoftmaxParams softmax;
         struct {
             int batch, in_features, out_features;
         } fc;
@@ -81,11 +71,7 @@ typedef struct {
             int trans_a, trans_b, m, n, k;
             real alpha;
         } gemm;
-        struct {
-            int m, n, k;
-            int64_t batch;
-            TensorShape a_batch, b_batch, out_batch;
-        } matmul;
+        MatmulParams matmul;
     } p;
     real epsilon;  // BatchNormalization
 } PlanStep;

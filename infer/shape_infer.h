@@ -12,6 +12,7 @@
 #include "host_tensor.h"
 #include "load_status.h"
 #include "onnx_graph.h"
+#include "op_params.h"
 
 // What shape inference knows about one value.
 typedef struct {
@@ -27,30 +28,15 @@ typedef struct {
         ConvGeom conv;    // Conv (1-D convolutions run with height 1)
         PoolGeom pool;    // AveragePool, MaxPool
         BatchNormGeom batchnorm;
-        struct {
-            int batch, channels, spatial;
-        } global_pool;
-        struct {
-            int64_t pads[2 * SD_MAX_DIMS];
-            real value;
-        } pad;
-        struct {
-            int axis;
-        } concat;
-        struct {
-            int64_t starts[SD_MAX_DIMS], steps[SD_MAX_DIMS];
-        } slice;
-        struct {
-            int64_t outer, inner;
-        } softmax;
+        GlobalPoolParams global_pool;
+        PadParams pad;
+        ConcatParams concat;
+        SliceParams slice;
+        SoftmaxParams softmax;
         struct {
             int m, n, k;  // op(A) is m x k, op(B) is k x n
         } gemm;
-        struct {
-            int m, n, k;  // per matrix product
-            int64_t batch;   // number of products (1 when B is 2-D: A's leading dims fold into m)
-            TensorShape a_batch, b_batch, out_batch;  // leading (batch) dims, rank-aligned
-        } matmul;
+        MatmulParams matmul;
     } geom;
 } NodeGeometry;
 

@@ -1,0 +1,37 @@
+// Per-op parameters that shape inference resolves and the plan's steps carry
+// unchanged to the backend call: one type each, shared by shape_infer.h and plan.h.
+#ifndef SD_INFER_OP_PARAMS_H
+#define SD_INFER_OP_PARAMS_H
+
+#include <stdint.h>
+
+#include "../kernels/backend.h"
+
+typedef struct {
+    int batch, channels, spatial;
+} GlobalPoolParams;
+
+typedef struct {
+    int64_t pads[2 * SD_MAX_DIMS];
+    real value;
+} PadParams;
+
+typedef struct {
+    int axis;
+} ConcatParams;
+
+typedef struct {
+    int64_t starts[SD_MAX_DIMS], steps[SD_MAX_DIMS];
+} SliceParams;
+
+typedef struct {
+    int64_t outer, inner;
+} SoftmaxParams;
+
+typedef struct {
+    int m, n, k;     // per matrix product: op(A) is m x k, op(B) is k x n
+    int64_t batch;   // number of products (1 when B is 2-D: A's leading dims fold into m)
+    TensorShape a_batch, b_batch, out_batch;  // leading (batch) dims, rank-aligned
+} MatmulParams;
+
+#endif
