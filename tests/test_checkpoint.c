@@ -17,6 +17,7 @@
 #include "common/net.h"
 #include "common/rng.h"
 #include "harness.h"
+#include "test_files.h"
 
 static const char *TINY_PRESET =
     "# a tiny CIFAR-style net for the tests\n"
@@ -58,28 +59,6 @@ static void remove_scratch_dir(void) {
     }
     if (dir) closedir(dir);
     rmdir(scratch_dir);
-}
-
-static unsigned char *read_whole(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *bytes = malloc((size_t)n + 1);
-    if (fread(bytes, 1, (size_t)n, f) != (size_t)n) n = 0;
-    fclose(f);
-    *size = (size_t)n;
-    return bytes;
-}
-
-static void write_whole(const char *path, const void *bytes, size_t size) {
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(bytes, 1, size, f) != size) {
-        perror(path);
-        exit(1);
-    }
-    fclose(f);
 }
 
 static int build_from_text(Net *net, Backend *be, const char *text, char *err, size_t err_len) {

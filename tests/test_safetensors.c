@@ -19,6 +19,7 @@
 #include "common/atomic_file.h"
 #include "common/safetensors.h"
 #include "harness.h"
+#include "test_files.h"
 
 // ---- helpers -------------------------------------------------------------------------
 
@@ -62,31 +63,6 @@ static int count_temp_files(const char *dir_path) {
         if (strstr(entry->d_name, ".tmp.")) count++;
     closedir(dir);
     return count;
-}
-
-static unsigned char *read_whole(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *bytes = malloc((size_t)n + 1);
-    if (bytes && fread(bytes, 1, (size_t)n, f) != (size_t)n) {
-        free(bytes);
-        bytes = NULL;
-    }
-    fclose(f);
-    *size = (size_t)n;
-    return bytes;
-}
-
-static void write_whole(const char *path, const void *bytes, size_t size) {
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(bytes, 1, size, f) != size) {
-        perror(path);
-        exit(1);
-    }
-    fclose(f);
 }
 
 // A file image built by hand: 8-byte little-endian length, the header text as
