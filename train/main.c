@@ -65,7 +65,7 @@ static int finish_epoch(Trainer *tr, int epoch, const EpochStats *stats, double 
         tr->test_error_at_best = test_error;
     }
     double wall = tr->seconds_so_far + (timer_seconds() - run_start);
-    double per_epoch = wall / (epoch + 1 - 0);
+    double per_epoch = wall / (epoch + 1);  // wall covers every epoch so far, resumed ones too
     EpochRow row = {.epoch = epoch + 1, .lr = options_lr_at_epoch(opt, epoch),
                     .loss = stats->loss, .train_error = stats->train_error,
                     .val_error = val_error, .test_error = test_error,
