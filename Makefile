@@ -32,9 +32,9 @@ BUILD := $(BUILD)-cuda
 endif
 
 CPPFLAGS += -I. -Icommon -Ikernels -Iproto -D_DEFAULT_SOURCE
-CFLAGS   += -std=c11 $(OPT) $(ARCH) -Wall -Wextra -Werror -Wno-format-truncation -fopenmp $(SANFLAGS) -MMD -MP
+CFLAGS   += -std=c11 $(OPT) $(ARCH) -Wall -Wextra -Werror -Wno-format-truncation -fopenmp -pthread $(SANFLAGS) -MMD -MP
 # snprintf into fixed buffers truncates on purpose (paths and messages); gcc cannot tell.
-LDFLAGS  += -fopenmp $(SANFLAGS)
+LDFLAGS  += -fopenmp -pthread $(SANFLAGS)
 LDLIBS   += -lopenblas -lprotobuf-c -lcjson -lz -lm
 
 CORE_SRC   := $(wildcard common/*.c) $(wildcard kernels/*.c) $(wildcard kernels/cpu/*.c)

@@ -61,6 +61,15 @@ struct Backend {
     // ---- memory -------------------------------------------------------------
     void *(*alloc)(Backend *be, size_t bytes);  // NULL on failure
     void (*release)(Backend *be, void *ptr);
+    // Host staging memory that the device can read without an extra copy (page-locked
+    // "pinned" memory on CUDA; plain aligned memory on the CPU). NULL on failure.
+    void *(*alloc_host)(Backend *be, size_t bytes);
+    void (*release_host)(Backend *be, void *ptr);
+    // upload() from ordinary host memory returns when host_src may be reused. From
+    // memory obtained by alloc_host it may return at once (CUDA: an asynchronous copy
+    // queued behind earlier work): the caller must not write host_src again until a
+    // later download() or synchronize() has returned. That lets a loader thread fill
+    // the next batch while the device still computes on the previous one.
     void (*upload)(Backend *be, void *device_dst, const void *host_src, size_t bytes);
     void (*download)(Backend *be, void *host_dst, const void *device_src, size_t bytes);
     void (*copy)(Backend *be, void *device_dst, const void *device_src, size_t bytes);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # sdtrain end to end on Fashion-MNIST (Debian's dataset-fashion-mnist), tiny runs:
 # bad options exit 2, a run writes log.csv and checkpoints, and --resume continues
-# bit-identically (3 epochs straight == 1 epoch, then resume for 2).
+# bit-identically (3 epochs straight == 1 epoch, then resume for 2), and the
+# loader thread (--prefetch) leaves the results bit for bit as they were.
 set -u
 cd "$(dirname "$0")/.."
 SDTRAIN=${SD_BIN:-bin}/sdtrain
@@ -34,6 +35,21 @@ check "log.csv has a header and 3 rows" bash -c "[ \$(wc -l < '$tmp/straight/log
 check "resumed log has 3 rows" bash -c "[ \$(wc -l < '$tmp/resumed/log.csv') -eq 4 ]"
 check "best.ckpt written" test -s "$tmp/straight/best.ckpt"
 check "no temporary files left" bash -c "! ls '$tmp/straight' | grep -q tmp"
+# The loader thread changes nothing but the timing: with augmentation (drawn on
+# that thread), --prefetch 0 (no thread) and --prefetch 5 give the same weights
+# and the same log apart from the time columns; a resume may change --prefetch.
+check "prefetch 0, augmented" "$SDTRAIN" "${common[@]}" --augment --epochs 2 --prefetch 0 --out "$tmp/pf0"
+check "prefetch 5, augmented" "$SDTRAIN" "${common[@]}" --augment --epochs 2 --prefetch 5 --out "$tmp/pf5"
+check "prefetch 1, then resume with prefetch 3" bash -c "'$SDTRAIN' ${common[*]} --augment --epochs 1 --prefetch 1 --out '$tmp/pf1' && '$SDTRAIN' --resume '$tmp/pf1' --epochs 2 --threads 2 --prefetch 3"
+check "prefetch 0 and 5: weights bit-identical" /usr/bin/python3 tests/ckpt_tensors_equal.py \
+    "$tmp/pf0/last.ckpt" "$tmp/pf5/last.ckpt"
+check "prefetch 0 and resumed 1/3: weights bit-identical" /usr/bin/python3 tests/ckpt_tensors_equal.py \
+    "$tmp/pf0/last.ckpt" "$tmp/pf1/last.ckpt"
+check "prefetch 0 and 5: same log" bash -c "diff <(cut -d, -f1-6,8 '$tmp/pf0/log.csv') <(cut -d, -f1-6,8 '$tmp/pf5/log.csv')"
+check "prefetch 0 and resumed 1/3: same log" bash -c "diff <(cut -d, -f1-6,8 '$tmp/pf0/log.csv') <(cut -d, -f1-6,8 '$tmp/pf1/log.csv')"
+check "prefetch 0, not augmented" "$SDTRAIN" "${common[@]}" --no-augment --epochs 2 --prefetch 0 --out "$tmp/plain"
+check "augmentation changes the weights (the comparisons above can fail)" bash -c "! /usr/bin/python3 tests/ckpt_tensors_equal.py '$tmp/pf0/last.ckpt' '$tmp/plain/last.ckpt'"
+check "bad --prefetch exits 2" exit_code_is 2 "$SDTRAIN" --prefetch 99
 # A corrupt checkpoint is refused with a message naming it.
 head -c 100 "$tmp/straight/last.ckpt" > "$tmp/resumed/last.ckpt"
 check "truncated checkpoint refused on resume" bash -c "! '$SDTRAIN' --resume '$tmp/resumed' 2>'$tmp/err' && grep -q last.ckpt '$tmp/err'"

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../common/dataset.h"
+#include "loader.h"
 
 void options_defaults(TrainOptions *opt) {
     memset(opt, 0, sizeof *opt);
@@ -31,6 +32,7 @@ void options_defaults(TrainOptions *opt) {
     opt->seed = 1;
     snprintf(opt->device, sizeof opt->device, "cpu");
     snprintf(opt->precision, sizeof opt->precision, "fp32");
+    opt->prefetch = 2;
     opt->save_every_epoch = 1;
 }
 
@@ -64,6 +66,9 @@ static void print_help(void) {
         "  --device DEV          cpu or cuda (default %s)\n"
         "  --precision P         fp32, tf32, bf16, fp16 (default %s; the CPU has fp32 only)\n"
         "  --threads T           CPU threads, 0 = all cores (default 0)\n"
+        "  --prefetch K          batches a loader thread prepares ahead in pinned memory,\n"
+        "                        0 = make each batch when needed (default %d; results are\n"
+        "                        identical for every K)\n"
         "  --out DIR             where log.csv, last.ckpt and best.ckpt go\n"
         "                        (default runs/DATASET-MODEL-SURVIVAL)\n"
         "  --resume DIR          continue the run saved in DIR (its options are used)\n"
@@ -74,7 +79,7 @@ static void print_help(void) {
         "  --help                this text\n",
         d.dataset, d.model, d.models_dir, d.epochs, d.batch_size, d.lr, d.momentum,
         d.weight_decay, d.warmup_epochs, d.warmup_lr, d.survival, d.p_last, d.val_size,
-        (unsigned long long)d.seed, d.device, d.precision);
+        (unsigned long long)d.seed, d.device, d.precision, d.prefetch);
 }
 
 static int parse_int(const char *text, int min, int max, int *out) {
@@ -128,7 +133,7 @@ enum {
     OPT_DATASET = 256, OPT_DATA, OPT_MODEL, OPT_MODELS_DIR, OPT_EPOCHS, OPT_BATCH, OPT_LR,
     OPT_MOMENTUM, OPT_NESTEROV, OPT_NO_NESTEROV, OPT_WD, OPT_LR_STEPS, OPT_WARMUP_EPOCHS,
     OPT_WARMUP_LR, OPT_SURVIVAL, OPT_P_LAST, OPT_VAL_SIZE, OPT_AUGMENT, OPT_NO_AUGMENT, OPT_SEED,
-    OPT_DEVICE, OPT_PRECISION, OPT_THREADS, OPT_OUT, OPT_RESUME, OPT_TRAIN_LIMIT, OPT_TEST_LIMIT,
+    OPT_DEVICE, OPT_PRECISION, OPT_THREADS, OPT_PREFETCH, OPT_OUT, OPT_RESUME, OPT_TRAIN_LIMIT, OPT_TEST_LIMIT,
     OPT_GRAD_MAG, OPT_BENCH, OPT_HELP,
 };
 
@@ -156,6 +161,7 @@ static const struct option long_options[] = {
     {"device", required_argument, 0, OPT_DEVICE},
     {"precision", required_argument, 0, OPT_PRECISION},
     {"threads", required_argument, 0, OPT_THREADS},
+    {"prefetch", required_argument, 0, OPT_PREFETCH},
     {"out", required_argument, 0, OPT_OUT},
     {"resume", required_argument, 0, OPT_RESUME},
     {"train-limit", required_argument, 0, OPT_TRAIN_LIMIT},
@@ -204,6 +210,7 @@ static int apply_option(TrainOptions *opt, int code, const char *arg) {
     case OPT_PRECISION:
         return one_of(arg, precisions) ? copy_arg(opt->precision, sizeof opt->precision, arg) : -1;
     case OPT_THREADS: return parse_int(arg, 0, 4096, &opt->threads);
+    case OPT_PREFETCH: return parse_int(arg, 0, LOADER_MAX_DEPTH, &opt->prefetch);
     case OPT_OUT: return copy_arg(opt->out_dir, sizeof opt->out_dir, arg);
     case OPT_RESUME: return copy_arg(opt->resume_dir, sizeof opt->resume_dir, arg);
     case OPT_TRAIN_LIMIT: return parse_int(arg, 1, 100000000, &opt->train_limit);

@@ -30,6 +30,7 @@ typedef struct {
     char device[16];
     char precision[16];
     int threads;
+    int prefetch;               // batches the loader thread makes ahead (0 = none, on demand)
     char out_dir[1024];
     char resume_dir[1024];      // "" = a fresh run
     int train_limit;            // 0 = all training examples (a quick run uses fewer)

@@ -72,15 +72,14 @@ static int alloc_staging(Trainer *tr, char *err, size_t err_len) {
     const Net *net = &tr->net;
     size_t image = (size_t)net->in_c * net->in_h * net->in_w;
     int batch = tr->opt.batch_size;
-    tr->batch_images = malloc((size_t)batch * image * sizeof(float));
-    tr->batch_labels = malloc((size_t)batch * sizeof(int32_t));
+    if (loader_init(&tr->loader, tr->be, tr->opt.prefetch, batch, image, err, err_len) != 0)
+        return -1;
     tr->gates = malloc((size_t)net->n_blocks);
     tr->order = malloc((size_t)(tr->train_count + 1) * sizeof(uint32_t));
     tr->host_logits = malloc((size_t)batch * net->n_classes * sizeof(real));
     const NetTensor *first_conv = net_find_tensor(net, "blocks.0.conv1.weight");
     tr->host_grad = malloc((first_conv ? first_conv->count : 1) * sizeof(real));
-    if (!tr->batch_images || !tr->batch_labels || !tr->gates || !tr->order || !tr->host_logits ||
-        !tr->host_grad) {
+    if (!tr->gates || !tr->order || !tr->host_logits || !tr->host_grad) {
         snprintf(err, err_len, "out of host memory for the batch buffers");
         return -1;
     }
@@ -118,6 +117,7 @@ int trainer_setup(Trainer *tr, char *err, size_t err_len) {
 }
 
 void trainer_free(Trainer *tr) {
+    loader_free(&tr->loader);  // its staging belongs to the backend: before destroy
     if (tr->net.be) net_free(&tr->net);
     if (tr->be) tr->be->destroy(tr->be);
     dataset_free(&tr->train_set);
@@ -125,8 +125,6 @@ void trainer_free(Trainer *tr) {
     free(tr->train_idx);
     free(tr->val_idx);
     free(tr->test_idx);
-    free(tr->batch_images);
-    free(tr->batch_labels);
     free(tr->gates);
     free(tr->order);
     free(tr->host_logits);
@@ -150,16 +148,17 @@ static int count_errors(const real *logits, const int32_t *labels, int batch, in
 double trainer_evaluate(Trainer *tr, const Dataset *ds, const uint32_t *indices, int count) {
     Net *net = &tr->net;
     int errors = 0;
-    for (int start = 0; start < count; start += tr->opt.batch_size) {
-        int batch = count - start < tr->opt.batch_size ? count - start : tr->opt.batch_size;
-        dataset_make_batch(ds, indices + start, batch, &tr->norm, 0, NULL, tr->batch_images,
-                           tr->batch_labels);
-        net_set_batch(net, tr->batch_images, NULL, batch);
-        net_forward(net, batch, NULL, NET_EVAL);
+    loader_start(&tr->loader, ds, indices, count, tr->opt.batch_size, 0, &tr->norm, 0, NULL);
+    const LoaderBatch *lb;
+    while ((lb = loader_next(&tr->loader))) {
+        net_set_batch(net, lb->images, NULL, lb->count);
+        net_forward(net, lb->count, NULL, NET_EVAL);
         tr->be->download(tr->be, tr->host_logits, net->logits,
-                         (size_t)batch * net->n_classes * sizeof(real));
-        errors += count_errors(tr->host_logits, tr->batch_labels, batch, net->n_classes);
+                         (size_t)lb->count * net->n_classes * sizeof(real));
+        errors += count_errors(tr->host_logits, lb->labels, lb->count, net->n_classes);
+        loader_release(&tr->loader);  // after the download: the upload has finished
     }
+    loader_stop(&tr->loader);
     return count > 0 ? (double)errors / count : 0;
 }
 
@@ -187,10 +186,13 @@ void trainer_train_epoch(Trainer *tr, int epoch, EpochStats *stats) {
     double loss_sum = 0, grad_sum = 0;
     long long errors = 0, active_sum = 0, grad_steps = 0;
     double start = timer_seconds();
+    // The loader thread makes batch b+1.. (and draws their augmentation) while the
+    // device trains on batch b.
+    loader_start(&tr->loader, &tr->train_set, tr->order, n_batches * batch, batch, 1, &tr->norm,
+                 tr->augment, &tr->augment_rng);
     for (int b = 0; b < n_batches; b++) {
-        dataset_make_batch(&tr->train_set, tr->order + (size_t)b * batch, batch, &tr->norm,
-                           tr->augment, &tr->augment_rng, tr->batch_images, tr->batch_labels);
-        net_set_batch(net, tr->batch_images, tr->batch_labels, batch);
+        const LoaderBatch *lb = loader_next(&tr->loader);
+        net_set_batch(net, lb->images, lb->labels, batch);
         net_draw_gates(net, &tr->gate_rng, tr->gates);
         for (int l = 0; l < net->n_blocks; l++) active_sum += tr->gates[l];
         net_forward(net, batch, tr->gates, NET_TRAIN);
@@ -202,18 +204,23 @@ void trainer_train_epoch(Trainer *tr, int epoch, EpochStats *stats) {
         net_sgd_step(net, lr, (real)opt->momentum, (real)opt->weight_decay, opt->nesterov,
                      tr->steps_done == 0);
         tr->steps_done++;
+        // The one synchronisation of a step: the loss (divergence check, progress)
+        // and the logits (running train error). After it the batch's upload is done.
         real loss;
         tr->be->download(tr->be, &loss, net->loss, sizeof loss);
         tr->be->download(tr->be, tr->host_logits, net->logits,
                          (size_t)batch * net->n_classes * sizeof(real));
+        int step_errors = count_errors(tr->host_logits, lb->labels, batch, net->n_classes);
+        loader_release(&tr->loader);
         if (!isfinite((double)loss)) {  // diverged: stop instead of training on NaN
             stats->diverged_at_step = b + 1;
             break;
         }
         loss_sum += (double)loss;
-        errors += count_errors(tr->host_logits, tr->batch_labels, batch, net->n_classes);
+        errors += step_errors;
         progress_batch(&tr->progress, b + 1, n_batches, loss_sum / (b + 1));
     }
+    loader_stop(&tr->loader);
     double seconds = timer_seconds() - start;
     if (stats->diverged_at_step) n_batches = stats->diverged_at_step - 1;
     stats->loss = n_batches ? loss_sum / n_batches : 0;

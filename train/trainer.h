@@ -8,6 +8,7 @@
 #include "../common/dataset.h"
 #include "../common/metamap.h"
 #include "../common/net.h"
+#include "loader.h"
 #include "options.h"
 #include "progress.h"
 
@@ -32,9 +33,8 @@ typedef struct {
     double test_error_at_best;
     double seconds_so_far;         // wall time of earlier sessions of this run
 
-    // Host staging, allocated once.
-    float *batch_images;
-    int32_t *batch_labels;
+    Loader loader;                 // batches, made ahead in host staging memory
+    // Host buffers, allocated once.
     uint8_t *gates;
     uint32_t *order;
     real *host_logits;
@@ -59,7 +59,7 @@ double trainer_evaluate(Trainer *tr, const Dataset *ds, const uint32_t *indices,
 int trainer_save(const Trainer *tr, const char *path, double wall_seconds, char *err,
                  size_t err_len);
 // Continues the run saved in opt.resume_dir: its options (but device, precision,
-// threads, and --epochs when given on this command line), network, momentum,
+// threads, prefetch, and --epochs when given on this command line), network, momentum,
 // RNG streams and best-validation record.
 int trainer_resume(Trainer *tr, int argc, char **argv, char *err, size_t err_len);
 int options_to_meta(const TrainOptions *opt, MetaMap *meta);

@@ -48,6 +48,11 @@ static void cpu_release(Backend *be, void *ptr) {
     free(ptr);
 }
 
+// Host memory is what the CPU computes on anyway: staging is one more aligned block.
+static void *cpu_alloc_host(Backend *be, size_t bytes) { return cpu_alloc(be, bytes); }
+
+static void cpu_release_host(Backend *be, void *ptr) { cpu_release(be, ptr); }
+
 static void cpu_copy(Backend *be, void *dst, const void *src, size_t bytes) {
     (void)be;
     if (bytes) memmove(dst, src, bytes);
@@ -91,6 +96,8 @@ static void fill_table(Backend *be) {
     be->name = "cpu";
     be->alloc = cpu_alloc;
     be->release = cpu_release;
+    be->alloc_host = cpu_alloc_host;
+    be->release_host = cpu_release_host;
     be->upload = cpu_copy;
     be->download = cpu_copy;
     be->copy = cpu_copy;

@@ -142,14 +142,66 @@ static void cuda_release(Backend *be, void *ptr) {
     CUDA_OK(cuda_state(be), cudaFree(ptr));
 }
 
+// Page-locked memory: the DMA engine reads it directly, so a copy from it can run
+// while the host goes on (from pageable memory the driver stages it anyway).
+static void *cuda_alloc_host(Backend *be, size_t bytes) {
+    CudaState *st = cuda_state(be);
+    if (st->failed) return NULL;
+    if (st->n_pinned == st->pinned_capacity) {
+        int capacity = st->pinned_capacity ? 2 * st->pinned_capacity : 8;
+        PinnedBlock *grown =
+            (PinnedBlock *)realloc(st->pinned, (size_t)capacity * sizeof *grown);
+        if (!grown) return NULL;
+        st->pinned = grown;
+        st->pinned_capacity = capacity;
+    }
+    void *ptr = NULL;
+    cudaError_t status = cudaHostAlloc(&ptr, bytes ? bytes : 1, cudaHostAllocDefault);
+    if (status != cudaSuccess) {  // like cuda_alloc: the caller's to handle
+        fprintf(stderr, "cuda backend: cudaHostAlloc(%zu bytes) failed: %s\n", bytes,
+                cudaGetErrorString(status));
+        cudaGetLastError();
+        return NULL;
+    }
+    st->pinned[st->n_pinned].start = (const char *)ptr;
+    st->pinned[st->n_pinned].bytes = bytes ? bytes : 1;
+    st->n_pinned++;
+    return ptr;
+}
+
+static void cuda_release_host(Backend *be, void *ptr) {
+    CudaState *st = cuda_state(be);
+    if (!ptr) return;
+    for (int i = 0; i < st->n_pinned; i++) {
+        if (st->pinned[i].start != ptr) continue;
+        st->pinned[i] = st->pinned[--st->n_pinned];
+        break;
+    }
+    // cudaFreeHost waits for copies still reading the block.
+    CUDA_OK(st, cudaFreeHost(ptr));
+}
+
+static int is_pinned(const CudaState *st, const void *host, size_t bytes) {
+    const char *p = (const char *)host;
+    for (int i = 0; i < st->n_pinned; i++) {
+        const PinnedBlock *block = &st->pinned[i];
+        if (p >= block->start && bytes <= block->bytes &&
+            (size_t)(p - block->start) <= block->bytes - bytes)
+            return 1;
+    }
+    return 0;
+}
+
 static void cuda_upload(Backend *be, void *device_dst, const void *host_src, size_t bytes) {
     CudaState *st = cuda_state(be);
     if (st->failed || bytes == 0) return;
     if (!CUDA_OK(st, cudaMemcpyAsync(device_dst, host_src, bytes, cudaMemcpyHostToDevice,
                                      st->stream)))
         return;
-    // The host buffer may be reused as soon as we return.
-    CUDA_OK(st, cudaStreamSynchronize(st->stream));
+    // From pinned staging the caller waits for a later download/synchronize before
+    // it writes the block again (Backend.upload); any other buffer may be reused as
+    // soon as we return.
+    if (!is_pinned(st, host_src, bytes)) CUDA_OK(st, cudaStreamSynchronize(st->stream));
 }
 
 static void cuda_download(Backend *be, void *host_dst, const void *device_src, size_t bytes) {
@@ -214,6 +266,7 @@ static void cuda_destroy(Backend *be) {
         if (st->stream) cudaStreamSynchronize(st->stream);  // errors here change nothing
         cuda_conv_plans_clear(st);
         free(st->plans);
+        free(st->pinned);  // the blocks themselves are their owners' to release
         if (st->workspace.data) cudaFree(st->workspace.data);
         if (st->scratch.data) cudaFree(st->scratch.data);
         if (st->cublas_workspace) cudaFree(st->cublas_workspace);
@@ -232,6 +285,8 @@ static void fill_table(Backend *be) {
     be->name = "cuda";
     be->alloc = cuda_alloc;
     be->release = cuda_release;
+    be->alloc_host = cuda_alloc_host;
+    be->release_host = cuda_release_host;
     be->upload = cuda_upload;
     be->download = cuda_download;
     be->copy = cuda_copy;

@@ -57,6 +57,11 @@ typedef struct {
     int fused_unsupported;  // cudnnConvolutionBiasActivationForward said NOT_SUPPORTED
 } ConvPlan;
 
+typedef struct {
+    const char *start;
+    size_t bytes;
+} PinnedBlock;
+
 // A device buffer that only grows.
 typedef struct {
     void *data;
@@ -78,6 +83,11 @@ typedef struct {
 
     ConvPlan *plans;  // the algorithm cache, keyed by ConvGeom
     int n_plans, plan_capacity;
+
+    // Page-locked host blocks from alloc_host: an upload from inside one is left
+    // asynchronous (see Backend.upload); from anywhere else it waits.
+    PinnedBlock *pinned;
+    int n_pinned, pinned_capacity;
 
     cudnnTensorDescriptor_t bn_x_desc, bn_param_desc;  // re-set per call (cheap host work)
     cudnnActivationDescriptor_t relu_desc;
