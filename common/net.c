@@ -252,6 +252,7 @@ int net_build(Net *net, Backend *be, const Preset *preset, int in_c, int in_h, i
 
 void net_free(Net *net) {
     Backend *be = net->be;
+    net_disable_recording(net);  // graphs point into the buffers below
     void *device[] = {net->activation_arena, net->params,  net->grads,   net->momentum,
                       net->bn_state,         net->grad_out, net->grad_in, net->grad_tmp,
                       net->labels};

@@ -25,6 +25,11 @@
 
 typedef enum { NET_TRAIN, NET_EVAL } NetMode;
 
+// Recordings kept per block and direction, one per distinct input pointer
+// (common/net_recording.h): enough for the few nearest earlier open blocks.
+#define NET_RECORDINGS_PER_KEYSET 6
+typedef struct NetRecordings NetRecordings;
+
 // A convolution (no bias: a BN follows) + batch norm + optional ReLU.
 typedef struct {
     ConvGeom geom;                       // geom.batch is batch_max; calls patch in the real batch
@@ -94,6 +99,7 @@ typedef struct {
     real *dlogits, *dpooled;
     real *loss;                          // device scalar
     real *activation_arena;              // one allocation holding every activation above
+    NetRecordings *recordings;           // NULL = every op runs eagerly (the default)
 } Net;
 
 // Builds the network for inputs of in_c x in_h x in_w and n_classes, with room for
@@ -125,6 +131,17 @@ void net_backward(Net *net, int batch);
 // as the reference code does (their gradient is zero; decay and momentum still act).
 void net_sgd_step(Net *net, real lr, real momentum, real weight_decay, int nesterov,
                   int first_step);
+
+// Record each open block's training forward and backward once per input pointer and
+// replay it (CUDA graphs: one launch instead of ~15 per block). Full batches of
+// NET_TRAIN only; results are those of eager execution. Returns 1 when enabled,
+// 0 when the backend cannot record (the CPU): then nothing changes.
+int net_enable_recording(Net *net);
+void net_disable_recording(Net *net);
+// Block runs by replay, by recording, and eagerly (the first run of a block, or
+// with a full cache), counted since net_enable_recording.
+void net_recording_counts(const Net *net, long long *replays, long long *recorded,
+                          long long *eager);
 
 // Host <-> device helpers for a batch.
 void net_set_batch(Net *net, const float *images, const int32_t *labels, int batch);

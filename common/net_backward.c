@@ -6,6 +6,7 @@
 // block the roles of grad_out and grad_in swap. A closed identity block does
 // nothing at all: the gradient stays where it is.
 #include "net.h"
+#include "net_recording.h"
 
 typedef struct {
     real *out, *in, *tmp;
@@ -47,16 +48,10 @@ static void branch_backward(Net *net, Block *b, const real *x, GradBuffers *g, i
     }
 }
 
-// Returns the buffer that holds d(loss)/d(block input) afterwards.
-static real *block_backward(Net *net, Block *b, const real *x, GradBuffers *g, int batch) {
+// d(loss)/d(x) of the shortcut added into g->in (which holds the branch's, or zeros).
+static void shortcut_backward(Net *net, Block *b, const real *x, GradBuffers *g, int batch) {
     Backend *be = net->be;
-    if (!b->active && !b->has_projection && !b->shortcut_a) return g->out;  // identity: free
     size_t in_count = (size_t)batch * b->in_c * b->in_h * b->in_w;
-    size_t out_count = (size_t)batch * b->out_c * b->out_h * b->out_w;
-    if (b->active || b->has_projection)  // d(sum) = d(out) where out > 0
-        be->relu_backward(be, out_count, b->out, g->out, g->out);
-    if (b->active) branch_backward(net, b, x, g, batch);
-    else be->fill(be, g->in, in_count, 0);
     if (b->shortcut_a) {
         be->shortcut_a_backward_accumulate(be, batch, b->in_c, b->in_h, b->in_w, b->out_c, g->out,
                                            g->in);
@@ -67,6 +62,47 @@ static real *block_backward(Net *net, Block *b, const real *x, GradBuffers *g, i
     } else {
         be->accumulate(be, in_count, g->out, g->in);
     }
+}
+
+typedef struct {
+    Net *net;
+    Block *b;
+    const real *x;
+    GradBuffers g;
+    int batch;
+} OpenBlockBackward;
+
+// Backward of an open block: device ops only (recordable, net_recording.h).
+static void open_block_backward(void *arg) {
+    OpenBlockBackward *c = arg;
+    Block *b = c->b;
+    size_t out_count = (size_t)c->batch * b->out_c * b->out_h * b->out_w;
+    // d(sum) = d(out) where out > 0
+    c->net->be->relu_backward(c->net->be, out_count, b->out, c->g.out, c->g.out);
+    branch_backward(c->net, b, c->x, &c->g, c->batch);
+    shortcut_backward(c->net, b, c->x, &c->g, c->batch);
+}
+
+// Block l's backward; returns the buffer that holds d(loss)/d(block input) afterwards.
+static real *block_backward(Net *net, int l, const real *x, GradBuffers *g, int batch) {
+    Backend *be = net->be;
+    Block *b = &net->blocks[l];
+    if (!b->active && !b->has_projection && !b->shortcut_a) return g->out;  // identity: free
+    if (b->active) {
+        OpenBlockBackward call = {net, b, x, *g, batch};
+        // The ops' pointers depend on x and on which buffer holds d(out): the key.
+        if (batch == net->batch_max)
+            net_run_block_work(net, l, BLOCK_BACKWARD, x, g->out, open_block_backward, &call);
+        else
+            open_block_backward(&call);
+        return g->in;
+    }
+    if (b->has_projection) {  // closed: the merge ReLU after the projection is still there
+        size_t out_count = (size_t)batch * b->out_c * b->out_h * b->out_w;
+        be->relu_backward(be, out_count, b->out, g->out, g->out);
+    }
+    be->fill(be, g->in, (size_t)batch * b->in_c * b->in_h * b->in_w, 0);
+    shortcut_backward(net, b, x, g, batch);
     return g->in;
 }
 
@@ -88,7 +124,7 @@ void net_backward(Net *net, int batch) {
     be->global_avgpool_backward(be, batch, net->feat_c, net->feat_h * net->feat_w, net->dpooled,
                                 g.out);
     for (int l = net->n_blocks - 1; l >= 0; l--) {
-        real *d_input = block_backward(net, &net->blocks[l], block_input(net, l), &g, batch);
+        real *d_input = block_backward(net, l, block_input(net, l), &g, batch);
         if (d_input != g.out) {  // swap roles: the input gradient is the next block's output one
             g.in = g.out;
             g.out = d_input;

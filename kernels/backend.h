@@ -85,6 +85,20 @@ struct Backend {
     // later ops are undefined. Programs call it at checkpoints of their work.
     int (*last_error)(Backend *be, char *err, size_t err_len);
 
+    // ---- recorded op sequences (CUDA graphs) ----------------------------------------
+    // Optional: NULL on a backend without them (the CPU), and callers then just run
+    // the ops. Ops called between record_begin() == 0 and record_end() are recorded,
+    // NOT run; record_end returns the recording, or NULL when recording failed (then
+    // nothing ran: run the ops again normally). replay() runs a recording with the
+    // pointers and scalars it was recorded with and returns 0, or -1 without running
+    // anything when the recording went stale: the backend moved memory a recorded op
+    // used (a grown convolution workspace). Do not record an op's first call for a new
+    // shape (it may search algorithms, allocate and synchronise).
+    int (*record_begin)(Backend *be);
+    void *(*record_end)(Backend *be);
+    int (*replay)(Backend *be, void *recording);
+    void (*recording_free)(Backend *be, void *recording);
+
     // ---- convolution (no groups, no dilation) ----------------------------------
     // y = conv(x, w) [+ bias per out channel] [then ReLU if fuse_relu]; bias may be NULL.
     void (*conv2d_forward)(Backend *be, const ConvGeom *g, const real *x, const real *w,

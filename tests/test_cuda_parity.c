@@ -22,6 +22,8 @@
 // statistics are compared. Each phase starts from the CPU network's state
 // copied to the CUDA network, so each compares the backends on the same inputs.
 //
+// Last, the same training with CUDA graphs (net_enable_recording) against eager.
+//
 // Without a CUDA build or without a device this test SKIPs and passes.
 #include <math.h>
 #include <stdio.h>
@@ -791,6 +793,79 @@ static void test_network(Parity *p, const NetCase *c, const char *name) {
     net_free(&gpu_net);
 }
 
+// CUDA graphs (--cuda-graphs): the same training on the GPU with every open
+// block recorded once per input pointer and replayed, against eager launches.
+// Random gates move the block inputs; a precision switch mid-run makes every
+// recording stale (and forgets the algorithms), so the re-recording path runs
+// too. After each step the recorded net gets the eager net's state, so the
+// per-step difference is what is measured (cuDNN's backward-filter algorithms
+// may add in a different order; graphs must not change anything else).
+static void test_recorded_training(Parity *p, const NetCase *c, const char *name) {
+    char err[256], what[160];
+    Preset preset;
+    Net eager, recorded;
+    if (preset_parse(c->preset_text, name, &preset, err, sizeof err) != 0 ||
+        net_build(&eager, p->gpu, &preset, c->in_c, c->in_h, c->in_w, c->classes, c->batch, err,
+                  sizeof err) != 0 ||
+        net_build(&recorded, p->gpu, &preset, c->in_c, c->in_h, c->in_w, c->classes, c->batch,
+                  err, sizeof err) != 0) {
+        CHECK(p->t, 0, "%s (graphs): %s", name, err);
+        return;
+    }
+    CHECK(p->t, net_enable_recording(&recorded) == 1, "%s: the CUDA backend records", name);
+    Rng init_a, init_b, gate_rng;
+    rng_seed(&init_a, PARITY_SEED, RNG_STREAM_INIT);
+    rng_seed(&init_b, PARITY_SEED, RNG_STREAM_INIT);
+    rng_seed(&gate_rng, PARITY_SEED, RNG_STREAM_GATES);
+    net_init_params(&eager, &init_a);
+    net_init_params(&recorded, &init_b);
+    net_set_survival(&eager, "uniform", 0.5);
+    const size_t image_count = (size_t)c->batch * c->in_c * c->in_h * c->in_w;
+    float *images = malloc(image_count * sizeof(float));
+    int32_t labels[16];
+    for (size_t i = 0; i < image_count; i++) images[i] = (float)rng_normal(&p->rng);
+    for (int b = 0; b < c->batch; b++) labels[b] = (int32_t)rng_below(&p->rng, (uint64_t)c->classes);
+    net_set_batch(&eager, images, labels, c->batch);
+    net_set_batch(&recorded, images, labels, c->batch);
+    free(images);
+    uint8_t gates[16];
+    double worst_params = 0, worst_loss = 0;
+    Twin params = {eager.params, recorded.params, eager.n_params};
+    Twin loss = {eager.loss, recorded.loss, 1};
+    Net *nets[2] = {&eager, &recorded};
+    for (int step = 0; step < 12; step++) {
+        net_draw_gates(&eager, &gate_rng, gates);
+        if (step == 6) {  // every recording goes stale
+            p->gpu->set_precision(p->gpu, "tf32");
+            p->gpu->set_precision(p->gpu, "fp32");
+        }
+        for (int n = 0; n < 2; n++) {
+            net_forward(nets[n], c->batch, gates, NET_TRAIN);
+            net_backward(nets[n], c->batch);
+            net_sgd_step(nets[n], (real)0.1, (real)0.9, (real)1e-4, 1, step == 0);
+        }
+        double e = twin_relative_error(p, &params);
+        if (!(e <= worst_params)) worst_params = e;  // NaN sticks
+        e = twin_relative_error(p, &loss);
+        if (!(e <= worst_loss)) worst_loss = e;
+        p->gpu->copy(p->gpu, recorded.params, eager.params, eager.n_params * sizeof(real));
+        p->gpu->copy(p->gpu, recorded.momentum, eager.momentum, eager.n_params * sizeof(real));
+        p->gpu->copy(p->gpu, recorded.bn_state, eager.bn_state, eager.n_bn_state * sizeof(real));
+    }
+    snprintf(what, sizeof what, "%s: graphs vs eager, params (worst step) %.3g, loss %.3g", name,
+             worst_params, worst_loss);
+    CHECK(p->t, worst_params <= PARITY_TOLERANCE && worst_loss <= PARITY_TOLERANCE, "%s", what);
+    printf("test_cuda_parity: %s\n", what);
+    long long replays, recordings, eager_runs;
+    net_recording_counts(&recorded, &replays, &recordings, &eager_runs);
+    printf("test_cuda_parity: %s: %lld block replays, %lld recordings, %lld eager block runs\n",
+           name, replays, recordings, eager_runs);
+    CHECK(p->t, replays > recorded.n_blocks && recordings > 0,
+          "%s: the graphs were used (%lld replays, %lld recordings)", name, replays, recordings);
+    net_free(&eager);
+    net_free(&recorded);
+}
+
 static void test_precision_modes(Parity *p) {
     Backend *gpu = p->gpu;
     CHECK(p->t, gpu->set_precision(gpu, "tf32") == 0, "tf32 must be offered");
@@ -822,6 +897,8 @@ static void run_all(TestContext *t, Backend *cpu, Backend *gpu) {
     test_gemm(&p);
     test_network(&p, &RESNET20_CASE, "resnet20");
     test_network(&p, &BOTTLENECK_CASE, "bottleneck");
+    test_recorded_training(&p, &RESNET20_CASE, "resnet20");
+    test_recorded_training(&p, &BOTTLENECK_CASE, "bottleneck");
     test_precision_modes(&p);
     char err[256] = "";
     int status = backend_cuda_error(gpu, err, sizeof err);

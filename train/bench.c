@@ -44,6 +44,9 @@ int bench_steps(const TrainOptions *opt) {
         return 1;
     }
     net_set_survival(&net, opt->survival, opt->p_last);
+    if (opt->cuda_graphs && !net_enable_recording(&net))
+        fprintf(stderr, "sdtrain: the %s backend cannot record CUDA graphs; --cuda-graphs has "
+                        "no effect\n", be->name);
     Rng rng, gate_rng;
     rng_seed(&rng, opt->seed, RNG_STREAM_INIT);
     rng_seed(&gate_rng, opt->seed, RNG_STREAM_GATES);
@@ -69,6 +72,12 @@ int bench_steps(const TrainOptions *opt) {
     printf("model %s batch %d device %s survival %s p_L %g: E[L~] %.2f of %d blocks\n",
            preset.name, batch, be->name, opt->survival, opt->p_last,
            net_expected_active_blocks(&net), net.n_blocks);
+    if (net.recordings) {
+        long long replays, recorded, eager;
+        net_recording_counts(&net, &replays, &recorded, &eager);
+        printf("cuda graphs: %lld block replays, %lld recordings, %lld eager block runs\n",
+               replays, recorded, eager);
+    }
     printf("ms/step: %.3f\n", 1000 * seconds / opt->bench_steps);
     printf("images/s: %.1f\n", (double)opt->bench_steps * batch / seconds);
     free(images);

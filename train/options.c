@@ -66,6 +66,9 @@ static void print_help(void) {
         "  --device DEV          cpu or cuda (default %s)\n"
         "  --precision P         fp32, tf32, bf16, fp16 (default %s; the CPU has fp32 only)\n"
         "  --threads T           CPU threads, 0 = all cores (default 0)\n"
+        "  --cuda-graphs         record each open block's forward and backward as CUDA graphs\n"
+        "                        and replay them (fewer launches; off by default: not yet\n"
+        "                        measured on a GPU; no effect on the CPU)\n"
         "  --prefetch K          batches a loader thread prepares ahead in pinned memory,\n"
         "                        0 = make each batch when needed (default %d; results are\n"
         "                        identical for every K)\n"
@@ -133,7 +136,7 @@ enum {
     OPT_DATASET = 256, OPT_DATA, OPT_MODEL, OPT_MODELS_DIR, OPT_EPOCHS, OPT_BATCH, OPT_LR,
     OPT_MOMENTUM, OPT_NESTEROV, OPT_NO_NESTEROV, OPT_WD, OPT_LR_STEPS, OPT_WARMUP_EPOCHS,
     OPT_WARMUP_LR, OPT_SURVIVAL, OPT_P_LAST, OPT_VAL_SIZE, OPT_AUGMENT, OPT_NO_AUGMENT, OPT_SEED,
-    OPT_DEVICE, OPT_PRECISION, OPT_THREADS, OPT_PREFETCH, OPT_OUT, OPT_RESUME, OPT_TRAIN_LIMIT, OPT_TEST_LIMIT,
+    OPT_DEVICE, OPT_PRECISION, OPT_THREADS, OPT_PREFETCH, OPT_CUDA_GRAPHS, OPT_OUT, OPT_RESUME, OPT_TRAIN_LIMIT, OPT_TEST_LIMIT,
     OPT_GRAD_MAG, OPT_BENCH, OPT_HELP,
 };
 
@@ -162,6 +165,7 @@ static const struct option long_options[] = {
     {"precision", required_argument, 0, OPT_PRECISION},
     {"threads", required_argument, 0, OPT_THREADS},
     {"prefetch", required_argument, 0, OPT_PREFETCH},
+    {"cuda-graphs", no_argument, 0, OPT_CUDA_GRAPHS},
     {"out", required_argument, 0, OPT_OUT},
     {"resume", required_argument, 0, OPT_RESUME},
     {"train-limit", required_argument, 0, OPT_TRAIN_LIMIT},
@@ -211,6 +215,7 @@ static int apply_option(TrainOptions *opt, int code, const char *arg) {
         return one_of(arg, precisions) ? copy_arg(opt->precision, sizeof opt->precision, arg) : -1;
     case OPT_THREADS: return parse_int(arg, 0, 4096, &opt->threads);
     case OPT_PREFETCH: return parse_int(arg, 0, LOADER_MAX_DEPTH, &opt->prefetch);
+    case OPT_CUDA_GRAPHS: opt->cuda_graphs = 1; return 0;
     case OPT_OUT: return copy_arg(opt->out_dir, sizeof opt->out_dir, arg);
     case OPT_RESUME: return copy_arg(opt->resume_dir, sizeof opt->resume_dir, arg);
     case OPT_TRAIN_LIMIT: return parse_int(arg, 1, 100000000, &opt->train_limit);

@@ -31,6 +31,7 @@ typedef struct {
     char precision[16];
     int threads;
     int prefetch;               // batches the loader thread makes ahead (0 = none, on demand)
+    int cuda_graphs;            // record open blocks as CUDA graphs and replay them
     char out_dir[1024];
     char resume_dir[1024];      // "" = a fresh run
     int train_limit;            // 0 = all training examples (a quick run uses fewer)

@@ -192,6 +192,7 @@ int trainer_resume(Trainer *tr, int argc, char **argv, char *err, size_t err_len
         snprintf(tr->opt.precision, sizeof tr->opt.precision, "%s", cli.precision);
         tr->opt.threads = cli.threads;
         tr->opt.prefetch = cli.prefetch;
+        tr->opt.cuda_graphs = cli.cuda_graphs;
         if (given(argc, argv, "epochs")) tr->opt.epochs = cli.epochs;
         rc = trainer_setup(tr, err, err_len);
         if (rc == 0 && restore_counters(tr, meta) != 0) {

@@ -107,6 +107,9 @@ int trainer_setup(Trainer *tr, char *err, size_t err_len) {
         snprintf(err, err_len, "unknown survival rule '%s'", opt->survival);
         return -1;
     }
+    if (opt->cuda_graphs && !net_enable_recording(&tr->net))
+        fprintf(stderr, "sdtrain: the %s backend cannot record CUDA graphs; --cuda-graphs has "
+                        "no effect\n", tr->be->name);
     Rng init_rng;
     rng_seed(&init_rng, opt->seed, RNG_STREAM_INIT);
     net_init_params(&tr->net, &init_rng);

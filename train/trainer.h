@@ -59,7 +59,7 @@ double trainer_evaluate(Trainer *tr, const Dataset *ds, const uint32_t *indices,
 int trainer_save(const Trainer *tr, const char *path, double wall_seconds, char *err,
                  size_t err_len);
 // Continues the run saved in opt.resume_dir: its options (but device, precision,
-// threads, prefetch, and --epochs when given on this command line), network, momentum,
+// threads, prefetch, cuda-graphs, and --epochs when given on this command line), network, momentum,
 // RNG streams and best-validation record.
 int trainer_resume(Trainer *tr, int argc, char **argv, char *err, size_t err_len);
 int options_to_meta(const TrainOptions *opt, MetaMap *meta);

@@ -30,6 +30,13 @@
 // ---- errors ---------------------------------------------------------------------
 
 void cuda_record_error(CudaState *st, const char *file, int line, const char *message) {
+    if (st->capturing) {  // nothing ran: graph.cu drops the recording, the caller runs eagerly
+        if (!st->capture_failed)
+            fprintf(stderr, "%s:%d: cuda backend: while recording a CUDA graph: %s\n", file,
+                    line, message);
+        st->capture_failed = 1;
+        return;
+    }
     fprintf(stderr, "%s:%d: cuda backend: %s\n", file, line, message);
     if (!st->failed) {
         snprintf(st->error, sizeof st->error, "%s:%d: %s", file, line, message);
@@ -116,6 +123,7 @@ int cuda_grow_buffer(CudaState *st, GrowBuffer *buf, size_t bytes) {
         return 0;
     }
     buf->bytes = rounded;
+    st->memory_generation++;  // recordings that used the old buffer are stale now
     return 1;
 }
 
@@ -253,6 +261,7 @@ static int cuda_set_precision(Backend *be, const char *precision) {
         if (!CUDA_OK(st, cudaStreamSynchronize(st->stream))) return -1;
         cuda_conv_plans_clear(st);
         st->precision = wanted;
+        st->memory_generation++;  // recorded convolutions used the old math mode
     }
     return 0;
 }
@@ -295,6 +304,10 @@ static void fill_table(Backend *be) {
     be->destroy = cuda_destroy;
     be->set_precision = cuda_set_precision;
     be->last_error = backend_cuda_error;
+    be->record_begin = cuda_record_begin;
+    be->record_end = cuda_record_end;
+    be->replay = cuda_replay;
+    be->recording_free = cuda_recording_free;
 
     be->conv2d_forward = cuda_conv2d_forward;
     be->conv2d_backward_data = cuda_conv2d_backward_data;

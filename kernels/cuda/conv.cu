@@ -255,12 +255,22 @@ static const float *conv_input(CudaState *st, const ConvPlan *p, const float *x)
     return st->failed ? NULL : padded;
 }
 
+// cudnnFind* synchronises and allocates, which a CUDA-graph capture cannot hold:
+// a shape's first call must run eagerly (the caller replays nothing it did not
+// warm up; this is the backstop).
+static int algorithm_known_if_recording(CudaState *st, int have_algorithm) {
+    if (!st->capturing || have_algorithm) return 1;
+    cuda_record_error(st, __FILE__, __LINE__, "first call of a convolution shape while recording");
+    return 0;
+}
+
 void cuda_conv2d_forward(Backend *be, const ConvGeom *g, const real *x, const real *w,
                          const real *bias, int fuse_relu, real *y) {
     CudaState *st = cuda_state(be);
     if (st->failed) return;
     ConvPlan *p = plan_get(st, g);
-    if (!p || (!p->have_fwd && !find_forward(st, p))) return;
+    if (!p || !algorithm_known_if_recording(st, p->have_fwd)) return;
+    if (!p->have_fwd && !find_forward(st, p)) return;
     if (!cuda_grow_buffer(st, &st->workspace, p->fwd_workspace)) return;
     const float *input = conv_input(st, p, x);
     if (!input) return;
@@ -308,6 +318,7 @@ void cuda_conv2d_backward_data(Backend *be, const ConvGeom *g, const real *w, co
     if (st->failed) return;
     ConvPlan *p = plan_get(st, g);
     if (!p || !backward_supported(st, p)) return;
+    if (!algorithm_known_if_recording(st, p->have_bwd_data)) return;
     if (!p->have_bwd_data && !find_backward_data(st, p)) return;
     if (!cuda_grow_buffer(st, &st->workspace, p->bwd_data_workspace)) return;
     const float one = 1.0f, zero = 0.0f;
@@ -322,6 +333,7 @@ void cuda_conv2d_backward_filter(Backend *be, const ConvGeom *g, const real *x, 
     if (st->failed) return;
     ConvPlan *p = plan_get(st, g);
     if (!p || !backward_supported(st, p)) return;
+    if (!algorithm_known_if_recording(st, p->have_bwd_filter)) return;
     if (!p->have_bwd_filter && !find_backward_filter(st, p)) return;
     if (!cuda_grow_buffer(st, &st->workspace, p->bwd_filter_workspace)) return;
     const float one = 1.0f, zero = 0.0f;

@@ -96,6 +96,14 @@ typedef struct {
     // but we pass the eps of the latest training forward all the same.
     double bn_last_eps;
 
+    // CUDA graphs (graph.cu). memory_generation counts the moves of memory that
+    // recorded ops may point at (a grown workspace) and precision changes;
+    // a recording from an older generation is stale and never replayed.
+    unsigned memory_generation;
+    int capturing;        // between record_begin and record_end
+    int capture_failed;   // an error inside the capture: the recording is dropped,
+                          // the backend stays usable (the ops never ran)
+
     int failed;
     char error[512];
 } CudaState;
@@ -195,6 +203,12 @@ void cuda_gemm(Backend *be, int trans_a, int trans_b, int m, int n, int k, real 
 void cuda_softmax_cross_entropy(Backend *be, int batch, int classes, const real *logits,
                                 const int32_t *labels, real *dlogits, real *loss);
 void cuda_softmax(Backend *be, int64_t outer, int64_t inner, const real *x, real *y);
+
+// graph.cu (recorded op sequences)
+int cuda_record_begin(Backend *be);
+void *cuda_record_end(Backend *be);
+int cuda_replay(Backend *be, void *recording);
+void cuda_recording_free(Backend *be, void *recording);
 
 // tensor_ops.cu
 void cuda_binary_broadcast(Backend *be, BinaryOp op, const TensorShape *a_shape, const real *a,
