@@ -15,8 +15,14 @@
 #   REPEATS     measurements per configuration; the median is reported (default 3)
 #   PRECISION   fp32 (TF32 off on both sides, the default) or tf32
 #   SKIP_TORCH=1 / SKIP_SDTRAIN=1   run one side only
-# sdtrain's side uses `sdtrain --bench-steps N` (synthetic data, prints "images/s: X");
-# PyTorch's side is bench/torch_resnet_bench.py. The full log goes to
+#   SKIP_EPOCH=1   skip the input-pipeline rows (real epochs from CIFAR-format files)
+# sdtrain's side uses `sdtrain --bench-steps N` (synthetic data, prints "images/s: X"),
+# eagerly and with --cuda-graphs; PyTorch's side is bench/torch_resnet_bench.py.
+# Then the input pipeline: one real epoch of EPOCH_IMAGES images (default 12800)
+# read from CIFAR-10 binary files of random pixels (written here), augmented on
+# the host, with --prefetch 0 (batches made on the training thread) and
+# --prefetch 2 (a loader thread, pinned memory): images/s from log.csv next to
+# the --bench-steps figure, where the input costs nothing. The full log goes to
 # runs/gpu-bench/bench.log; the table is printed last and saved to runs/gpu-bench/table.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +33,7 @@ BATCH=${BATCH:-128}
 STEPS=${STEPS:-50}
 REPEATS=${REPEATS:-3}
 PRECISION=${PRECISION:-fp32}
+DEVICE=${DEVICE:-cuda}  # cpu: a dry run of this script on a machine without a GPU
 P_LAST=0.5
 out=runs/gpu-bench
 mkdir -p "$out"
@@ -52,7 +59,20 @@ if ! [[ "$stages" =~ ^([0-9]+)x16\ ([0-9]+)x32\ ([0-9]+)x64$ ]] ||
     exit 1
 fi
 
-declare -A sd_ips torch_ips expected
+declare -A sd_ips sd_graph_ips torch_ips expected epoch_ips
+# Median images/s of REPEATS runs of `sdtrain --bench-steps` with extra flags.
+sdtrain_ips() {
+    local rule=$1; shift
+    local runs=() result
+    for _ in $(seq "$REPEATS"); do
+        result=$("$BIN/sdtrain" --bench-steps "$STEPS" --model "$MODEL" --dataset cifar10 \
+            --device "$DEVICE" --precision "$PRECISION" --batch-size "$BATCH" \
+            --survival "$rule" --p-last "$P_LAST" "$@" 2>&1 | tee -a "$log")
+        runs+=("$(value images/s <<<"$result")")
+        expected[$rule]=$(grep -oE 'E\[L~\] [0-9.]+ of [0-9]+' <<<"$result" | tail -n 1)
+    done
+    printf '%s\n' "${runs[@]}" | grep -E '^[0-9.]+$' | median
+}
 if [ "${SKIP_SDTRAIN:-0}" != 1 ]; then
     if [ ! -x "$BIN/sdtrain" ]; then
         echo "gpu_train_bench: $BIN/sdtrain not found: build with 'make CUDA=1' (or set SD_BIN)" >&2
@@ -69,29 +89,59 @@ fi
 for rule in none linear; do
     if [ "${SKIP_SDTRAIN:-0}" != 1 ]; then
         echo "== sdtrain $MODEL batch $BATCH survival $rule ($PRECISION), $REPEATS x $STEPS steps" | tee -a "$log"
-        runs=()
-        for _ in $(seq "$REPEATS"); do
-            result=$("$BIN/sdtrain" --bench-steps "$STEPS" --model "$MODEL" --dataset cifar10 \
-                --device cuda --precision "$PRECISION" --batch-size "$BATCH" \
-                --survival "$rule" --p-last "$P_LAST" 2>&1 | tee -a "$log")
-            runs+=("$(value images/s <<<"$result")")
-            expected[$rule]=$(grep -oE 'E\[L~\] [0-9.]+ of [0-9]+' <<<"$result" | tail -n 1)
-        done
-        sd_ips[$rule]=$(printf '%s\n' "${runs[@]}" | grep -E '^[0-9.]+$' | median)
+        sd_ips[$rule]=$(sdtrain_ips "$rule")
+        echo "== the same with --cuda-graphs" | tee -a "$log"
+        sd_graph_ips[$rule]=$(sdtrain_ips "$rule" --cuda-graphs)
     else
         sd_ips[$rule]=n/a
+        sd_graph_ips[$rule]=n/a
     fi
     if [ "${SKIP_TORCH:-0}" != 1 ]; then
         echo "== PyTorch eager, same model, survival $rule ($PRECISION)" | tee -a "$log"
         result=$("$PYTHON" bench/torch_resnet_bench.py --blocks-per-stage "$blocks_per_stage" \
             --batch "$BATCH" --steps "$STEPS" --repeats "$REPEATS" --survival "$rule" \
-            --p-last "$P_LAST" --precision "$PRECISION" 2>&1 | tee -a "$log")
+            --p-last "$P_LAST" --precision "$PRECISION" --device "$DEVICE" 2>&1 | tee -a "$log")
         torch_ips[$rule]=$(value images/s <<<"$result")
         torch_ips[$rule]=${torch_ips[$rule]:-n/a}
     else
         torch_ips[$rule]=n/a
     fi
 done
+
+# ---- the input pipeline: real epochs from files ---------------------------------------
+epoch_ips[0]=n/a
+epoch_ips[2]=n/a
+if [ "${SKIP_SDTRAIN:-0}" != 1 ] && [ "${SKIP_EPOCH:-0}" != 1 ]; then
+    EPOCH_IMAGES=${EPOCH_IMAGES:-12800}
+    data=$out/cifar-random
+    mkdir -p "$data"
+    # Five training files and a test file in the official layout (label byte <
+    # 10, then 3072 pixel bytes), random content: the speed does not care.
+    "$PYTHON" - "$data" <<'PY'
+import os, sys
+for name in ["data_batch_%d.bin" % i for i in range(1, 6)] + ["test_batch.bin"]:
+    path = os.path.join(sys.argv[1], name)
+    if os.path.exists(path):
+        continue
+    records = bytearray(os.urandom(10000 * 3073))
+    for r in range(10000):
+        records[r * 3073] %= 10
+    with open(path + ".tmp", "wb") as f:
+        f.write(records)
+    os.replace(path + ".tmp", path)
+PY
+    for depth in 0 2; do
+        echo "== sdtrain one epoch of $EPOCH_IMAGES CIFAR-format images, linear, --prefetch $depth" | tee -a "$log"
+        rm -rf "$out/epoch-$depth"
+        "$BIN/sdtrain" --dataset cifar10 --data "$data" --model "$MODEL" --device "$DEVICE" \
+            --precision "$PRECISION" --batch-size "$BATCH" --survival linear --p-last "$P_LAST" \
+            --epochs 1 --train-limit "$EPOCH_IMAGES" --val-size 1000 --test-limit 1000 \
+            --prefetch "$depth" --out "$out/epoch-$depth" 2>&1 | tail -n 3 | tee -a "$log"
+        # log.csv column 7 is images_per_s (the training loop only, no evaluation)
+        epoch_ips[$depth]=$(awk -F, 'NR == 2 { print $7 }' "$out/epoch-$depth/log.csv" 2>/dev/null)
+        epoch_ips[$depth]=${epoch_ips[$depth]:-n/a}
+    done
+fi
 
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1 || true)
 {
@@ -103,9 +153,30 @@ gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1 
         "${torch_ips[none]}" "$(ratio "${sd_ips[none]}" "${torch_ips[none]}")"
     printf '%-34s %14s %14s %14s\n' "stochastic (linear, p_L=$P_LAST)" "${sd_ips[linear]}" \
         "${torch_ips[linear]}" "$(ratio "${sd_ips[linear]}" "${torch_ips[linear]}")"
-    printf '%-34s %14s %14s\n' "stochastic / constant" \
-        "$(ratio "${sd_ips[linear]}" "${sd_ips[none]}")" \
-        "$(ratio "${torch_ips[linear]}" "${torch_ips[none]}")"
+    # Time per image, stochastic over constant (the paper's 0.75; target <= 0.78).
+    printf '%-34s %14s %14s\n' "stochastic / constant (time)" \
+        "$(ratio "${sd_ips[none]}" "${sd_ips[linear]}")" \
+        "$(ratio "${torch_ips[none]}" "${torch_ips[linear]}")"
+    echo
+    echo "with --cuda-graphs (each open block's forward and backward replayed as one graph)"
+    printf '%-34s %14s %14s %14s\n' "" "graphs" "eager" "graphs/eager"
+    printf '%-34s %14s %14s %14s\n' "constant depth (survival none)" "${sd_graph_ips[none]}" \
+        "${sd_ips[none]}" "$(ratio "${sd_graph_ips[none]}" "${sd_ips[none]}")"
+    printf '%-34s %14s %14s %14s\n' "stochastic (linear, p_L=$P_LAST)" "${sd_graph_ips[linear]}" \
+        "${sd_ips[linear]}" "$(ratio "${sd_graph_ips[linear]}" "${sd_ips[linear]}")"
+    printf '%-34s %14s\n' "graphs / PyTorch, constant" \
+        "$(ratio "${sd_graph_ips[none]}" "${torch_ips[none]}")"
+    printf '%-34s %14s\n' "graphs / PyTorch, stochastic" \
+        "$(ratio "${sd_graph_ips[linear]}" "${torch_ips[linear]}")"
+    printf '%-34s %14s\n' "graphs: stochastic / constant (time)" \
+        "$(ratio "${sd_graph_ips[none]}" "${sd_graph_ips[linear]}")"
+    echo
+    echo "input pipeline: one real epoch (augmented on the host), linear p_L=$P_LAST"
+    printf '%-34s %14s %14s\n' "" "images/s" "/ synthetic"
+    printf '%-34s %14s %14s\n' "--prefetch 0 (training thread)" "${epoch_ips[0]}" \
+        "$(ratio "${epoch_ips[0]}" "${sd_ips[linear]}")"
+    printf '%-34s %14s %14s\n' "--prefetch 2 (loader thread)" "${epoch_ips[2]}" \
+        "$(ratio "${epoch_ips[2]}" "${sd_ips[linear]}")"
     if [ -n "${expected[linear]:-}" ]; then
         # Blocks are most, not all, of the work: L / E[L~] bounds the speed-up from above.
         read -r _ e_active _ n_blocks <<<"${expected[linear]}"
