@@ -143,16 +143,17 @@ PY
     done
 fi
 
+# A table row: label, a, b, a/b.
+row() { printf '%-34s %14s %14s %14s\n' "$1" "$2" "$3" "$(ratio "$2" "$3")"; }
+
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1 || true)
 {
     echo
     echo "GPU training throughput: $MODEL, batch $BATCH, synthetic 3x32x32, $PRECISION, ${gpu:-unknown GPU}"
     echo "median of $REPEATS measurements of $STEPS steps (images/s)"
     printf '%-34s %14s %14s %14s\n' "" "sdtrain" "pytorch" "sdtrain/torch"
-    printf '%-34s %14s %14s %14s\n' "constant depth (survival none)" "${sd_ips[none]}" \
-        "${torch_ips[none]}" "$(ratio "${sd_ips[none]}" "${torch_ips[none]}")"
-    printf '%-34s %14s %14s %14s\n' "stochastic (linear, p_L=$P_LAST)" "${sd_ips[linear]}" \
-        "${torch_ips[linear]}" "$(ratio "${sd_ips[linear]}" "${torch_ips[linear]}")"
+    row "constant depth (survival none)" "${sd_ips[none]}" "${torch_ips[none]}"
+    row "stochastic (linear, p_L=$P_LAST)" "${sd_ips[linear]}" "${torch_ips[linear]}"
     # Time per image, stochastic over constant (the paper's 0.75; target <= 0.78).
     printf '%-34s %14s %14s\n' "stochastic / constant (time)" \
         "$(ratio "${sd_ips[none]}" "${sd_ips[linear]}")" \
@@ -160,10 +161,8 @@ gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1 
     echo
     echo "with --cuda-graphs (each open block's forward and backward replayed as one graph)"
     printf '%-34s %14s %14s %14s\n' "" "graphs" "eager" "graphs/eager"
-    printf '%-34s %14s %14s %14s\n' "constant depth (survival none)" "${sd_graph_ips[none]}" \
-        "${sd_ips[none]}" "$(ratio "${sd_graph_ips[none]}" "${sd_ips[none]}")"
-    printf '%-34s %14s %14s %14s\n' "stochastic (linear, p_L=$P_LAST)" "${sd_graph_ips[linear]}" \
-        "${sd_ips[linear]}" "$(ratio "${sd_graph_ips[linear]}" "${sd_ips[linear]}")"
+    row "constant depth (survival none)" "${sd_graph_ips[none]}" "${sd_ips[none]}"
+    row "stochastic (linear, p_L=$P_LAST)" "${sd_graph_ips[linear]}" "${sd_ips[linear]}"
     printf '%-34s %14s\n' "graphs / PyTorch, constant" \
         "$(ratio "${sd_graph_ips[none]}" "${torch_ips[none]}")"
     printf '%-34s %14s\n' "graphs / PyTorch, stochastic" \
@@ -172,11 +171,9 @@ gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1 
         "$(ratio "${sd_graph_ips[none]}" "${sd_graph_ips[linear]}")"
     echo
     echo "input pipeline: one real epoch (augmented on the host), linear p_L=$P_LAST"
-    printf '%-34s %14s %14s\n' "" "images/s" "/ synthetic"
-    printf '%-34s %14s %14s\n' "--prefetch 0 (training thread)" "${epoch_ips[0]}" \
-        "$(ratio "${epoch_ips[0]}" "${sd_ips[linear]}")"
-    printf '%-34s %14s %14s\n' "--prefetch 2 (loader thread)" "${epoch_ips[2]}" \
-        "$(ratio "${epoch_ips[2]}" "${sd_ips[linear]}")"
+    printf '%-34s %14s %14s %14s\n' "" "epoch" "synthetic" "epoch/synthetic"
+    row "--prefetch 0 (training thread)" "${epoch_ips[0]}" "${sd_ips[linear]}"
+    row "--prefetch 2 (loader thread)" "${epoch_ips[2]}" "${sd_ips[linear]}"
     if [ -n "${expected[linear]:-}" ]; then
         # Blocks are most, not all, of the work: L / E[L~] bounds the speed-up from above.
         read -r _ e_active _ n_blocks <<<"${expected[linear]}"
