@@ -91,7 +91,8 @@ int main(int argc, char **argv) {
             be->batchnorm_forward_train(be, &g, x, p, p + 16, (real)0.1, (real)1e-5, p + 32, p + 48,
                                         p + 64, p + 80, y);
             double t1 = now_ms();
-            be->batchnorm_backward(be, &g, x, dy, p, p + 64, p + 80, dx, p + 96, p + 112);
+            be->batchnorm_backward(be, &g, x, dy, p, p + 64, p + 80, (real)1e-5, dx, p + 96,
+                                   p + 112);
             double t2 = now_ms();
             be->relu_backward(be, n, y, dy, dx);
             double t3 = now_ms();

@@ -22,7 +22,7 @@ static void convbn_backward(Net *net, ConvBN *u, const real *x, const real *dy, 
     g.batch = batch;
     BatchNormGeom bg = {batch, g.out_c, g.out_h * g.out_w};
     be->batchnorm_backward(be, &bg, u->conv_out, dy, net->params + u->gamma, u->save_mean,
-                           u->save_invstd, d_conv_out, net->grads + u->gamma,
+                           u->save_invstd, net->bn_eps, d_conv_out, net->grads + u->gamma,
                            net->grads + u->beta);
     be->conv2d_backward_filter(be, &g, x, d_conv_out, net->grads + u->weight);
     if (dx) be->conv2d_backward_data(be, &g, net->params + u->weight, d_conv_out, dx);

@@ -38,12 +38,21 @@ int net_enable_recording(Net *net) {
     return 1;
 }
 
+// Frees every recording of every block and direction; each set runs eagerly
+// once more before it records again.
+static void drop_all_entries(Backend *be, NetRecordings *r) {
+    for (int s = 0; s < r->n_blocks * 2; s++) {
+        for (int e = 0; e < r->sets[s].count; e++)
+            be->recording_free(be, r->sets[s].entries[e].recording);
+        r->sets[s].count = 0;
+        r->sets[s].warmed_up = 0;
+    }
+}
+
 void net_disable_recording(Net *net) {
     NetRecordings *r = net->recordings;
     if (!r) return;
-    for (int s = 0; s < r->n_blocks * 2; s++)
-        for (int e = 0; e < r->sets[s].count; e++)
-            net->be->recording_free(net->be, r->sets[s].entries[e].recording);
+    drop_all_entries(net->be, r);
     free(r->sets);
     free(r);
     net->recordings = NULL;
@@ -110,9 +119,11 @@ void net_run_block_work(Net *net, int block, BlockDirection direction, const voi
             return;
         }
         // Stale: the workspace moved or the math mode changed (which also forgets
-        // the convolution algorithms): run eagerly once more, then record again.
-        drop_entry(be, set, entry);
-        set->warmed_up = 0;
+        // the convolution algorithms). That is a backend-wide event, so every
+        // other block's recordings from before it are stale too: drop them all
+        // now rather than let stale entries fill the sets of keys that never
+        // come back. Each block runs eagerly once more, then records again.
+        drop_all_entries(be, r);
     }
     if (!r->gave_up && set->warmed_up && set->count < NET_RECORDINGS_PER_KEYSET &&
         record_and_replay(net, set, key_a, key_b, work, ctx))

@@ -120,9 +120,10 @@ struct Backend {
     void (*batchnorm_forward_eval)(Backend *be, const BatchNormGeom *g, const real *x,
                                    const real *gamma, const real *beta, const real *running_mean,
                                    const real *running_var, real eps, real *y);
+    // eps: the forward pass's (the CPU computes from save_invstd alone; cuDNN asks for it).
     void (*batchnorm_backward)(Backend *be, const BatchNormGeom *g, const real *x, const real *dy,
                                const real *gamma, const real *save_mean, const real *save_invstd,
-                               real *dx, real *dgamma, real *dbeta);
+                               real eps, real *dx, real *dgamma, real *dbeta);
 
     // ---- element-wise -------------------------------------------------------------
     void (*relu_forward)(Backend *be, size_t count, const real *x, real *y);  // in place allowed

@@ -294,8 +294,8 @@ static void test_batchnorm(Ctx *c) {
     // Gradients through the batch statistics.
     bn_forward(&op, y);
     real *dx = nan_array(n), *dgamma = nan_array(2), *dbeta = nan_array(2);
-    c->be->batchnorm_backward(c->be, &g, op.x, weights, op.gamma, op.save_mean, op.save_invstd, dx,
-                              dgamma, dbeta);
+    c->be->batchnorm_backward(c->be, &g, op.x, weights, op.gamma, op.save_mean, op.save_invstd,
+                              BN_EPS, dx, dgamma, dbeta);
     check_gradient(c, "bn train dx", bn_forward, &op, op.x, n, dx, weights, n);
     check_gradient(c, "bn train dgamma", bn_forward, &op, op.gamma, 2, dgamma, weights, n);
     check_gradient(c, "bn train dbeta", bn_forward, &op, op.beta, 2, dbeta, weights, n);

@@ -287,7 +287,8 @@ static void test_batchnorm(Parity *p, int channels, int spatial, double mean, co
         Backend *be = side ? p->gpu : p->cpu;
         be->batchnorm_backward(be, &g, side ? x.gpu : x.cpu, side ? dy.gpu : dy.cpu,
                                side ? gamma.gpu : gamma.cpu, side ? save_mean.gpu : save_mean.cpu,
-                               side ? save_invstd.gpu : save_invstd.cpu, side ? dx.gpu : dx.cpu,
+                               side ? save_invstd.gpu : save_invstd.cpu, eps,
+                               side ? dx.gpu : dx.cpu,
                                side ? dgamma.gpu : dgamma.cpu, side ? dbeta.gpu : dbeta.cpu);
     }
     snprintf(what, sizeof what, "batchnorm %s backward dx", name);

@@ -90,7 +90,8 @@ void cpu_batchnorm_forward_eval(Backend *be, const BatchNormGeom *g, const real 
 // (the last two terms are the gradient through the batch mean and variance).
 void cpu_batchnorm_backward(Backend *be, const BatchNormGeom *g, const real *x, const real *dy,
                             const real *gamma, const real *save_mean, const real *save_invstd,
-                            real *dx, real *dgamma, real *dbeta) {
+                            real eps, real *dx, real *dgamma, real *dbeta) {
+    (void)eps;  // save_invstd already holds 1/sqrt(var + eps)
     CpuState *st = cpu_state(be);
     const double count = (double)g->batch * g->spatial;
 #pragma omp parallel for schedule(static) num_threads(st->threads)

@@ -69,7 +69,7 @@ void cpu_batchnorm_forward_eval(Backend *be, const BatchNormGeom *g, const real 
                                 const real *running_var, real eps, real *y);
 void cpu_batchnorm_backward(Backend *be, const BatchNormGeom *g, const real *x, const real *dy,
                             const real *gamma, const real *save_mean, const real *save_invstd,
-                            real *dx, real *dgamma, real *dbeta);
+                            real eps, real *dx, real *dgamma, real *dbeta);
 
 // ---- element-wise (elementwise.c) ----
 void cpu_relu_forward(Backend *be, size_t count, const real *x, real *y);

@@ -57,8 +57,13 @@ int cuda_check_runtime(CudaState *st, cudaError_t status, const char *call, cons
 int cuda_check_cudnn(CudaState *st, cudnnStatus_t status, const char *call, const char *file,
                      int line) {
     if (status == CUDNN_STATUS_SUCCESS) return 1;
-    char message[400];
-    snprintf(message, sizeof message, "%s failed: %s", call, cudnnGetErrorString(status));
+    // The status names a class of error; cuDNN 9 keeps the specific reason (which
+    // descriptor field, which limit) in a per-thread message.
+    char detail[256] = "";
+    cudnnGetLastErrorString(detail, sizeof detail);
+    char message[480];
+    snprintf(message, sizeof message, "%s failed: %s%s%s", call, cudnnGetErrorString(status),
+             detail[0] ? ": " : "", detail);
     cuda_record_error(st, file, line, message);
     return 0;
 }
@@ -276,14 +281,16 @@ static void cuda_destroy(Backend *be) {
         cuda_conv_plans_clear(st);
         free(st->plans);
         free(st->pinned);  // the blocks themselves are their owners' to release
+        // The libraries' handles go first: cuBLAS may still use the workspace it was
+        // given until cublasDestroy, and cuDNN ours until cudnnDestroy.
+        if (st->cublas) cublasDestroy(st->cublas);
+        if (st->cudnn) cudnnDestroy(st->cudnn);
         if (st->workspace.data) cudaFree(st->workspace.data);
         if (st->scratch.data) cudaFree(st->scratch.data);
         if (st->cublas_workspace) cudaFree(st->cublas_workspace);
         if (st->relu_desc) cudnnDestroyActivationDescriptor(st->relu_desc);
         if (st->bn_x_desc) cudnnDestroyTensorDescriptor(st->bn_x_desc);
         if (st->bn_param_desc) cudnnDestroyTensorDescriptor(st->bn_param_desc);
-        if (st->cublas) cublasDestroy(st->cublas);
-        if (st->cudnn) cudnnDestroy(st->cudnn);
         if (st->stream) cudaStreamDestroy(st->stream);
         free(st);
     }
@@ -391,7 +398,6 @@ static int init_state(CudaState *st, int device_index) {
     if (!CUDNN_OK(st, cudnnSetActivationDescriptor(st->relu_desc, CUDNN_ACTIVATION_RELU,
                                                    CUDNN_NOT_PROPAGATE_NAN, 0.0)))
         return 0;
-    st->bn_last_eps = 1e-5;
     return 1;
 }
 

@@ -33,7 +33,6 @@ void cuda_batchnorm_forward_train(Backend *be, const BatchNormGeom *g, const rea
     CudaState *st = cuda_state(be);
     if (st->failed || !describe(st, g)) return;
     const float one = 1.0f, zero = 0.0f;
-    st->bn_last_eps = (double)eps;
     CUDNN_OK(st, cudnnBatchNormalizationForwardTraining(
                      st->cudnn, CUDNN_BATCHNORM_SPATIAL, &one, &zero, st->bn_x_desc, x,
                      st->bn_x_desc, y, st->bn_param_desc, gamma, beta, (double)momentum,
@@ -55,12 +54,12 @@ void cuda_batchnorm_forward_eval(Backend *be, const BatchNormGeom *g, const real
 // dgamma and dbeta are overwritten (betaParamDiff = 0), like every backward op here.
 void cuda_batchnorm_backward(Backend *be, const BatchNormGeom *g, const real *x, const real *dy,
                              const real *gamma, const real *save_mean, const real *save_invstd,
-                             real *dx, real *dgamma, real *dbeta) {
+                             real eps, real *dx, real *dgamma, real *dbeta) {
     CudaState *st = cuda_state(be);
     if (st->failed || !describe(st, g)) return;
     const float one = 1.0f, zero = 0.0f;
     CUDNN_OK(st, cudnnBatchNormalizationBackward(
                      st->cudnn, CUDNN_BATCHNORM_SPATIAL, &one, &zero, &one, &zero, st->bn_x_desc,
                      x, st->bn_x_desc, dy, st->bn_x_desc, dx, st->bn_param_desc, gamma, dgamma,
-                     dbeta, st->bn_last_eps, save_mean, save_invstd));
+                     dbeta, (double)eps, save_mean, save_invstd));
 }

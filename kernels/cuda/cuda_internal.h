@@ -91,10 +91,6 @@ typedef struct {
 
     cudnnTensorDescriptor_t bn_x_desc, bn_param_desc;  // re-set per call (cheap host work)
     cudnnActivationDescriptor_t relu_desc;
-    // batchnorm_backward has no eps argument; cuDNN asks for "the same epsilon as
-    // the forward pass". With the saved statistics supplied it does not need it,
-    // but we pass the eps of the latest training forward all the same.
-    double bn_last_eps;
 
     // CUDA graphs (graph.cu). memory_generation counts the moves of memory that
     // recorded ops may point at (a grown workspace) and precision changes;
@@ -163,7 +159,7 @@ void cuda_batchnorm_forward_eval(Backend *be, const BatchNormGeom *g, const real
                                  const real *running_var, real eps, real *y);
 void cuda_batchnorm_backward(Backend *be, const BatchNormGeom *g, const real *x, const real *dy,
                              const real *gamma, const real *save_mean, const real *save_invstd,
-                             real *dx, real *dgamma, real *dbeta);
+                             real eps, real *dx, real *dgamma, real *dbeta);
 
 // elementwise.cu
 void cuda_fill(Backend *be, real *dst, size_t count, real value);
