@@ -33,6 +33,7 @@ void options_defaults(TrainOptions *opt) {
     snprintf(opt->device, sizeof opt->device, "cpu");
     snprintf(opt->precision, sizeof opt->precision, "fp32");
     opt->prefetch = 2;
+    opt->bench_repeats = 1;
     opt->save_every_epoch = 1;
 }
 
@@ -79,6 +80,8 @@ static void print_help(void) {
         "  --test-limit N        evaluate only the first N test images\n"
         "  --log-grad-magnitude  log the mean |gradient| of the first block's first convolution\n"
         "  --bench-steps N       time N training steps on synthetic data, print images/s, exit\n"
+        "  --bench-repeats R     with --bench-steps: R timed windows of N steps, report the\n"
+        "                        median window (default 1)\n"
         "  --help                this text\n",
         d.dataset, d.model, d.models_dir, d.epochs, d.batch_size, d.lr, d.momentum,
         d.weight_decay, d.warmup_epochs, d.warmup_lr, d.survival, d.p_last, d.val_size,
@@ -137,7 +140,7 @@ enum {
     OPT_MOMENTUM, OPT_NESTEROV, OPT_NO_NESTEROV, OPT_WD, OPT_LR_STEPS, OPT_WARMUP_EPOCHS,
     OPT_WARMUP_LR, OPT_SURVIVAL, OPT_P_LAST, OPT_VAL_SIZE, OPT_AUGMENT, OPT_NO_AUGMENT, OPT_SEED,
     OPT_DEVICE, OPT_PRECISION, OPT_THREADS, OPT_PREFETCH, OPT_CUDA_GRAPHS, OPT_OUT, OPT_RESUME, OPT_TRAIN_LIMIT, OPT_TEST_LIMIT,
-    OPT_GRAD_MAG, OPT_BENCH, OPT_HELP,
+    OPT_GRAD_MAG, OPT_BENCH, OPT_BENCH_REPEATS, OPT_HELP,
 };
 
 static const struct option long_options[] = {
@@ -172,6 +175,7 @@ static const struct option long_options[] = {
     {"test-limit", required_argument, 0, OPT_TEST_LIMIT},
     {"log-grad-magnitude", no_argument, 0, OPT_GRAD_MAG},
     {"bench-steps", required_argument, 0, OPT_BENCH},
+    {"bench-repeats", required_argument, 0, OPT_BENCH_REPEATS},
     {"help", no_argument, 0, OPT_HELP},
     {0, 0, 0, 0},
 };
@@ -222,6 +226,7 @@ static int apply_option(TrainOptions *opt, int code, const char *arg) {
     case OPT_TEST_LIMIT: return parse_int(arg, 1, 100000000, &opt->test_limit);
     case OPT_GRAD_MAG: opt->log_grad_magnitude = 1; return 0;
     case OPT_BENCH: return parse_int(arg, 1, 1000000, &opt->bench_steps);
+    case OPT_BENCH_REPEATS: return parse_int(arg, 1, 1000, &opt->bench_repeats);
     default: return -1;
     }
 }

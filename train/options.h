@@ -38,6 +38,7 @@ typedef struct {
     int test_limit;             // 0 = the whole test set
     int log_grad_magnitude;     // Fig. 7: mean |grad| of the first block's first convolution
     int bench_steps;            // > 0: time this many steps on synthetic data and exit
+    int bench_repeats;          // timed windows of bench_steps steps; the median is reported
     int save_every_epoch;
 } TrainOptions;
 
