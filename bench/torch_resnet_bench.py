@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""PyTorch-eager peer of `sdtrain --device cuda --bench-steps N` on the GPU.
+"""PyTorch-eager peer of `sdtrain --device cuda --bench-steps N` on the GPU
+(and, with --infer, of `sdinfer --device cuda --bench N`).
 
 The model and its stochastic depth are those of bench/torch_train_step.py (the
 CPU peer), imported rather than repeated: the CIFAR ResNet with option-A
@@ -16,10 +17,13 @@ What this script adds for the GPU:
     sdtrain's one fused SGD update over the flat buffer does;
   - warm-up steps (autotuning sees every shape), then R timed windows of S
     steps each; the median window is reported.
+  - --infer: evaluation mode under torch.inference_mode() (every block open,
+    its branch scaled by p_l), one forward pass of the batch per step: the
+    peer of sdinfer's batch throughput.
 
 usage: torch_resnet_bench.py [--blocks-per-stage 18] [--batch 128] [--steps 50]
            [--repeats 3] [--warmup 10] [--survival none|linear|uniform]
-           [--p-last 0.5] [--precision fp32|tf32] [--device cuda] [--seed 1]
+           [--p-last 0.5] [--precision fp32|tf32] [--device cuda] [--seed 1] [--infer]
 Prints "ms/step: X" and "images/s: Y" (the lines sdtrain prints), plus the
 mean number of active blocks per step.
 """
@@ -56,6 +60,38 @@ def set_tf32(enabled):
             f"cuda.matmul.allow_tf32={torch.backends.cuda.matmul.allow_tf32}")
 
 
+def sync_fn(on_gpu):
+    return torch.cuda.synchronize if on_gpu else (lambda: None)
+
+
+def time_inference(model, args, dev, sync, precision_note):
+    """Median of R windows of S evaluation-mode forward passes of one batch."""
+    model.eval()
+    x = torch.randn(args.batch, 3, 32, 32, device=dev)
+    windows, latencies = [], []
+    with torch.inference_mode():
+        for _ in range(args.warmup):
+            model(x)
+        sync()
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            for _ in range(args.steps):
+                t0 = time.perf_counter()
+                model(x)
+                sync()  # each batch's result is ready: a latency, as sdinfer's
+                latencies.append(time.perf_counter() - t0)
+            windows.append(time.perf_counter() - start)
+    seconds = statistics.median(windows)
+    latencies.sort()
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
+    print(f"torch {torch.__version__} on {name}; inference, batch {args.batch}; {precision_note}")
+    print(f"windows (s): {' '.join(f'{w:.4f}' for w in windows)}")
+    print(f"latency p50 ms: {1000 * latencies[len(latencies) // 2]:.3f}")
+    print(f"latency p99 ms: {1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]:.3f}")
+    print(f"images/s: {args.steps * args.batch / seconds:.1f}")
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--blocks-per-stage", type=int, default=18)  # 18: ResNet-110
@@ -69,6 +105,7 @@ def main():
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--classes", type=int, default=10)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--infer", action="store_true", help="time evaluation-mode forward passes")
     args = ap.parse_args()
     if args.steps < 1 or args.repeats < 1 or args.warmup < 0 or args.batch < 1:
         ap.error("--steps, --repeats and --batch must be >= 1, --warmup >= 0")
@@ -85,6 +122,8 @@ def main():
     torch.manual_seed(args.seed)
 
     model = ResNet(args.blocks_per_stage, 3, args.classes, args.survival, args.p_last).to(dev)
+    if args.infer:
+        return time_inference(model, args, dev, sync_fn(on_gpu), precision_note)
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4,
                           nesterov=True)
@@ -95,9 +134,7 @@ def main():
     gate_gen = torch.Generator().manual_seed(args.seed + 1)
     active_total = 0
 
-    def sync():
-        if on_gpu:
-            torch.cuda.synchronize()
+    sync = sync_fn(on_gpu)
 
     def step():
         nonlocal active_total
