@@ -153,7 +153,7 @@ for p in site.getsitepackages() + [site.getusersitepackages()] + sys.path: print
             note "$lib: NOT FOUND"
         fi
     done
-    awk -v RS=: 'NF && !seen[$0]++' <<<"${dirs#:}" | paste -sd: -
+    tr ':' '\n' <<<"$dirs" | awk 'NF && !seen[$0]++' | paste -sd: -
 }
 
 # Launchers that give our binaries their libraries and nothing else theirs (PyTorch
@@ -201,15 +201,16 @@ note "host: $(uname -n), $(nproc) cores, $(awk -F': ' '/^model name/ { print $2;
 
 declare -A status seconds figure
 
-# The figure of a finished phase: a test program's count line (or its SKIP line), a
-# benchmark's "summary:" line; else the log's last line (what a failure said last).
+# The figure of a finished phase: a benchmark's "summary:" line, a test program's
+# SKIP line when it ran nothing, else its count line; else the log's last line (what
+# a failure said last).
 phase_figure() {
     local log=$1 line
     line=$(grep -E '^summary: ' "$log" | tail -n 1)
     [ -n "$line" ] && { echo "${line#summary: }"; return; }
-    line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
-    [ -n "$line" ] && { echo "$line"; return; }
-    line=$(grep -E 'SKIP' "$log" | tail -n 1)
+    line=$(grep -E '^[^ ]+: SKIP' "$log" | tail -n 1)  # a test program that ran nothing
+    grep -qE '[1-9][0-9]* passed' "$log" && line=""
+    [ -n "$line" ] || line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
     [ -n "$line" ] || line=$(grep -v '^[[:space:]]*$' "$log" | tail -n 1 | cut -c1-200)
     echo "${line:-n/a}"
 }
