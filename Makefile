@@ -8,6 +8,9 @@
 #
 # Sources are found by directory, so adding a file never needs an edit here:
 #   common/*.c kernels/*.c kernels/cpu/*.c   the core (also built in double for gradient checks)
+#   kernels/cpu/simd/*.c                     the CPU's vector kernels, built once per instruction
+#                                            set (x86-64: portable, avx2, avx512; elsewhere:
+#                                            portable); the backend picks one at run time
 #   kernels/cuda/*.cu kernels/cuda/*.c       the CUDA backend (CUDA=1 only)
 #   train/ export/ infer/                    one program each; main.c is its entry point,
 #                                            the other files are linked into the tests too
@@ -17,7 +20,19 @@
 CC        ?= gcc
 CUDA_HOME ?= /usr/local/cuda
 NVCC      ?= $(CUDA_HOME)/bin/nvcc
-ARCH      ?= -march=x86-64-v3
+MACHINE   := $(shell $(CC) -dumpmachine)
+# The generic build runs on any x86-64 (or any target gcc builds for); only the
+# kernels in kernels/cpu/simd/ use wider instructions, and only where the CPU has them.
+ifneq ($(filter x86_64-%,$(MACHINE)),)
+ARCH      ?= -march=x86-64
+SIMD_ISAS := portable avx2 avx512
+else
+ARCH      ?=
+SIMD_ISAS := portable
+endif
+SIMD_FLAGS_portable := -DSD_ISA_PORTABLE
+SIMD_FLAGS_avx2     := -DSD_ISA_AVX2 -march=x86-64-v3
+SIMD_FLAGS_avx512   := -DSD_ISA_AVX512 -march=x86-64-v4 -mprefer-vector-width=512
 OPT       ?= -O3
 ONNX_PROTO ?= /usr/include/onnx/onnx.proto
 
@@ -38,6 +53,7 @@ LDFLAGS  += -fopenmp -pthread $(SANFLAGS)
 LDLIBS   += -lopenblas -lprotobuf-c -lcjson -lz -lm
 
 CORE_SRC   := $(wildcard common/*.c) $(wildcard kernels/*.c) $(wildcard kernels/cpu/*.c)
+SIMD_SRC   := $(wildcard kernels/cpu/simd/*.c)
 TRAIN_SRC  := $(filter-out train/main.c,$(wildcard train/*.c))
 EXPORT_SRC := $(filter-out export/main.c,$(wildcard export/*.c))
 INFER_SRC  := $(filter-out infer/main.c,$(wildcard infer/*.c))
@@ -56,9 +72,11 @@ LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublas
 CUDA_OBJ  := $(CUDA_CU:%.cu=$(BUILD)/%.o) $(CUDA_C:%.c=$(BUILD)/%.o)
 endif
 
-CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/proto/onnx.pb-c.o $(CUDA_OBJ)
+SIMD_OBJ   := $(foreach isa,$(SIMD_ISAS),$(SIMD_SRC:%.c=$(BUILD)/%.$(isa).o))
+CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o) $(SIMD_OBJ) $(BUILD)/proto/onnx.pb-c.o $(CUDA_OBJ)
 # The double build: the same core sources compiled for real=double.
-CORE64_OBJ := $(CORE_SRC:%.c=$(BUILD)/f64/%.o)
+CORE64_OBJ := $(CORE_SRC:%.c=$(BUILD)/f64/%.o) \
+              $(foreach isa,$(SIMD_ISAS),$(SIMD_SRC:%.c=$(BUILD)/f64/%.$(isa).o))
 TRAIN_OBJ  := $(TRAIN_SRC:%.c=$(BUILD)/%.o)
 EXPORT_OBJ := $(EXPORT_SRC:%.c=$(BUILD)/%.o)
 INFER_OBJ  := $(INFER_SRC:%.c=$(BUILD)/%.o)
@@ -98,6 +116,18 @@ $(BUILD)/%.o: %.c | $(PROTO_H)
 $(BUILD)/f64/%.o: %.c | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -DSD_REAL_DOUBLE $(CFLAGS) -c $< -o $@
+
+# The vector kernels, once per instruction set (the shortest-stem rule wins over the above).
+define simd_rules
+$(BUILD)/kernels/cpu/simd/%.$(1).o: kernels/cpu/simd/%.c | $(PROTO_H)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CPPFLAGS) $$(CFLAGS) $$(SIMD_FLAGS_$(1)) -c $$< -o $$@
+
+$(BUILD)/f64/kernels/cpu/simd/%.$(1).o: kernels/cpu/simd/%.c | $(PROTO_H)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CPPFLAGS) -DSD_REAL_DOUBLE $$(CFLAGS) $$(SIMD_FLAGS_$(1)) -c $$< -o $$@
+endef
+$(foreach isa,$(SIMD_ISAS),$(eval $(call simd_rules,$(isa))))
 
 $(BUILD)/%.o: %.cu
 	@mkdir -p $(dir $@)

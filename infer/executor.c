@@ -56,8 +56,9 @@ static void run_step(Plan *plan, const PlanStep *step) {
     real *y = out->data;
     switch (step->kind) {
     case STEP_CONV:
+        // inputs: x, w, bias (or -1), and the residual when an Add was fused in (plan_fusion.c)
         be->conv2d_forward(be, &step->p.conv.geom, in(plan, step, 0), in(plan, step, 1),
-                           in(plan, step, 2), step->p.conv.fuse_relu, y);
+                           in(plan, step, 2), in(plan, step, 3), step->p.conv.fuse_relu, y);
         break;
     case STEP_BATCHNORM:
         be->batchnorm_forward_eval(be, &step->p.batchnorm, in(plan, step, 0), in(plan, step, 1),

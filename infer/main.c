@@ -53,7 +53,9 @@ static int make_plan(Session *s, int batch_size, int append_softmax) {
            "folded, %d ReLU fused, %d views)\n",
            s->options.model_path, s->graph->producer_name, s->graph->opset, st->graph_nodes,
            st->steps, st->folded_batchnorms, st->fused_relus, st->views);
-    printf("device: %s, precision %s, batch %d\n", s->be->name,
+    char device[256];
+    s->be->describe(s->be, device, sizeof device);
+    printf("device: %s; precision %s, batch %d\n", device,
            s->options.precision ? s->options.precision : "fp32", s->plan->batch_size);
     printf("memory: activations %.3f MiB peak (%.3f MiB without reuse), weights %.3f MiB, "
            "total %.3f MiB\n",

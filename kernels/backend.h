@@ -29,6 +29,9 @@ typedef struct {
     int kernel_h, kernel_w;
     int stride_h, stride_w;
     int pad_top, pad_left;  // bottom/right padding is implied by out_h/out_w
+    // The caller never changes w's contents for this geometry while the backend lives
+    // (sdinfer's uploaded weights): the backend may keep a transformed copy of them.
+    int constant_weights;
 } ConvGeom;
 
 typedef struct {
@@ -84,6 +87,9 @@ struct Backend {
     // reported (e.g. a failed launch or allocation); after a failure the results of
     // later ops are undefined. Programs call it at checkpoints of their work.
     int (*last_error)(Backend *be, char *err, size_t err_len);
+    // One line for logs: the device, and what the backend chose to run on it (the
+    // CPU's kernel instruction set and threads; the GPU, its libraries).
+    void (*describe)(Backend *be, char *out, size_t out_len);
 
     // ---- recorded op sequences (CUDA graphs) ----------------------------------------
     // Optional: NULL on a backend without them (the CPU), and callers then just run
@@ -100,9 +106,11 @@ struct Backend {
     void (*recording_free)(Backend *be, void *recording);
 
     // ---- convolution (no groups, no dilation) ----------------------------------
-    // y = conv(x, w) [+ bias per out channel] [then ReLU if fuse_relu]; bias may be NULL.
+    // y = conv(x, w) [+ bias per out channel] [+ residual] [then ReLU if fuse_relu]:
+    // the epilogue of a residual block (Conv + folded BN + Add + ReLU in one pass over
+    // the output). bias and residual may be NULL; residual (shaped like y) may be y.
     void (*conv2d_forward)(Backend *be, const ConvGeom *g, const real *x, const real *w,
-                           const real *bias, int fuse_relu, real *y);
+                           const real *bias, const real *residual, int fuse_relu, real *y);
     void (*conv2d_backward_data)(Backend *be, const ConvGeom *g, const real *w, const real *dy,
                                  real *dx);
     void (*conv2d_backward_filter)(Backend *be, const ConvGeom *g, const real *x, const real *dy,
@@ -201,7 +209,18 @@ struct Backend {
 };
 
 // Constructors. Each returns NULL and writes a message into err on failure.
+// The CPU backend runs the widest vector kernels this CPU has, or the set named by
+// the environment variable SD_CPU_ISA ("portable", "avx2", "avx512"): a way to
+// compare the paths; naming one the CPU lacks is an error.
+// SD_CPU_CONV ("auto", "direct", "winograd2", "winograd4") likewise forces how stride-1
+// 3x3 convolutions are computed where the shape allows it (kernels/cpu/conv_winograd.c).
 Backend *backend_cpu_create(int threads, char *err, size_t err_len);
+typedef struct {
+    int threads;                 // 0: all cores
+    const char *kernel_set;      // NULL or "": the widest this CPU runs
+    const char *conv_algorithm;  // NULL or "": auto
+} CpuBackendOptions;
+Backend *backend_cpu_create_with(const CpuBackendOptions *options, char *err, size_t err_len);
 #ifdef SD_WITH_CUDA
 Backend *backend_cuda_create(int device_index, char *err, size_t err_len);
 #endif

@@ -120,7 +120,7 @@ typedef struct {
 
 static void conv_forward(void *op, real *y) {
     ConvOp *o = op;
-    o->be->conv2d_forward(o->be, &o->g, o->x, o->w, o->bias, o->fuse_relu, y);
+    o->be->conv2d_forward(o->be, &o->g, o->x, o->w, o->bias, NULL, o->fuse_relu, y);
 }
 
 static size_t conv_x_size(const ConvGeom *g) {
@@ -158,7 +158,7 @@ static void naive_conv(const ConvGeom *g, const real *x, const real *w, const re
 
 static ConvGeom make_conv(int batch, int in_c, int in_h, int in_w, int out_c, int kernel,
                           int stride, int pad) {
-    ConvGeom g = {batch, in_c, in_h, in_w, out_c, 0, 0, kernel, kernel, stride, stride, pad, pad};
+    ConvGeom g = {batch, in_c, in_h, in_w, out_c, 0, 0, kernel, kernel, stride, stride, pad, pad, 0};
     g.out_h = (in_h + 2 * pad - kernel) / stride + 1;
     g.out_w = (in_w + 2 * pad - kernel) / stride + 1;
     return g;
@@ -176,7 +176,7 @@ static void test_conv(Ctx *c, Backend *be, const char *name, ConvGeom g) {
     // Forward, plain and with bias + fused ReLU, against the definition.
     for (int variant = 0; variant < 2; variant++) {
         real *b = variant ? bias : NULL;
-        be->conv2d_forward(be, &g, op.x, op.w, b, variant, y);
+        be->conv2d_forward(be, &g, op.x, op.w, b, NULL, variant, y);
         naive_conv(&g, op.x, op.w, b, variant, want);
         snprintf(label, sizeof label, "conv %s forward%s [threads %s]", name,
                  variant ? " +bias +relu" : "", be == c->be ? "2" : "3");
@@ -215,7 +215,7 @@ static void test_convolutions(Ctx *c, Backend *be3) {
     g.out_h = 2, g.out_w = 2;  // (6 + 1 - 3) / 2 + 1: top/left pad 1, bottom/right pad 0
     test_conv(c, c->be, "3x3 s2 pad top/left only", g);
     // Everything different along H and W: a 3x2 kernel, strides 1x2, padding 2x0.
-    ConvGeom odd = {2, 2, 5, 6, 3, 7, 3, 3, 2, 1, 2, 2, 0};
+    ConvGeom odd = {2, 2, 5, 6, 3, 7, 3, 3, 2, 1, 2, 2, 0, 0};
     test_conv(c, c->be, "3x2 kernel, stride 1x2, pad 2x0", odd);
     test_conv(c, be3, "3x2 kernel, stride 1x2, pad 2x0", odd);
 }

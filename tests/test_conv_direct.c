@@ -208,10 +208,10 @@ static void describe(const ConvGeom *g, char *name, size_t size) {
 static void run_backends(Ctx *c, ShapeRun *r) {
     for (int b = 0; b < THREAD_VARIANTS; b++) {
         Backend *be = c->be[b];
-        be->conv2d_forward(be, &r->g, r->x, r->w, NULL, 0, r->out[OUT_Y].data[b]);
-        be->conv2d_forward(be, &r->g, r->x, r->w, r->bias, 0, r->out[OUT_Y_BIAS].data[b]);
-        be->conv2d_forward(be, &r->g, r->x, r->w, NULL, 1, r->out[OUT_Y_RELU].data[b]);
-        be->conv2d_forward(be, &r->g, r->x, r->w, r->bias, 1, r->out[OUT_Y_BIAS_RELU].data[b]);
+        be->conv2d_forward(be, &r->g, r->x, r->w, NULL, NULL, 0, r->out[OUT_Y].data[b]);
+        be->conv2d_forward(be, &r->g, r->x, r->w, r->bias, NULL, 0, r->out[OUT_Y_BIAS].data[b]);
+        be->conv2d_forward(be, &r->g, r->x, r->w, NULL, NULL, 1, r->out[OUT_Y_RELU].data[b]);
+        be->conv2d_forward(be, &r->g, r->x, r->w, r->bias, NULL, 1, r->out[OUT_Y_BIAS_RELU].data[b]);
         be->conv2d_backward_data(be, &r->g, r->w, r->dy, r->out[OUT_DX].data[b]);
         be->conv2d_backward_filter(be, &r->g, r->x, r->dy, r->out[OUT_DW].data[b]);
     }
@@ -362,23 +362,23 @@ static ConvGeom sample_geometry(Rng *rng) {
 // Hand-picked corners the sampler may miss. ConvGeom: batch, in c/h/w, out c/h/w,
 // kernel h/w, stride h/w, pad top/left.
 static const ConvGeom fixed_shapes[] = {
-    {3, 2, 1, 1, 3, 5, 5, 5, 5, 1, 1, 4, 4},       // 1x1 image, all padding
-    {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},       // the smallest (pointwise, im2col path)
-    {3, 3, 6, 7, 4, 4, 5, 1, 1, 1, 1, 0, 0},       // 1x1 kernel cropped: direct path
-    {3, 3, 6, 7, 4, 8, 9, 1, 1, 1, 1, 1, 1},       // 1x1 kernel with padding: direct path
-    {9, 9, 8, 8, 7, 8, 8, 3, 3, 1, 1, 1, 1},       // 8x8 narrow tiles, 6 + 1 channel blocks
-    {9, 5, 8, 8, 9, 8, 8, 3, 3, 1, 1, 1, 1},       // 8x8, 9 output channels
-    {19, 4, 33, 17, 5, 33, 17, 5, 3, 1, 1, 2, 1},  // the largest image, 5x3
-    {19, 3, 33, 17, 6, 31, 15, 3, 5, 1, 1, 0, 1},  // 3x5, cropped bottom and right
-    {9, 7, 17, 12, 3, 17, 12, 5, 1, 1, 1, 2, 0},   // 5x1
-    {9, 3, 12, 17, 5, 12, 17, 1, 5, 1, 1, 0, 2},   // 1x5
-    {3, 2, 4, 4, 2, 2, 2, 4, 4, 1, 1, 0, 0},       // kernel the size of the image
-    {67, 3, 5, 4, 5, 5, 4, 3, 3, 1, 1, 1, 1},      // 67 images: several stacks per slot
-    {73, 2, 3, 6, 9, 3, 6, 2, 4, 1, 1, 1, 2},      // 73 images, even kernel sizes
-    {65, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},      // 65 images of one pixel (im2col)
-    {19, 4, 33, 17, 5, 17, 9, 3, 3, 2, 2, 1, 1},   // stride 2
-    {9, 3, 15, 16, 4, 7, 8, 5, 4, 2, 2, 2, 1},     // stride 2, 5x4
-    {3, 2, 9, 10, 3, 9, 5, 3, 3, 1, 2, 1, 1},      // stride 1x2
+    {3, 2, 1, 1, 3, 5, 5, 5, 5, 1, 1, 4, 4, 0},       // 1x1 image, all padding
+    {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0},       // the smallest (pointwise, im2col path)
+    {3, 3, 6, 7, 4, 4, 5, 1, 1, 1, 1, 0, 0, 0},       // 1x1 kernel cropped: direct path
+    {3, 3, 6, 7, 4, 8, 9, 1, 1, 1, 1, 1, 1, 0},       // 1x1 kernel with padding: direct path
+    {9, 9, 8, 8, 7, 8, 8, 3, 3, 1, 1, 1, 1, 0},       // 8x8 narrow tiles, 6 + 1 channel blocks
+    {9, 5, 8, 8, 9, 8, 8, 3, 3, 1, 1, 1, 1, 0},       // 8x8, 9 output channels
+    {19, 4, 33, 17, 5, 33, 17, 5, 3, 1, 1, 2, 1, 0},  // the largest image, 5x3
+    {19, 3, 33, 17, 6, 31, 15, 3, 5, 1, 1, 0, 1, 0},  // 3x5, cropped bottom and right
+    {9, 7, 17, 12, 3, 17, 12, 5, 1, 1, 1, 2, 0, 0},   // 5x1
+    {9, 3, 12, 17, 5, 12, 17, 1, 5, 1, 1, 0, 2, 0},   // 1x5
+    {3, 2, 4, 4, 2, 2, 2, 4, 4, 1, 1, 0, 0, 0},       // kernel the size of the image
+    {67, 3, 5, 4, 5, 5, 4, 3, 3, 1, 1, 1, 1, 0},      // 67 images: several stacks per slot
+    {73, 2, 3, 6, 9, 3, 6, 2, 4, 1, 1, 1, 2, 0},      // 73 images, even kernel sizes
+    {65, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0},      // 65 images of one pixel (im2col)
+    {19, 4, 33, 17, 5, 17, 9, 3, 3, 2, 2, 1, 1, 0},   // stride 2
+    {9, 3, 15, 16, 4, 7, 8, 5, 4, 2, 2, 2, 1, 0},     // stride 2, 5x4
+    {3, 2, 9, 10, 3, 9, 5, 3, 3, 1, 2, 1, 1, 0},      // stride 1x2
 };
 
 int main(int argc, char **argv) {

@@ -369,6 +369,12 @@ static void naive_conv_all(const ConvGeom *g, const real *x, const real *w, cons
                 }
 }
 
+static double max_abs(const double *v, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fabs(v[i]) > m ? fabs(v[i]) : m;
+    return m;
+}
+
 static void test_conv_resnet_shape(Ctx *c, const char *name, ConvGeom g) {
     const size_t nx = (size_t)g.batch * g.in_c * g.in_h * g.in_w;
     const size_t ny = (size_t)g.batch * g.out_c * g.out_h * g.out_w;
@@ -379,15 +385,18 @@ static void test_conv_resnet_shape(Ctx *c, const char *name, ConvGeom g) {
     double *want_y = checked_calloc(ny, sizeof(double)), *want_dx = checked_calloc(nx, sizeof(double));
     double *want_dw = checked_calloc(nw, sizeof(double));
     naive_conv_all(&g, x, w, dy, want_y, want_dx, want_dw);
-    c->be->conv2d_forward(c->be, &g, x, w, NULL, 0, y);
+    c->be->conv2d_forward(c->be, &g, x, w, NULL, NULL, 0, y);
     c->be->conv2d_backward_data(c->be, &g, w, dy, dx);
     c->be->conv2d_backward_filter(c->be, &g, x, dy, dw);
     char what[128];
-    // 1e-4 relative; the absolute floor covers outputs that cancel to ~0.
+    // Within 1e-4 of the tensor's largest value: the 3x3 stride-1 shapes run as
+    // Winograd F(4x4, 3x3), whose rounding is absolute (it comes from the transforms
+    // of inputs and weights), not relative to each output, so an output that nearly
+    // cancels may be off by more than 1e-4 of itself (tests/test_conv_winograd.c).
     snprintf(what, sizeof what, "conv %s forward (float vs double loops)", name);
-    check_tensor(c, what, y, want_y, ny, 1e-4, 1e-5);
+    check_tensor(c, what, y, want_y, ny, 0, 1e-4 * max_abs(want_y, ny));
     snprintf(what, sizeof what, "conv %s backward data", name);
-    check_tensor(c, what, dx, want_dx, nx, 1e-4, 1e-5);
+    check_tensor(c, what, dx, want_dx, nx, 0, 1e-4 * max_abs(want_dx, nx));
     // dw sums batch * out_h * out_w products: a larger absolute floor.
     snprintf(what, sizeof what, "conv %s backward filter", name);
     check_tensor(c, what, dw, want_dw, nw, 1e-4, 1e-3);
@@ -395,7 +404,7 @@ static void test_conv_resnet_shape(Ctx *c, const char *name, ConvGeom g) {
 }
 
 static void test_conv_bias_relu(Ctx *c) {
-    ConvGeom g = {3, 4, 6, 5, 6, 6, 5, 3, 3, 1, 1, 1, 1};
+    ConvGeom g = {3, 4, 6, 5, 6, 6, 5, 3, 3, 1, 1, 1, 1, 0};
     const size_t nx = 3 * 4 * 30, ny = 3 * 6 * 30, nw = 6 * 4 * 9;
     real *x = random_array(c, nx, -1, 1), *w = random_array(c, nw, -0.5, 0.5), *bias = random_array(c, 6, -1, 1);
     real *dy = checked_calloc(ny, sizeof(real)), *y = checked_calloc(ny, sizeof(real));
@@ -407,7 +416,7 @@ static void test_conv_bias_relu(Ctx *c) {
         want[i] += bias[(i / 30) % 6];
         if (want[i] < 0) want[i] = 0, clipped++;
     }
-    c->be->conv2d_forward(c->be, &g, x, w, bias, 1, y);
+    c->be->conv2d_forward(c->be, &g, x, w, bias, NULL, 1, y);
     check_tensor(c, "conv 3x3 with bias and fused ReLU", y, want, ny, 1e-5, 1e-6);
     CHECK(c->t, clipped > 0 && clipped < (int)ny, "the fused ReLU case clips some but not all (%d)", clipped);
     free(x), free(w), free(bias), free(dy), free(y), free(want), free(unused_dx), free(unused_dw);
@@ -416,8 +425,8 @@ static void test_conv_bias_relu(Ctx *c) {
 // The three passes give the same bits for any thread count (images in parallel,
 // or one after another with a threaded BLAS), so runs reproduce exactly.
 static void test_conv_thread_invariance(Ctx *c) {
-    const ConvGeom cases[2] = {{5, 8, 12, 10, 12, 12, 10, 3, 3, 1, 1, 1, 1},
-                               {5, 8, 12, 10, 12, 6, 5, 3, 3, 2, 2, 1, 1}};
+    const ConvGeom cases[2] = {{5, 8, 12, 10, 12, 12, 10, 3, 3, 1, 1, 1, 1, 0},
+                               {5, 8, 12, 10, 12, 6, 5, 3, 3, 2, 2, 1, 1, 0}};
     const int thread_counts[3] = {2, 3, 8};  // 8 > batch: the BLAS-threaded path
     for (int k = 0; k < 2; k++) {
         const ConvGeom *g = &cases[k];
@@ -430,13 +439,13 @@ static void test_conv_thread_invariance(Ctx *c) {
         const size_t sizes[3] = {ny, nx, nw};
         char err[128];
         Backend *one = backend_cpu_create(1, err, sizeof err);
-        one->conv2d_forward(one, g, x, w, NULL, 0, ref[0]);
+        one->conv2d_forward(one, g, x, w, NULL, NULL, 0, ref[0]);
         one->conv2d_backward_data(one, g, w, dy, ref[1]);
         one->conv2d_backward_filter(one, g, x, dy, ref[2]);
         one->destroy(one);
         for (int t = 0; t < 3; t++) {
             Backend *be = backend_cpu_create(thread_counts[t], err, sizeof err);
-            be->conv2d_forward(be, g, x, w, NULL, 0, got[0]);
+            be->conv2d_forward(be, g, x, w, NULL, NULL, 0, got[0]);
             be->conv2d_backward_data(be, g, w, dy, got[1]);
             be->conv2d_backward_filter(be, g, x, dy, got[2]);
             be->destroy(be);
@@ -604,10 +613,10 @@ int main(void) {
     test_pooling(&c);
     test_conv_bias_relu(&c);
     // ConvGeom: batch, in c/h/w, out c/h/w, kernel h/w, stride h/w, pad top/left.
-    test_conv_resnet_shape(&c, "3x3 16->16 32x32 batch 32", (ConvGeom){32, 16, 32, 32, 16, 32, 32, 3, 3, 1, 1, 1, 1});
-    test_conv_resnet_shape(&c, "3x3/2 16->32 32x32 batch 32", (ConvGeom){32, 16, 32, 32, 32, 16, 16, 3, 3, 2, 2, 1, 1});
-    test_conv_resnet_shape(&c, "3x3 64->64 8x8 batch 32", (ConvGeom){32, 64, 8, 8, 64, 8, 8, 3, 3, 1, 1, 1, 1});
-    test_conv_resnet_shape(&c, "1x1 16->64 8x8 batch 32", (ConvGeom){32, 16, 8, 8, 64, 8, 8, 1, 1, 1, 1, 0, 0});
+    test_conv_resnet_shape(&c, "3x3 16->16 32x32 batch 32", (ConvGeom){32, 16, 32, 32, 16, 32, 32, 3, 3, 1, 1, 1, 1, 0});
+    test_conv_resnet_shape(&c, "3x3/2 16->32 32x32 batch 32", (ConvGeom){32, 16, 32, 32, 32, 16, 16, 3, 3, 2, 2, 1, 1, 0});
+    test_conv_resnet_shape(&c, "3x3 64->64 8x8 batch 32", (ConvGeom){32, 64, 8, 8, 64, 8, 8, 3, 3, 1, 1, 1, 1, 0});
+    test_conv_resnet_shape(&c, "1x1 16->64 8x8 batch 32", (ConvGeom){32, 16, 8, 8, 64, 8, 8, 1, 1, 1, 1, 0, 0, 0});
     test_conv_thread_invariance(&c);
     test_batchnorm_float(&c);
     test_sgd(&c);

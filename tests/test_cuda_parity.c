@@ -185,15 +185,18 @@ static void check_conv(Parity *p, const ConvGeom *g, const char *name, int with_
     Twin w = twin_normal(p, conv_weight_count(g), 0, sqrt(2.0 / fan_in));
     Twin bias = twin_normal(p, (size_t)g->out_c, 0, 0.5);
     Twin y = twin_nan(p, conv_out_count(g));
-    p->cpu->conv2d_forward(p->cpu, g, x.cpu, w.cpu, with_bias ? bias.cpu : NULL, fuse_relu, y.cpu);
-    p->gpu->conv2d_forward(p->gpu, g, x.gpu, w.gpu, with_bias ? bias.gpu : NULL, fuse_relu, y.gpu);
+    p->cpu->conv2d_forward(p->cpu, g, x.cpu, w.cpu, with_bias ? bias.cpu : NULL, NULL, fuse_relu,
+                           y.cpu);
+    p->gpu->conv2d_forward(p->gpu, g, x.gpu, w.gpu, with_bias ? bias.gpu : NULL, NULL, fuse_relu,
+                           y.gpu);
     const char *variant = with_bias ? (fuse_relu ? " +bias +relu" : " +bias")
                                     : (fuse_relu ? " +relu" : "");
     snprintf(what, sizeof what, "conv %s forward%s", name, variant);
     check_twin(p, &y, what);
     // Twice: the second call runs on the cached plan, the first found it.
     p->gpu->fill(p->gpu, y.gpu, y.count, (real)NAN);
-    p->gpu->conv2d_forward(p->gpu, g, x.gpu, w.gpu, with_bias ? bias.gpu : NULL, fuse_relu, y.gpu);
+    p->gpu->conv2d_forward(p->gpu, g, x.gpu, w.gpu, with_bias ? bias.gpu : NULL, NULL, fuse_relu,
+                           y.gpu);
     snprintf(what, sizeof what, "conv %s forward%s (cached plan)", name, variant);
     check_twin(p, &y, what);
     if (backward) {
@@ -218,8 +221,44 @@ static void check_conv(Parity *p, const ConvGeom *g, const char *name, int with_
     twin_free(p, &y);
 }
 
+// y = ReLU?(conv + bias + residual): a separate residual, and the residual in y itself
+// (in place); fused (bias + ReLU: cuDNN's z input) and unfused.
+static void check_conv_residual(Parity *p, const ConvGeom *g, const char *name, int fused) {
+    char what[160];
+    Twin x = twin_normal(p, conv_in_count(g), 0, 1);
+    Twin w = twin_normal(p, conv_weight_count(g), 0, 0.1);
+    Twin bias = twin_normal(p, (size_t)g->out_c, 0, 0.5);
+    Twin residual = twin_normal(p, conv_out_count(g), 0, 1);
+    Twin y = twin_nan(p, conv_out_count(g));
+    for (int side = 0; side < 2; side++) {
+        Backend *be = side ? p->gpu : p->cpu;
+        be->conv2d_forward(be, g, side ? x.gpu : x.cpu, side ? w.gpu : w.cpu,
+                           fused ? (side ? bias.gpu : bias.cpu) : NULL,
+                           side ? residual.gpu : residual.cpu, fused, side ? y.gpu : y.cpu);
+    }
+    snprintf(what, sizeof what, "conv %s + residual%s", name, fused ? " +bias +relu" : "");
+    check_twin(p, &y, what);
+    for (int side = 0; side < 2; side++) {  // in place: the residual is y's own contents
+        Backend *be = side ? p->gpu : p->cpu;
+        be->conv2d_forward(be, g, side ? x.gpu : x.cpu, side ? w.gpu : w.cpu,
+                           fused ? (side ? bias.gpu : bias.cpu) : NULL,
+                           side ? residual.gpu : residual.cpu, fused,
+                           side ? residual.gpu : residual.cpu);
+    }
+    snprintf(what, sizeof what, "conv %s + residual in place%s", name, fused ? " +bias +relu" : "");
+    check_twin(p, &residual, what);
+    twin_free(p, &x);
+    twin_free(p, &w);
+    twin_free(p, &bias);
+    twin_free(p, &residual);
+    twin_free(p, &y);
+}
+
 static void test_convolutions(Parity *p) {
     ConvGeom g;
+    g = conv_geom(4, 32, 16, 32, 3, 1, 1);
+    check_conv_residual(p, &g, "32->32 3x3 s1 16x16", 0);
+    check_conv_residual(p, &g, "32->32 3x3 s1 16x16", 1);
     g = conv_geom(8, 3, 32, 16, 3, 1, 1);
     check_conv(p, &g, "stem 3->16 3x3 s1", 0, 0, 1);
     g = conv_geom(8, 16, 32, 16, 3, 1, 1);

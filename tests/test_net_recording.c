@@ -69,8 +69,8 @@ static int stash(Backend *be, const RecordedOp *op) {
 static void run_op(Backend *cpu, const RecordedOp *op) {
     switch (op->kind) {
     case OP_CONV_FWD:
-        cpu->conv2d_forward(cpu, &op->conv, op->in[0], op->in[1], op->in[2], (int)op->count,
-                            op->out[0]);
+        cpu->conv2d_forward(cpu, &op->conv, op->in[0], op->in[1], op->in[2], op->in[3],
+                            (int)op->count, op->out[0]);
         break;
     case OP_CONV_BWD_DATA:
         cpu->conv2d_backward_data(cpu, &op->conv, op->in[0], op->in[1], op->out[0]);
@@ -109,9 +109,9 @@ static void stash_or_run(Backend *be, const RecordedOp *op) {
 }
 
 static void w_conv_fwd(Backend *be, const ConvGeom *g, const real *x, const real *w,
-                       const real *bias, int fuse_relu, real *y) {
+                       const real *bias, const real *residual, int fuse_relu, real *y) {
     RecordedOp op = {.kind = OP_CONV_FWD, .conv = *g, .count = (size_t)fuse_relu,
-                     .in = {x, w, bias}, .out = {y}};
+                     .in = {x, w, bias, residual}, .out = {y}};
     stash_or_run(be, &op);
 }
 

@@ -201,9 +201,12 @@ int bench_steps(const TrainOptions *opt) {
     if (!b.gates) {
         fprintf(stderr, "sdtrain: out of memory\n");
     } else {
+        char device[256];
+        b.be->describe(b.be, device, sizeof device);
         printf("model %s batch %d device %s survival %s p_L %g: E[L~] %.2f of %d blocks\n",
                preset.name, b.batch, b.be->name, opt->survival, opt->p_last,
                net_expected_active_blocks(&b.net), b.net.n_blocks);
+        printf("%s\n", device);
         fflush(stdout);
         status = run_windows(&b);
     }

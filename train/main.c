@@ -41,9 +41,10 @@ static void print_setup(const Trainer *tr) {
             "sdtrain: %s (%d layers, %d blocks, %.3fM parameters) on %s %dx%dx%d, %d classes\n",
             net->preset.name, preset_depth(&net->preset), net->n_blocks, net->n_params / 1e6,
             opt->dataset, net->in_c, net->in_h, net->in_w, net->n_classes);
-    fprintf(stderr, "sdtrain: %d train / %d validation / %d test images, augment %s, %s backend\n",
-            tr->train_count, tr->val_count, tr->test_count, tr->augment ? "on" : "off",
-            tr->be->name);
+    char device[256];
+    tr->be->describe(tr->be, device, sizeof device);
+    fprintf(stderr, "sdtrain: %d train / %d validation / %d test images, augment %s; %s\n",
+            tr->train_count, tr->val_count, tr->test_count, tr->augment ? "on" : "off", device);
     fprintf(stderr, "sdtrain: survival %s, p_L = %g: E[L~] = %.2f of %d blocks\n", opt->survival,
             opt->p_last, net_expected_active_blocks(net), net->n_blocks);
 }

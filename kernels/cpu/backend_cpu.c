@@ -10,7 +10,7 @@
 
 // ---- shared helpers ----------------------------------------------------------
 
-static void scratch_grow(CpuScratch *s, size_t elements) {
+void cpu_scratch_grow(CpuScratch *s, size_t elements) {
     if (s->capacity >= elements) return;
     real *grown = realloc(s->data, elements * sizeof(real));
     if (!grown) {
@@ -23,11 +23,11 @@ static void scratch_grow(CpuScratch *s, size_t elements) {
 }
 
 void cpu_scratch_reserve(CpuState *st, size_t elements) {
-    for (int t = 0; t < st->threads; t++) scratch_grow(&st->scratch[t], elements);
+    for (int t = 0; t < st->threads; t++) cpu_scratch_grow(&st->scratch[t], elements);
 }
 
 real *cpu_shared_reserve(CpuState *st, size_t elements) {
-    scratch_grow(&st->shared, elements);
+    cpu_scratch_grow(&st->shared, elements);
     return st->shared.data;
 }
 
@@ -83,11 +83,18 @@ static void cpu_destroy(Backend *be) {
     CpuState *st = cpu_state(be);
     if (st) {
         for (int t = 0; t < st->threads; t++) free(st->scratch[t].data);
+        cpu_winograd_cache_free(st);
         free(st->shared.data);
         free(st->scratch);
         free(st);
     }
     free(be);
+}
+
+static void cpu_describe(Backend *be, char *out, size_t out_len) {
+    const CpuState *st = cpu_state(be);
+    snprintf(out, out_len, "cpu: %s kernels (%d-bit vectors), %d threads", st->kernels->isa,
+             st->kernels->vector_bytes * 8, st->threads);
 }
 
 // ---- construction -------------------------------------------------------------
@@ -106,6 +113,7 @@ static void fill_table(Backend *be) {
     be->destroy = cpu_destroy;
     be->set_precision = cpu_set_precision;
     be->last_error = cpu_last_error;
+    be->describe = cpu_describe;
 
     be->conv2d_forward = cpu_conv2d_forward;
     be->conv2d_backward_data = cpu_conv2d_backward_data;
@@ -143,6 +151,37 @@ static void fill_table(Backend *be) {
 }
 
 Backend *backend_cpu_create(int threads, char *err, size_t err_len) {
+    const CpuBackendOptions options = {threads, getenv("SD_CPU_ISA"), getenv("SD_CPU_CONV")};
+    return backend_cpu_create_with(&options, err, err_len);
+}
+
+static int conv_algorithm_named(const char *name, CpuConvAlgorithm *algorithm) {
+    static const char *const names[] = {"auto", "direct", "winograd2", "winograd4"};
+    if (!name || !name[0]) name = "auto";
+    for (int i = 0; i < 4; i++)
+        if (strcmp(name, names[i]) == 0) {
+            *algorithm = (CpuConvAlgorithm)i;
+            return 1;
+        }
+    return 0;
+}
+
+Backend *backend_cpu_create_with(const CpuBackendOptions *options, char *err, size_t err_len) {
+    char why[160] = "";
+    int threads = options->threads;
+    const CpuKernels *kernels = cpu_kernels_choose(options->kernel_set, why, sizeof why);
+    CpuConvAlgorithm algorithm;
+    if (!kernels) {
+        if (err && err_len) snprintf(err, err_len, "cpu backend: %s", why);
+        return NULL;
+    }
+    if (!conv_algorithm_named(options->conv_algorithm, &algorithm)) {
+        if (err && err_len)
+            snprintf(err, err_len,
+                     "cpu backend: unknown convolution algorithm '%s' (auto, direct, winograd2, "
+                     "winograd4)", options->conv_algorithm);
+        return NULL;
+    }
     if (threads <= 0) threads = omp_get_num_procs();
     if (threads <= 0) threads = 1;
     Backend *be = calloc(1, sizeof *be);
@@ -155,6 +194,8 @@ Backend *backend_cpu_create(int threads, char *err, size_t err_len) {
         if (err && err_len) snprintf(err, err_len, "cpu backend: out of memory");
         return NULL;
     }
+    st->kernels = kernels;
+    st->conv_algorithm = algorithm;
     st->threads = threads;
     st->scratch = scratch;
     be->state = st;

@@ -2,7 +2,7 @@
 //
 // Stride-1 convolutions with a kernel larger than 1x1 (every 3x3 conv of the
 // CIFAR ResNets but the two stride-2 ones) run as DIRECT convolutions on a padded
-// copy of each image (conv_direct.c): the forward pass, the data gradient (a
+// copy of each image (simd/conv_direct.c, in the instruction set the backend chose): the forward pass, the data gradient (a
 // stride-1 correlation of dy with the transposed, flipped weights) and the filter
 // gradient. On the ResNet CIFAR shapes that measured 1.2x to 3.1x faster per pass
 // than the im2col + per-image sgemm below (bench/conv_cpu.c, one core; the one
@@ -29,7 +29,6 @@
 #include <omp.h>
 #include <string.h>
 
-#include "conv_direct.h"
 #include "cpu_ops.h"
 
 static int is_pointwise(const ConvGeom *g) {
@@ -122,13 +121,21 @@ static void col2im_add(const ConvGeom *g, const real *col, real *dx) {
     }
 }
 
-static void add_bias_relu(const ConvGeom *g, const real *bias, int fuse_relu, real *y) {
-    if (!bias && !fuse_relu) return;
+// y (one image) += bias[o] + residual, then ReLU.
+static void add_bias_relu(const ConvGeom *g, const real *bias, const real *residual,
+                          int fuse_relu, real *y) {
+    if (!bias && !residual && !fuse_relu) return;
     const size_t plane = out_plane(g);
     for (int o = 0; o < g->out_c; o++) {
         real *row = y + (size_t)o * plane;
         const real b = bias ? bias[o] : 0;
-        if (fuse_relu) {
+        if (residual) {
+            const real *res = residual + (size_t)o * plane;
+            for (size_t p = 0; p < plane; p++) {
+                real v = row[p] + b + res[p];
+                row[p] = fuse_relu && !(v > 0) ? 0 : v;
+            }
+        } else if (fuse_relu) {
             for (size_t p = 0; p < plane; p++) {
                 real v = row[p] + b;
                 row[p] = v > 0 ? v : 0;
@@ -150,7 +157,7 @@ static int images_in_parallel(const CpuState *st, const ConvGeom *g) {
 // ---- forward ------------------------------------------------------------------
 
 static void forward_image(const ConvGeom *g, const real *x, const real *w, const real *bias,
-                          int fuse_relu, real *scratch, real *y) {
+                          const real *residual, int fuse_relu, real *scratch, real *y) {
     const int rows = (int)col_rows(g), plane = (int)out_plane(g);
     const real *col = x;
     if (!is_pointwise(g)) {
@@ -159,7 +166,7 @@ static void forward_image(const ConvGeom *g, const real *x, const real *w, const
     }
     cblas_gemm_real(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->out_c, plane, rows, 1, w, rows,
                     col, plane, 0, y, plane);
-    add_bias_relu(g, bias, fuse_relu, y);
+    add_bias_relu(g, bias, residual, fuse_relu, y);
 }
 
 static int is_stride_one(const ConvGeom *g) { return g->stride_h == 1 && g->stride_w == 1; }
@@ -169,24 +176,72 @@ static DirectConv forward_as_direct(const ConvGeom *g) {
                         g->out_w,    g->kernel_h, g->kernel_w, g->pad_top, g->pad_left};
 }
 
-// Runs direct_conv_image over the batch, images in parallel.
+// Channels per work item when the threads split one image: a multiple of every
+// register block's channel count (8 and 4), so the blocks stay whole.
+#define DIRECT_CHANNEL_GRANULE 8
+
+// One image shared by all threads: position tiles x groups of output channels,
+// enough items for every thread (batch-1 inference).
+static void direct_conv_image_split(CpuState *st, const DirectConv *d, const real *xpad,
+                                    const real *w, const real *bias, const real *residual,
+                                    int fuse_relu, real *y) {
+    const CpuKernels *k = st->kernels;
+    const int tiles = k->direct_conv_tile_count(d);
+    const int granules = (d->out_c + DIRECT_CHANNEL_GRANULE - 1) / DIRECT_CHANNEL_GRANULE;
+    int groups = (2 * st->threads + tiles - 1) / tiles;
+    if (groups > granules) groups = granules;
+    if (groups < 1) groups = 1;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(st->threads)
+    for (int item = 0; item < tiles * groups; item++) {
+        const int tile = item / groups, group = item % groups;
+        const int o_begin = granules * group / groups * DIRECT_CHANNEL_GRANULE;
+        int o_end = granules * (group + 1) / groups * DIRECT_CHANNEL_GRANULE;
+        if (o_end > d->out_c) o_end = d->out_c;
+        k->direct_conv_tiles(d, xpad, w, bias, residual, fuse_relu, tile, tile + 1, o_begin, o_end,
+                             y);
+    }
+}
+
+// The direct convolution over the batch: images in parallel, or, with fewer images
+// than threads, the threads splitting each image. Every output is summed in the same
+// order either way (cpu_kernels.h), so the results are identical.
 static void direct_conv_batch(CpuState *st, int batch, const DirectConv *d, const real *x,
-                              const real *w, const real *bias, int fuse_relu, real *y) {
-    cpu_scratch_reserve(st, direct_conv_scratch_size(d));
+                              const real *w, const real *bias, const real *residual,
+                              int fuse_relu, real *y) {
+    const CpuKernels *k = st->kernels;
+    cpu_scratch_reserve(st, k->direct_conv_scratch_size(d));
     const size_t in_size = (size_t)d->in_c * d->in_h * d->in_w;
     const size_t out_size = (size_t)d->out_c * d->out_h * d->out_w;
+    if (batch < st->threads) {
+        real *xpad = st->scratch[0].data;  // read by every thread
+        for (int n = 0; n < batch; n++) {
+            k->direct_conv_pad(d, x + n * in_size, xpad);
+            direct_conv_image_split(st, d, xpad, w, bias, residual ? residual + n * out_size : NULL,
+                                    fuse_relu, y + n * out_size);
+        }
+        return;
+    }
+    const int tiles = k->direct_conv_tile_count(d);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(st->threads) if (st->threads > 1)
-    for (int n = 0; n < batch; n++)
-        direct_conv_image(d, x + n * in_size, w, bias, fuse_relu,
-                          st->scratch[omp_get_thread_num()].data, y + n * out_size);
+    for (int n = 0; n < batch; n++) {
+        real *xpad = st->scratch[omp_get_thread_num()].data;
+        k->direct_conv_pad(d, x + n * in_size, xpad);
+        k->direct_conv_tiles(d, xpad, w, bias, residual ? residual + n * out_size : NULL, fuse_relu,
+                             0, tiles, 0, d->out_c, y + n * out_size);
+    }
 }
 
 void cpu_conv2d_forward(Backend *be, const ConvGeom *g, const real *x, const real *w,
-                        const real *bias, int fuse_relu, real *y) {
+                        const real *bias, const real *residual, int fuse_relu, real *y) {
     CpuState *st = cpu_state(be);
+    const int winograd_tile = cpu_winograd_tile(st, g);
+    if (winograd_tile) {
+        cpu_winograd_forward(st, g, winograd_tile, x, w, bias, residual, fuse_relu, y);
+        return;
+    }
     if (is_stride_one(g) && !is_pointwise(g)) {
         const DirectConv d = forward_as_direct(g);
-        direct_conv_batch(st, g->batch, &d, x, w, bias, fuse_relu, y);
+        direct_conv_batch(st, g->batch, &d, x, w, bias, residual, fuse_relu, y);
         return;
     }
     if (!is_pointwise(g)) cpu_scratch_reserve(st, col_rows(g) * out_plane(g));
@@ -196,7 +251,8 @@ void cpu_conv2d_forward(Backend *be, const ConvGeom *g, const real *x, const rea
 #pragma omp parallel for schedule(dynamic, 1) num_threads(st->threads) if (parallel)
     for (int n = 0; n < g->batch; n++) {
         real *scratch = st->scratch[omp_get_thread_num()].data;
-        forward_image(g, x + n * in_image(g), w, bias, fuse_relu, scratch, y + n * out_image(g));
+        forward_image(g, x + n * in_image(g), w, bias, residual ? residual + n * out_image(g) : NULL,
+                      fuse_relu, scratch, y + n * out_image(g));
     }
 }
 
@@ -244,7 +300,14 @@ void cpu_conv2d_backward_data(Backend *be, const ConvGeom *g, const real *w, con
         real *w_flipped = cpu_shared_reserve(st, (size_t)g->out_c * col_rows(g));
         transpose_flip_weights(g, w, w_flipped);
         const DirectConv d = backward_data_as_direct(g);
-        direct_conv_batch(st, g->batch, &d, dy, w_flipped, NULL, 0, dx);
+        const ConvGeom as_forward = {g->batch,    d.in_c,    d.in_h,    d.in_w,     d.out_c,
+                                     d.out_h,     d.out_w,   d.kernel_h, d.kernel_w, 1,
+                                     1,           d.pad_top, d.pad_left, 0};
+        const int winograd_tile = cpu_winograd_tile(st, &as_forward);
+        if (winograd_tile)
+            cpu_winograd_forward(st, &as_forward, winograd_tile, dy, w_flipped, NULL, NULL, 0, dx);
+        else
+            direct_conv_batch(st, g->batch, &d, dy, w_flipped, NULL, NULL, 0, dx);
         return;
     }
     if (!is_pointwise(g)) cpu_scratch_reserve(st, col_rows(g) * out_plane(g));
@@ -271,16 +334,17 @@ void cpu_conv2d_backward_data(Backend *be, const ConvGeom *g, const real *w, con
 #define FILTER_STACK_MAX_IMAGES 8
 #define FILTER_STACK_MAX_BYTES ((size_t)4 << 20)
 
-static int filter_stack_images(const DirectConv *d) {
+static int filter_stack_images(const CpuKernels *k, const DirectConv *d) {
     int images = FILTER_STACK_MAX_IMAGES;
     while (images > 1 &&
-           direct_filter_grad_scratch_size(d, images) * sizeof(real) > FILTER_STACK_MAX_BYTES)
+           k->direct_filter_grad_scratch_size(d, images) * sizeof(real) > FILTER_STACK_MAX_BYTES)
         images--;
     return images;
 }
 
 // slot_sum = the filter gradient of images slot, slot + slots, ... (direct, stride 1).
-static void direct_filter_slot(const ConvGeom *g, const DirectConv *d, int stack, int slot,
+static void direct_filter_slot(const CpuKernels *k, const ConvGeom *g, const DirectConv *d,
+                               int stack, int slot,
                                int slots, const real *x, const real *dy, real *scratch,
                                real *slot_sum) {
     const real *x_stack[FILTER_STACK_MAX_IMAGES], *dy_stack[FILTER_STACK_MAX_IMAGES];
@@ -289,7 +353,7 @@ static void direct_filter_slot(const ConvGeom *g, const DirectConv *d, int stack
         x_stack[count] = x + n * in_image(g);
         dy_stack[count] = dy + n * out_image(g);
         if (++count == stack || n + slots >= g->batch) {
-            direct_filter_grad_images(d, count, x_stack, dy_stack, first, scratch, slot_sum);
+            k->direct_filter_grad_images(d, count, x_stack, dy_stack, first, scratch, slot_sum);
             first = 0;
             count = 0;
         }
@@ -320,9 +384,9 @@ void cpu_conv2d_backward_filter(Backend *be, const ConvGeom *g, const real *x, c
     }
     const int direct = is_stride_one(g) && !is_pointwise(g);
     const DirectConv d = forward_as_direct(g);
-    const int stack = filter_stack_images(&d);
+    const int stack = filter_stack_images(st->kernels, &d);
     if (direct)
-        cpu_scratch_reserve(st, direct_filter_grad_scratch_size(&d, stack));
+        cpu_scratch_reserve(st, st->kernels->direct_filter_grad_scratch_size(&d, stack));
     else if (!is_pointwise(g))
         cpu_scratch_reserve(st, col_rows(g) * out_plane(g));
     real *partials = cpu_shared_reserve(st, (size_t)slots * dw_size);
@@ -335,7 +399,8 @@ void cpu_conv2d_backward_filter(Backend *be, const ConvGeom *g, const real *x, c
         for (int slot = 0; slot < slots; slot++) {
             real *slot_sum = partials + (size_t)slot * dw_size;
             if (direct) {
-                direct_filter_slot(g, &d, stack, slot, slots, x, dy, scratch, slot_sum);
+                direct_filter_slot(st->kernels, g, &d, stack, slot, slots, x, dy, scratch,
+                                   slot_sum);
                 continue;
             }
             for (int n = slot; n < g->batch; n += slots)

@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "../backend.h"
+#include "cpu_kernels.h"
 
 // One cblas name for both builds of the core (float in production, double for
 // the finite-difference tests).
@@ -33,14 +34,36 @@ typedef struct {
     size_t capacity;  // elements
 } CpuScratch;
 
+// How stride-1 3x3 convolutions are computed (conv_winograd.c chooses per shape when auto).
+typedef enum {
+    CPU_CONV_AUTO = 0,
+    CPU_CONV_DIRECT,
+    CPU_CONV_WINOGRAD2,  // F(2x2, 3x3) wherever the shape allows it
+    CPU_CONV_WINOGRAD4,  // F(4x4, 3x3) wherever the shape allows it
+} CpuConvAlgorithm;
+
+// A constant weight tensor's Winograd transform, kept for the backend's life.
 typedef struct {
+    const real *weights;
+    WinogradConv conv;
+    real *transformed;
+} WinogradCacheEntry;
+
+typedef struct {
+    const CpuKernels *kernels;  // the vector kernels for this CPU (cpu_kernels.h)
+    CpuConvAlgorithm conv_algorithm;
     int threads;          // size of every OpenMP team and of the BLAS pool
     CpuScratch *scratch;  // [threads]
     CpuScratch shared;    // one buffer all threads write disjoint parts of (partial sums)
+    CpuScratch winograd_weights;  // a call's transformed weights (not cached)
+    WinogradCacheEntry *winograd_cache;  // transformed constant weights (ConvGeom.constant_weights)
+    int winograd_cached, winograd_cache_capacity;
 } CpuState;
 
 static inline CpuState *cpu_state(Backend *be) { return (CpuState *)be->state; }
 
+// Makes one buffer hold at least `elements` reals (aborts with a message when out of memory).
+void cpu_scratch_grow(CpuScratch *s, size_t elements);
 // Makes every thread's scratch hold at least `elements` reals. Called before a
 // parallel region, never inside one. Aborts with a message when memory runs out:
 // the kernels have no error return, and continuing would compute garbage.
@@ -51,9 +74,17 @@ real *cpu_shared_reserve(CpuState *st, size_t elements);
 // Sets the OpenBLAS pool size for the BLAS calls that follow.
 void cpu_blas_threads(int threads);
 
+// ---- Winograd convolution (conv_winograd.c) ----
+// The output tile side m (2 or 4) for this stride-1 3x3 geometry, or 0: direct.
+int cpu_winograd_tile(const CpuState *st, const ConvGeom *g);
+// y = ReLU?(conv + bias + residual) by Winograd F(m x m, 3 x 3) over the batch.
+void cpu_winograd_forward(CpuState *st, const ConvGeom *g, int m, const real *x, const real *w,
+                          const real *bias, const real *residual, int fuse_relu, real *y);
+void cpu_winograd_cache_free(CpuState *st);
+
 // ---- convolution (conv.c) ----
 void cpu_conv2d_forward(Backend *be, const ConvGeom *g, const real *x, const real *w,
-                        const real *bias, int fuse_relu, real *y);
+                        const real *bias, const real *residual, int fuse_relu, real *y);
 void cpu_conv2d_backward_data(Backend *be, const ConvGeom *g, const real *w, const real *dy,
                               real *dx);
 void cpu_conv2d_backward_filter(Backend *be, const ConvGeom *g, const real *x, const real *dy,

@@ -311,6 +311,7 @@ static void fill_table(Backend *be) {
     be->destroy = cuda_destroy;
     be->set_precision = cuda_set_precision;
     be->last_error = backend_cuda_error;
+    be->describe = backend_cuda_describe;
     be->record_begin = cuda_record_begin;
     be->record_end = cuda_record_end;
     be->replay = cuda_replay;

@@ -264,8 +264,12 @@ static int algorithm_known_if_recording(CudaState *st, int have_algorithm) {
     return 0;
 }
 
+static size_t conv_output_bytes(const ConvGeom *g) {
+    return (size_t)g->batch * g->out_c * g->out_h * g->out_w * sizeof(float);
+}
+
 void cuda_conv2d_forward(Backend *be, const ConvGeom *g, const real *x, const real *w,
-                         const real *bias, int fuse_relu, real *y) {
+                         const real *bias, const real *residual, int fuse_relu, real *y) {
     CudaState *st = cuda_state(be);
     if (st->failed) return;
     ConvPlan *p = plan_get(st, g);
@@ -274,13 +278,20 @@ void cuda_conv2d_forward(Backend *be, const ConvGeom *g, const real *x, const re
     if (!cuda_grow_buffer(st, &st->workspace, p->fwd_workspace)) return;
     const float *input = conv_input(st, p, x);
     if (!input) return;
+    // A residual is blended in as y itself: copied there first (unless it is y), then
+    // added by the convolution's beta = 1 (or the fused call's alpha2 = 1, z = y).
+    if (residual && residual != y &&
+        !CUDA_OK(st, cudaMemcpyAsync(y, residual, conv_output_bytes(g), cudaMemcpyDeviceToDevice,
+                                     st->stream)))
+        return;
     const float one = 1.0f, zero = 0.0f;
+    const float *blend = residual ? &one : &zero;
     if (bias && fuse_relu && !p->fused_unsupported) {
-        // y = ReLU(conv(x) + 0 * z + bias) with z = y: alpha2 = 0 means cuDNN does
+        // y = ReLU(conv(x) + alpha2 * z + bias) with z = y: alpha2 = 0 means cuDNN does
         // not blend z in (tests/test_cuda_parity.c fills y with NaN first to prove it).
         cudnnStatus_t fused = cudnnConvolutionBiasActivationForward(
             st->cudnn, &one, p->x_desc, input, p->w_desc, w, p->conv_desc, p->fwd_algo,
-            st->workspace.data, p->fwd_workspace, &zero, p->y_desc, y, p->bias_desc, bias,
+            st->workspace.data, p->fwd_workspace, blend, p->y_desc, y, p->bias_desc, bias,
             st->relu_desc, p->y_desc, y);
         if (fused == CUDNN_STATUS_SUCCESS) return;
         const int category = CUDNN_STATUS_CATEGORY(fused);
@@ -299,7 +310,7 @@ void cuda_conv2d_forward(Backend *be, const ConvGeom *g, const real *x, const re
     }
     if (!CUDNN_OK(st, cudnnConvolutionForward(st->cudnn, &one, p->x_desc, input, p->w_desc, w,
                                               p->conv_desc, p->fwd_algo, st->workspace.data,
-                                              p->fwd_workspace, &zero, p->y_desc, y)))
+                                              p->fwd_workspace, blend, p->y_desc, y)))
         return;
     if (bias || fuse_relu)
         cuda_bias_relu_inplace(st, g->batch, g->out_c, g->out_h * g->out_w, bias, fuse_relu, y);

@@ -142,7 +142,7 @@ void cuda_pad_nchw(CudaState *st, int batch, int channels, int in_h, int in_w, i
 // ---- the Backend table entries, one group per file ----------------------------
 // conv.cu
 void cuda_conv2d_forward(Backend *be, const ConvGeom *g, const real *x, const real *w,
-                         const real *bias, int fuse_relu, real *y);
+                         const real *bias, const real *residual, int fuse_relu, real *y);
 void cuda_conv2d_backward_data(Backend *be, const ConvGeom *g, const real *w, const real *dy,
                                real *dx);
 void cuda_conv2d_backward_filter(Backend *be, const ConvGeom *g, const real *x, const real *dy,

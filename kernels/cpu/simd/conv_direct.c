@@ -1,4 +1,5 @@
-// Direct stride-1 convolution on a padded copy of the image.
+// Direct stride-1 convolution on a padded copy of the image (one build per
+// instruction set: simd.h, cpu_kernels.h).
 //
 // The input is copied once into xpad[c][r][s] with the padding made explicit,
 // row pitch Wp = out_w + kernel_w - 1. Output pixel (i, j) is then computed at
@@ -11,47 +12,71 @@
 // matrix nor packs it for the BLAS: on the ResNet CIFAR shapes (16..64 channels,
 // 8x8..32x32) those copies cost as much as the multiply-adds themselves.
 //
-// The inner tile is 4 output channels x 3 vectors of positions, or 6 x 2 where
-// rounding the positions up to 3 vectors would waste more (8x8 images: 80 extended
-// positions are 5 tiles of 2 vectors but 4 of 3), kept in registers over all
-// in_c*kh*kw taps (12 accumulators of 16 AVX2 ymm).
-#include <string.h>
+// Work is split into position tiles of `vecs` vectors; a tile computes every
+// output channel in register blocks of `outs` channels x `vecs` vectors,
+// accumulated over all in_c*kh*kw taps. (outs, vecs) is chosen per geometry
+// from the shapes that fit the register file (tile_config): the fewest
+// positions computed in vain (the last tile of an image rounds up), then the
+// fewest loads per multiply-add (1/outs). Threads split the tiles (an image
+// too few to go round) or the images; either way each output is summed in the
+// same order, so results never depend on the thread count.
+#include "simd.h"
 
-#include "conv_direct.h"
-
-// 32-byte vectors: AVX2 under the project's -march=x86-64-v3, and plain (if slower)
-// code on any other target. 8 floats or 4 doubles.
-#define VEC_BYTES 32
-#define VEC_LEN ((int)(VEC_BYTES / sizeof(real)))
-typedef real RealVec __attribute__((vector_size(VEC_BYTES)));
-
-#define TILE_OUT 4  // also the channel block of the filter gradient
+// (outs, vecs) register tiles: outs * vecs accumulators + vecs inputs + one
+// broadcast weight must fit the vector registers.
+#if VEC_REGISTERS >= 32
+#define TILE_CONFIGS(X) X(0, 8, 3) X(1, 4, 6) X(2, 4, 5) X(3, 4, 4) X(4, 8, 2) X(5, 8, 1)
+#define TILE_CONFIG_COUNT 6
+#define TILE_VECS_MAX 6
+#define TILE_OUT_MAX 8
+#else
+#define TILE_CONFIGS(X) X(0, 4, 3) X(1, 6, 2) X(2, 4, 2) X(3, 4, 1)
+#define TILE_CONFIG_COUNT 4
+#define TILE_VECS_MAX 3
 #define TILE_OUT_MAX 6
-#define TILE_VECS 3
-#define TILE_POSITIONS (TILE_VECS * VEC_LEN)
+#endif
+#define TILE_POSITIONS_MAX (TILE_VECS_MAX * VEC_LEN)
 
-static inline RealVec load_vec(const real *p) {
-    RealVec v;
-    memcpy(&v, p, sizeof v);  // unaligned load
-    return v;
-}
+typedef struct {
+    int outs, vecs;
+} TileConfig;
+
+#define CONFIG_ENTRY(index, o, v) {o, v},
+static const TileConfig tile_configs[TILE_CONFIG_COUNT] = {TILE_CONFIGS(CONFIG_ENTRY)};
 
 static int padded_w(const DirectConv *d) { return d->out_w + d->kernel_w - 1; }
 static int padded_h(const DirectConv *d) { return d->out_h + d->kernel_h - 1; }
 static size_t padded_plane(const DirectConv *d) { return (size_t)padded_w(d) * padded_h(d); }
 static size_t extended_positions(const DirectConv *d) { return (size_t)d->out_h * padded_w(d); }
-static size_t rounded_positions(const DirectConv *d) {
-    return (extended_positions(d) + TILE_POSITIONS - 1) / TILE_POSITIONS * TILE_POSITIONS;
+
+static size_t rounded_up(size_t n, size_t step) { return (n + step - 1) / step * step; }
+
+static int tile_config(const DirectConv *d) {
+    int best = 0;
+    double best_cost = 0;
+    for (int k = 0; k < TILE_CONFIG_COUNT; k++) {
+        const TileConfig c = tile_configs[k];
+        const size_t computed = rounded_up(extended_positions(d), (size_t)c.vecs * VEC_LEN);
+        const double cost = (double)computed * (1.0 + 1.0 / c.outs);
+        if (k == 0 || cost < best_cost) best = k, best_cost = cost;
+    }
+    return best;
 }
 
-// The last tile reads up to (rounded - extended) positions past the last padded
-// plane, plus kernel_w - 1 for its last tap: zeroed slack covers that.
-static size_t slack(const DirectConv *d) {
-    return rounded_positions(d) - extended_positions(d) + (size_t)d->kernel_w + TILE_POSITIONS;
+static size_t tile_positions(const DirectConv *d) {
+    return (size_t)tile_configs[tile_config(d)].vecs * VEC_LEN;
 }
 
-size_t direct_conv_scratch_size(const DirectConv *d) {
-    return (size_t)d->in_c * padded_plane(d) + slack(d);
+int SIMD_NAME(direct_conv_tile_count)(const DirectConv *d) {
+    return (int)(rounded_up(extended_positions(d), tile_positions(d)) / tile_positions(d));
+}
+
+// The last tile reads up to a tile's positions past the last extended position,
+// plus kernel_w - 1 for its last tap, plus (kernel_h - 1) rows: zeroed slack covers it.
+static size_t slack(void) { return (size_t)TILE_POSITIONS_MAX + VEC_LEN; }
+
+size_t SIMD_NAME(direct_conv_scratch_size)(const DirectConv *d) {
+    return (size_t)d->in_c * padded_plane(d) + slack() + (size_t)d->kernel_w;
 }
 
 // Copies x into the padded layout, channel c at xpad + c * channel_pitch; the caller
@@ -75,21 +100,20 @@ static void pad_image_into(const DirectConv *d, const real *x, size_t channel_pi
     }
 }
 
-static void pad_image(const DirectConv *d, const real *x, real *xpad) {
-    memset(xpad, 0, sizeof(real) * direct_conv_scratch_size(d));
+void SIMD_NAME(direct_conv_pad)(const DirectConv *d, const real *x, real *xpad) {
+    memset(xpad, 0, sizeof(real) * SIMD_NAME(direct_conv_scratch_size)(d));
     pad_image_into(d, x, padded_plane(d), xpad);
 }
 
 // acc[o][v] = sum over taps of w[o0+o][c][ki][kj] * xpad[c][q0 + v*VEC_LEN + lane + ki*Wp + kj]
 // for `outs` channels and `vecs` vectors (compile-time constants after inlining, so the
-// accumulators stay in registers). fp-contract: gcc fuses acc + w*x into one FMA
-// only when allowed, and ISO C mode (-std=c11) does not allow it by default.
-__attribute__((always_inline, optimize("fp-contract=fast"))) static inline void compute_tile(
+// accumulators stay in registers).
+__attribute__((always_inline)) SIMD_FMA static inline void compute_tile(
     const DirectConv *d, const real *xpad, const real *w, int o0, const int outs, const int vecs,
-    size_t q0, real out[TILE_OUT_MAX][TILE_POSITIONS]) {
+    size_t q0, real out[TILE_OUT_MAX][TILE_POSITIONS_MAX]) {
     const int pw = padded_w(d), kh = d->kernel_h, kw = d->kernel_w;
     const size_t plane = padded_plane(d), w_stride = (size_t)d->in_c * kh * kw;
-    RealVec acc[TILE_OUT_MAX][TILE_VECS];
+    RealVec acc[TILE_OUT_MAX][TILE_VECS_MAX];
     for (int o = 0; o < outs; o++)
         for (int v = 0; v < vecs; v++) acc[o][v] = (RealVec){0};
     const real *w_block = w + (size_t)o0 * w_stride;
@@ -98,7 +122,7 @@ __attribute__((always_inline, optimize("fp-contract=fast"))) static inline void 
             const real *row = xpad + (size_t)c * plane + (size_t)ki * pw + q0;
             const real *w_tap = w_block + ((size_t)c * kh + ki) * kw;
             for (int kj = 0; kj < kw; kj++) {
-                RealVec xv[TILE_VECS];
+                RealVec xv[TILE_VECS_MAX];
                 for (int v = 0; v < vecs; v++) xv[v] = load_vec(row + kj + v * VEC_LEN);
                 for (int o = 0; o < outs; o++) {
                     const real weight = w_tap[o * w_stride + kj];  // broadcast by the product
@@ -108,17 +132,17 @@ __attribute__((always_inline, optimize("fp-contract=fast"))) static inline void 
         }
     }
     for (int o = 0; o < outs; o++)
-        for (int v = 0; v < vecs; v++) memcpy(&out[o][v * VEC_LEN], &acc[o][v], sizeof acc[o][v]);
+        for (int v = 0; v < vecs; v++) store_vec(&out[o][v * VEC_LEN], acc[o][v]);
 }
 
 // Stores the tile's valid positions (j < out_w, q < out_h * Wp) into y with bias and
 // ReLU, one run of consecutive output columns at a time (a loop the compiler vectorises).
-static void store_tile(const DirectConv *d, real out[TILE_OUT_MAX][TILE_POSITIONS], int o0,
-                       int outs, size_t q0, size_t tile_positions, const real *bias, int fuse_relu,
-                       real *y) {
+static void store_tile(const DirectConv *d, real out[TILE_OUT_MAX][TILE_POSITIONS_MAX], int o0,
+                       int outs, size_t q0, size_t positions, const real *bias,
+                       const real *residual, int fuse_relu, real *y) {
     const size_t pw = (size_t)padded_w(d), plane_out = (size_t)d->out_h * d->out_w;
     const size_t q_end = extended_positions(d);
-    const size_t tile_end = q0 + tile_positions < q_end ? q0 + tile_positions : q_end;
+    const size_t tile_end = q0 + positions < q_end ? q0 + positions : q_end;
     for (size_t q = q0; q < tile_end;) {
         const size_t i = q / pw, j = q % pw;
         const size_t row_end = (i + 1) * pw < tile_end ? (i + 1) * pw : tile_end;
@@ -126,9 +150,16 @@ static void store_tile(const DirectConv *d, real out[TILE_OUT_MAX][TILE_POSITION
         const int run = j < (size_t)d->out_w ? (int)(valid_end - q) : 0;
         for (int o = 0; o < outs; o++) {
             const real *src = out[o] + (q - q0);
-            real *dst = y + (size_t)(o0 + o) * plane_out + i * d->out_w + j;
+            const size_t at = (size_t)(o0 + o) * plane_out + i * d->out_w + j;
+            real *dst = y + at;
             const real b = bias ? bias[o0 + o] : 0;
-            if (fuse_relu) {
+            if (residual) {  // may be y itself: read, then write, element by element
+                const real *res = residual + at;
+                for (int k = 0; k < run; k++) {
+                    const real v = src[k] + b + res[k];
+                    dst[k] = fuse_relu && !(v > 0) ? 0 : v;
+                }
+            } else if (fuse_relu) {
                 for (int k = 0; k < run; k++) dst[k] = src[k] + b > 0 ? src[k] + b : 0;
             } else {
                 for (int k = 0; k < run; k++) dst[k] = src[k] + b;
@@ -138,39 +169,46 @@ static void store_tile(const DirectConv *d, real out[TILE_OUT_MAX][TILE_POSITION
     }
 }
 
-// Channels *o0 .. in blocks of `outs`, as long as a whole block remains.
-__attribute__((always_inline, optimize("fp-contract=fast"))) static inline void channel_blocks(
-    const DirectConv *d, const real *xpad, const real *w, const real *bias, int fuse_relu,
-    const int outs, const int vecs, int *o0, real *y) {
-    real out[TILE_OUT_MAX][TILE_POSITIONS];
-    const size_t q_end = extended_positions(d), step = (size_t)vecs * VEC_LEN;
-    for (; *o0 + outs <= d->out_c; *o0 += outs)
-        for (size_t q0 = 0; q0 < q_end; q0 += step) {
-            compute_tile(d, xpad, w, *o0, outs, vecs, q0, out);
-            store_tile(d, out, *o0, outs, q0, step, bias, fuse_relu, y);
-        }
+// Channels *o0 .. o_end - 1 of the tile at q0, in blocks of `outs`, as long as a whole
+// block remains.
+__attribute__((always_inline)) SIMD_FMA static inline void channel_blocks(
+    const DirectConv *d, const real *xpad, const real *w, const real *bias, const real *residual,
+    int fuse_relu, const int outs, const int vecs, size_t q0, int *o0, int o_end, real *y) {
+    real out[TILE_OUT_MAX][TILE_POSITIONS_MAX];
+    for (; *o0 + outs <= o_end; *o0 += outs) {
+        compute_tile(d, xpad, w, *o0, outs, vecs, q0, out);
+        store_tile(d, out, *o0, outs, q0, (size_t)vecs * VEC_LEN, bias, residual, fuse_relu, y);
+    }
 }
 
-// Narrow (2-vector) tiles when 3-vector tiles would compute over 10% more positions.
-static int use_narrow_tiles(const DirectConv *d) {
-    const size_t q = extended_positions(d), narrow_step = 2 * (size_t)VEC_LEN;
-    const size_t narrow = (q + narrow_step - 1) / narrow_step * narrow_step;
-    return rounded_positions(d) * 10 > narrow * 11;
+// Tiles [tile_begin, tile_end) with (outs, vecs) register blocks: blocks of `outs`
+// channels, the rest in blocks of 4, then 1.
+__attribute__((always_inline)) SIMD_FMA static inline void tiles_with(
+    const DirectConv *d, const real *xpad, const real *w, const real *bias, const real *residual,
+    int fuse_relu, const int outs, const int vecs, int tile_begin, int tile_end, int o_begin,
+    int o_end, real *y) {
+    for (int t = tile_begin; t < tile_end; t++) {
+        const size_t q0 = (size_t)t * vecs * VEC_LEN;
+        int o0 = o_begin;
+        channel_blocks(d, xpad, w, bias, residual, fuse_relu, outs, vecs, q0, &o0, o_end, y);
+        if (outs > 4)
+            channel_blocks(d, xpad, w, bias, residual, fuse_relu, 4, vecs, q0, &o0, o_end, y);
+        channel_blocks(d, xpad, w, bias, residual, fuse_relu, 1, vecs, q0, &o0, o_end, y);
+    }
 }
 
-// The fp-contract option must sit here too: compute_tile is inlined into this function.
-__attribute__((optimize("fp-contract=fast"))) void direct_conv_image(
-    const DirectConv *d, const real *x, const real *w, const real *bias, int fuse_relu,
-    real *scratch, real *y) {
-    pad_image(d, x, scratch);
-    int o0 = 0;
-    if (use_narrow_tiles(d)) {
-        channel_blocks(d, scratch, w, bias, fuse_relu, 6, 2, &o0, y);
-        channel_blocks(d, scratch, w, bias, fuse_relu, 4, 2, &o0, y);
-        channel_blocks(d, scratch, w, bias, fuse_relu, 1, 2, &o0, y);
-    } else {
-        channel_blocks(d, scratch, w, bias, fuse_relu, 4, 3, &o0, y);
-        channel_blocks(d, scratch, w, bias, fuse_relu, 1, 3, &o0, y);
+SIMD_FMA void SIMD_NAME(direct_conv_tiles)(const DirectConv *d, const real *xpad, const real *w,
+                                           const real *bias, const real *residual, int fuse_relu,
+                                           int tile_begin, int tile_end, int o_begin, int o_end,
+                                           real *y) {
+    switch (tile_config(d)) {
+#define CONFIG_CASE(index, o, v)                                                      \
+    case index:                                                                       \
+        tiles_with(d, xpad, w, bias, residual, fuse_relu, o, v, tile_begin, tile_end, \
+                   o_begin, o_end, y);                                                \
+        break;
+        TILE_CONFIGS(CONFIG_CASE)
+#undef CONFIG_CASE
     }
 }
 
@@ -205,7 +243,7 @@ static size_t stack_channel_pitch(const DirectConv *d, int images) {
     return (size_t)images * padded_plane(d) + (size_t)VEC_LEN + (size_t)d->kernel_w;
 }
 
-size_t direct_filter_grad_scratch_size(const DirectConv *d, int images) {
+size_t SIMD_NAME(direct_filter_grad_scratch_size)(const DirectConv *d, int images) {
     return (size_t)d->in_c * stack_channel_pitch(d, images) +
            (size_t)d->out_c * stack_positions(d, images);
 }
@@ -226,7 +264,9 @@ static inline real lane_sum(RealVec v) {
     return sum;
 }
 
-__attribute__((always_inline, optimize("fp-contract=fast"))) static inline void filter_tile(
+#define TILE_OUT 4  // the channel block of the filter gradient
+
+__attribute__((always_inline)) SIMD_FMA static inline void filter_tile(
     const FilterStack *fs, int o0, const int outs, int c, int ki, int kj0, const int taps,
     int overwrite, real *dw) {
     const DirectConv *d = fs->conv;
@@ -254,7 +294,7 @@ __attribute__((always_inline, optimize("fp-contract=fast"))) static inline void 
 }
 
 // All taps of one kernel row for channels o0 .. o0+outs-1 (outs a constant after inlining).
-__attribute__((always_inline, optimize("fp-contract=fast"))) static inline void filter_row(
+__attribute__((always_inline)) SIMD_FMA static inline void filter_row(
     const FilterStack *fs, int o0, const int outs, int c, int ki, int overwrite, real *dw) {
     int kj = 0;
     for (; kj + FILTER_TAPS <= fs->conv->kernel_w; kj += FILTER_TAPS)
@@ -262,13 +302,13 @@ __attribute__((always_inline, optimize("fp-contract=fast"))) static inline void 
     for (; kj < fs->conv->kernel_w; kj++) filter_tile(fs, o0, outs, c, ki, kj, 1, overwrite, dw);
 }
 
-__attribute__((optimize("fp-contract=fast"))) void direct_filter_grad_images(
+SIMD_FMA void SIMD_NAME(direct_filter_grad_images)(
     const DirectConv *d, int images, const real *const *x, const real *const *dy, int overwrite,
     real *scratch, real *dw) {
     const size_t channel_pitch = stack_channel_pitch(d, images);
     const size_t positions = stack_positions(d, images);
     real *xpad = scratch, *dy_ext = scratch + (size_t)d->in_c * channel_pitch;
-    memset(scratch, 0, sizeof(real) * direct_filter_grad_scratch_size(d, images));
+    memset(scratch, 0, sizeof(real) * SIMD_NAME(direct_filter_grad_scratch_size)(d, images));
     for (int m = 0; m < images; m++) {
         pad_image_into(d, x[m], channel_pitch, xpad + (size_t)m * padded_plane(d));
         extend_gradient_into(d, dy[m], positions, dy_ext + (size_t)m * padded_plane(d));

@@ -1,0 +1,156 @@
+// Stride-1 3x3 convolutions by Winograd F(m x m, 3 x 3) on the CPU: which shapes
+// take it, the transformed weights, and how the threads share the work. The
+// arithmetic is in simd/conv_winograd.c.
+//
+// Choice (cpu_winograd_tile): the kernels vectorise over channels, so both
+// channel counts must be multiples of the vector length; then F(4x4, 3x3), 4x
+// fewer multiply-adds than direct, unless the plane is smaller than two output
+// tiles a side (4x4 outputs and below), where F(2x2) wastes less on partial
+// tiles. The choice depends on the geometry and the kernel set only, never on
+// timing, so a run is reproducible (and a resumed training bit-identical).
+// SD_CPU_CONV=direct|winograd2|winograd4 forces one path where it applies.
+//
+// Work: images in parallel in groups large enough to fill a block of tiles
+// (one 8x8 image has only 4 tiles of F(4x4)); with fewer images than threads,
+// the threads split one image's tiles, then its output channels.
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_ops.h"
+
+#define WINOGRAD_TILE_TARGET 16  // tiles per work item: a full block of the kernels
+
+int cpu_winograd_tile(const CpuState *st, const ConvGeom *g) {
+    const int lanes = st->kernels->vector_bytes / (int)sizeof(real);
+    if (st->conv_algorithm == CPU_CONV_DIRECT) return 0;
+    if (g->kernel_h != 3 || g->kernel_w != 3 || g->stride_h != 1 || g->stride_w != 1) return 0;
+    if (g->in_c % lanes != 0 || g->out_c % lanes != 0) return 0;
+    if (g->pad_top < 0 || g->pad_left < 0 || g->pad_top > 2 || g->pad_left > 2) return 0;
+    if (g->out_h < 1 || g->out_w < 1) return 0;
+    if (st->conv_algorithm == CPU_CONV_WINOGRAD2) return 2;
+    if (st->conv_algorithm == CPU_CONV_WINOGRAD4) return 4;
+    return g->out_h <= 4 && g->out_w <= 4 ? 2 : 4;
+}
+
+static WinogradConv winograd_conv(const ConvGeom *g, int m) {
+    return (WinogradConv){m,        g->in_c,  g->in_h,  g->in_w,  g->out_c,
+                          g->out_h, g->out_w, g->pad_top, g->pad_left};
+}
+
+static void *checked_malloc(size_t bytes) {
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p) {
+        fprintf(stderr, "cpu backend: out of memory (%zu bytes for Winograd weights)\n", bytes);
+        abort();
+    }
+    return p;
+}
+
+// The transformed weights: kept per (weights, geometry) when the caller says they are
+// constant, else transformed into the backend's buffer at every call.
+static const real *transformed_weights(CpuState *st, const ConvGeom *g, const WinogradConv *wc,
+                                       const real *w) {
+    const CpuKernels *k = st->kernels;
+    const size_t size = k->winograd_weights_size(wc);
+    if (!g->constant_weights) {
+        cpu_scratch_grow(&st->winograd_weights, size);
+        k->winograd_weights(wc, w, st->winograd_weights.data);
+        return st->winograd_weights.data;
+    }
+    for (int i = 0; i < st->winograd_cached; i++) {
+        const WinogradCacheEntry *e = &st->winograd_cache[i];
+        if (e->weights == w && memcmp(&e->conv, wc, sizeof *wc) == 0) return e->transformed;
+    }
+    if (st->winograd_cached == st->winograd_cache_capacity) {
+        const int capacity = st->winograd_cache_capacity ? 2 * st->winograd_cache_capacity : 64;
+        WinogradCacheEntry *grown = realloc(st->winograd_cache, (size_t)capacity * sizeof *grown);
+        if (!grown) {
+            fprintf(stderr, "cpu backend: out of memory for the Winograd weight cache\n");
+            abort();
+        }
+        st->winograd_cache = grown;
+        st->winograd_cache_capacity = capacity;
+    }
+    WinogradCacheEntry *e = &st->winograd_cache[st->winograd_cached++];
+    e->weights = w;
+    e->conv = *wc;
+    e->transformed = checked_malloc(size * sizeof(real));
+    k->winograd_weights(wc, w, e->transformed);
+    return e->transformed;
+}
+
+void cpu_winograd_cache_free(CpuState *st) {
+    for (int i = 0; i < st->winograd_cached; i++) free(st->winograd_cache[i].transformed);
+    free(st->winograd_cache);
+    free(st->winograd_weights.data);
+}
+
+// Images in groups of `group`, each group on one thread from input to output.
+static void images_in_parallel(CpuState *st, const ConvGeom *g, const WinogradConv *wc,
+                               const real *u, const real *x, const real *bias,
+                               const real *residual, int fuse_relu, real *y) {
+    const CpuKernels *k = st->kernels;
+    const int per_image = winograd_tiles_per_image(wc);
+    int group = (WINOGRAD_TILE_TARGET + per_image - 1) / per_image;
+    if (group > g->batch) group = g->batch;
+    const size_t in_size = (size_t)g->in_c * g->in_h * g->in_w;
+    const size_t out_size = (size_t)g->out_c * g->out_h * g->out_w;
+    const size_t block = k->winograd_block_scratch_size(wc);
+    cpu_scratch_reserve(st, (size_t)group * (in_size + out_size) + block);
+    const int groups = (g->batch + group - 1) / group;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(st->threads) if (st->threads > 1)
+    for (int i = 0; i < groups; i++) {
+        const int n0 = i * group, images = g->batch - n0 < group ? g->batch - n0 : group;
+        real *xt = st->scratch[omp_get_thread_num()].data;
+        real *yt = xt + (size_t)group * in_size, *blocks = yt + (size_t)group * out_size;
+        k->winograd_to_nhwc(wc, images, x + n0 * in_size, xt);
+        k->winograd_tiles(wc, xt, u, 0, images * per_image, blocks, yt);
+        k->winograd_to_nchw(wc, images, yt, bias, residual ? residual + n0 * out_size : NULL,
+                            fuse_relu, 0, g->out_c, y + n0 * out_size);
+    }
+}
+
+// Fewer images than threads: each image's tiles, then its output channels, split
+// between the threads. The channels-last copies live in thread 0's scratch.
+static void threads_per_image(CpuState *st, const ConvGeom *g, const WinogradConv *wc,
+                              const real *u, const real *x, const real *bias,
+                              const real *residual, int fuse_relu, real *y) {
+    const CpuKernels *k = st->kernels;
+    const int per_image = winograd_tiles_per_image(wc);
+    const int lanes = k->vector_bytes / (int)sizeof(real);
+    const size_t in_size = (size_t)g->in_c * g->in_h * g->in_w;
+    const size_t out_size = (size_t)g->out_c * g->out_h * g->out_w;
+    cpu_scratch_reserve(st, in_size + out_size + k->winograd_block_scratch_size(wc));
+    real *xt = st->scratch[0].data, *yt = xt + in_size;
+    int chunk = (per_image + st->threads - 1) / st->threads;
+    if (chunk > WINOGRAD_TILE_TARGET) chunk = WINOGRAD_TILE_TARGET;
+    const int chunks = (per_image + chunk - 1) / chunk, channel_vectors = g->out_c / lanes;
+    for (int n = 0; n < g->batch; n++) {
+        k->winograd_to_nhwc(wc, 1, x + n * in_size, xt);
+#pragma omp parallel num_threads(st->threads)
+        {
+            real *blocks = st->scratch[omp_get_thread_num()].data + in_size + out_size;
+#pragma omp for schedule(dynamic, 1)
+            for (int c = 0; c < chunks; c++) {
+                const int end = (c + 1) * chunk < per_image ? (c + 1) * chunk : per_image;
+                k->winograd_tiles(wc, xt, u, c * chunk, end, blocks, yt);
+            }
+#pragma omp for schedule(static)
+            for (int v = 0; v < channel_vectors; v++)
+                k->winograd_to_nchw(wc, 1, yt, bias, residual ? residual + n * out_size : NULL,
+                                    fuse_relu, v * lanes, (v + 1) * lanes, y + n * out_size);
+        }
+    }
+}
+
+void cpu_winograd_forward(CpuState *st, const ConvGeom *g, int m, const real *x, const real *w,
+                          const real *bias, const real *residual, int fuse_relu, real *y) {
+    const WinogradConv wc = winograd_conv(g, m);
+    const real *u = transformed_weights(st, g, &wc, w);
+    if (g->batch < st->threads)
+        threads_per_image(st, g, &wc, u, x, bias, residual, fuse_relu, y);
+    else
+        images_in_parallel(st, g, &wc, u, x, bias, residual, fuse_relu, y);
+}

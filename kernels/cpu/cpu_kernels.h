@@ -1,0 +1,103 @@
+// The CPU backend's vector kernels, one table per instruction set.
+//
+// The sources in kernels/cpu/simd/ are compiled once per instruction set (the
+// Makefile's SIMD_ISAS: on x86-64 "portable" (SSE2, any x86-64), "avx2" (AVX2 +
+// FMA, x86-64-v3) and "avx512" (x86-64-v4, 512-bit vectors); elsewhere only
+// "portable", which is plain C with GCC vector types, NEON on aarch64). Each build
+// fills one CpuKernels table; the backend picks one when it is created
+// (cpu_kernels_choose) and every convolution goes through it. The rest of the
+// project is compiled for the baseline only, so the generic build runs on any
+// x86-64, and a CPU with AVX-512 still gets its 512-bit kernels.
+#ifndef SD_CPU_KERNELS_H
+#define SD_CPU_KERNELS_H
+
+#include <stddef.h>
+
+#include "../../common/real.h"
+
+// A stride-1 correlation y[o][i][j] = sum_{c,ki,kj} w[o][c][ki][kj] * x[c][i+ki-pad_top][j+kj-pad_left]
+// (x is zero outside its in_h x in_w plane; a negative pad crops).
+typedef struct {
+    int in_c, in_h, in_w;
+    int out_c, out_h, out_w;
+    int kernel_h, kernel_w;
+    int pad_top, pad_left;
+} DirectConv;
+
+// A stride-1 3x3 convolution computed as Winograd F(m x m, 3 x 3) (simd/conv_winograd.c).
+// Channel counts are multiples of the kernels' vector length.
+typedef struct {
+    int m;  // output tile side: 2 = F(2x2, 3x3), 4 = F(4x4, 3x3)
+    int in_c, in_h, in_w;
+    int out_c, out_h, out_w;
+    int pad_top, pad_left;
+} WinogradConv;
+
+static inline int winograd_tiles_per_image(const WinogradConv *wc) {
+    return ((wc->out_h + wc->m - 1) / wc->m) * ((wc->out_w + wc->m - 1) / wc->m);
+}
+
+typedef struct {
+    const char *isa;    // "portable", "avx2", "avx512"
+    int vector_bytes;   // width of the vectors the kernels compute on
+
+    // ---- direct stride-1 convolution (simd/conv_direct.c) ----
+    // Reals of scratch for one padded image (direct_conv_pad's output).
+    size_t (*direct_conv_scratch_size)(const DirectConv *d);
+    // Copies image x [in_c][in_h][in_w] into its zero-padded layout in xpad.
+    void (*direct_conv_pad)(const DirectConv *d, const real *x, real *xpad);
+    // The number of position tiles of one image: the unit of work direct_conv_tiles splits.
+    int (*direct_conv_tile_count)(const DirectConv *d);
+    // Output channels [o_begin, o_end) of tiles [tile_begin, tile_end) of
+    // y [out_c][out_h][out_w] from the padded image, w [out_c][in_c][kernel_h][kernel_w],
+    // then + bias[o] (may be NULL) and ReLU when fuse_relu. Every output is summed in the
+    // same fixed order (c, ki, kj), so results do not depend on how tiles and channels
+    // are split between threads.
+    // y = ReLU?(conv + bias[o] + residual): bias and residual may be NULL; residual
+    // [out_c][out_h][out_w] may be y itself.
+    void (*direct_conv_tiles)(const DirectConv *d, const real *xpad, const real *w,
+                              const real *bias, const real *residual, int fuse_relu,
+                              int tile_begin, int tile_end, int o_begin, int o_end, real *y);
+    // Reals of scratch one call of direct_filter_grad_images needs.
+    size_t (*direct_filter_grad_scratch_size)(const DirectConv *d, int images);
+    // The filter gradient of `images` images (x[m] [in_c][in_h][in_w], dy[m] [out_c][out_h][out_w]):
+    //   dw[o][c][ki][kj] (+)= sum_m sum_{i,j} dy[m][o][i][j] * x[m][c][i+ki-pad_top][j+kj-pad_left]
+    // overwriting dw when `overwrite`, else adding to it, in a fixed summation order.
+    void (*direct_filter_grad_images)(const DirectConv *d, int images, const real *const *x,
+                                      const real *const *dy, int overwrite, real *scratch,
+                                      real *dw);
+
+    // ---- Winograd F(m x m, 3 x 3) (simd/conv_winograd.c) ----
+    size_t (*winograd_weights_size)(const WinogradConv *wc);  // reals of U
+    // U = G g G^T for every (out, in) channel pair of w [out_c][in_c][3][3].
+    void (*winograd_weights)(const WinogradConv *wc, const real *w, real *u);
+    // Reals of per-thread scratch for winograd_tiles (the transformed tile blocks).
+    size_t (*winograd_block_scratch_size)(const WinogradConv *wc);
+    // x [images][in_c][in_h][in_w] -> xt [images][in_h * in_w][in_c].
+    void (*winograd_to_nhwc)(const WinogradConv *wc, int images, const real *x, real *xt);
+    // Output tiles [tile_begin, tile_end) (numbered over the images of xt, row by row)
+    // into yt [images][out_h * out_w][out_c].
+    void (*winograd_tiles)(const WinogradConv *wc, const real *xt, const real *u, int tile_begin,
+                           int tile_end, real *scratch, real *yt);
+    // y [images][out_c][out_h][out_w] channels [k_begin, k_end) (multiples of the vector
+    // length) = ReLU?(yt + bias[k] + residual); bias, residual may be NULL; residual may be y.
+    void (*winograd_to_nchw)(const WinogradConv *wc, int images, const real *yt,
+                             const real *bias, const real *residual, int fuse_relu, int k_begin,
+                             int k_end, real *y);
+} CpuKernels;
+
+extern const CpuKernels cpu_kernels_portable;
+#if defined(__x86_64__)
+extern const CpuKernels cpu_kernels_avx2;
+extern const CpuKernels cpu_kernels_avx512;
+#endif
+
+// The kernels for `wanted` ("portable", "avx2", "avx512"), or, when wanted is NULL or
+// "", the widest this CPU runs. NULL with a message when the CPU lacks the
+// instructions or the name is unknown.
+const CpuKernels *cpu_kernels_choose(const char *wanted, char *err, size_t err_len);
+
+// The names of the kernel sets this CPU can run, widest last (for tests).
+int cpu_kernels_available(const CpuKernels **sets, int max_sets);
+
+#endif

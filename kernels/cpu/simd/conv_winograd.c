@@ -1,0 +1,366 @@
+// Winograd convolution F(m x m, 3 x 3) for stride-1 3x3 convolutions (one build
+// per instruction set: simd.h, cpu_kernels.h), m = 2 or 4.
+//
+// An output tile of m x m pixels comes from an alpha x alpha input tile (alpha =
+// m + 2) as Y = A^T [ (G g G^T) . (B^T d B) ] A (Lavin and Gray, 2016): with the
+// weights transformed once (U = G g G^T), each tile costs alpha^2 multiply-adds
+// per input and output channel instead of 9 m^2: 16 instead of 36 for m = 2
+// (2.25x fewer), 36 instead of 144 for m = 4 (4x fewer). The sums over input
+// channels become alpha^2 independent matrix products, one per transform
+// coefficient xi:  M[xi][t][k] = sum_c V[xi][t][c] U[xi][c][k].
+//
+// Layout: the transforms run on vectors of channels, so the image is first
+// transposed to channels-last (NHWC, pixels in row order, no padding: tiles at the
+// border read zeros), the products keep channels contiguous, and the output
+// transform writes channels-last pixels that one more transpose returns to NCHW,
+// adding bias and residual and applying ReLU on the way. The transposes are
+// VEC_LEN x VEC_LEN register blocks; they cost a few operations per element,
+// against the alpha^2 * C * K / m^2 multiply-adds per output pixel of the products.
+//
+// Tiles are processed TILE_BLOCK at a time (the V and M blocks stay in cache),
+// their index running over the images of a call, so an 8x8 image (4 tiles of
+// F(4x4)) still fills the blocks. Each tile is computed the same way whichever
+// thread takes it, so results do not depend on the thread count.
+//
+// Accuracy: the transforms have coefficients up to 8 (m = 4), so rounding grows
+// with m; tests/test_conv_winograd.c measures both variants against double loops.
+#include "simd.h"
+
+#define ALPHA_MAX 6
+#define TILE_BLOCK 16
+#if VEC_REGISTERS >= 32
+#define GEMM_TILES 8   // register block of the products: tiles x vectors of output channels
+#define GEMM_KVECS 3
+#else
+#define GEMM_TILES 4
+#define GEMM_KVECS 2
+#endif
+
+#if defined(SD_REAL_DOUBLE)
+typedef long long LaneIndex;
+#else
+typedef int LaneIndex;
+#endif
+typedef LaneIndex IndexVec __attribute__((vector_size(VEC_BYTES)));
+
+static int alpha_of(const WinogradConv *wc) { return wc->m + 2; }
+static int tiles_y(const WinogradConv *wc) { return (wc->out_h + wc->m - 1) / wc->m; }
+static int tiles_x(const WinogradConv *wc) { return (wc->out_w + wc->m - 1) / wc->m; }
+
+size_t SIMD_NAME(winograd_weights_size)(const WinogradConv *wc) {
+    const int a = alpha_of(wc);
+    return (size_t)a * a * wc->in_c * wc->out_c;
+}
+
+size_t SIMD_NAME(winograd_block_scratch_size)(const WinogradConv *wc) {
+    const int a = alpha_of(wc);
+    return (size_t)a * a * TILE_BLOCK * ((size_t)wc->in_c + wc->out_c);
+}
+
+// ---- the 1-D transforms (applied to rows, then to columns) ------------------------------------
+
+// u = G g for 3 taps: alpha values.
+__attribute__((always_inline)) static inline void weight_1d(const int m, const RealVec *g,
+                                                           RealVec *u) {
+    if (m == 2) {
+        u[0] = g[0];
+        u[1] = (g[0] + g[1] + g[2]) * (real)0.5;
+        u[2] = (g[0] - g[1] + g[2]) * (real)0.5;
+        u[3] = g[2];
+    } else {
+        const RealVec outer = g[0] + g[2];
+        u[0] = g[0] * (real)0.25;
+        u[1] = (outer + g[1]) * (real)(-1.0 / 6);
+        u[2] = (outer - g[1]) * (real)(-1.0 / 6);
+        u[3] = g[0] * (real)(1.0 / 24) + g[1] * (real)(1.0 / 12) + g[2] * (real)(1.0 / 6);
+        u[4] = g[0] * (real)(1.0 / 24) - g[1] * (real)(1.0 / 12) + g[2] * (real)(1.0 / 6);
+        u[5] = g[2];
+    }
+}
+
+// t = B^T d over alpha inputs.
+__attribute__((always_inline)) static inline void input_1d(const int m, const RealVec *d,
+                                                          RealVec *t) {
+    if (m == 2) {
+        t[0] = d[0] - d[2];
+        t[1] = d[1] + d[2];
+        t[2] = d[2] - d[1];
+        t[3] = d[1] - d[3];
+    } else {
+        const RealVec a = d[4] - 4 * d[2], b = d[3] - 4 * d[1];
+        const RealVec c = d[4] - d[2], e = 2 * (d[3] - d[1]);
+        t[0] = 4 * d[0] - 5 * d[2] + d[4];
+        t[1] = a + b;
+        t[2] = a - b;
+        t[3] = c + e;
+        t[4] = c - e;
+        t[5] = 4 * d[1] - 5 * d[3] + d[5];
+    }
+}
+
+// y = A^T v over alpha inputs: m outputs.
+__attribute__((always_inline)) static inline void output_1d(const int m, const RealVec *v,
+                                                           RealVec *y) {
+    if (m == 2) {
+        y[0] = v[0] + v[1] + v[2];
+        y[1] = v[1] - v[2] - v[3];
+    } else {
+        const RealVec p = v[1] + v[2], q = v[1] - v[2], r = v[3] + v[4], s = v[3] - v[4];
+        y[0] = v[0] + p + r;
+        y[1] = q + 2 * s;
+        y[2] = p + 4 * r;
+        y[3] = q + 8 * s + v[5];
+    }
+}
+
+// U[xi][c][k] = (G g[k][c] G^T)[xi], vectors of output channels k at a time. Training
+// transforms the weights at every call (cheap next to the products); sdinfer's
+// constant weights are transformed once (conv.c keeps them).
+__attribute__((always_inline)) static inline void weights_with(const WinogradConv *wc,
+                                                              const int m, const real *w,
+                                                              real *u) {
+    const int a = m + 2, in_c = wc->in_c, out_c = wc->out_c;
+    for (int c = 0; c < in_c; c++)
+        for (int k0 = 0; k0 < out_c; k0 += VEC_LEN) {
+            RealVec rows[3][ALPHA_MAX];
+            for (int i = 0; i < 3; i++) {
+                real gathered[3][VEC_LEN];  // tap j of VEC_LEN output channels
+                for (int j = 0; j < 3; j++)
+                    for (int lane = 0; lane < VEC_LEN; lane++)
+                        gathered[j][lane] = w[((size_t)(k0 + lane) * in_c + c) * 9 + i * 3 + j];
+                const RealVec taps[3] = {load_vec(gathered[0]), load_vec(gathered[1]),
+                                         load_vec(gathered[2])};
+                weight_1d(m, taps, rows[i]);  // G along each kernel row
+            }
+            for (int j = 0; j < a; j++) {
+                RealVec column[3] = {rows[0][j], rows[1][j], rows[2][j]}, full[ALPHA_MAX];
+                weight_1d(m, column, full);  // then down each column
+                for (int i = 0; i < a; i++)
+                    store_vec(u + ((size_t)(i * a + j) * in_c + c) * out_c + k0, full[i]);
+            }
+        }
+}
+
+void SIMD_NAME(winograd_weights)(const WinogradConv *wc, const real *w, real *u) {
+    if (wc->m == 2)
+        weights_with(wc, 2, w, u);
+    else
+        weights_with(wc, 4, w, u);
+}
+
+// ---- transposes between NCHW and channels-last ----------------------------------------------
+
+// r[i][j] <-> r[j][i] for a VEC_LEN x VEC_LEN block held in registers: at each bit s of
+// the index, rows with bit s clear swap their columns with bit s set against the
+// columns with bit s clear of their partner row (log2(VEC_LEN) rounds of shuffles).
+__attribute__((always_inline)) static inline void transpose_block(RealVec r[VEC_LEN]) {
+    for (int s = 1; s < VEC_LEN; s <<= 1) {
+        IndexVec low, high;
+        for (int j = 0; j < VEC_LEN; j++) {
+            low[j] = (j & s) ? VEC_LEN + (j ^ s) : j;
+            high[j] = (j & s) ? VEC_LEN + j : (j ^ s);
+        }
+        for (int i = 0; i < VEC_LEN; i++) {
+            if (i & s) continue;
+            const RealVec a = r[i], b = r[i | s];
+            r[i] = __builtin_shuffle(a, b, low);
+            r[i | s] = __builtin_shuffle(a, b, high);
+        }
+    }
+}
+
+// xt[n][p][c] = x[n][c][p] over the images' in_h * in_w pixels.
+void SIMD_NAME(winograd_to_nhwc)(const WinogradConv *wc, int images, const real *x, real *xt) {
+    const int channels = wc->in_c, pixels = wc->in_h * wc->in_w;
+    const int full = pixels / VEC_LEN * VEC_LEN;
+    for (int n = 0; n < images; n++) {
+        const real *src = x + (size_t)n * channels * pixels;
+        real *dst = xt + (size_t)n * channels * pixels;
+        for (int c0 = 0; c0 < channels; c0 += VEC_LEN) {
+            for (int p0 = 0; p0 < full; p0 += VEC_LEN) {
+                RealVec r[VEC_LEN];
+                for (int i = 0; i < VEC_LEN; i++)
+                    r[i] = load_vec(src + (size_t)(c0 + i) * pixels + p0);
+                transpose_block(r);
+                for (int i = 0; i < VEC_LEN; i++)
+                    store_vec(dst + (size_t)(p0 + i) * channels + c0, r[i]);
+            }
+            for (int p = full; p < pixels; p++)
+                for (int i = 0; i < VEC_LEN; i++)
+                    dst[(size_t)p * channels + c0 + i] = src[(size_t)(c0 + i) * pixels + p];
+        }
+    }
+}
+
+// y[n][k][p] = ReLU?(yt[n][p][k] + bias[k] + residual[n][k][p]) for output channels
+// [k_begin, k_end) (multiples of VEC_LEN). residual may be y itself: each element is
+// read before it is written, by the same thread.
+void SIMD_NAME(winograd_to_nchw)(const WinogradConv *wc, int images, const real *yt,
+                                 const real *bias, const real *residual, int fuse_relu,
+                                 int k_begin, int k_end, real *y) {
+    const int channels = wc->out_c, pixels = wc->out_h * wc->out_w;
+    const int full = pixels / VEC_LEN * VEC_LEN;
+    const RealVec zero = {0};
+    for (int n = 0; n < images; n++) {
+        const real *src = yt + (size_t)n * channels * pixels;
+        real *dst = y + (size_t)n * channels * pixels;
+        const real *res = residual ? residual + (size_t)n * channels * pixels : NULL;
+        for (int k0 = k_begin; k0 < k_end; k0 += VEC_LEN) {
+            for (int p0 = 0; p0 < full; p0 += VEC_LEN) {
+                RealVec r[VEC_LEN];
+                for (int i = 0; i < VEC_LEN; i++)
+                    r[i] = load_vec(src + (size_t)(p0 + i) * channels + k0);
+                transpose_block(r);
+                for (int i = 0; i < VEC_LEN; i++) {
+                    const size_t at = (size_t)(k0 + i) * pixels + p0;
+                    RealVec v = r[i];
+                    if (bias) v += bias[k0 + i];
+                    if (res) v += load_vec(res + at);
+                    if (fuse_relu) v = (RealVec)((IndexVec)v & (IndexVec)(v > zero));
+                    store_vec(dst + at, v);
+                }
+            }
+            for (int p = full; p < pixels; p++)
+                for (int i = 0; i < VEC_LEN; i++) {
+                    const size_t at = (size_t)(k0 + i) * pixels + p;
+                    real v = src[(size_t)p * channels + k0 + i];
+                    if (bias) v += bias[k0 + i];
+                    if (res) v += res[at];
+                    dst[at] = fuse_relu && !(v > 0) ? 0 : v;
+                }
+        }
+    }
+}
+
+// ---- the tiles ----------------------------------------------------------------------------------
+
+typedef struct {
+    int image, ty, tx;
+} TilePosition;
+
+static TilePosition tile_position(const WinogradConv *wc, int tile) {
+    const int per_row = tiles_x(wc), per_image = per_row * tiles_y(wc);
+    return (TilePosition){tile / per_image, tile % per_image / per_row, tile % per_row};
+}
+
+// V[xi][slot][c] = (B^T d B)[xi] for the tile, every channel vector; zeros outside the image.
+__attribute__((always_inline)) SIMD_FMA static inline void input_tile(
+    const WinogradConv *wc, const int m, const real *xt, TilePosition tp, int slot, real *v) {
+    const int a = m + 2, channels = wc->in_c;
+    const int row0 = tp.ty * m - wc->pad_top, col0 = tp.tx * m - wc->pad_left;
+    const real *image = xt + (size_t)tp.image * wc->in_h * wc->in_w * channels;
+    for (int c0 = 0; c0 < channels; c0 += VEC_LEN) {
+        RealVec d[ALPHA_MAX][ALPHA_MAX], rows[ALPHA_MAX][ALPHA_MAX];
+        for (int i = 0; i < a; i++) {
+            const int r = row0 + i;
+            for (int j = 0; j < a; j++) {
+                const int s = col0 + j;
+                d[i][j] = r >= 0 && r < wc->in_h && s >= 0 && s < wc->in_w
+                              ? load_vec(image + ((size_t)r * wc->in_w + s) * channels + c0)
+                              : (RealVec){0};
+            }
+            input_1d(m, d[i], rows[i]);  // along the row
+        }
+        for (int j = 0; j < a; j++) {
+            RealVec column[ALPHA_MAX], t[ALPHA_MAX];
+            for (int i = 0; i < a; i++) column[i] = rows[i][j];
+            input_1d(m, column, t);  // down the column
+            for (int i = 0; i < a; i++)
+                store_vec(v + ((size_t)(i * a + j) * TILE_BLOCK + slot) * channels + c0, t[i]);
+        }
+    }
+}
+
+// The tile's m x m outputs from M[xi][slot][k] into yt (channels-last, valid pixels only).
+__attribute__((always_inline)) SIMD_FMA static inline void output_tile(
+    const WinogradConv *wc, const int m, const real *mm, TilePosition tp, int slot, real *yt) {
+    const int a = m + 2, channels = wc->out_c;
+    real *image = yt + (size_t)tp.image * wc->out_h * wc->out_w * channels;
+    for (int k0 = 0; k0 < channels; k0 += VEC_LEN) {
+        RealVec rows[ALPHA_MAX][ALPHA_MAX];
+        for (int i = 0; i < a; i++) {
+            RealVec v[ALPHA_MAX];
+            for (int j = 0; j < a; j++)
+                v[j] = load_vec(mm + ((size_t)(i * a + j) * TILE_BLOCK + slot) * channels + k0);
+            output_1d(m, v, rows[i]);  // along the row: m values
+        }
+        for (int j = 0; j < m; j++) {
+            RealVec column[ALPHA_MAX], out[ALPHA_MAX];
+            for (int i = 0; i < a; i++) column[i] = rows[i][j];
+            output_1d(m, column, out);
+            const int col = tp.tx * m + j;
+            if (col >= wc->out_w) continue;
+            for (int i = 0; i < m; i++) {
+                const int row = tp.ty * m + i;
+                if (row < wc->out_h)
+                    store_vec(image + ((size_t)row * wc->out_w + col) * channels + k0, out[i]);
+            }
+        }
+    }
+}
+
+// M[xi][t][k] = sum_c V[xi][t][c] U[xi][c][k] for GEMM_TILES tiles from t0 and `kvecs`
+// vectors of output channels from k0 (kvecs a constant after inlining).
+__attribute__((always_inline)) SIMD_FMA static inline void product_block(
+    const real *v, const real *u, int in_c, int out_c, int t0, int k0, const int kvecs,
+    real *mm) {
+    RealVec acc[GEMM_TILES][GEMM_KVECS];
+    for (int t = 0; t < GEMM_TILES; t++)
+        for (int kv = 0; kv < kvecs; kv++) acc[t][kv] = (RealVec){0};
+    for (int c = 0; c < in_c; c++) {
+        RealVec uk[GEMM_KVECS];
+        for (int kv = 0; kv < kvecs; kv++) uk[kv] = load_vec(u + (size_t)c * out_c + k0 + kv * VEC_LEN);
+        for (int t = 0; t < GEMM_TILES; t++) {
+            const real vt = v[(size_t)(t0 + t) * in_c + c];  // broadcast by the product
+            for (int kv = 0; kv < kvecs; kv++) acc[t][kv] += vt * uk[kv];
+        }
+    }
+    for (int t = 0; t < GEMM_TILES; t++)
+        for (int kv = 0; kv < kvecs; kv++)
+            store_vec(mm + (size_t)(t0 + t) * out_c + k0 + kv * VEC_LEN, acc[t][kv]);
+}
+
+// The products for the first `slots` tiles of the block (a multiple of GEMM_TILES).
+SIMD_FMA static void products(const WinogradConv *wc, const real *v, const real *u, int slots,
+                              real *mm) {
+    const int a = alpha_of(wc), in_c = wc->in_c, out_c = wc->out_c;
+    for (int xi = 0; xi < a * a; xi++) {
+        const real *v_xi = v + (size_t)xi * TILE_BLOCK * in_c;
+        const real *u_xi = u + (size_t)xi * in_c * out_c;
+        real *m_xi = mm + (size_t)xi * TILE_BLOCK * out_c;
+        for (int t0 = 0; t0 < slots; t0 += GEMM_TILES) {
+            int k0 = 0;
+            for (; k0 + GEMM_KVECS * VEC_LEN <= out_c; k0 += GEMM_KVECS * VEC_LEN)
+                product_block(v_xi, u_xi, in_c, out_c, t0, k0, GEMM_KVECS, m_xi);
+            for (; k0 < out_c; k0 += VEC_LEN)
+                product_block(v_xi, u_xi, in_c, out_c, t0, k0, 1, m_xi);
+        }
+    }
+}
+
+__attribute__((always_inline)) SIMD_FMA static inline void tiles_with(
+    const WinogradConv *wc, const int m, const real *xt, const real *u, int tile_begin,
+    int tile_end, real *scratch, real *yt) {
+    const int a = m + 2;
+    real *v = scratch, *mm = scratch + (size_t)a * a * TILE_BLOCK * wc->in_c;
+    for (int t0 = tile_begin; t0 < tile_end; t0 += TILE_BLOCK) {
+        const int count = tile_end - t0 < TILE_BLOCK ? tile_end - t0 : TILE_BLOCK;
+        // The products run over whole register blocks of tiles: empty slots read zeros.
+        const int slots = (count + GEMM_TILES - 1) / GEMM_TILES * GEMM_TILES;
+        if (count < slots) memset(v, 0, sizeof(real) * (size_t)a * a * TILE_BLOCK * wc->in_c);
+        for (int slot = 0; slot < count; slot++)
+            input_tile(wc, m, xt, tile_position(wc, t0 + slot), slot, v);
+        products(wc, v, u, slots, mm);
+        for (int slot = 0; slot < count; slot++)
+            output_tile(wc, m, mm, tile_position(wc, t0 + slot), slot, yt);
+    }
+}
+
+// Tiles [tile_begin, tile_end) of the images in xt (channels-last) into yt.
+SIMD_FMA void SIMD_NAME(winograd_tiles)(const WinogradConv *wc, const real *xt, const real *u,
+                                        int tile_begin, int tile_end, real *scratch, real *yt) {
+    if (wc->m == 2)
+        tiles_with(wc, 2, xt, u, tile_begin, tile_end, scratch, yt);
+    else
+        tiles_with(wc, 4, xt, u, tile_begin, tile_end, scratch, yt);
+}

@@ -1,0 +1,39 @@
+// This build's entry in the CPU backend's kernel tables (cpu_kernels.h).
+#include "simd.h"
+
+size_t SIMD_NAME(direct_conv_scratch_size)(const DirectConv *d);
+void SIMD_NAME(direct_conv_pad)(const DirectConv *d, const real *x, real *xpad);
+int SIMD_NAME(direct_conv_tile_count)(const DirectConv *d);
+void SIMD_NAME(direct_conv_tiles)(const DirectConv *d, const real *xpad, const real *w,
+                                  const real *bias, const real *residual, int fuse_relu,
+                                  int tile_begin, int tile_end, int o_begin, int o_end, real *y);
+size_t SIMD_NAME(direct_filter_grad_scratch_size)(const DirectConv *d, int images);
+void SIMD_NAME(direct_filter_grad_images)(const DirectConv *d, int images, const real *const *x,
+                                          const real *const *dy, int overwrite, real *scratch,
+                                          real *dw);
+size_t SIMD_NAME(winograd_weights_size)(const WinogradConv *wc);
+void SIMD_NAME(winograd_weights)(const WinogradConv *wc, const real *w, real *u);
+size_t SIMD_NAME(winograd_block_scratch_size)(const WinogradConv *wc);
+void SIMD_NAME(winograd_to_nhwc)(const WinogradConv *wc, int images, const real *x, real *xt);
+void SIMD_NAME(winograd_tiles)(const WinogradConv *wc, const real *xt, const real *u,
+                               int tile_begin, int tile_end, real *scratch, real *yt);
+void SIMD_NAME(winograd_to_nchw)(const WinogradConv *wc, int images, const real *yt,
+                                 const real *bias, const real *residual, int fuse_relu,
+                                 int k_begin, int k_end, real *y);
+
+const CpuKernels SIMD_NAME(cpu_kernels) = {
+    .isa = SIMD_ISA,
+    .vector_bytes = VEC_BYTES,
+    .direct_conv_scratch_size = SIMD_NAME(direct_conv_scratch_size),
+    .direct_conv_pad = SIMD_NAME(direct_conv_pad),
+    .direct_conv_tile_count = SIMD_NAME(direct_conv_tile_count),
+    .direct_conv_tiles = SIMD_NAME(direct_conv_tiles),
+    .direct_filter_grad_scratch_size = SIMD_NAME(direct_filter_grad_scratch_size),
+    .direct_filter_grad_images = SIMD_NAME(direct_filter_grad_images),
+    .winograd_weights_size = SIMD_NAME(winograd_weights_size),
+    .winograd_weights = SIMD_NAME(winograd_weights),
+    .winograd_block_scratch_size = SIMD_NAME(winograd_block_scratch_size),
+    .winograd_to_nhwc = SIMD_NAME(winograd_to_nhwc),
+    .winograd_tiles = SIMD_NAME(winograd_tiles),
+    .winograd_to_nchw = SIMD_NAME(winograd_to_nchw),
+};

@@ -1,0 +1,46 @@
+// What each kernel build of kernels/cpu/simd/ computes with (see cpu_kernels.h):
+// the vector width, the register budget the tiles are sized for, and the suffix
+// that keeps each build's functions apart (direct_conv_pad_avx512, ...).
+#ifndef SD_SIMD_H
+#define SD_SIMD_H
+
+#include <string.h>
+
+#include "../cpu_kernels.h"
+
+#if defined(SD_ISA_AVX512)
+#define VEC_BYTES 64
+#define VEC_REGISTERS 32
+#define SIMD_NAME(name) name##_avx512
+#define SIMD_ISA "avx512"
+#elif defined(SD_ISA_AVX2)
+#define VEC_BYTES 32
+#define VEC_REGISTERS 16
+#define SIMD_NAME(name) name##_avx2
+#define SIMD_ISA "avx2"
+#elif defined(SD_ISA_PORTABLE)
+#define VEC_BYTES 16  // SSE2 on any x86-64, NEON on aarch64, scalar code elsewhere
+#define VEC_REGISTERS 16
+#define SIMD_NAME(name) name##_portable
+#define SIMD_ISA "portable"
+#else
+#error "kernels/cpu/simd/ is compiled with one of -DSD_ISA_PORTABLE, -DSD_ISA_AVX2, -DSD_ISA_AVX512"
+#endif
+
+#define VEC_LEN ((int)(VEC_BYTES / sizeof(real)))
+typedef real RealVec __attribute__((vector_size(VEC_BYTES)));
+
+static inline RealVec load_vec(const real *p) {
+    RealVec v;
+    memcpy(&v, p, sizeof v);  // unaligned load
+    return v;
+}
+
+static inline void store_vec(real *p, RealVec v) { memcpy(p, &v, sizeof v); }
+
+// fp-contract: gcc fuses acc + w * x into one FMA only when allowed, and ISO C mode
+// (-std=c11) does not allow it by default. Every kernel function that does the
+// multiply-adds (and every function they are inlined into) carries this.
+#define SIMD_FMA __attribute__((optimize("fp-contract=fast")))
+
+#endif
