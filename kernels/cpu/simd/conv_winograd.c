@@ -153,18 +153,41 @@ void SIMD_NAME(winograd_weights)(const WinogradConv *wc, const real *w, real *u)
 // r[i][j] <-> r[j][i] for a VEC_LEN x VEC_LEN block held in registers: at each bit s of
 // the index, rows with bit s clear swap their columns with bit s set against the
 // columns with bit s clear of their partner row (log2(VEC_LEN) rounds of shuffles).
+// The shuffle masks, constants: lane j of the row with bit s clear takes, where bit s of j
+// is set, the partner's lane j ^ s (index VEC_LEN + (j ^ s) of the pair); the partner
+// row's lane j, where bit s of j is clear, takes this row's lane j ^ s.
+#define LOW_LANE(j, s) (((j) & (s)) ? VEC_LANES + ((j) ^ (s)) : (j))
+#define HIGH_LANE(j, s) (((j) & (s)) ? VEC_LANES + (j) : ((j) ^ (s)))
+#define LANES2(F, s, j) F(j, s), F((j) + 1, s)
+#define LANES4(F, s, j) LANES2(F, s, j), LANES2(F, s, (j) + 2)
+#define LANES8(F, s, j) LANES4(F, s, j), LANES4(F, s, (j) + 4)
+#define LANES16(F, s, j) LANES8(F, s, j), LANES8(F, s, (j) + 8)
+#if VEC_LANES == 16
+#define MASKS(F) {{LANES16(F, 1, 0)}, {LANES16(F, 2, 0)}, {LANES16(F, 4, 0)}, {LANES16(F, 8, 0)}}
+#define STAGES 4
+#elif VEC_LANES == 8
+#define MASKS(F) {{LANES8(F, 1, 0)}, {LANES8(F, 2, 0)}, {LANES8(F, 4, 0)}}
+#define STAGES 3
+#elif VEC_LANES == 4
+#define MASKS(F) {{LANES4(F, 1, 0)}, {LANES4(F, 2, 0)}}
+#define STAGES 2
+#elif VEC_LANES == 2
+#define MASKS(F) {{LANES2(F, 1, 0)}}
+#define STAGES 1
+#endif
+static const IndexVec low_masks[STAGES] = MASKS(LOW_LANE);
+static const IndexVec high_masks[STAGES] = MASKS(HIGH_LANE);
+
 __attribute__((always_inline)) static inline void transpose_block(RealVec r[VEC_LEN]) {
-    for (int s = 1; s < VEC_LEN; s <<= 1) {
-        IndexVec low, high;
-        for (int j = 0; j < VEC_LEN; j++) {
-            low[j] = (j & s) ? VEC_LEN + (j ^ s) : j;
-            high[j] = (j & s) ? VEC_LEN + j : (j ^ s);
-        }
+#pragma GCC unroll 8
+    for (int stage = 0; stage < STAGES; stage++) {
+        const int s = 1 << stage;
+#pragma GCC unroll 16
         for (int i = 0; i < VEC_LEN; i++) {
             if (i & s) continue;
             const RealVec a = r[i], b = r[i | s];
-            r[i] = __builtin_shuffle(a, b, low);
-            r[i | s] = __builtin_shuffle(a, b, high);
+            r[i] = __builtin_shuffle(a, b, low_masks[stage]);
+            r[i | s] = __builtin_shuffle(a, b, high_masks[stage]);
         }
     }
 }
@@ -243,23 +266,24 @@ static TilePosition tile_position(const WinogradConv *wc, int tile) {
     return (TilePosition){tile / per_image, tile % per_image / per_row, tile % per_row};
 }
 
-// V[xi][slot][c] = (B^T d B)[xi] for the tile, every channel vector; zeros outside the image.
-__attribute__((always_inline)) SIMD_FMA static inline void input_tile(
-    const WinogradConv *wc, const int m, const real *xt, TilePosition tp, int slot, real *v) {
+// V[xi][slot][c] = (B^T d B)[xi] for the tile, every channel vector; zeros outside the
+// image (`inside`: the whole window is in the image, no checks, a constant after inlining).
+__attribute__((always_inline)) SIMD_FMA static inline void input_window(
+    const WinogradConv *wc, const int m, const real *image, int row0, int col0, const int inside,
+    int slot, real *v) {
     const int a = m + 2, channels = wc->in_c;
-    const int row0 = tp.ty * m - wc->pad_top, col0 = tp.tx * m - wc->pad_left;
-    const real *image = xt + (size_t)tp.image * wc->in_h * wc->in_w * channels;
     for (int c0 = 0; c0 < channels; c0 += VEC_LEN) {
-        RealVec d[ALPHA_MAX][ALPHA_MAX], rows[ALPHA_MAX][ALPHA_MAX];
+        RealVec rows[ALPHA_MAX][ALPHA_MAX];
         for (int i = 0; i < a; i++) {
             const int r = row0 + i;
+            RealVec d[ALPHA_MAX];
             for (int j = 0; j < a; j++) {
                 const int s = col0 + j;
-                d[i][j] = r >= 0 && r < wc->in_h && s >= 0 && s < wc->in_w
-                              ? load_vec(image + ((size_t)r * wc->in_w + s) * channels + c0)
-                              : (RealVec){0};
+                d[j] = inside || (r >= 0 && r < wc->in_h && s >= 0 && s < wc->in_w)
+                           ? load_vec(image + ((size_t)r * wc->in_w + s) * channels + c0)
+                           : (RealVec){0};
             }
-            input_1d(m, d[i], rows[i]);  // along the row
+            input_1d(m, d, rows[i]);  // along the row
         }
         for (int j = 0; j < a; j++) {
             RealVec column[ALPHA_MAX], t[ALPHA_MAX];
@@ -269,6 +293,17 @@ __attribute__((always_inline)) SIMD_FMA static inline void input_tile(
                 store_vec(v + ((size_t)(i * a + j) * TILE_BLOCK + slot) * channels + c0, t[i]);
         }
     }
+}
+
+__attribute__((always_inline)) SIMD_FMA static inline void input_tile(
+    const WinogradConv *wc, const int m, const real *xt, TilePosition tp, int slot, real *v) {
+    const int a = m + 2;
+    const int row0 = tp.ty * m - wc->pad_top, col0 = tp.tx * m - wc->pad_left;
+    const real *image = xt + (size_t)tp.image * wc->in_h * wc->in_w * wc->in_c;
+    if (row0 >= 0 && col0 >= 0 && row0 + a <= wc->in_h && col0 + a <= wc->in_w)
+        input_window(wc, m, image, row0, col0, 1, slot, v);
+    else
+        input_window(wc, m, image, row0, col0, 0, slot, v);
 }
 
 // The tile's m x m outputs from M[xi][slot][k] into yt (channels-last, valid pixels only).

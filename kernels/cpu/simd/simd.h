@@ -28,6 +28,12 @@
 #endif
 
 #define VEC_LEN ((int)(VEC_BYTES / sizeof(real)))
+// The same as a preprocessor number (for #if).
+#if defined(SD_REAL_DOUBLE)
+#define VEC_LANES (VEC_BYTES / 8)
+#else
+#define VEC_LANES (VEC_BYTES / 4)
+#endif
 typedef real RealVec __attribute__((vector_size(VEC_BYTES)));
 
 static inline RealVec load_vec(const real *p) {
