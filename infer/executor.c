@@ -150,6 +150,7 @@ void plan_describe(const Plan *plan, const double *step_seconds, void *stream) {
         const char *node = step->node >= 0 ? plan->graph->nodes[step->node].name : "(planner)";
         fprintf(out, "  step %3d  %-14s %-28s -> %s", s, step_name(step->kind), node,
                 shape_format(&t->shape, shape, sizeof shape));
+        if (step->kind == STEP_CONV && step->n_inputs > 3) fprintf(out, " +add");
         if (step->kind == STEP_CONV && step->p.conv.fuse_relu) fprintf(out, " +relu");
         fprintf(out, "  @%zu", t->offset * sizeof(real));
         if (step_seconds && total > 0)

@@ -50,9 +50,9 @@ static int make_plan(Session *s, int batch_size, int append_softmax) {
     const PlanStats *st = &s->plan->stats;
     const double mib = 1024.0 * 1024.0;
     printf("model: %s (producer '%s', opset %d): %d nodes -> %d steps (%d BatchNormalization "
-           "folded, %d ReLU fused, %d views)\n",
+           "folded, %d Add and %d ReLU fused, %d views)\n",
            s->options.model_path, s->graph->producer_name, s->graph->opset, st->graph_nodes,
-           st->steps, st->folded_batchnorms, st->fused_relus, st->views);
+           st->steps, st->folded_batchnorms, st->fused_adds, st->fused_relus, st->views);
     char device[256];
     s->be->describe(s->be, device, sizeof device);
     printf("device: %s; precision %s, batch %d\n", device,

@@ -239,15 +239,19 @@ static int add_constant(PlanBuilder *b, HostTensor *tensor) {
 static LoadStatus lower_conv(PlanBuilder *b, int n) {
     const GraphNode *node = &b->graph->nodes[n];
     const NodeLowering *low = &b->lowering[n];
-    int inputs[3] = {node->inputs[0], node->inputs[1], node->n_inputs > 2 ? node->inputs[2] : -1};
+    // x, w, bias (or -1), the residual a fused Add adds (or -1)
+    int inputs[4] = {node->inputs[0], node->inputs[1], node->n_inputs > 2 ? node->inputs[2] : -1,
+                     low->residual};
     if (low->folded_weight) {
         inputs[1] = plan_builder_add_tensor(b, &low->folded_weight->shape, low->folded_weight);
         inputs[2] = plan_builder_add_tensor(b, &low->folded_bias->shape, low->folded_bias);
         if (inputs[1] < 0 || inputs[2] < 0) return out_of_memory(b);
     }
-    PlanStep *step = add_step(b, STEP_CONV, n, 3, inputs, low->output);
+    PlanStep *step = add_step(b, STEP_CONV, n, low->residual >= 0 ? 4 : 3, inputs, low->output);
     if (!step) return out_of_memory(b);
     step->p.conv.geom = b->geometry[n].geom.conv;
+    step->p.conv.geom.constant_weights = 1;  // uploaded once, never written: the backend may
+                                             // keep them transformed (Winograd)
     step->p.conv.fuse_relu = low->fuse_relu;
     return LOAD_OK;
 }

@@ -93,6 +93,7 @@ typedef struct {
     int steps;
     int folded_batchnorms;
     int fused_relus;
+    int fused_adds;  // residual Adds computed in the epilogue of the conv before them
     int views;
 } PlanStats;
 

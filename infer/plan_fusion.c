@@ -2,6 +2,10 @@
 //   Conv -> BatchNormalization  : BN's affine map is folded into the conv's
 //                                 weight and bias (constants only, Conv output
 //                                 read by nothing else);
+//   Conv -> Add (-> Relu)       : the conv step adds the Add's other input and then
+//                                 applies the ReLU: the residual block's whole
+//                                 epilogue in one pass over the conv's output
+//                                 (backend conv2d_forward's residual);
 //   Conv -> Relu                : the conv step applies ReLU (backend fuse_relu);
 //   Add  -> Relu                : the residual merge ReLU(a + b), same shapes.
 #include <math.h>
@@ -79,6 +83,33 @@ static int same_shape_add(const PlanBuilder *b, int add) {
            shape_equal(&b->values[node->inputs[1]].shape, out);
 }
 
+// An Add of two same-shape values, one of them written only for it by a Conv step that
+// has no ReLU and no residual yet: the Conv takes the other input as its residual. The
+// Conv must come after the other input's writer (steps run in node order), so of two
+// candidate Convs the later one is taken.
+static void fuse_add(PlanBuilder *b, int add) {
+    const GraphNode *node = &b->graph->nodes[add];
+    if (!same_shape_add(b, add)) return;
+    int conv = -1, other = -1;
+    for (int k = 0; k < 2; k++) {
+        int source = sole_writer(b, node->inputs[k]);
+        if (source < 0 || b->lowering[source].skip || b->graph->nodes[source].attrs.kind != OP_CONV ||
+            b->lowering[source].fuse_relu || b->lowering[source].residual >= 0 || source <= conv)
+            continue;
+        int residual = node->inputs[1 - k], residual_writer = b->writer[residual];
+        if (residual_writer >= source) continue;  // computed after the Conv: it cannot wait
+        conv = source;
+        other = residual;
+    }
+    if (conv < 0) return;
+    NodeLowering *low = &b->lowering[conv];
+    low->residual = other;
+    low->output = node->outputs[0];
+    b->writer[node->outputs[0]] = conv;
+    b->lowering[add].skip = 1;
+    b->plan->stats.fused_adds++;
+}
+
 static void fuse_relu(PlanBuilder *b, int relu) {
     const GraphNode *node = &b->graph->nodes[relu];
     int source = sole_writer(b, node->inputs[0]);
@@ -98,7 +129,7 @@ LoadStatus plan_fuse(PlanBuilder *b) {
     const OnnxGraph *g = b->graph;
     for (int v = 0; v < g->n_values; v++) b->writer[v] = g->values[v].producer;
     for (int n = 0; n < g->n_nodes; n++) {
-        b->lowering[n] = (NodeLowering){.output = g->nodes[n].outputs[0]};
+        b->lowering[n] = (NodeLowering){.output = g->nodes[n].outputs[0], .residual = -1};
     }
     count_consumers(b);
     // Node order is topological, so a Conv is seen before the BN and the ReLU after it.
@@ -111,6 +142,8 @@ LoadStatus plan_fuse(PlanBuilder *b) {
                 LoadStatus status = fold_batchnorm(b, conv, n);
                 if (status != LOAD_OK) return status;
             }
+        } else if (kind == OP_ADD && b->options.fuse_activations) {
+            fuse_add(b, n);
         } else if (kind == OP_RELU && b->options.fuse_activations) {
             fuse_relu(b, n);
         }

@@ -105,12 +105,15 @@ static int new_storage(MemoryState *m, size_t count, int first) {
     return m->n_storages++;
 }
 
-// An element-wise step may write over an input that dies at this step.
+// An element-wise step may write over an input that dies at this step; a conv step
+// over the residual it adds (input 3: the backend reads each element before it
+// writes it).
 static int reusable_input(const MemoryState *m, const PlanStep *step, int s) {
     const Plan *plan = m->b->plan;
-    if (step->kind != STEP_RELU && step->kind != STEP_ADD_RELU) return -1;
+    const int fused_conv = step->kind == STEP_CONV && step->n_inputs > 3;
+    if (step->kind != STEP_RELU && step->kind != STEP_ADD_RELU && !fused_conv) return -1;
     size_t out_count = plan->tensors[step->output].count;
-    for (int k = 0; k < step->n_inputs; k++) {
+    for (int k = fused_conv ? 3 : 0; k < step->n_inputs; k++) {
         int r = root(m, step->inputs[k]);
         const PlanTensor *t = &plan->tensors[r];
         if (t->is_constant || m->define_step[r] < 0 || m->last_use[r] != s ||

@@ -36,14 +36,15 @@ typedef struct {
     TestContext *t;
     Backend *be[THREAD_VARIANTS];  // 1, 2 and 3 threads; be[0] is the accuracy reference
     Rng rng;
-    double worst[6];               // worst normalised error seen per checked output
+    double worst[8];               // worst normalised error seen per checked output
     int direct_shapes, im2col_shapes;
 } Ctx;
 
-enum { OUT_Y, OUT_Y_BIAS, OUT_Y_RELU, OUT_Y_BIAS_RELU, OUT_DX, OUT_DW, OUTPUTS };
+enum { OUT_Y, OUT_Y_BIAS, OUT_Y_RELU, OUT_Y_BIAS_RELU, OUT_Y_RESIDUAL, OUT_Y_IN_PLACE, OUT_DX,
+       OUT_DW, OUTPUTS };
 static const char *const output_names[OUTPUTS] = {
-    "forward", "forward+bias", "forward+relu", "forward+bias+relu", "backward data",
-    "backward filter"};
+    "forward", "forward+bias", "forward+relu", "forward+bias+relu", "+bias+residual+relu",
+    "+residual in place", "backward data", "backward filter"};
 
 static void *checked_calloc(size_t n, size_t size) {
     void *p = calloc(n ? n : 1, size);
@@ -193,7 +194,7 @@ static int guard_intact(const real *data, size_t count) {
 
 typedef struct {
     ConvGeom g;
-    real *x, *w, *dy, *bias;
+    real *x, *w, *dy, *bias, *residual;
     Output out[OUTPUTS];
     char name[160];
 } ShapeRun;
@@ -212,6 +213,12 @@ static void run_backends(Ctx *c, ShapeRun *r) {
         be->conv2d_forward(be, &r->g, r->x, r->w, r->bias, NULL, 0, r->out[OUT_Y_BIAS].data[b]);
         be->conv2d_forward(be, &r->g, r->x, r->w, NULL, NULL, 1, r->out[OUT_Y_RELU].data[b]);
         be->conv2d_forward(be, &r->g, r->x, r->w, r->bias, NULL, 1, r->out[OUT_Y_BIAS_RELU].data[b]);
+        be->conv2d_forward(be, &r->g, r->x, r->w, r->bias, r->residual, 1,
+                           r->out[OUT_Y_RESIDUAL].data[b]);
+        // In place: y holds the residual when the call starts (sdinfer's fused Add).
+        memcpy(r->out[OUT_Y_IN_PLACE].data[b], r->residual, sizeof(real) * y_size(&r->g));
+        be->conv2d_forward(be, &r->g, r->x, r->w, NULL, r->out[OUT_Y_IN_PLACE].data[b], 0,
+                           r->out[OUT_Y_IN_PLACE].data[b]);
         be->conv2d_backward_data(be, &r->g, r->w, r->dy, r->out[OUT_DX].data[b]);
         be->conv2d_backward_filter(be, &r->g, r->x, r->dy, r->out[OUT_DW].data[b]);
     }
@@ -266,6 +273,11 @@ static void check_against_references(Ctx *c, const ShapeRun *r) {
         apply_bias_relu(g, raw, variant & 1 ? r->bias : NULL, variant & 2, want);
         check_output(c, r, OUT_Y + variant, want);
     }
+    for (size_t i = 0; i < y_size(g); i++) raw[i] += r->residual[i];
+    apply_bias_relu(g, raw, r->bias, 1, want);
+    check_output(c, r, OUT_Y_RESIDUAL, want);
+    apply_bias_relu(g, raw, NULL, 0, want);
+    check_output(c, r, OUT_Y_IN_PLACE, want);
     free(raw), free(want);
     double *want_dx = checked_calloc(x_size(g), sizeof(double));
     reference_backward_data(g, r->w, r->dy, want_dx);
@@ -290,6 +302,7 @@ static void test_shape(Ctx *c, ConvGeom g) {
     r.w = random_array(&c->rng, w_size(&g));
     r.dy = random_array(&c->rng, y_size(&g));
     r.bias = random_array(&c->rng, (size_t)g.out_c);
+    r.residual = random_array(&c->rng, y_size(&g));
     real *inputs_before[4] = {copy_of(r.x, x_size(&g)), copy_of(r.w, w_size(&g)),
                               copy_of(r.dy, y_size(&g)), copy_of(r.bias, (size_t)g.out_c)};
     for (int k = 0; k < OUTPUTS; k++)
@@ -308,7 +321,7 @@ static void test_shape(Ctx *c, ConvGeom g) {
     if (direct) c->direct_shapes++; else c->im2col_shapes++;
     for (int k = 0; k < OUTPUTS; k++) output_free(&r.out[k]);
     for (int k = 0; k < 4; k++) free(inputs_before[k]);
-    free(r.x), free(r.w), free(r.dy), free(r.bias);
+    free(r.x), free(r.w), free(r.dy), free(r.bias), free(r.residual);
 }
 
 // ---- the shapes ------------------------------------------------------------------------------

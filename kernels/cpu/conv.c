@@ -164,9 +164,11 @@ static void forward_image(const ConvGeom *g, const real *x, const real *w, const
         im2col(g, x, scratch);
         col = scratch;
     }
+    // A residual that is y itself is added by the product (beta = 1): y is written there.
+    const int in_place = residual == y;
     cblas_gemm_real(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->out_c, plane, rows, 1, w, rows,
-                    col, plane, 0, y, plane);
-    add_bias_relu(g, bias, residual, fuse_relu, y);
+                    col, plane, in_place ? 1 : 0, y, plane);
+    add_bias_relu(g, bias, in_place ? NULL : residual, fuse_relu, y);
 }
 
 static int is_stride_one(const ConvGeom *g) { return g->stride_h == 1 && g->stride_w == 1; }
