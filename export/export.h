@@ -3,7 +3,7 @@
 //
 // The graph (opset 11..17, default 13), input "input" [N,C,H,W] float32, output
 // "logits" [N,classes]:
-//   [Sub mean, Div std]                       only with --with-preprocessing
+//   [Sub mean, Div std] ([C,1,1] constants)   only with --with-preprocessing
 //   stem: Conv (+BatchNormalization) + Relu [+ MaxPool 3x3/2]
 //   per block l: branch Conv(+BN)+Relu ... Conv(+BN), shortcut (identity;
 //       option A = AveragePool 2x2/2 + Pad of zero channels; projection = Conv(+BN)),

@@ -239,9 +239,14 @@ static int emit_block(Emitter *e, int index, const char *input, char *out) {
     return 0;
 }
 
-// Sub mean, Div std with [1,C,1,1] constants: exactly the trainer's
-// (pixel/255 - mean) / std, zero padding included (see the report on why this is
-// not folded into the first convolution).
+// Sub mean, Div std with [C,1,1] constants: exactly the trainer's float
+// (pixel/255 - mean) / std, zero padding included (not folded into the first
+// convolution: that would be wrong at the borders, where the network zero-pads the
+// normalised image). [C,1,1], not [1,C,1,1]: both broadcast against [N,C,H,W] in
+// ONNX, but OpenCV DNN (4.6) cannot run a Sub/Div whose constant has the batch axis.
+// A BatchNormalization or a diagonal 1x1 Conv also run everywhere, but as
+// x * (1/std) + (-mean/std) they round differently from the trainer; Sub/Div is
+// bit-exact in onnxruntime and sdinfer (README, "Runtimes").
 static int emit_preprocessing(Emitter *e, const MetaMap *metadata, char *out) {
     const Net *net = e->net;
     double mean[MAX_NORM_CHANNELS], std[MAX_NORM_CHANNELS];
@@ -262,12 +267,12 @@ static int emit_preprocessing(Emitter *e, const MetaMap *metadata, char *out) {
         mean_f[c] = (float)mean[c];
         std_f[c] = (float)std[c];
     }
-    int64_t dims[4] = {1, net->in_c, 1, 1};
+    int64_t dims[3] = {net->in_c, 1, 1};
     const char *sub_inputs[2] = {"input",
-                                 onnx_initializer_float(e->b, "preprocess.mean", 4, dims, mean_f)};
+                                 onnx_initializer_float(e->b, "preprocess.mean", 3, dims, mean_f)};
     onnx_node(e->b, "Sub", "preprocess.sub", 2, sub_inputs, "preprocess.sub");
     const char *div_inputs[2] = {"preprocess.sub",
-                                 onnx_initializer_float(e->b, "preprocess.std", 4, dims, std_f)};
+                                 onnx_initializer_float(e->b, "preprocess.std", 3, dims, std_f)};
     onnx_node(e->b, "Div", "preprocess.div", 2, div_inputs, "preprocess.div");
     snprintf(out, NAME_LEN, "preprocess.div");
     return 0;

@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
-# sdexport end to end: every exported model passes onnx.checker (full_check) and
-# runs unchanged in onnxruntime-node (CPU) with the logits of the network's own
-# NET_EVAL forward pass (net_forward on the CPU backend) on the same batch.
+# sdexport end to end: every export variant (BN folded or kept, with and without
+# preprocessing, every opset sdexport writes, 1 and 3 channels, the CIFAR and the
+# bottleneck presets) passes onnx.checker (full_check) and runs unchanged, with the
+# logits of the network's own NET_EVAL forward pass (net_forward on the CPU backend)
+# on the same batch, in three runtimes: onnxruntime-node (CPU), OpenCV DNN
+# (python3-opencv) and sdinfer. Tolerance: 1e-4 of the logit scale, max(1, max |logit|).
 #
 # Fixtures come from `test_export write` (a randomised network whose BN running
 # statistics come from training-mode passes, saved with checkpoint_save, plus a
-# batch and its logits). To test another network, add a line to CASES below.
+# batch and its logits). To test another network, add a line to FIXTURES below.
+# The runtimes each take the whole list of models in one process (jobs files):
+# starting Python with OpenCV takes about a second, and there are over a hundred models.
 set -u
 cd "$(dirname "$0")/.."
 BIN=${SD_BIN:-build/bin}
 BUILD=${SD_BUILD:-build}
 SDEXPORT=$BIN/sdexport
+SDINFER=$BIN/sdinfer
 FIXTURE=$BUILD/tests/test_export
 PY=/usr/bin/python3
 TOL=1e-4
+OPSETS="11 12 13 14 15 16 17"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 passed=0 failed=0
@@ -21,13 +28,38 @@ check() {  # check "what" command...
     local what=$1; shift
     if "$@" >"$tmp/out" 2>&1; then
         passed=$((passed + 1))
-        grep -h "max |diff|" "$tmp/out" | sed "s/^/  $what: /"
+        grep -h "max |diff|" "$tmp/out" | while IFS= read -r line; do echo "  $what: $line"; done
     else
         failed=$((failed + 1)); echo "FAIL: $what"; sed 's/^/    /' "$tmp/out" | tail -n 20
     fi
 }
+# tally "what" JOBS command...: a batch command that prints "ok ..." / "FAIL ..." per
+# job; each line counts as one test, and fewer lines than the JOBS file has is a failure.
+# Failed jobs are printed with the lines that follow them.
+tally() {
+    local what=$1 jobs=$2; shift 2
+    "$@" >"$tmp/out" 2>&1
+    local rc=$? ok bad want
+    ok=$(grep -c '^ok ' "$tmp/out")
+    bad=$(grep -c '^FAIL ' "$tmp/out")
+    want=$(grep -c . "$jobs")
+    passed=$((passed + ok)); failed=$((failed + bad))
+    if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then failed=$((failed + 1)); bad=crashed; fi
+    if [ "$bad" != crashed ] && [ $((ok + bad)) -ne "$want" ]; then
+        failed=$((failed + 1)); bad="$bad (and $((want - ok - bad)) of $want jobs unreported)"
+    fi
+    echo "  $what: $ok ok, $bad failed$(awk '/max \|diff\| =/ { if ($4 + 0 > m) m = $4 + 0 }
+        END { if (NR && m != "") printf ", largest |diff| %.3g", m }' "$tmp/out")"
+    grep -E '^(onnxruntime|OpenCV) [0-9]' "$tmp/out" | sed 's/^/    /'
+    if [ "$bad" != 0 ]; then
+        echo "FAIL: $what"
+        awk '/^FAIL / { show = 1 } /^ok / { show = 0 } show' "$tmp/out" | sed 's/^/    /' | head -n 60
+        case "$bad" in crashed|*unreported*) tail -n 20 "$tmp/out" | sed 's/^/    /';; esac
+    fi
+}
 exit_code_is() { local want=$1; shift; "$@"; [ $? -eq "$want" ]; }
 ort_run() { (cd tests/node && node ../onnx_run.js "$@"); }
+cv_run() { "$PY" tests/opencv_run.py "$@"; }
 
 # ---- presets (stage sizes chosen so every option-A halving sees an even size) ----
 cat >"$tmp/cifar.txt" <<'P'
@@ -47,65 +79,75 @@ stem-pool max
 stages 1x4 2x8 1x16
 P
 
-# name preset C,H,W classes rule p_last batch | sdexport flags
-CASES=(
-    "cifar-linear      cifar    3,16,16 10 linear  0.5 4 |"
-    "cifar-linear-bn   cifar    3,16,16 10 linear  0.5 4 | --keep-bn"
-    "cifar-linear-pre  cifar    3,16,16 10 linear  0.5 4 | --with-preprocessing"
-    "cifar-bn-pre      cifar    3,16,16 10 linear  0.5 4 | --keep-bn --with-preprocessing"
-    "cifar-uniform     cifar    3,16,16 10 uniform 0.8 4 |"
-    "cifar-uniform-bn  cifar    3,16,16 10 uniform 0.8 4 | --keep-bn"
-    "cifar-none        cifar    3,16,16 10 none    1   4 |"
-    "cifar-opset11     cifar    3,16,16 10 linear  0.5 4 | --opset 11"
-    "cifar-opset17-bn  cifar    3,16,16 10 linear  0.5 4 | --opset 17 --keep-bn"
-    "cifar-batch4      cifar    3,16,16 10 linear  0.5 4 | --batch 4"
-    "fmnist-linear     cifar    1,28,28 10 linear  0.5 3 |"
-    "fmnist-pre        cifar    1,28,28 10 linear  0.5 3 | --with-preprocessing"
-    "imagenet-linear   imagenet 3,64,64 7  linear  0.5 2 |"
-    "imagenet-bn-pre   imagenet 3,64,64 7  linear  0.5 2 | --keep-bn --with-preprocessing"
+# name preset C,H,W classes rule p_last batch (same seed: the networks of one
+# preset and input shape share their weights)
+FIXTURES=(
+    "cifar3         cifar    3,16,16 10 linear  0.5 4"
+    "cifar1         cifar    1,28,28 10 linear  0.5 3"
+    "bottleneck3    imagenet 3,64,64 7  linear  0.5 2"
+    "bottleneck1    imagenet 1,32,32 7  linear  0.5 2"
+    "cifar3-uniform cifar    3,16,16 10 uniform 0.8 4"
+    "cifar3-none    cifar    3,16,16 10 none    1   4"
 )
+# The full matrix for the first four; a few variants of the other rules.
+FLAG_SETS=("" "--keep-bn" "--with-preprocessing" "--keep-bn --with-preprocessing")
+declare -A FIX
+for f in "${FIXTURES[@]}"; do
+    # shellcheck disable=SC2086
+    set -- $f
+    FIX[$1]="$*"
+    mkdir -p "$tmp/$1"
+    check "$1: fixture" "$FIXTURE" write "$tmp/$1" "$tmp/$2.txt" "$3" "$4" "$5" "$6" "$7" 1
+done
 
-run_case() {
-    local spec=${1%%|*} flags=${1#*|}
+fixture_shape() {  # fixture_shape FIXTURE: N,C,H,W of its batch
     # shellcheck disable=SC2086
-    set -- $spec
-    local name=$1 preset=$2 shape=$3 classes=$4 rule=$5 p_last=$6 batch=$7
-    local dir="$tmp/$name"
-    mkdir -p "$dir"
-    check "$name: fixture" "$FIXTURE" write "$dir" "$tmp/$preset.txt" "$shape" "$classes" \
-        "$rule" "$p_last" "$batch" 1
-    # shellcheck disable=SC2086
-    check "$name: sdexport$flags" "$SDEXPORT" "$dir/model.safetensors" -o "$dir/model.onnx" $flags
-    local pre=0 ops="Conv,Relu,Add,GlobalAveragePool,Flatten,Gemm" no_ops="Mul"
-    case "$flags" in *--with-preprocessing*) pre=1 ops="$ops,Sub,Div";; esac
-    case "$flags" in *--keep-bn*) ops="$ops,BatchNormalization";; *) no_ops="$no_ops,BatchNormalization";; esac
-    check "$name: onnx.checker full_check + metadata" "$PY" tests/export_check.py check \
-        "$dir/model.onnx" "with_preprocessing=$pre" "survival_rule=$rule" "classes=$classes" \
-        "preset=tiny-$preset" --ops "$ops" --no-ops "$no_ops"
-    # With preprocessing the model gets raw [0,1] pixels, the network normalised ones.
-    local input="$dir/input.f32"
-    [ "$pre" = 1 ] && input="$dir/input_raw.f32"
-    check "$name: onnxruntime-node runs it" ort_run "$dir/model.onnx" "$input" "$batch,$shape" "$dir/ort.f32"
-    check "$name: ORT logits = net_forward(NET_EVAL)" "$PY" tests/export_check.py compare \
-        "$dir/ort.f32" "$dir/logits.f32" "$TOL"
+    set -- ${FIX[$1]}
+    echo "$7,$3"
 }
 
-for c in "${CASES[@]}"; do run_case "$c"; done
-
-# A dynamic batch really is dynamic: the first image alone gives the first row.
-d=$tmp/cifar-linear
-per_image=$((3 * 16 * 16 * 4))
-head -c $per_image "$d/input.f32" >"$d/one.f32"
-check "dynamic batch: N=1 run" ort_run "$d/model.onnx" "$d/one.f32" "1,3,16,16" "$d/ort1.f32"
-check "dynamic batch: N=1 row matches" "$PY" tests/export_check.py compare "$d/ort1.f32" \
-    "$d/logits.f32" "$TOL" --rows 1 --cols 10
-check "fixed batch 4 refuses N=1" exit_code_is 1 ort_run "$tmp/cifar-batch4/model.onnx" "$d/one.f32" \
-    "1,3,16,16" "$d/ort1.f32"
-
-# The comparison can tell test-time rules apart: the fixtures share their weights
-# (same seed), so the p_l = 1 model must miss the linear-rule network's logits.
-check "p_l matters: rule none != linear network" exit_code_is 1 "$PY" tests/export_check.py \
-    compare "$tmp/cifar-none/ort.f32" "$d/logits.f32" 1e-2
+# Every model goes into the jobs files of the three runtimes, the checker and the
+# comparisons. export_variant NAME FIXTURE OPSET FLAGS...
+: >"$tmp/checks" ; : >"$tmp/ort.jobs" ; : >"$tmp/cv.jobs" ; : >"$tmp/sd.jobs"
+: >"$tmp/compare.ort" ; : >"$tmp/compare.cv" ; : >"$tmp/compare.sd"
+export_variant() {
+    local name=$1 fixture=$2 opset=$3; shift 3
+    # shellcheck disable=SC2086
+    set -- ${FIX[$fixture]} "$@"
+    local preset=$2 shape=$3 classes=$4 rule=$5 batch=$7; shift 7
+    local dir=$tmp/$fixture model=$tmp/$fixture/$name.onnx
+    check "$fixture/$name: sdexport --opset $opset $*" "$SDEXPORT" "$dir/model.safetensors" \
+        -o "$model" --opset "$opset" "$@"
+    local pre=0 keep=0 ops="Conv,Relu,Add,GlobalAveragePool,Flatten,Gemm" no_ops="Mul"
+    case "$*" in *--with-preprocessing*) pre=1 ops="$ops,Sub,Div";; *) no_ops="$no_ops,Sub,Div";; esac
+    case "$*" in *--keep-bn*) keep=1 ops="$ops,BatchNormalization";; *) no_ops="$no_ops,BatchNormalization";; esac
+    case "$preset" in cifar) ops="$ops,AveragePool,Pad";; imagenet) ops="$ops,MaxPool";; esac
+    echo "check $model with_preprocessing=$pre keep_bn=$keep survival_rule=$rule classes=$classes" \
+        "preset=tiny-$preset ${META_EXTRA:-} --opset $opset --ops $ops --no-ops $no_ops" >>"$tmp/checks"
+    # With preprocessing the model gets raw [0,1] pixels, the network normalised ones.
+    local input=input
+    [ "$pre" = 1 ] && input=input_raw
+    echo "$model $dir/$input.f32 $batch,$shape $model.ort.f32" >>"$tmp/ort.jobs"
+    echo "$model $dir/$input.f32 $batch,$shape $model.cv.f32" >>"$tmp/cv.jobs"
+    echo "$model $dir/$input.pb $model.sd.pb" >>"$tmp/sd.jobs"
+    for r in ort cv; do echo "compare $model.$r.f32 $dir/logits.f32 $TOL" >>"$tmp/compare.$r"; done
+    echo "compare $model.sd.pb $dir/logits.f32 $TOL" >>"$tmp/compare.sd"
+}
+for fixture in cifar3 cifar1 bottleneck3 bottleneck1; do
+    for opset in $OPSETS; do
+        for flags in "${FLAG_SETS[@]}"; do
+            tag=$(echo "o$opset $flags" | sed 's/--keep-bn/bn/; s/--with-preprocessing/pre/; s/ \+/-/g; s/-$//')
+            # shellcheck disable=SC2086
+            export_variant "$tag" "$fixture" "$opset" $flags
+        done
+    done
+done
+export_variant o13 cifar3-uniform 13
+export_variant o13-bn cifar3-uniform 13 --keep-bn
+export_variant o13 cifar3-none 13
+export_variant o13-pre cifar3-none 13 --with-preprocessing
+export_variant o13-batch4 cifar3 13 --batch 4
+export_variant o17-bn-pre-batch4 cifar3 17 --keep-bn --with-preprocessing --batch 4
 
 # ---- a trained network: sdtrain on Fashion-MNIST (a short run), real test images ----
 FMNIST=/usr/share/datasets/fashion-mnist
@@ -115,7 +157,7 @@ if [ -x "$BIN/sdtrain" ] && [ -f "$FMNIST/t10k-images-idx3-ubyte.gz" ]; then
     check "trained: sdtrain (1 epoch, 512 images)" "$BIN/sdtrain" --dataset fashion-mnist \
         --model "$tmp/cifar.txt" --epochs 1 --batch-size 32 --train-limit 512 --val-size 64 \
         --test-limit 64 --threads 2 --out "$t/run"
-    "$PY" - "$FMNIST/t10k-images-idx3-ubyte.gz" "$t/raw.f32" <<'PYIMG'
+    "$PY" - "$FMNIST/t10k-images-idx3-ubyte.gz" "$t/input_raw.f32" <<'PYIMG'
 import gzip, sys
 import numpy as np
 blob = gzip.open(sys.argv[1]).read()
@@ -124,20 +166,85 @@ pixels = np.frombuffer(blob[16:16 + 8 * 28 * 28], dtype=np.uint8)
 (pixels.astype(np.float32) / np.float32(255)).tofile(sys.argv[2])
 PYIMG
     check "trained: net_forward on 8 test images" "$FIXTURE" forward "$t/run/best.ckpt" \
-        "$t/raw.f32" 8 "$t"
-    for flags in "" "--keep-bn" "--with-preprocessing" "--keep-bn --with-preprocessing"; do
+        "$t/input_raw.f32" 8 "$t"
+    cp "$t/run/best.ckpt" "$t/model.safetensors"
+    FIX[trained]="trained cifar 1,28,28 10 linear 0.5 8"
+    META_EXTRA="dataset=fashion-mnist p_last=0.5"
+    for flags in "${FLAG_SETS[@]}"; do
+        tag=$(echo "o13 $flags" | sed 's/--keep-bn/bn/; s/--with-preprocessing/pre/; s/ \+/-/g; s/-$//')
         # shellcheck disable=SC2086
-        check "trained: sdexport $flags" "$SDEXPORT" "$t/run/best.ckpt" -o "$t/model.onnx" $flags
-        pre=0 input=$t/input.f32
-        case "$flags" in *--with-preprocessing*) pre=1 input=$t/raw.f32;; esac
-        check "trained $flags: checker + metadata" "$PY" tests/export_check.py check \
-            "$t/model.onnx" dataset=fashion-mnist survival_rule=linear p_last=0.5 \
-            "with_preprocessing=$pre"
-        check "trained $flags: ORT runs it" ort_run "$t/model.onnx" "$input" 8,1,28,28 "$t/ort.f32"
-        check "trained $flags: ORT logits = net_forward" "$PY" tests/export_check.py compare \
-            "$t/ort.f32" "$t/logits.f32" "$TOL"
+        export_variant "$tag" trained 13 $flags
     done
 fi
+
+# ---- the runtimes: the checker, onnxruntime, OpenCV DNN, sdinfer ----
+for d in "$tmp"/*/; do
+    [ -f "$d/input.f32" ] || continue
+    shape=$(fixture_shape "$(basename "$d")")
+    echo "to-tensor $d/input.f32 $shape $d/input.pb" >>"$tmp/tensors"
+    echo "to-tensor $d/input_raw.f32 $shape $d/input_raw.pb" >>"$tmp/tensors"
+done
+tally "input tensors for sdinfer" "$tmp/tensors" "$PY" tests/export_check.py batch "$tmp/tensors"
+tally "onnx.checker full_check, metadata, ops, opset" "$tmp/checks" "$PY" tests/export_check.py batch "$tmp/checks"
+tally "onnxruntime-node runs them" "$tmp/ort.jobs" ort_run --jobs "$tmp/ort.jobs"
+tally "OpenCV DNN runs them" "$tmp/cv.jobs" cv_run --jobs "$tmp/cv.jobs"
+while read -r model input output; do
+    if "$SDINFER" "$model" --threads 1 --input-tensor "$input" --output-tensor "$output" \
+        >"$tmp/sd.out" 2>&1; then echo "ok $model"; else echo "FAIL $model"; cat "$tmp/sd.out"; fi
+done <"$tmp/sd.jobs" >"$tmp/sd.log"
+tally "sdinfer runs them" "$tmp/sd.jobs" cat "$tmp/sd.log"
+tally "onnxruntime logits = net_forward(NET_EVAL)" "$tmp/compare.ort" "$PY" tests/export_check.py batch "$tmp/compare.ort"
+tally "OpenCV DNN logits = net_forward(NET_EVAL)" "$tmp/compare.cv" "$PY" tests/export_check.py batch "$tmp/compare.cv"
+tally "sdinfer logits = net_forward(NET_EVAL)" "$tmp/compare.sd" "$PY" tests/export_check.py batch "$tmp/compare.sd"
+
+# ---- the preprocessing itself: the normalised image against the trainer's ----
+# (pixel/255 - mean) / std in float: bit-identical in onnxruntime and sdinfer; OpenCV
+# multiplies by 1/std (last-bit differences, see the README).
+for fixture in cifar3 cifar1; do
+    d=$tmp/$fixture
+    shape=$(fixture_shape "$fixture")
+    check "$fixture: the normalised image as output 0" "$PY" tests/export_check.py expose \
+        "$d/o13-pre.onnx" preprocess.div "$d/norm.onnx"
+    check "$fixture: onnxruntime normalises" ort_run "$d/norm.onnx" "$d/input_raw.f32" "$shape" "$d/norm.ort.f32"
+    check "$fixture: onnxruntime normalises bit-identically" "$PY" tests/export_check.py compare \
+        "$d/norm.ort.f32" "$d/input.f32" 0
+    check "$fixture: sdinfer normalises" "$SDINFER" "$d/norm.onnx" --threads 1 --input-tensor \
+        "$d/input_raw.pb" --output-tensor "$d/norm.sd.pb"
+    check "$fixture: sdinfer normalises bit-identically" "$PY" tests/export_check.py compare \
+        "$d/norm.sd.pb" "$d/input.f32" 0
+    check "$fixture: OpenCV normalises" cv_run --layer preprocess.div "$d/o13-pre.onnx" \
+        "$d/input_raw.f32" "$shape" "$d/norm.cv.f32"
+    check "$fixture: OpenCV normalises within 1e-6" "$PY" tests/export_check.py compare \
+        "$d/norm.cv.f32" "$d/input.f32" 1e-6
+done
+
+# ---- older exports ([1,C,1,1] mean/std) still run in sdinfer and onnxruntime ----
+d=$tmp/cifar3
+check "old-form export" "$PY" tests/export_check.py old-preprocessing "$d/o13-pre.onnx" "$d/old.onnx"
+check "old form: sdinfer runs it" "$SDINFER" "$d/old.onnx" --threads 1 --input-tensor \
+    "$d/input_raw.pb" --output-tensor "$d/old.sd.pb"
+check "old form: sdinfer logits = new form's" "$PY" tests/export_check.py compare "$d/old.sd.pb" \
+    "$d/o13-pre.onnx.sd.pb" 0
+check "old form: onnxruntime runs it" ort_run "$d/old.onnx" "$d/input_raw.f32" 4,3,16,16 "$d/old.ort.f32"
+check "old form: onnxruntime logits = net_forward" "$PY" tests/export_check.py compare \
+    "$d/old.ort.f32" "$d/logits.f32" "$TOL"
+
+# A dynamic batch really is dynamic: the first image alone gives the first row.
+per_image=$((3 * 16 * 16 * 4))
+head -c $per_image "$d/input.f32" >"$d/one.f32"
+check "dynamic batch: onnxruntime N=1 run" ort_run "$d/o13.onnx" "$d/one.f32" "1,3,16,16" "$d/ort1.f32"
+check "dynamic batch: onnxruntime N=1 row matches" "$PY" tests/export_check.py compare "$d/ort1.f32" \
+    "$d/logits.f32" "$TOL" --rows 1 --cols 10
+check "dynamic batch: OpenCV N=1 run" cv_run "$d/o13.onnx" "$d/one.f32" "1,3,16,16" "$d/cv1.f32"
+check "dynamic batch: OpenCV N=1 row matches" "$PY" tests/export_check.py compare "$d/cv1.f32" \
+    "$d/logits.f32" "$TOL" --rows 1 --cols 10
+check "fixed batch 4: onnxruntime refuses N=1" exit_code_is 1 ort_run "$d/o13-batch4.onnx" "$d/one.f32" \
+    "1,3,16,16" "$d/ort1.f32"
+
+# The comparison can tell test-time rules apart: the fixtures share their weights
+# (same seed), so the p_l = 1 model must miss the linear-rule network's logits.
+check "p_l matters: rule none != linear network" exit_code_is 1 "$PY" tests/export_check.py \
+    compare "$tmp/cifar3-none/o13.onnx.ort.f32" "$d/logits.f32" 1e-2
 
 # ---- errors: clear message, exit != 0, no output file (an old one stays whole) ----
 e=$tmp/errors
@@ -151,8 +258,8 @@ check "opset 10 refused" bash -c "! '$SDEXPORT' '$ck' -o '$e/x.onnx' --opset 10 
 check "opset 18 refused" bash -c "! '$SDEXPORT' '$ck' -o '$e/x.onnx' --opset 18 2>'$e/err' && grep -q '11 to 17' '$e/err'"
 check "missing checkpoint" bash -c "! '$SDEXPORT' '$e/none.safetensors' -o '$e/x.onnx' 2>'$e/err' && grep -q none.safetensors '$e/err' && [ ! -e '$e/x.onnx' ]"
 head -c 300 "$ck" >"$e/truncated.safetensors"
-cp "$d/model.onnx" "$e/old.onnx"
-check "truncated checkpoint: refused, old output intact" bash -c "! '$SDEXPORT' '$e/truncated.safetensors' -o '$e/old.onnx' 2>'$e/err' && grep -q truncated.safetensors '$e/err' && cmp -s '$e/old.onnx' '$d/model.onnx'"
+cp "$d/o13.onnx" "$e/old.onnx"
+check "truncated checkpoint: refused, old output intact" bash -c "! '$SDEXPORT' '$e/truncated.safetensors' -o '$e/old.onnx' 2>'$e/err' && grep -q truncated.safetensors '$e/err' && cmp -s '$e/old.onnx' '$d/o13.onnx'"
 check "unwritable output (missing directory)" bash -c "! '$SDEXPORT' '$ck' -o '$e/no/such/dir/x.onnx' 2>'$e/err' && grep -q 'no/such/dir' '$e/err'"
 check "output is a directory" bash -c "! '$SDEXPORT' '$ck' -o '$e' 2>'$e/err' && [ -d '$e' ]"
 check "no temporary files left" bash -c "! ls -a '$e' '$d' | grep -q '\.tmp\.'"

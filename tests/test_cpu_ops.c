@@ -115,6 +115,7 @@ static void check_broadcast(Ctx *c, const char *what, BinaryOp op, TensorShape a
 
 static void test_binary_broadcast(Ctx *c) {
     const int64_t d234[] = {2, 3, 4}, d23[] = {2, 3}, nchw[] = {2, 3, 4, 5}, c111[] = {1, 3, 1, 1};
+    const int64_t c11[] = {3, 1, 1};  // sdexport's preprocessing constants
     const int64_t d31[] = {3, 1}, d14[] = {1, 4}, d34[] = {3, 4}, d4[] = {4}, d214[] = {2, 1, 4};
     const int64_t big[] = {32, 16, 32, 32}, big_c[] = {1, 16, 1, 1};
     check_broadcast(c, "add, same shapes", BINARY_ADD, shape_of(3, d234), shape_of(3, d234),
@@ -127,6 +128,10 @@ static void test_binary_broadcast(Ctx *c) {
                     shape_of(4, nchw));
     check_broadcast(c, "sub, [1,C,1,1] - [N,C,H,W]", BINARY_SUB, shape_of(4, c111), shape_of(4, nchw),
                     shape_of(4, nchw));
+    check_broadcast(c, "sub, [N,C,H,W] - [C,1,1] (lower rank)", BINARY_SUB, shape_of(4, nchw),
+                    shape_of(3, c11), shape_of(4, nchw));
+    check_broadcast(c, "div, [N,C,H,W] / [C,1,1] (lower rank)", BINARY_DIV, shape_of(4, nchw),
+                    shape_of(3, c11), shape_of(4, nchw));
     check_broadcast(c, "div, [3,1] / [1,4]", BINARY_DIV, shape_of(2, d31), shape_of(2, d14),
                     shape_of(2, d34));
     check_broadcast(c, "add, [4] + [2,3,4] (lower rank)", BINARY_ADD, shape_of(1, d4),

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Installs, from Debian, whatever the build, the tests and the demo need and this
 # machine lacks; quick when everything is present. Also installs onnxruntime-node
-# (npm) into tests/node/ for the foreign-runtime tests. Idempotent.
+# (npm) into tests/node/ for the foreign-runtime tests. Idempotent. The exports are
+# tested in three runtimes besides sdinfer: onnxruntime-node, OpenCV DNN from Python
+# (python3-opencv) and from C++ (libopencv-dnn-dev, the README's snippet).
 #   tools/deps.sh          build, tests, demo
 #   tools/deps.sh bench    also python3-torch, the benchmarks' peer (~950 MB)
 set -eu
 cd "$(dirname "$0")/.."
 
 DEBS="build-essential libprotobuf-c-dev protobuf-c-compiler libonnx-dev libopenblas-dev zlib1g-dev
-libcjson-dev dataset-fashion-mnist python3-onnx python3-numpy libonnx-testdata gnuplot-nox nodejs npm"
+libcjson-dev dataset-fashion-mnist python3-onnx python3-numpy libonnx-testdata gnuplot-nox nodejs npm
+python3-opencv libopencv-dnn-dev"
 if [ "${1:-}" = bench ]; then DEBS="$DEBS python3-torch"; fi
 
 missing=""
