@@ -3,11 +3,16 @@
 // arithmetic is in simd/conv_winograd.c.
 //
 // Choice (cpu_winograd_tile): the kernels vectorise over channels, so both
-// channel counts must be multiples of the vector length; then F(4x4, 3x3), 4x
-// fewer multiply-adds than direct, unless the plane is smaller than two output
-// tiles a side (4x4 outputs and below), where F(2x2) wastes less on partial
-// tiles. The choice depends on the geometry and the kernel set only, never on
-// timing, so a run is reproducible (and a resumed training bit-identical).
+// channel counts must be multiples of the vector length. Then the transformed
+// weights decide: they are alpha^2 / 9 times the size of the 3x3 weights (4x for
+// F(4x4), 1.8x for F(2x2)) and every tile of the call reads all of them, so a call
+// with few tiles (a small image at batch 1: sdinfer's latency case, where each
+// layer's weights come from memory) is bound by reading them, not by the
+// multiply-adds. F(4x4, 3x3) (4x fewer multiply-adds than direct) when the call
+// has at least WINOGRAD4_MIN_TILES of its tiles, else F(2x2, 3x3) (2.25x fewer;
+// on those small calls it still beat direct). The choice depends on the geometry
+// and the kernel set only, never on timing, so a run is reproducible (and a
+// resumed training bit-identical).
 // SD_CPU_CONV=direct|winograd2|winograd4 forces one path where it applies.
 //
 // Work: images in parallel in groups large enough to fill a block of tiles
@@ -21,6 +26,11 @@
 #include "cpu_ops.h"
 
 #define WINOGRAD_TILE_TARGET 16  // tiles per work item: a full block of the kernels
+// F(4x4) tiles a call needs before F(4x4)'s larger transformed weights pay for
+// themselves (sdinfer, ResNet-110 on 28x28 input, batch 1, one thread, 2-core AMD
+// EPYC: thresholds 1, 4, 8, 16, 32, 64, never tried; 16 and 32 were best, never
+// (F(2x2) everywhere) and 1 clearly worse, on a loaded machine).
+#define WINOGRAD4_MIN_TILES 16
 
 int cpu_winograd_tile(const CpuState *st, const ConvGeom *g) {
     const int lanes = st->kernels->vector_bytes / (int)sizeof(real);
@@ -31,7 +41,8 @@ int cpu_winograd_tile(const CpuState *st, const ConvGeom *g) {
     if (g->out_h < 1 || g->out_w < 1) return 0;
     if (st->conv_algorithm == CPU_CONV_WINOGRAD2) return 2;
     if (st->conv_algorithm == CPU_CONV_WINOGRAD4) return 4;
-    return g->out_h <= 4 && g->out_w <= 4 ? 2 : 4;
+    const long tiles4 = (long)g->batch * ((g->out_h + 3) / 4) * ((g->out_w + 3) / 4);
+    return tiles4 >= WINOGRAD4_MIN_TILES ? 4 : 2;
 }
 
 static WinogradConv winograd_conv(const ConvGeom *g, int m) {
