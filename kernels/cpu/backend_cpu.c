@@ -10,15 +10,18 @@
 
 // ---- shared helpers ----------------------------------------------------------
 
+// 64-byte aligned (a cache line, an AVX-512 vector); the old contents are not kept:
+// scratch holds nothing between calls.
 void cpu_scratch_grow(CpuScratch *s, size_t elements) {
     if (s->capacity >= elements) return;
-    real *grown = realloc(s->data, elements * sizeof(real));
-    if (!grown) {
+    free(s->data);
+    const size_t bytes = (elements * sizeof(real) + 63) / 64 * 64;
+    s->data = aligned_alloc(64, bytes);
+    if (!s->data) {
         fprintf(stderr, "cpu backend: out of memory growing a scratch buffer to %zu bytes\n",
                 elements * sizeof(real));
         abort();
     }
-    s->data = grown;
     s->capacity = elements;
 }
 

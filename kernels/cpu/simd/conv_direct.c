@@ -220,8 +220,9 @@ SIMD_FMA void SIMD_NAME(direct_conv_tiles)(const DirectConv *d, const real *xpad
 // those positions add nothing. A STACK of images is laid out back to back (image m at
 // position m * padded_plane) and reduced in one sweep: on small planes (8x8) one image is
 // too short a reduction to pay for the loop set-up and the final lane sums.
-// Tile: TILE_OUT output channels x up to FILTER_TAPS taps of one kernel row, each
-// accumulator a vector over q.
+// Tile: FILTER_OUT output channels x up to FILTER_TAPS taps of one kernel row, each
+// accumulator a vector over q (8 x 3 accumulators where there are 32 vector registers:
+// 11 loads per 24 multiply-adds; 4 x 3 with 16).
 
 #define FILTER_TAPS 3
 
@@ -239,8 +240,12 @@ static size_t stack_positions(const DirectConv *d, int images) {
 
 // The sweep reads up to positions - 1 + (kh-1)*Wp + kw-1 past a channel's start: the last
 // image's padded plane plus at most VEC_LEN + kw; the pitch leaves that room.
+// Rounded to whole vectors, so that (with the scratch 64-byte aligned) every channel of
+// xpad and every row of dy_ext starts on a vector boundary: a 64-byte load that
+// straddles two cache lines costs two.
 static size_t stack_channel_pitch(const DirectConv *d, int images) {
-    return (size_t)images * padded_plane(d) + (size_t)VEC_LEN + (size_t)d->kernel_w;
+    return rounded_up((size_t)images * padded_plane(d) + (size_t)VEC_LEN + (size_t)d->kernel_w,
+                      (size_t)VEC_LEN);
 }
 
 size_t SIMD_NAME(direct_filter_grad_scratch_size)(const DirectConv *d, int images) {
@@ -258,13 +263,44 @@ static void extend_gradient_into(const DirectConv *d, const real *dy, size_t row
                    dy + ((size_t)o * d->out_h + i) * d->out_w, sizeof(real) * (size_t)d->out_w);
 }
 
+// The sum of the lanes by halving (lane j += lane j + width, width = VEC_LEN / 2 ... 1): log2
+// of the lanes in vector adds instead of VEC_LEN scalar ones, which matters when a short
+// sweep (8x8 planes) is reduced for every (channel, tap): the filter gradient's tiles.
+#if defined(SD_REAL_DOUBLE)
+typedef long long LaneIndex;
+#else
+typedef int LaneIndex;
+#endif
+typedef LaneIndex IndexVec __attribute__((vector_size(VEC_BYTES)));
+#define SHIFTED_LANE(j, width) (((j) + (width)) & (VEC_LANES - 1))
+#define SHIFT_LANES2(w, j) SHIFTED_LANE(j, w), SHIFTED_LANE((j) + 1, w)
+#define SHIFT_LANES4(w, j) SHIFT_LANES2(w, j), SHIFT_LANES2(w, (j) + 2)
+#define SHIFT_LANES8(w, j) SHIFT_LANES4(w, j), SHIFT_LANES4(w, (j) + 4)
+#define SHIFT_LANES16(w, j) SHIFT_LANES8(w, j), SHIFT_LANES8(w, (j) + 8)
+#if VEC_LANES == 16
+static const IndexVec halving_masks[] = {{SHIFT_LANES16(8, 0)}, {SHIFT_LANES16(4, 0)},
+                                         {SHIFT_LANES16(2, 0)}, {SHIFT_LANES16(1, 0)}};
+#elif VEC_LANES == 8
+static const IndexVec halving_masks[] = {{SHIFT_LANES8(4, 0)}, {SHIFT_LANES8(2, 0)},
+                                         {SHIFT_LANES8(1, 0)}};
+#elif VEC_LANES == 4
+static const IndexVec halving_masks[] = {{SHIFT_LANES4(2, 0)}, {SHIFT_LANES4(1, 0)}};
+#elif VEC_LANES == 2
+static const IndexVec halving_masks[] = {{SHIFT_LANES2(1, 0)}};
+#endif
+
 static inline real lane_sum(RealVec v) {
-    real sum = v[0];
-    for (int lane = 1; lane < VEC_LEN; lane++) sum += v[lane];
-    return sum;
+#pragma GCC unroll 4
+    for (size_t k = 0; k < sizeof halving_masks / sizeof halving_masks[0]; k++)
+        v += __builtin_shuffle(v, halving_masks[k]);
+    return v[0];
 }
 
-#define TILE_OUT 4  // the channel block of the filter gradient
+#if VEC_REGISTERS >= 32
+#define FILTER_OUT 8
+#else
+#define FILTER_OUT 4
+#endif
 
 __attribute__((always_inline)) SIMD_FMA static inline void filter_tile(
     const FilterStack *fs, int o0, const int outs, int c, int ki, int kj0, const int taps,
@@ -273,7 +309,7 @@ __attribute__((always_inline)) SIMD_FMA static inline void filter_tile(
     const int kh = d->kernel_h, kw = d->kernel_w;
     const size_t positions = fs->positions;
     const real *x_row = fs->xpad + (size_t)c * fs->channel_pitch + (size_t)ki * padded_w(d) + kj0;
-    RealVec acc[TILE_OUT][FILTER_TAPS];
+    RealVec acc[FILTER_OUT][FILTER_TAPS];
     for (int o = 0; o < outs; o++)
         for (int t = 0; t < taps; t++) acc[o][t] = (RealVec){0};
     for (size_t q = 0; q < positions; q += VEC_LEN) {
@@ -315,9 +351,13 @@ SIMD_FMA void SIMD_NAME(direct_filter_grad_images)(
     }
     const FilterStack fs = {d, positions, channel_pitch, xpad, dy_ext};
     int o0 = 0;
-    for (; o0 + TILE_OUT <= d->out_c; o0 += TILE_OUT)
+    for (; o0 + FILTER_OUT <= d->out_c; o0 += FILTER_OUT)
         for (int c = 0; c < d->in_c; c++)
-            for (int ki = 0; ki < d->kernel_h; ki++) filter_row(&fs, o0, TILE_OUT, c, ki, overwrite, dw);
+            for (int ki = 0; ki < d->kernel_h; ki++)
+                filter_row(&fs, o0, FILTER_OUT, c, ki, overwrite, dw);
+    for (; FILTER_OUT > 4 && o0 + 4 <= d->out_c; o0 += 4)
+        for (int c = 0; c < d->in_c; c++)
+            for (int ki = 0; ki < d->kernel_h; ki++) filter_row(&fs, o0, 4, c, ki, overwrite, dw);
     for (; o0 < d->out_c; o0++)
         for (int c = 0; c < d->in_c; c++)
             for (int ki = 0; ki < d->kernel_h; ki++) filter_row(&fs, o0, 1, c, ki, overwrite, dw);
