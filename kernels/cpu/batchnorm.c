@@ -19,20 +19,14 @@ static real *channel_plane_mut(const BatchNormGeom *g, real *t, int n, int c) {
     return t + ((size_t)n * g->channels + c) * g->spatial;
 }
 
-static ChannelStats channel_stats(const BatchNormGeom *g, const real *x, int c) {
+static size_t plane_stride(const BatchNormGeom *g) { return (size_t)g->channels * g->spatial; }
+
+static ChannelStats channel_stats(const CpuKernels *k, const BatchNormGeom *g, const real *x,
+                                  int c) {
     const double shift = g->batch > 0 && g->spatial > 0 ? channel_plane(g, x, 0, c)[0] : 0;
-    double sum = 0, sum_sq = 0;
-    for (int n = 0; n < g->batch; n++) {
-        const real *p = channel_plane(g, x, n, c);
-        // simd reduction: lets the compiler keep several partial sums in vector lanes
-        // (a plain double loop is one long dependent chain of adds).
-#pragma omp simd reduction(+ : sum, sum_sq)
-        for (int s = 0; s < g->spatial; s++) {
-            double d = (double)p[s] - shift;
-            sum += d;
-            sum_sq += d * d;
-        }
-    }
+    double sum, sum_sq;
+    k->channel_sums(channel_plane(g, x, 0, c), g->batch, plane_stride(g), g->spatial, shift, &sum,
+                    &sum_sq);
     const double count = (double)g->batch * g->spatial;
     const double mean_shifted = sum / count;
     double var = sum_sq / count - mean_shifted * mean_shifted;
@@ -60,7 +54,7 @@ void cpu_batchnorm_forward_train(Backend *be, const BatchNormGeom *g, const real
     const double unbias = count > 1 ? count / (count - 1) : 1;
 #pragma omp parallel for schedule(static) num_threads(st->threads)
     for (int c = 0; c < g->channels; c++) {
-        ChannelStats stats = channel_stats(g, x, c);
+        ChannelStats stats = channel_stats(st->kernels, g, x, c);
         const double invstd = 1.0 / sqrt(stats.var_biased + (double)eps);
         const double scale = (double)gamma[c] * invstd;
         channel_affine(g, x, c, (real)scale, (real)((double)beta[c] - stats.mean * scale), y);
@@ -97,15 +91,10 @@ void cpu_batchnorm_backward(Backend *be, const BatchNormGeom *g, const real *x, 
 #pragma omp parallel for schedule(static) num_threads(st->threads)
     for (int c = 0; c < g->channels; c++) {
         const double mean = save_mean[c], invstd = save_invstd[c];
-        double sum_dy = 0, sum_dy_xhat = 0;
-        for (int n = 0; n < g->batch; n++) {
-            const real *xp = channel_plane(g, x, n, c), *dyp = channel_plane(g, dy, n, c);
-#pragma omp simd reduction(+ : sum_dy, sum_dy_xhat)
-            for (int s = 0; s < g->spatial; s++) {
-                sum_dy += dyp[s];
-                sum_dy_xhat += (double)dyp[s] * ((double)xp[s] - mean);
-            }
-        }
+        double sum_dy, sum_dy_xhat;
+        st->kernels->channel_dot_sums(channel_plane(g, x, 0, c), channel_plane(g, dy, 0, c),
+                                      g->batch, plane_stride(g), g->spatial, mean, &sum_dy,
+                                      &sum_dy_xhat);
         sum_dy_xhat *= invstd;
         dbeta[c] = (real)sum_dy;
         dgamma[c] = (real)sum_dy_xhat;

@@ -84,6 +84,15 @@ typedef struct {
     void (*winograd_to_nchw)(const WinogradConv *wc, int images, const real *yt,
                              const real *bias, const real *residual, int fuse_relu, int k_begin,
                              int k_end, real *y);
+
+    // ---- batch-norm sums (simd/batchnorm_sums.c), double accumulators ----
+    // Over `planes` runs of `spatial` values plane_stride apart (one channel's planes):
+    // sum (x - shift) and sum (x - shift)^2.
+    void (*channel_sums)(const real *x, int planes, size_t plane_stride, int spatial,
+                         double shift, double *sum, double *sum_sq);
+    // sum dy and sum dy * (x - mean).
+    void (*channel_dot_sums)(const real *x, const real *dy, int planes, size_t plane_stride,
+                             int spatial, double mean, double *sum_dy, double *sum_dy_centred);
 } CpuKernels;
 
 extern const CpuKernels cpu_kernels_portable;

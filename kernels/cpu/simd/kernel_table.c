@@ -21,6 +21,12 @@ void SIMD_NAME(winograd_to_nchw)(const WinogradConv *wc, int images, const real 
                                  const real *bias, const real *residual, int fuse_relu,
                                  int k_begin, int k_end, real *y);
 
+void SIMD_NAME(channel_sums)(const real *x, int planes, size_t plane_stride, int spatial,
+                             double shift, double *sum, double *sum_sq);
+void SIMD_NAME(channel_dot_sums)(const real *x, const real *dy, int planes, size_t plane_stride,
+                                 int spatial, double mean, double *sum_dy,
+                                 double *sum_dy_centred);
+
 const CpuKernels SIMD_NAME(cpu_kernels) = {
     .isa = SIMD_ISA,
     .vector_bytes = VEC_BYTES,
@@ -36,4 +42,6 @@ const CpuKernels SIMD_NAME(cpu_kernels) = {
     .winograd_to_nhwc = SIMD_NAME(winograd_to_nhwc),
     .winograd_tiles = SIMD_NAME(winograd_tiles),
     .winograd_to_nchw = SIMD_NAME(winograd_to_nchw),
+    .channel_sums = SIMD_NAME(channel_sums),
+    .channel_dot_sums = SIMD_NAME(channel_dot_sums),
 };
