@@ -14,6 +14,9 @@
 //     nothing written past the end (a guard band after each output);
 //   - the inputs unchanged.
 //
+// The whole sweep runs once per kernel set this CPU runs (portable, avx2, avx512: the
+// backend's run-time choice, forced here), each against the same references.
+//
 // Usage: test_conv_direct [sampled_shapes [seed]] (defaults: 300 shapes, seed 1),
 // so a wider sweep can be run by hand.
 #include <math.h>
@@ -22,6 +25,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "cpu/cpu_kernels.h"
 #include "harness.h"
 #include "rng.h"
 
@@ -34,6 +38,7 @@
 
 typedef struct {
     TestContext *t;
+    const char *isa;               // the kernel set under test
     Backend *be[THREAD_VARIANTS];  // 1, 2 and 3 threads; be[0] is the accuracy reference
     Rng rng;
     double worst[8];               // worst normalised error seen per checked output
@@ -254,8 +259,8 @@ static void check_output(Ctx *c, const ShapeRun *r, int which, const double *wan
         if (fabs(want[i]) > max_want) max_want = fabs(want[i]);
     const size_t at = first_difference(got, want, out->count, REL_TOL * max_want);
     CHECK(c->t, err <= REL_TOL && guard_intact(got, out->count),
-          "%s [%s]: normalised error %.3g (first bad element %zu: got %.9g want %.9g), guard %s",
-          output_names[which], r->name, err, at, (double)got[at], want[at],
+          "%s %s [%s]: normalised error %.3g (first bad element %zu: got %.9g want %.9g), guard %s",
+          c->isa, output_names[which], r->name, err, at, (double)got[at], want[at],
           guard_intact(got, out->count) ? "intact" : "OVERWRITTEN");
     for (int b = 1; b < THREAD_VARIANTS; b++)
         CHECK(c->t,
@@ -398,23 +403,29 @@ int main(int argc, char **argv) {
     const int sampled = argc > 1 ? atoi(argv[1]) : DEFAULT_SHAPES;
     const unsigned long long seed = argc > 2 ? strtoull(argv[2], NULL, 10) : 1;
     TestContext t = {"test_conv_direct", 0, 0};
-    Ctx c = {.t = &t};
+    const CpuKernels *sets[3];
+    const int n_sets = cpu_kernels_available(sets, 3);
     char err[256];
-    for (int b = 0; b < THREAD_VARIANTS; b++) {
-        c.be[b] = backend_cpu_create(b + 1, err, sizeof err);
-        if (!c.be[b]) {
-            fprintf(stderr, "backend_cpu_create(%d): %s\n", b + 1, err);
-            return 1;
+    for (int set = 0; set < n_sets; set++) {
+        Ctx c = {.t = &t, .isa = sets[set]->isa};
+        for (int b = 0; b < THREAD_VARIANTS; b++) {
+            const CpuBackendOptions options = {b + 1, c.isa, NULL};
+            c.be[b] = backend_cpu_create_with(&options, err, sizeof err);
+            if (!c.be[b]) {
+                fprintf(stderr, "backend_cpu_create_with(%d, %s): %s\n", b + 1, c.isa, err);
+                return 1;
+            }
         }
+        rng_seed(&c.rng, seed, 11);  // the same shapes and data for every kernel set
+        const int fixed = (int)(sizeof fixed_shapes / sizeof fixed_shapes[0]);
+        for (int k = 0; k < fixed; k++) test_shape(&c, fixed_shapes[k]);
+        for (int k = 0; k < sampled; k++) test_shape(&c, sample_geometry(&c.rng));
+        printf("%s kernels: %d shapes (%d fixed, %d sampled, seed %llu): %d stride-1 (direct, "
+               "or Winograd where the channels allow), %d im2col\n",
+               c.isa, fixed + sampled, fixed, sampled, seed, c.direct_shapes, c.im2col_shapes);
+        for (int k = 0; k < OUTPUTS; k++)
+            printf("  worst normalised error, %-20s %.3g\n", output_names[k], c.worst[k]);
+        for (int b = 0; b < THREAD_VARIANTS; b++) c.be[b]->destroy(c.be[b]);
     }
-    rng_seed(&c.rng, seed, 11);
-    const int fixed = (int)(sizeof fixed_shapes / sizeof fixed_shapes[0]);
-    for (int k = 0; k < fixed; k++) test_shape(&c, fixed_shapes[k]);
-    for (int k = 0; k < sampled; k++) test_shape(&c, sample_geometry(&c.rng));
-    printf("%d shapes (%d fixed, %d sampled, seed %llu): %d on the direct stride-1 path, %d im2col\n",
-           fixed + sampled, fixed, sampled, seed, c.direct_shapes, c.im2col_shapes);
-    for (int k = 0; k < OUTPUTS; k++)
-        printf("  worst normalised error, %-18s %.3g\n", output_names[k], c.worst[k]);
-    for (int b = 0; b < THREAD_VARIANTS; b++) c.be[b]->destroy(c.be[b]);
     return test_finish(&t);
 }
