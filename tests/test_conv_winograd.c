@@ -6,6 +6,8 @@
 // included), batches 1, 3 and 7, through
 //   - the forward pass plain, + bias, + bias + ReLU, + residual (also in place);
 //   - the backward data pass (the same kernels with flipped weights);
+//   - the backward filter pass (Winograd's own: input tiles against the output
+//     gradient's tiles, summed over tiles and images in a fixed number of slots);
 // and checks, per (kernel set, algorithm):
 //   - max |got - want| / max |want| within the bound of the algorithm (1e-5 direct,
 //     1e-4 Winograd; the worst seen is printed: the measured error of each variant);
@@ -37,10 +39,10 @@ static const char *const algorithms[] = {"direct", "winograd2", "winograd4"};
 static const double bounds[] = {1e-5, 1e-4, 1e-4};
 enum { ALGORITHMS = 3 };
 
-enum { OUT_Y, OUT_BIAS, OUT_BIAS_RELU, OUT_RESIDUAL, OUT_IN_PLACE, OUT_DX, OUTPUTS };
+enum { OUT_Y, OUT_BIAS, OUT_BIAS_RELU, OUT_RESIDUAL, OUT_IN_PLACE, OUT_DX, OUT_DW, OUTPUTS };
 static const char *const output_names[OUTPUTS] = {"forward", "+bias", "+bias+relu",
                                                   "+residual+relu", "residual in place",
-                                                  "backward data"};
+                                                  "backward data", "backward filter"};
 
 typedef struct {
     TestContext *t;
@@ -122,6 +124,28 @@ static void reference_backward_data(const ConvGeom *g, const real *w, const real
                 }
 }
 
+static void reference_backward_filter(const ConvGeom *g, const real *x, const real *dy,
+                                      double *dw) {
+    memset(dw, 0, sizeof(double) * w_size(g));
+    for (int n = 0; n < g->batch; n++)
+        for (int o = 0; o < g->out_c; o++)
+            for (int i = 0; i < g->out_h; i++)
+                for (int j = 0; j < g->out_w; j++) {
+                    const double d = dy[(((size_t)n * g->out_c + o) * g->out_h + i) * g->out_w + j];
+                    for (int c = 0; c < g->in_c; c++)
+                        for (int ki = 0; ki < 3; ki++) {
+                            const int r = i - g->pad_top + ki;
+                            if (r < 0 || r >= g->in_h) continue;
+                            for (int kj = 0; kj < 3; kj++) {
+                                const int s = j - g->pad_left + kj;
+                                if (s < 0 || s >= g->in_w) continue;
+                                dw[(((size_t)o * g->in_c + c) * 3 + ki) * 3 + kj] +=
+                                    d * x[(((size_t)n * g->in_c + c) * g->in_h + r) * g->in_w + s];
+                            }
+                        }
+                }
+}
+
 // max |got - want| / max |want|; NaN is infinitely wrong.
 static double normalised_error(const real *got, const double *want, size_t n) {
     double max_err = 0, max_want = 0;
@@ -153,10 +177,11 @@ static void run_backend(Backend *be, const Shape *s, real *out[OUTPUTS]) {
     memcpy(out[OUT_IN_PLACE], s->residual, sizeof(real) * y_size(g));
     be->conv2d_forward(be, g, s->x, s->w, NULL, out[OUT_IN_PLACE], 0, out[OUT_IN_PLACE]);
     be->conv2d_backward_data(be, g, s->w, s->dy, out[OUT_DX]);
+    be->conv2d_backward_filter(be, g, s->x, s->dy, out[OUT_DW]);
 }
 
 static size_t output_size(const ConvGeom *g, int which) {
-    return which == OUT_DX ? x_size(g) : y_size(g);
+    return which == OUT_DX ? x_size(g) : which == OUT_DW ? w_size(g) : y_size(g);
 }
 
 static void make_references(Shape *s) {
@@ -173,6 +198,7 @@ static void make_references(Shape *s) {
         s->want[OUT_IN_PLACE][i] = raw + s->residual[i];
     }
     reference_backward_data(g, s->w, s->dy, s->want[OUT_DX]);
+    reference_backward_filter(g, s->x, s->dy, s->want[OUT_DW]);
 }
 
 static void check_shape(Ctx *c, Shape *s) {
@@ -198,7 +224,7 @@ static void check_shape(Ctx *c, Shape *s) {
             const int is_direct_avx2 = a == 0 && strcmp(c->sets[set]->isa, "avx2") == 0;
             const int is_direct_avx512 = a == 0 && strcmp(c->sets[set]->isa, "avx512") == 0;
             for (int k = 0; k < OUTPUTS; k++) {
-                if (is_direct_avx512 && direct_avx2[k] && k != OUT_DX)
+                if (is_direct_avx512 && direct_avx2[k] && k != OUT_DX && k != OUT_DW)
                     CHECK(c->t,
                           memcmp(out[0][k], direct_avx2[k], sizeof(real) * output_size(g, k)) == 0,
                           "direct %s [%s]: avx512 bit-identical to avx2", output_names[k], s->name);

@@ -378,6 +378,11 @@ static void backward_filter_image(const ConvGeom *g, const real *x, const real *
 void cpu_conv2d_backward_filter(Backend *be, const ConvGeom *g, const real *x, const real *dy,
                                 real *dw) {
     CpuState *st = cpu_state(be);
+    const int winograd_tile = cpu_winograd_tile(st, g);
+    if (winograd_tile && g->batch > 0) {
+        cpu_winograd_filter(st, g, winograd_tile, x, dy, dw);
+        return;
+    }
     const size_t dw_size = (size_t)g->out_c * col_rows(g);
     const int slots = g->batch < FILTER_GRAD_SLOTS ? g->batch : FILTER_GRAD_SLOTS;
     if (slots <= 0) {

@@ -165,3 +165,58 @@ void cpu_winograd_forward(CpuState *st, const ConvGeom *g, int m, const real *x,
     else
         images_in_parallel(st, g, &wc, u, x, bias, residual, fuse_relu, y);
 }
+
+// The filter gradient sums over images. As the direct one (conv.c), the sum is split
+// into a number of partial sums fixed by the geometry (slot s takes images s, s + slots,
+// ...) added up in slot order, so dw is bit-identical for any thread count. A slot
+// sweeps its images in groups of at least WINOGRAD_FILTER_TILES tiles (each group adds
+// into the slot's whole dU once), and there are no more slots than keep that so.
+#define WINOGRAD_FILTER_SLOTS 8
+#define WINOGRAD_FILTER_TILES 64
+
+void cpu_winograd_filter(CpuState *st, const ConvGeom *g, int m, const real *x, const real *dy,
+                         real *dw) {
+    const CpuKernels *k = st->kernels;
+    const WinogradConv wc = winograd_conv(g, m);
+    // dy seen as the input of a convolution: the same transpose to channels-last.
+    const WinogradConv dy_view = {m, g->out_c, g->out_h, g->out_w, g->out_c,
+                                  g->out_h, g->out_w, 0, 0};
+    const size_t du_size = k->winograd_weights_size(&wc);
+    const size_t in_size = (size_t)g->in_c * g->in_h * g->in_w;
+    const size_t out_size = (size_t)g->out_c * g->out_h * g->out_w;
+    const int per_image = winograd_tiles_per_image(&wc);
+    const int group = (WINOGRAD_FILTER_TILES + per_image - 1) / per_image;  // images per sweep
+    int slots = g->batch / group;
+    if (slots > WINOGRAD_FILTER_SLOTS) slots = WINOGRAD_FILTER_SLOTS;
+    if (slots < 1) slots = 1;
+    cpu_scratch_grow(&st->winograd_weights, (size_t)(slots + 1) * du_size);
+    real *partials = st->winograd_weights.data, *total = partials + (size_t)slots * du_size;
+    cpu_scratch_reserve(st, (size_t)group * (in_size + out_size) +
+                                k->winograd_block_scratch_size(&wc));
+#pragma omp parallel num_threads(st->threads) if (st->threads > 1)
+    {
+        real *xt = st->scratch[omp_get_thread_num()].data, *dyt = xt + (size_t)group * in_size;
+        real *blocks = dyt + (size_t)group * out_size;
+#pragma omp for schedule(dynamic, 1)
+        for (int slot = 0; slot < slots; slot++) {
+            real *du = partials + (size_t)slot * du_size;
+            memset(du, 0, sizeof(real) * du_size);
+            int images = 0;  // gathered so far for this sweep
+            for (int n = slot; n < g->batch; n += slots) {
+                k->winograd_to_nhwc(&wc, 1, x + n * in_size, xt + (size_t)images * in_size);
+                k->winograd_to_nhwc(&dy_view, 1, dy + n * out_size, dyt + (size_t)images * out_size);
+                if (++images == group || n + slots >= g->batch) {
+                    k->winograd_filter_tiles(&wc, xt, dyt, 0, images * per_image, blocks, du);
+                    images = 0;
+                }
+            }
+        }
+#pragma omp for schedule(static)
+        for (size_t i = 0; i < du_size; i++) {
+            real sum = partials[i];
+            for (int slot = 1; slot < slots; slot++) sum += partials[(size_t)slot * du_size + i];
+            total[i] = sum;
+        }
+    }
+    k->winograd_filter_finish(&wc, total, dw);
+}

@@ -84,6 +84,12 @@ typedef struct {
     void (*winograd_to_nchw)(const WinogradConv *wc, int images, const real *yt,
                              const real *bias, const real *residual, int fuse_relu, int k_begin,
                              int k_end, real *y);
+    // The filter gradient: du [alpha^2][in_c][out_c] += the sums of tiles [tile_begin,
+    // tile_end) of xt (winograd_to_nhwc of x) and dyt (the same of dy, out_c channels).
+    void (*winograd_filter_tiles)(const WinogradConv *wc, const real *xt, const real *dyt,
+                                  int tile_begin, int tile_end, real *scratch, real *du);
+    // dw [out_c][in_c][3][3] = G^T du G.
+    void (*winograd_filter_finish)(const WinogradConv *wc, const real *du, real *dw);
 
     // ---- batch-norm sums (simd/batchnorm_sums.c), double accumulators ----
     // Over `planes` runs of `spatial` values plane_stride apart (one channel's planes):

@@ -80,6 +80,9 @@ int cpu_winograd_tile(const CpuState *st, const ConvGeom *g);
 // y = ReLU?(conv + bias + residual) by Winograd F(m x m, 3 x 3) over the batch.
 void cpu_winograd_forward(CpuState *st, const ConvGeom *g, int m, const real *x, const real *w,
                           const real *bias, const real *residual, int fuse_relu, real *y);
+// dw = the filter gradient by Winograd F(m x m, 3 x 3) (training's backward pass).
+void cpu_winograd_filter(CpuState *st, const ConvGeom *g, int m, const real *x, const real *dy,
+                         real *dw);
 void cpu_winograd_cache_free(CpuState *st);
 
 // ---- convolution (conv.c) ----

@@ -28,6 +28,11 @@
 
 #define ALPHA_MAX 6
 #define TILE_BLOCK 16
+// The filter gradient's blocks are larger where dU is: each block adds into all of dU
+// (alpha^2 * in_c * out_c sums, 590 kB for 64 channels and F(4x4)), so a block must
+// bring enough tiles to pay for reading and writing it; with few channels dU is small
+// and smaller blocks keep the transformed tiles in cache (filter_block).
+#define FILTER_BLOCK 64
 #if VEC_REGISTERS >= 32
 #define GEMM_TILES 8   // register block of the products: tiles x vectors of output channels
 #define GEMM_KVECS 3
@@ -54,7 +59,7 @@ size_t SIMD_NAME(winograd_weights_size)(const WinogradConv *wc) {
 
 size_t SIMD_NAME(winograd_block_scratch_size)(const WinogradConv *wc) {
     const int a = alpha_of(wc);
-    return (size_t)a * a * TILE_BLOCK * ((size_t)wc->in_c + wc->out_c);
+    return (size_t)a * a * FILTER_BLOCK * ((size_t)wc->in_c + wc->out_c);
 }
 
 // ---- the 1-D transforms (applied to rows, then to columns) ------------------------------------
@@ -270,7 +275,7 @@ static TilePosition tile_position(const WinogradConv *wc, int tile) {
 // image (`inside`: the whole window is in the image, no checks, a constant after inlining).
 __attribute__((always_inline)) SIMD_FMA static inline void input_window(
     const WinogradConv *wc, const int m, const real *image, int row0, int col0, const int inside,
-    int slot, real *v) {
+    const int block, int slot, real *v) {
     const int a = m + 2, channels = wc->in_c;
     for (int c0 = 0; c0 < channels; c0 += VEC_LEN) {
         RealVec rows[ALPHA_MAX][ALPHA_MAX];
@@ -290,20 +295,22 @@ __attribute__((always_inline)) SIMD_FMA static inline void input_window(
             for (int i = 0; i < a; i++) column[i] = rows[i][j];
             input_1d(m, column, t);  // down the column
             for (int i = 0; i < a; i++)
-                store_vec(v + ((size_t)(i * a + j) * TILE_BLOCK + slot) * channels + c0, t[i]);
+                store_vec(v + ((size_t)(i * a + j) * block + slot) * channels + c0, t[i]);
         }
     }
 }
 
+// (block: the slots of the V buffer, TILE_BLOCK or FILTER_BLOCK.)
 __attribute__((always_inline)) SIMD_FMA static inline void input_tile(
-    const WinogradConv *wc, const int m, const real *xt, TilePosition tp, int slot, real *v) {
+    const WinogradConv *wc, const int m, const real *xt, TilePosition tp, const int block,
+    int slot, real *v) {
     const int a = m + 2;
     const int row0 = tp.ty * m - wc->pad_top, col0 = tp.tx * m - wc->pad_left;
     const real *image = xt + (size_t)tp.image * wc->in_h * wc->in_w * wc->in_c;
     if (row0 >= 0 && col0 >= 0 && row0 + a <= wc->in_h && col0 + a <= wc->in_w)
-        input_window(wc, m, image, row0, col0, 1, slot, v);
+        input_window(wc, m, image, row0, col0, 1, block, slot, v);
     else
-        input_window(wc, m, image, row0, col0, 0, slot, v);
+        input_window(wc, m, image, row0, col0, 0, block, slot, v);
 }
 
 // The tile's m x m outputs from M[xi][slot][k] into yt (channels-last, valid pixels only).
@@ -384,7 +391,7 @@ __attribute__((always_inline)) SIMD_FMA static inline void tiles_with(
         const int slots = (count + GEMM_TILES - 1) / GEMM_TILES * GEMM_TILES;
         if (count < slots) memset(v, 0, sizeof(real) * (size_t)a * a * TILE_BLOCK * wc->in_c);
         for (int slot = 0; slot < count; slot++)
-            input_tile(wc, m, xt, tile_position(wc, t0 + slot), slot, v);
+            input_tile(wc, m, xt, tile_position(wc, t0 + slot), TILE_BLOCK, slot, v);
         products(wc, v, u, slots, mm);
         for (int slot = 0; slot < count; slot++)
             output_tile(wc, m, mm, tile_position(wc, t0 + slot), slot, yt);
@@ -398,4 +405,184 @@ SIMD_FMA void SIMD_NAME(winograd_tiles)(const WinogradConv *wc, const real *xt, 
         tiles_with(wc, 2, xt, u, tile_begin, tile_end, scratch, yt);
     else
         tiles_with(wc, 4, xt, u, tile_begin, tile_end, scratch, yt);
+}
+
+// ---- the filter gradient -----------------------------------------------------------------------
+//
+// With Y = A^T [U . V] A per tile and U = G g G^T, the gradient of the weights is
+//   dg = G^T [ sum over tiles of (A dY A^T) . V ] G,
+// so the same input tiles V meet the output gradient's tiles Z = A dY A^T (dY of the
+// tile, zero beyond the output) in alpha^2 sums over tiles,
+//   dU[xi][c][k] = sum_t V[xi][t][c] Z[xi][t][k],
+// and one final transform per (k, c) gives the 3x3 gradient.
+
+// z = A d over m inputs: alpha outputs.
+__attribute__((always_inline)) static inline void gradient_1d(const int m, const RealVec *d,
+                                                             RealVec *z) {
+    if (m == 2) {
+        z[0] = d[0];
+        z[1] = d[0] + d[1];
+        z[2] = d[0] - d[1];
+        z[3] = -d[1];
+    } else {
+        const RealVec p = d[0] + d[2], q = d[1] + d[3];
+        const RealVec r = d[0] + 4 * d[2], s = 2 * d[1] + 8 * d[3];
+        z[0] = d[0];
+        z[1] = p + q;
+        z[2] = p - q;
+        z[3] = r + s;
+        z[4] = r - s;
+        z[5] = d[3];
+    }
+}
+
+static int filter_block(const WinogradConv *wc) {
+    return wc->in_c * wc->out_c >= 2048 ? FILTER_BLOCK : TILE_BLOCK;
+}
+
+// Z[xi][slot][k] = (A dY A^T)[xi] for the tile (dyt channels-last, out_c channels).
+__attribute__((always_inline)) SIMD_FMA static inline void gradient_tile(
+    const WinogradConv *wc, const int m, const real *dyt, TilePosition tp, int block, int slot,
+    real *z) {
+    const int a = m + 2, channels = wc->out_c;
+    const real *image = dyt + (size_t)tp.image * wc->out_h * wc->out_w * channels;
+    for (int k0 = 0; k0 < channels; k0 += VEC_LEN) {
+        RealVec rows[ALPHA_MAX][ALPHA_MAX];
+        for (int i = 0; i < m; i++) {
+            const int r = tp.ty * m + i;
+            RealVec d[ALPHA_MAX];
+            for (int j = 0; j < m; j++) {
+                const int s = tp.tx * m + j;
+                d[j] = r < wc->out_h && s < wc->out_w
+                           ? load_vec(image + ((size_t)r * wc->out_w + s) * channels + k0)
+                           : (RealVec){0};
+            }
+            gradient_1d(m, d, rows[i]);  // along the row
+        }
+        for (int j = 0; j < a; j++) {
+            RealVec column[ALPHA_MAX], t[ALPHA_MAX];
+            for (int i = 0; i < m; i++) column[i] = rows[i][j];
+            gradient_1d(m, column, t);  // down the column
+            for (int i = 0; i < a; i++)
+                store_vec(z + ((size_t)(i * a + j) * block + slot) * channels + k0, t[i]);
+        }
+    }
+}
+
+// Input channels per register block of the dU sums (in_c is a multiple of the lanes).
+#define DU_ROWS (GEMM_TILES < VEC_LANES ? GEMM_TILES : VEC_LANES)
+
+// dU[xi][c][k] += sum over the first `count` slots of V[xi][slot][c] Z[xi][slot][k] for
+// DU_ROWS channels from c0 and `kvecs` vectors of k from k0 (kvecs a constant).
+__attribute__((always_inline)) SIMD_FMA static inline void du_block(
+    const real *v, const real *z, int count, int in_c, int out_c, int c0, int k0, const int kvecs,
+    real *du) {
+    RealVec acc[DU_ROWS][GEMM_KVECS];
+    for (int ci = 0; ci < DU_ROWS; ci++)
+        for (int kv = 0; kv < kvecs; kv++)
+            acc[ci][kv] = load_vec(du + (size_t)(c0 + ci) * out_c + k0 + kv * VEC_LEN);
+    for (int slot = 0; slot < count; slot++) {
+        RealVec zk[GEMM_KVECS];
+        for (int kv = 0; kv < kvecs; kv++)
+            zk[kv] = load_vec(z + (size_t)slot * out_c + k0 + kv * VEC_LEN);
+        for (int ci = 0; ci < DU_ROWS; ci++) {
+            const real vc = v[(size_t)slot * in_c + c0 + ci];  // broadcast by the product
+            for (int kv = 0; kv < kvecs; kv++) acc[ci][kv] += vc * zk[kv];
+        }
+    }
+    for (int ci = 0; ci < DU_ROWS; ci++)
+        for (int kv = 0; kv < kvecs; kv++)
+            store_vec(du + (size_t)(c0 + ci) * out_c + k0 + kv * VEC_LEN, acc[ci][kv]);
+}
+
+SIMD_FMA static void du_sums(const WinogradConv *wc, const real *v, const real *z, int block,
+                             int count, real *du) {
+    const int a = alpha_of(wc), in_c = wc->in_c, out_c = wc->out_c;
+    for (int xi = 0; xi < a * a; xi++) {
+        const real *v_xi = v + (size_t)xi * block * in_c;
+        const real *z_xi = z + (size_t)xi * block * out_c;
+        real *du_xi = du + (size_t)xi * in_c * out_c;
+        for (int c0 = 0; c0 < in_c; c0 += DU_ROWS) {
+            int k0 = 0;
+            for (; k0 + GEMM_KVECS * VEC_LEN <= out_c; k0 += GEMM_KVECS * VEC_LEN)
+                du_block(v_xi, z_xi, count, in_c, out_c, c0, k0, GEMM_KVECS, du_xi);
+            for (; k0 < out_c; k0 += VEC_LEN) du_block(v_xi, z_xi, count, in_c, out_c, c0, k0, 1, du_xi);
+        }
+    }
+}
+
+__attribute__((always_inline)) SIMD_FMA static inline void filter_tiles_with(
+    const WinogradConv *wc, const int m, const real *xt, const real *dyt, int tile_begin,
+    int tile_end, real *scratch, real *du) {
+    const int a = m + 2;
+    const int block = filter_block(wc);
+    real *v = scratch, *z = scratch + (size_t)a * a * block * wc->in_c;
+    for (int t0 = tile_begin; t0 < tile_end; t0 += block) {
+        const int count = tile_end - t0 < block ? tile_end - t0 : block;
+        for (int slot = 0; slot < count; slot++) {
+            const TilePosition tp = tile_position(wc, t0 + slot);
+            input_tile(wc, m, xt, tp, block, slot, v);
+            gradient_tile(wc, m, dyt, tp, block, slot, z);
+        }
+        du_sums(wc, v, z, block, count, du);
+    }
+}
+
+// du (alpha^2 x in_c x out_c, already holding a partial sum) += the tiles
+// [tile_begin, tile_end) of the images in xt and dyt (channels-last).
+SIMD_FMA void SIMD_NAME(winograd_filter_tiles)(const WinogradConv *wc, const real *xt,
+                                               const real *dyt, int tile_begin, int tile_end,
+                                               real *scratch, real *du) {
+    if (wc->m == 2)
+        filter_tiles_with(wc, 2, xt, dyt, tile_begin, tile_end, scratch, du);
+    else
+        filter_tiles_with(wc, 4, xt, dyt, tile_begin, tile_end, scratch, du);
+}
+
+// g = G^T u over alpha inputs: the 3 taps.
+__attribute__((always_inline)) static inline void filter_1d(const int m, const RealVec *u,
+                                                           RealVec *g) {
+    if (m == 2) {
+        const RealVec half_sum = (u[1] + u[2]) * (real)0.5;
+        g[0] = u[0] + half_sum;
+        g[1] = (u[1] - u[2]) * (real)0.5;
+        g[2] = half_sum + u[3];
+    } else {
+        const RealVec s12 = u[1] + u[2], d12 = u[2] - u[1], s34 = u[3] + u[4], d34 = u[3] - u[4];
+        g[0] = u[0] * (real)0.25 - s12 * (real)(1.0 / 6) + s34 * (real)(1.0 / 24);
+        g[1] = d12 * (real)(1.0 / 6) + d34 * (real)(1.0 / 12);
+        g[2] = (s34 - s12) * (real)(1.0 / 6) + u[5];
+    }
+}
+
+// dw[k][c][3][3] = G^T dU[.][c][k] G, vectors of output channels k at a time.
+__attribute__((always_inline)) static inline void finish_with(const WinogradConv *wc,
+                                                             const int m, const real *du,
+                                                             real *dw) {
+    const int a = m + 2, in_c = wc->in_c, out_c = wc->out_c;
+    for (int c = 0; c < in_c; c++)
+        for (int k0 = 0; k0 < out_c; k0 += VEC_LEN) {
+            RealVec rows[ALPHA_MAX][3];
+            for (int i = 0; i < a; i++) {
+                RealVec u[ALPHA_MAX];
+                for (int j = 0; j < a; j++)
+                    u[j] = load_vec(du + ((size_t)(i * a + j) * in_c + c) * out_c + k0);
+                filter_1d(m, u, rows[i]);  // along each row of dU: 3 columns
+            }
+            for (int kj = 0; kj < 3; kj++) {
+                RealVec column[ALPHA_MAX], taps[3];
+                for (int i = 0; i < a; i++) column[i] = rows[i][kj];
+                filter_1d(m, column, taps);  // down the column: 3 rows
+                for (int ki = 0; ki < 3; ki++)
+                    for (int lane = 0; lane < VEC_LEN; lane++)
+                        dw[(((size_t)(k0 + lane) * in_c + c) * 3 + ki) * 3 + kj] = taps[ki][lane];
+            }
+        }
+}
+
+void SIMD_NAME(winograd_filter_finish)(const WinogradConv *wc, const real *du, real *dw) {
+    if (wc->m == 2)
+        finish_with(wc, 2, du, dw);
+    else
+        finish_with(wc, 4, du, dw);
 }

@@ -21,6 +21,9 @@ void SIMD_NAME(winograd_to_nchw)(const WinogradConv *wc, int images, const real 
                                  const real *bias, const real *residual, int fuse_relu,
                                  int k_begin, int k_end, real *y);
 
+void SIMD_NAME(winograd_filter_tiles)(const WinogradConv *wc, const real *xt, const real *dyt,
+                                      int tile_begin, int tile_end, real *scratch, real *du);
+void SIMD_NAME(winograd_filter_finish)(const WinogradConv *wc, const real *du, real *dw);
 void SIMD_NAME(channel_sums)(const real *x, int planes, size_t plane_stride, int spatial,
                              double shift, double *sum, double *sum_sq);
 void SIMD_NAME(channel_dot_sums)(const real *x, const real *dy, int planes, size_t plane_stride,
@@ -42,6 +45,8 @@ const CpuKernels SIMD_NAME(cpu_kernels) = {
     .winograd_to_nhwc = SIMD_NAME(winograd_to_nhwc),
     .winograd_tiles = SIMD_NAME(winograd_tiles),
     .winograd_to_nchw = SIMD_NAME(winograd_to_nchw),
+    .winograd_filter_tiles = SIMD_NAME(winograd_filter_tiles),
+    .winograd_filter_finish = SIMD_NAME(winograd_filter_finish),
     .channel_sums = SIMD_NAME(channel_sums),
     .channel_dot_sums = SIMD_NAME(channel_dot_sums),
 };
