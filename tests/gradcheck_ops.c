@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "cpu/cpu_kernels.h"
 #include "harness.h"
 #include "rng.h"
 
@@ -164,7 +165,7 @@ static ConvGeom make_conv(int batch, int in_c, int in_h, int in_w, int out_c, in
     return g;
 }
 
-static void test_conv(Ctx *c, Backend *be, const char *name, ConvGeom g) {
+static void test_conv(Ctx *c, Backend *be, const char *how, const char *name, ConvGeom g) {
     char label[160];
     ConvOp op = {be, g, random_array(c, conv_x_size(&g), -1, 1),
                  random_array(c, conv_w_size(&g), -1, 1), NULL, 0};
@@ -178,17 +179,17 @@ static void test_conv(Ctx *c, Backend *be, const char *name, ConvGeom g) {
         real *b = variant ? bias : NULL;
         be->conv2d_forward(be, &g, op.x, op.w, b, NULL, variant, y);
         naive_conv(&g, op.x, op.w, b, variant, want);
-        snprintf(label, sizeof label, "conv %s forward%s [threads %s]", name,
-                 variant ? " +bias +relu" : "", be == c->be ? "2" : "3");
+        snprintf(label, sizeof label, "conv %s forward%s [%s]", name,
+                 variant ? " +bias +relu" : "", how);
         check_tensor(c, label, y, want, ny, 1e-12, 1e-12);
     }
 
     real *dx = nan_array(conv_x_size(&g)), *dw = nan_array(conv_w_size(&g));
     be->conv2d_backward_data(be, &g, op.w, weights, dx);
     be->conv2d_backward_filter(be, &g, op.x, weights, dw);
-    snprintf(label, sizeof label, "conv %s dx [threads %s]", name, be == c->be ? "2" : "3");
+    snprintf(label, sizeof label, "conv %s dx [%s]", name, how);
     check_gradient(c, label, conv_forward, &op, op.x, conv_x_size(&g), dx, weights, ny);
-    snprintf(label, sizeof label, "conv %s dw [threads %s]", name, be == c->be ? "2" : "3");
+    snprintf(label, sizeof label, "conv %s dw [%s]", name, how);
     check_gradient(c, label, conv_forward, &op, op.w, conv_w_size(&g), dw, weights, ny);
 
     free(op.x), free(op.w), free(weights), free(y), free(want), free(bias), free(dx), free(dw);
@@ -207,17 +208,35 @@ static void test_convolutions(Ctx *c, Backend *be3) {
         {"3x3 s1 p1 batch 5", make_conv(5, 2, 4, 3, 3, 3, 1, 1)},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        test_conv(c, c->be, cases[i].name, cases[i].g);  // 2 threads: images in parallel
-        test_conv(c, be3, cases[i].name, cases[i].g);    // 3 threads > batch 2: serial path
+        test_conv(c, c->be, "threads 2", cases[i].name, cases[i].g);  // images in parallel
+        test_conv(c, be3, "threads 3", cases[i].name, cases[i].g);    // > batch 2: split images
     }
     // Asymmetric padding: bottom/right padding implied by out_h/out_w (here none).
     ConvGeom g = make_conv(2, 2, 6, 6, 3, 3, 2, 1);
     g.out_h = 2, g.out_w = 2;  // (6 + 1 - 3) / 2 + 1: top/left pad 1, bottom/right pad 0
-    test_conv(c, c->be, "3x3 s2 pad top/left only", g);
+    test_conv(c, c->be, "threads 2", "3x3 s2 pad top/left only", g);
     // Everything different along H and W: a 3x2 kernel, strides 1x2, padding 2x0.
     ConvGeom odd = {2, 2, 5, 6, 3, 7, 3, 3, 2, 1, 2, 2, 0, 0};
-    test_conv(c, c->be, "3x2 kernel, stride 1x2, pad 2x0", odd);
-    test_conv(c, be3, "3x2 kernel, stride 1x2, pad 2x0", odd);
+    test_conv(c, c->be, "threads 2", "3x2 kernel, stride 1x2, pad 2x0", odd);
+    test_conv(c, be3, "threads 3", "3x2 kernel, stride 1x2, pad 2x0", odd);
+    // Winograd F(2x2) and F(4x4), forced, for every kernel set this CPU runs: 8 channels
+    // are a multiple of every set's double lanes (the default choice takes them only
+    // for channel counts of 16 and more with AVX-512). Image sizes leave partial tiles.
+    const CpuKernels *sets[3];
+    const int n_sets = cpu_kernels_available(sets, 3);
+    static const char *const algorithms[] = {"winograd2", "winograd4"};
+    for (int set = 0; set < n_sets; set++)
+        for (int a = 0; a < 2; a++) {
+            char err[256], how[64];
+            const CpuBackendOptions options = {2, sets[set]->isa, algorithms[a]};
+            Backend *be = backend_cpu_create_with(&options, err, sizeof err);
+            CHECK(c->t, be != NULL, "backend %s %s: %s", sets[set]->isa, algorithms[a], err);
+            if (!be) continue;
+            snprintf(how, sizeof how, "%s %s, threads 2", sets[set]->isa, algorithms[a]);
+            test_conv(c, be, how, "3x3 s1 p1 8->8 ch 6x5 batch 2", make_conv(2, 8, 6, 5, 8, 3, 1, 1));
+            test_conv(c, be, how, "3x3 s1 p1 8->16 ch 5x7 batch 3", make_conv(3, 8, 5, 7, 16, 3, 1, 1));
+            be->destroy(be);
+        }
 }
 
 // ---- batch normalisation ----------------------------------------------------------------
