@@ -7,7 +7,10 @@
       that must not. Prints the opset, IR version and op counts.
   export_check.py compare GOT.f32 WANT.f32 TOLERANCE [--rows N --cols K]
       max |got - want| over raw float32 files (with --rows, only the first N rows
-      of a [*, K] WANT); exit 1 when above TOLERANCE or sizes differ.
+      of a [*, K] WANT), then "within tolerance" (exit 0) or "ABOVE tolerance"
+      (exit 1); sizes that differ or non-finite values exit 3. A test expecting a
+      difference checks for "ABOVE tolerance": a traceback also exits 1.
+Usage errors exit 2.
 """
 import collections
 import sys
@@ -55,14 +58,15 @@ def compare(got_path, want_path, tolerance, args):
         want = want.reshape(-1, cols)[:rows].ravel()
     if got.size != want.size or got.size == 0:
         print(f"size mismatch: got {got.size} values, want {want.size}")
-        return 1
+        return 3
     if not np.all(np.isfinite(got)):
         print("non-finite values in", got_path)
-        return 1
+        return 3
     diff = float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64))))
     scale = float(np.max(np.abs(want)))
+    verdict = "within tolerance" if diff <= tolerance else "ABOVE tolerance"
     print(f"max |diff| = {diff:.3g} over {got.size} logits (max |logit| {scale:.3g}, "
-          f"tolerance {tolerance:g})")
+          f"tolerance {tolerance:g}): {verdict}")
     return 0 if diff <= tolerance else 1
 
 
