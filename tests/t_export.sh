@@ -26,7 +26,6 @@ check() {  # check "what" command...
         failed=$((failed + 1)); echo "FAIL: $what"; sed 's/^/    /' "$tmp/out" | tail -n 20
     fi
 }
-exit_code_is() { local want=$1; shift; "$@"; [ $? -eq "$want" ]; }
 expect_exit() {  # expect_exit CODE "output substring" command...: exactly that exit and message
     local code=$1 text=$2; shift 2
     "$@" >"$tmp/expect.out" 2>&1
@@ -152,9 +151,9 @@ fi
 e=$tmp/errors
 mkdir -p "$e"
 ck=$d/model.safetensors
-check "no -o: usage, exit 2" exit_code_is 2 "$SDEXPORT" "$ck"
-check "unknown option: exit 2" exit_code_is 2 "$SDEXPORT" "$ck" -o "$e/x.onnx" --frobnicate
-check "--batch 0: exit 2" exit_code_is 2 "$SDEXPORT" "$ck" -o "$e/x.onnx" --batch 0
+check "no -o: usage, exit 2" expect_exit 2 "usage: sdexport CHECKPOINT -o MODEL.onnx" "$SDEXPORT" "$ck"
+check "unknown option: exit 2" expect_exit 2 "unknown option --frobnicate" "$SDEXPORT" "$ck" -o "$e/x.onnx" --frobnicate
+check "--batch 0: exit 2" expect_exit 2 "--batch must be at least 1" "$SDEXPORT" "$ck" -o "$e/x.onnx" --batch 0
 check "--help mentions --keep-bn" bash -c "'$SDEXPORT' --help | grep -q -- --keep-bn"
 check "opset 10 refused" expect_exit 1 "opset 10 is not supported: sdexport writes opsets 11 to 17" \
     "$SDEXPORT" "$ck" -o "$e/x.onnx" --opset 10
@@ -174,7 +173,7 @@ check "unwritable output (missing directory)" expect_exit 1 \
 check "output is a directory" expect_exit 1 "$e: cannot replace the file: Is a directory" \
     "$SDEXPORT" "$ck" -o "$e"
 check "the directory is still one" test -d "$e"
-check "no temporary files left" bash -c "! ls -a '$e' '$d' | grep -q '\.tmp\.'"
+check "no temporary files left" bash -c "ls '$e/old.onnx' '$d/model.onnx' && ! ls -a '$e' '$d' | grep -q '\.tmp\.'"
 # Checkpoints whose metadata or tensors do not describe a known network.
 edit_checkpoint() {  # edit_checkpoint IN OUT PYTHON-STATEMENT (h = header dict)
     "$PY" - "$1" "$2" "$3" <<'PYEDIT'

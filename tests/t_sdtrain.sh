@@ -16,7 +16,6 @@ check() {  # check "what" command...
     if "$@" >"$tmp/out" 2>&1; then passed=$((passed + 1)); else
         failed=$((failed + 1)); echo "FAIL: $what"; sed 's/^/    /' "$tmp/out" | tail -n 20; fi
 }
-exit_code_is() { local want=$1; shift; "$@"; [ $? -eq "$want" ]; }
 expect_exit() {  # expect_exit CODE "stderr substring" command...: exactly that exit and message
     local code=$1 text=$2; shift 2
     "$@" >"$tmp/stdout" 2>"$tmp/stderr"
@@ -26,10 +25,10 @@ expect_exit() {  # expect_exit CODE "stderr substring" command...: exactly that 
     grep -qF -- "$text" "$tmp/stderr" || { echo "stderr lacks '$text'"; return 1; }
 }
 
-check "unknown option exits 2" exit_code_is 2 "$SDTRAIN" --no-such-option
-check "bad number exits 2" exit_code_is 2 "$SDTRAIN" --epochs zero
-check "bad survival rule exits 2" exit_code_is 2 "$SDTRAIN" --survival sometimes
-check "p-last out of range exits 2" exit_code_is 2 "$SDTRAIN" --p-last 1.5
+check "unknown option exits 2" expect_exit 2 "unknown option or missing value: --no-such-option" "$SDTRAIN" --no-such-option
+check "bad number exits 2" expect_exit 2 "bad value 'zero' for --epochs" "$SDTRAIN" --epochs zero
+check "bad survival rule exits 2" expect_exit 2 "bad value 'sometimes' for --survival" "$SDTRAIN" --survival sometimes
+check "p-last out of range exits 2" expect_exit 2 "bad value '1.5' for --p-last" "$SDTRAIN" --p-last 1.5
 check "--help lists --survival" bash -c "'$SDTRAIN' --help | grep -q -- '--survival'"
 check "missing data dir fails cleanly" expect_exit 1 "$tmp/none/data_batch_1.bin: cannot open" \
     "$SDTRAIN" --dataset cifar10 --data "$tmp/none" --epochs 1 --out "$tmp/x"
@@ -54,7 +53,7 @@ check "log.csv has a header and 3 rows" bash -c "[ \$(wc -l < '$tmp/straight/log
 check "resumed log has 3 rows" bash -c "[ \$(wc -l < '$tmp/resumed/log.csv') -eq 4 ]"
 check "resumed log = straight log (one row per epoch, 1..3)" bash -c \
     "diff <(cut -d, -f1-6,8 '$tmp/straight/log.csv') <(cut -d, -f1-6,8 '$tmp/resumed/log.csv')"
-check "no temporary file left after the resume" bash -c "! ls '$tmp/resumed' | grep -q tmp"
+check "no temporary file left after the resume" bash -c "ls '$tmp/resumed/last.ckpt' && ! ls '$tmp/resumed' | grep -q tmp"
 # A fresh run into a used --out is refused; --force starts over; --resume + --force is refused.
 cp -r "$tmp/straight" "$tmp/used"
 check "fresh run into a used --out: exit 2, says what to do" expect_exit 2 \
@@ -76,7 +75,7 @@ check "--resume without last.ckpt: exit 1, suggests --force" expect_exit 1 \
     "last.ckpt: no checkpoint to resume from; start the run over with --out $tmp/killed-early --force" \
     "$SDTRAIN" --resume "$tmp/killed-early"
 check "best.ckpt written" test -s "$tmp/straight/best.ckpt"
-check "no temporary files left" bash -c "! ls '$tmp/straight' | grep -q tmp"
+check "no temporary files left" bash -c "ls '$tmp/straight/last.ckpt' && ! ls '$tmp/straight' | grep -q tmp"
 # The loader thread changes nothing but the timing: with augmentation (drawn on
 # that thread), --prefetch 0 (no thread) and --prefetch 5 give the same weights
 # and the same log apart from the time columns; a resume may change --prefetch.
@@ -92,7 +91,7 @@ check "prefetch 0 and resumed 1/3: same log" bash -c "diff <(cut -d, -f1-6,8 '$t
 check "prefetch 0, not augmented" "$SDTRAIN" "${common[@]}" --no-augment --epochs 2 --prefetch 0 --out "$tmp/plain"
 check "augmentation changes the weights (the comparisons above can fail)" expect_exit 1 \
     "tensors differ" /usr/bin/python3 tests/ckpt_tensors_equal.py "$tmp/pf0/last.ckpt" "$tmp/plain/last.ckpt"
-check "bad --prefetch exits 2" exit_code_is 2 "$SDTRAIN" --prefetch 99
+check "bad --prefetch exits 2" expect_exit 2 "bad value '99' for --prefetch" "$SDTRAIN" --prefetch 99
 # A corrupt checkpoint is refused with a message naming it.
 head -c 100 "$tmp/straight/last.ckpt" > "$tmp/resumed/last.ckpt"
 check "truncated checkpoint refused on resume" expect_exit 1 "$tmp/resumed/last.ckpt" \
