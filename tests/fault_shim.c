@@ -10,6 +10,9 @@
 //                             write:ENOSPC, fsync:EIO, rename:EIO, close:EIO
 //   SD_FAULT=kill:OP:K        SIGKILL the process just before its K-th OP on such
 //                             a file (1-based); OP may be "any"
+//   SD_FAULT_ARM=N:PART       (with kill) count OPs only after the N-th rename onto
+//                             a name containing PART, e.g. "3:log.csv": from the
+//                             moment the program's third log.csv is in place
 //   SD_FAULT=count            at exit, print how many of each OP touched such files
 //
 // OPs: write (fwrite, write), flush (fflush), fsync (fsync, fdatasync), close
@@ -40,6 +43,8 @@ static struct {
     int error;       // errno for MODE_FAIL
     long kill_at;    // MODE_KILL: the K-th matching OP
     const char *path_part;
+    long arm_renames;         // MODE_KILL: renames onto arm_part still to come before counting
+    const char *arm_part;
     long seen[OP_COUNT + 1];  // matching OPs so far, per OP and in total
 } shim;
 
@@ -96,6 +101,12 @@ static void configure(void) {
         char *end;
         shim.kill_at = strtol(colon + 1, &end, 10);
         if (*end || shim.kill_at < 1) bad_config(spec);
+        const char *arm = getenv("SD_FAULT_ARM");
+        if (arm && *arm) {
+            shim.arm_renames = strtol(arm, &end, 10);
+            if (*end != ':' || shim.arm_renames < 0 || !end[1]) bad_config(arm);
+            shim.arm_part = end + 1;
+        }
     } else {
         shim.error = errno_from_name(colon + 1);
         if (!shim.error) bad_config(spec);
@@ -119,6 +130,10 @@ static int fd_matches(int fd, char *path, size_t cap) {
 // Called before each matching OP: counts it, kills when told to. Returns the errno
 // the OP must fail with, or 0 to run it.
 static int before(int op, const char *path) {
+    if (shim.mode == MODE_KILL && shim.arm_renames > 0) {  // not counting yet
+        if (op == OP_RENAME && strstr(path, shim.arm_part)) shim.arm_renames--;
+        return 0;
+    }
     long nth = __atomic_add_fetch(&shim.seen[op], 1, __ATOMIC_SEQ_CST);
     long nth_any = __atomic_add_fetch(&shim.seen[OP_ANY], 1, __ATOMIC_SEQ_CST);
     if (shim.mode == MODE_OFF || shim.mode == MODE_COUNT) return 0;

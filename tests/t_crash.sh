@@ -5,29 +5,32 @@
 # uninterrupted run's bit for bit, and log.csv must hold exactly one row per epoch,
 # equal to the uninterrupted run's apart from the time columns.
 #
-# Where the kills land:
-#   - odd kills: tests/fault_shim.c (LD_PRELOAD) kills the process just before its
-#     K-th fwrite / fsync / rename (cycling through the three) of a file in the run
-#     directory: log.csv, best.ckpt, last.ckpt, their temporary files and the
+# Kill i (0-based) lands during or right after epoch i * (EPOCHS - 4) / 20, so the
+# kills spread over the whole run (resumes from early and late epochs, across the
+# learning-rate step, from a fresh start with no checkpoint yet). Within that:
+#   - even kills: tests/fault_shim.c (LD_PRELOAD) kills the process just before
+#     its K-th fwrite / fsync / rename (cycling through the three) of a file in the
+#     run directory, counted from the moment the target epoch's log row is in
+#     place: log.csv, best.ckpt, last.ckpt, their temporary files and the
 #     directory's own fsync after a rename. K is random within what one epoch
 #     does, so these kills land INSIDE the writes, and the shim announces each
 #     one ("fault_shim: SIGKILL before fsync #3 of .../last.ckpt.tmp.123.0");
-#   - even kills: an outside `kill -KILL` after a random delay (up to the time of
-#     the start-up and 1.5 epochs, measured on the uninterrupted run, or earlier
-#     once the session has written two new log rows), anywhere:
-#     data loading, training steps, evaluation, writes. A kill that leaves its own
-#     temporary file behind (NAME.tmp.PID.N) landed inside a write; the script
+#   - odd kills: an outside `kill -KILL` at a random delay of up to 1.5 epochs
+#     (measured on the uninterrupted run; plus the start-up when the target epoch
+#     is the session's first) after the target epoch's log row appears, or at once
+#     when the session writes two more rows first (a busy machine): anywhere in
+#     data loading, training steps, evaluation and writes. A kill that leaves its
+#     own temporary file (NAME.tmp.PID.N) landed inside a write; the script
 #     counts those.
-# A kill moves the run on by about one epoch at most (two where an epoch writes
-# no best.ckpt), so 20 kills do not finish the 40-epoch run; the last resume does. SD_CRASH_SEED fixes the random
-# choices (the outside kills' timing still varies).
+# SD_CRASH_SEED fixes the random choices (the outside kills' timing still varies).
 set -u
 cd "$(dirname "$0")/.."
 BIN=${SD_BIN:-build/bin}
 BUILD=${SD_BUILD:-build}
-SHIM=$PWD/$BUILD/tests/fault_shim.so
+case $BUILD in /*) ;; *) BUILD=$PWD/$BUILD;; esac  # LD_PRELOAD needs a path from anywhere
+SHIM=$BUILD/tests/fault_shim.so
 PY=/usr/bin/python3
-EPOCHS=40 KILLS=20
+EPOCHS=24 KILLS=20
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 crash=$tmp/crash
@@ -39,12 +42,19 @@ check() {  # check "what" command...
 }
 finish() { echo "t_crash: $passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit; }
 now_ms() { local us=${EPOCHREALTIME/[.,]/}; echo $((us / 1000)); }
+ckpt_epoch() {  # the epoch last.ckpt holds (0 without one), read by a parser of our own
+    [ -f "$crash/last.ckpt" ] || { echo 0; return; }
+    "$PY" -c 'import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+print(json.loads(b[8:8 + struct.unpack("<Q", b[:8])[0]])["__metadata__"]["epoch"])' "$crash/last.ckpt"
+}
 log_rows() {  # rows in the crash run's log.csv (0 without one)
     local lines=()
     [ -f "$crash/log.csv" ] && mapfile -t lines <"$crash/log.csv" 2>/dev/null
     echo $(( ${#lines[@]} > 0 ? ${#lines[@]} - 1 : 0 ))
 }
 
+[ -f "$SHIM" ] || { echo "FAIL: $SHIM is not built (make tests)"; failed=1; finish; }
 asan=$(ldd "$BIN/sdtrain" 2>/dev/null | awk '/libasan\.so/ { print $3; exit }')
 if ldd "$BIN/sdtrain" | grep -q 'libasan\.so' && [ ! -f "$asan" ]; then
     echo "SKIP t_crash: $BIN/sdtrain is an ASan build whose runtime library was not found"
@@ -67,7 +77,7 @@ stem-pool none
 stages 1x4 1x8
 P
 train=(--dataset mnist --data "$data" --model "$tmp/tiny.txt" --batch-size 16 --val-size 16
-       --lr 0.05 --lr-steps 20 --seed 3 --threads 2 --augment)
+       --lr 0.05 --lr-steps 12 --seed 3 --threads 2 --augment)
 
 # The uninterrupted run, and the write operations of one epoch (a fresh 1-epoch
 # run writes log.csv, best.ckpt and last.ckpt once each: the most an epoch does).
@@ -88,45 +98,54 @@ train_ms=$(tail -n 1 "$tmp/ref/log.csv" | awk -F, '{ printf "%d", $10 * 1000 }')
 epoch_ms=$((train_ms / EPOCHS))
 startup_ms=$((t2 - t1 - train_ms))
 [ "$startup_ms" -gt 0 ] || startup_ms=1
-window_ms=$((startup_ms + 3 * epoch_ms / 2 + 1))
-echo "t_crash: uninterrupted run $((t2 - t1)) ms, start-up $startup_ms ms, $epoch_ms ms per epoch;" \
-     "outside kills within $window_ms ms of a start"
+echo "t_crash: uninterrupted run $((t2 - t1)) ms, start-up $startup_ms ms, $epoch_ms ms per epoch"
 
-kills=0 shim_kills=0 timer_kills=0 timer_in_write=0 attempts=0
+kills=0 shim_kills=0 timer_kills=0 timer_in_write=0
 ops=(write fsync rename)
-while [ "$kills" -lt "$KILLS" ] && [ "$attempts" -lt $((3 * KILLS)) ]; do
-    attempts=$((attempts + 1))
-    if [ -f "$crash/last.ckpt" ]; then args=(--resume "$crash" --threads 2)
-    else args=("${train[@]}" --epochs "$EPOCHS" --out "$crash" --force); fi
-    if [ $((kills % 2)) -eq 0 ]; then
-        op=${ops[$((kills / 2 % 3))]}
+for ((i = 0; i < KILLS; i++)); do
+    # Kill i lands during or right after epoch `target`: the kills spread over the run.
+    target=$((i * (EPOCHS - 4) / KILLS))
+    done_epochs=$(ckpt_epoch)
+    if [ -f "$crash/last.ckpt" ]; then args=(--resume "$crash" --threads 2) resumed=1
+    else args=("${train[@]}" --epochs "$EPOCHS" --out "$crash" --force) resumed=0; fi
+    if [ $((i % 2)) -eq 0 ]; then
+        op=${ops[$((i / 2 % 3))]}
         k=$((1 + RANDOM % per_epoch[$op]))
+        # Count from the moment epoch target's log row is in place: the session's
+        # log.csv renames are its resume cut back (if resumed), then one per epoch.
+        arm=0
+        [ "$target" -gt "$done_epochs" ] && arm=$((target - done_epochs + resumed))
         # (the braces' redirection also takes bash's own "Killed" notice)
-        { LD_PRELOAD="$PRELOAD" SD_FAULT="kill:$op:$k" SD_FAULT_PATH="$crash" \
-            "$BIN/sdtrain" "${args[@]}" >"$tmp/session" 2>&1; } 2>/dev/null
+        { LD_PRELOAD="$PRELOAD" SD_FAULT="kill:$op:$k" SD_FAULT_ARM="$arm:log.csv" \
+            SD_FAULT_PATH="$crash" "$BIN/sdtrain" "${args[@]}" >"$tmp/session" 2>&1; } 2>/dev/null
         rc=$?
         where=$(grep -o 'fault_shim: SIGKILL before.*' "$tmp/session")
         kind=shim
     else
-        delay=$((RANDOM % window_ms))
         rows_before=$(log_rows)
         "$BIN/sdtrain" "${args[@]}" >"$tmp/session" 2>&1 &
         pid=$!
+        window=$((3 * epoch_ms / 2 + 1))
+        if [ "$rows_before" -ge "$target" ]; then
+            window=$((window + startup_ms))  # from the start: start-up included
+        else
+            while [ "$(log_rows)" -lt "$target" ] && kill -0 "$pid" 2>/dev/null; do sleep 0.005; done
+        fi
         # The timing measured above may not hold on a busy machine: a session that
-        # has written two new log rows before its delay is up is killed at once.
-        deadline=$(($(now_ms) + delay))
-        while [ "$(now_ms)" -lt "$deadline" ] && [ "$(log_rows)" -lt $((rows_before + 2)) ] &&
+        # writes two more log rows before its delay is up is killed at once.
+        delay=$((RANDOM % window))
+        start=$(now_ms) rows_start=$(log_rows)
+        while [ "$(now_ms)" -lt $((start + delay)) ] && [ "$(log_rows)" -lt $((rows_start + 2)) ] &&
               kill -0 "$pid" 2>/dev/null; do sleep 0.002; done
         kill -KILL "$pid" 2>/dev/null
         { wait "$pid"; } 2>/dev/null
         rc=$?
-        where="outside kill after $(($(now_ms) - deadline + delay)) ms"
+        where="outside kill $(($(now_ms) - start)) ms after log row $rows_start"
         kind=timer
     fi
-    if [ "$rc" -eq 0 ]; then
-        echo "FAIL: the run finished after $kills kills (make it longer)"; failed=$((failed + 1)); break
-    elif [ "$rc" -ne 137 ]; then
-        echo "FAIL: session $attempts ended with status $rc, not by SIGKILL:"; sed 's/^/    /' "$tmp/session"
+    if [ "$rc" -ne 137 ]; then
+        echo "FAIL: kill $((i + 1)): the session ended with status $rc, not by SIGKILL:"
+        sed 's/^/    /' "$tmp/session" | tail -n 20
         failed=$((failed + 1)); break
     fi
     kills=$((kills + 1))
@@ -142,12 +161,13 @@ while [ "$kills" -lt "$KILLS" ] && [ "$attempts" -lt $((3 * KILLS)) ]; do
             where="$where (inside a write)"
         fi
     fi
-    echo "kill $kills: ${where#fault_shim: }; log.csv rows: $(log_rows), temporary files: $temps"
+    echo "kill $kills (from epoch $done_epochs): ${where#fault_shim: }; log.csv rows: $(log_rows), temporary files: $temps"
 done
 check "$KILLS kills happened ($shim_kills inside writes by the shim, $timer_kills from outside)" \
     test "$kills" -eq "$KILLS"
 echo "t_crash: $timer_in_write of $timer_kills outside kills landed inside a write (left a temporary file)"
 check "the last resume finishes the run" "$BIN/sdtrain" --resume "$crash" --threads 2
+check "the kills reached late epochs" test "$done_epochs" -ge $((EPOCHS / 2))
 check "last.ckpt = the uninterrupted run's, bit for bit" "$PY" tests/ckpt_tensors_equal.py \
     "$tmp/ref/last.ckpt" "$crash/last.ckpt"
 check "best.ckpt = the uninterrupted run's, bit for bit" "$PY" tests/ckpt_tensors_equal.py \

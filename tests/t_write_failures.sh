@@ -14,6 +14,7 @@ set -u
 cd "$(dirname "$0")/.."
 BIN=${SD_BIN:-build/bin}
 BUILD=${SD_BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$PWD/$BUILD;; esac  # LD_PRELOAD needs a path from anywhere
 SHIM=$BUILD/tests/fault_shim.so
 PY=/usr/bin/python3
 tmp=$(mktemp -d)
@@ -38,8 +39,11 @@ preload_for() {
     local asan
     asan=$(ldd "$1" 2>/dev/null | awk '/libasan\.so/ { print $3; exit }')
     if ldd "$1" 2>/dev/null | grep -q 'libasan\.so' && [ ! -f "$asan" ]; then return 1; fi
-    echo "${asan:+$asan:}$PWD/$SHIM"
+    echo "${asan:+$asan:}$SHIM"
 }
+if [ ! -f "$SHIM" ]; then
+    echo "FAIL: $SHIM is not built (make tests)"; echo "t_write_failures: 0 passed, 1 failed"; exit 1
+fi
 for p in sdtrain sdexport sdinfer; do
     if ! preload_for "$BIN/$p" >/dev/null; then
         echo "SKIP t_write_failures: $BIN/$p is an ASan build whose runtime library was not found"
