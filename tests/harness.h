@@ -43,11 +43,12 @@ static inline int test_finish(TestContext *t) {
     return t->failed == 0 && t->passed > 0 ? 0 : 1;
 }
 
-// For a program that cannot run at all here (no GPU, not built in): prints the
-// reason and the counted form "SUITE: 0 passed, 0 failed, 1 skipped" that
-// tests/run.sh adds to its closing line. Returns main's exit status (0).
+// For a program that cannot run at all here (no GPU, not built in): prints
+// "SUITE: SKIP (reason)" (the line bench/gpu_run.sh looks for) and the counted form
+// "SUITE: 0 passed, 0 failed, 1 skipped" that tests/run.sh adds to its closing
+// line. Returns main's exit status (0).
 static inline int test_skip_all(const char *suite, const char *reason) {
-    printf("SKIP %s: %s\n", suite, reason);
+    printf("%s: SKIP (%s)\n", suite, reason);
     printf("%s: 0 passed, 0 failed, 1 skipped\n", suite);
     return 0;
 }

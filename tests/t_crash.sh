@@ -57,7 +57,7 @@ log_rows() {  # rows in the crash run's log.csv (0 without one)
 [ -f "$SHIM" ] || { echo "FAIL: $SHIM is not built (make tests)"; failed=1; finish; }
 asan=$(ldd "$BIN/sdtrain" 2>/dev/null | awk '/libasan\.so/ { print $3; exit }')
 if ldd "$BIN/sdtrain" | grep -q 'libasan\.so' && [ ! -f "$asan" ]; then
-    echo "SKIP t_crash: $BIN/sdtrain is an ASan build whose runtime library was not found"
+    echo "t_crash: SKIP ($BIN/sdtrain is an ASan build whose runtime library was not found)"
     echo "t_crash: 0 passed, 0 failed, 1 skipped"
     exit 0
 fi

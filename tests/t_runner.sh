@@ -18,7 +18,7 @@ fake() {  # fake NAME BODY: an executable shell script standing in for a test pr
     chmod +x "$tmp/$1"
 }
 fake good 'echo "good: 3 passed, 0 failed"'
-fake skipping 'echo "SKIP skipping: no device"; echo "skipping: 0 passed, 0 failed, 1 skipped"'
+fake skipping 'echo "skipping: SKIP (no device)"; echo "skipping: 0 passed, 0 failed, 1 skipped"'
 fake empty 'echo "empty: 0 passed, 0 failed"'
 fake silent 'exit 0'
 fake crash 'echo "crash: 5 passed, 0 failed"; kill -SEGV $$'
@@ -38,7 +38,7 @@ has() { grep -qE -- "$1" "$tmp/log" || { echo "missing: $1"; return 1; }; }
 
 check "good + skip: passes, skip counted" bash -c "$(declare -f runner has); tmp='$tmp'
     runner 0 '$tmp/good' '$tmp/skipping' && has '^tests: 3 passed, 0 failed, 1 skipped$' &&
-    has 'SKIP skipping: no device'"
+    has 'skipping: SKIP \(no device\)'"
 check "a program with 0 passed, 0 failed fails" bash -c "$(declare -f runner has); tmp='$tmp'
     runner 1 '$tmp/good' '$tmp/empty' && has '^tests: 3 passed, 1 failed, 0 skipped$' &&
     has 'empty ran no check'"

@@ -46,7 +46,7 @@ if [ ! -f "$SHIM" ]; then
 fi
 for p in sdtrain sdexport sdinfer; do
     if ! preload_for "$BIN/$p" >/dev/null; then
-        echo "SKIP t_write_failures: $BIN/$p is an ASan build whose runtime library was not found"
+        echo "t_write_failures: SKIP ($BIN/$p is an ASan build whose runtime library was not found)"
         echo "t_write_failures: 0 passed, 0 failed, 1 skipped"
         exit 0
     fi

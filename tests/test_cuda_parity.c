@@ -909,10 +909,10 @@ static void run_all(TestContext *t, Backend *cpu, Backend *gpu) {
 
 int main(void) {
 #ifndef SD_WITH_CUDA
-    return test_skip_all("test_cuda_parity", "built without CUDA (make CUDA=1)");
+    return test_skip_all("test_cuda_parity", "built without CUDA; make CUDA=1");
 #else
     if (backend_cuda_device_count() == 0) {
-        return test_skip_all("test_cuda_parity", "no CUDA device found");
+        return test_skip_all("test_cuda_parity", "no CUDA device");
     }
     TestContext t = {"test_cuda_parity", 0, 0};
     char err[256];

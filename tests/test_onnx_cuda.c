@@ -58,10 +58,10 @@ static double relative_error(Backend *be, const OnnxGraph *graph, const HostTens
 
 int main(void) {
 #ifndef SD_WITH_CUDA
-    return test_skip_all("test_onnx_cuda", "built without CUDA (make CUDA=1)");
+    return test_skip_all("test_onnx_cuda", "built without CUDA; make CUDA=1");
 #else
     if (backend_cuda_device_count() == 0) {
-        return test_skip_all("test_onnx_cuda", "no CUDA device found");
+        return test_skip_all("test_onnx_cuda", "no CUDA device");
     }
     TestContext t = {"test_onnx_cuda", 0, 0};
     char err[1024];
