@@ -11,12 +11,14 @@
 #     (a crash, a signal, a traceback);
 #   - a program that runs no check at all (no count line, or 0 passed, 0 failed,
 #     0 skipped) counts as one failure: a test that asserts nothing is broken;
-#   - a program still running after SD_TEST_TIMEOUT seconds (default 600) is killed
-#     (with every process it started) and counts as one failure, named in a message.
+#   - a program still running after SD_TEST_TIMEOUT seconds (default 600; 1800 for
+#     a sanitiser build, BUILD=build-san...) is killed (with every process it
+#     started) and counts as one failure, named in a message.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-TIMEOUT=${SD_TEST_TIMEOUT:-600}
+# ASan + UBSan builds run several times slower: they get three times as long.
+case $BUILD in *san*) TIMEOUT=${SD_TEST_TIMEOUT:-1800};; *) TIMEOUT=${SD_TEST_TIMEOUT:-600};; esac
 export SD_BIN="$PWD/$BUILD/bin" SD_BUILD="$PWD/$BUILD"
 # Threads that wait sleep instead of spinning: on a machine whose cores are shared
 # (CI runners, a developer's laptop) libgomp's spinning can make a test 20x slower.

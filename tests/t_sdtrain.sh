@@ -54,21 +54,27 @@ check "resumed log has 3 rows" bash -c "[ \$(wc -l < '$tmp/resumed/log.csv') -eq
 check "resumed log = straight log (one row per epoch, 1..3)" bash -c \
     "diff <(cut -d, -f1-6,8 '$tmp/straight/log.csv') <(cut -d, -f1-6,8 '$tmp/resumed/log.csv')"
 check "no temporary file left after the resume" bash -c "ls '$tmp/resumed/last.ckpt' && ! ls '$tmp/resumed' | grep -q tmp"
-# A fresh run into a used --out is refused; --force starts over; --resume + --force is refused.
-cp -r "$tmp/straight" "$tmp/used"
+# A fresh run into a used --out is refused; --force starts over; --resume + --force is
+# refused. On a small data set and net (tests/tiny_mnist.py): only the directory matters.
+/usr/bin/python3 tests/tiny_mnist.py "$tmp/tiny" 48 16
+printf 'name tiny\nblock basic\nshortcut A\nstem 4 3 1\nstem-pool none\nstages 1x4 1x8\n' >"$tmp/tiny.txt"
+tiny=(--dataset mnist --data "$tmp/tiny" --model "$tmp/tiny.txt" --batch-size 16 --val-size 16
+      --threads 2 --epochs 2)
+check "a small run to reuse" "$SDTRAIN" "${tiny[@]}" --out "$tmp/used"
+cp -r "$tmp/used" "$tmp/used-before"
 check "fresh run into a used --out: exit 2, says what to do" expect_exit 2 \
     "$tmp/used already holds a run (log.csv, last.ckpt, best.ckpt): continue it with --resume $tmp/used, or start over with --force" \
-    "$SDTRAIN" "${common[@]}" --epochs 1 --out "$tmp/used"
-check "the refused run changed nothing" bash -c "diff -r '$tmp/straight' '$tmp/used'"
+    "$SDTRAIN" "${tiny[@]}" --out "$tmp/used"
+check "the refused run changed nothing" diff -r "$tmp/used-before" "$tmp/used"
 check "--resume with --force: exit 2" expect_exit 2 "give one of them" \
     "$SDTRAIN" --resume "$tmp/used" --force
 check "--help says what --force removes" bash -c "'$SDTRAIN' --help | grep -A1 -- '--force' | grep -q 'log.csv, last.ckpt and best.ckpt'"
 echo keep >"$tmp/used/notes.txt"
-check "--force starts over (1 epoch, another seed)" "$SDTRAIN" "${common[@]}" --seed 8 --epochs 1 \
+check "--force starts over (1 epoch, another seed)" "$SDTRAIN" "${tiny[@]}" --seed 8 --epochs 1 \
     --out "$tmp/used" --force
 check "--force: the log holds the new run's one row" bash -c "[ \$(wc -l < '$tmp/used/log.csv') -eq 2 ]"
 check "--force: new weights" expect_exit 1 "tensors differ" /usr/bin/python3 tests/ckpt_tensors_equal.py \
-    "$tmp/straight/last.ckpt" "$tmp/used/last.ckpt"
+    "$tmp/used-before/last.ckpt" "$tmp/used/last.ckpt"
 check "--force keeps other files" test -f "$tmp/used/notes.txt"
 mkdir -p "$tmp/killed-early" && cp "$tmp/straight/log.csv" "$tmp/killed-early/"
 check "--resume without last.ckpt: exit 1, suggests --force" expect_exit 1 \
