@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../common/atomic_file.h"
 
@@ -85,14 +86,23 @@ static int read_log(const char *path, char **text, size_t *size, char *err, size
         snprintf(err, err_len, "%s: cannot read it: %s", path, strerror(errno));
         return -1;
     }
-    char *buffer = malloc(RUN_LOG_MAX_BYTES + 1);
-    size_t n = buffer ? fread(buffer, 1, RUN_LOG_MAX_BYTES + 1, f) : 0;
-    int failed = !buffer || ferror(f);
+    struct stat st;
+    const char *problem = NULL;
+    if (fstat(fileno(f), &st) != 0) problem = strerror(errno);
+    else if (!S_ISREG(st.st_mode)) problem = "not a regular file";
+    else if (st.st_size > RUN_LOG_MAX_BYTES) problem = "larger than 64 MiB: not an sdtrain log";
+    if (problem) {
+        snprintf(err, err_len, "%s: %s", path, problem);
+        fclose(f);
+        return -1;
+    }
+    size_t expected = (size_t)st.st_size;
+    char *buffer = malloc(expected + 1);
+    size_t n = buffer ? fread(buffer, 1, expected, f) : 0;
+    int failed = !buffer || ferror(f) || n != expected;
     fclose(f);
-    if (failed || n > RUN_LOG_MAX_BYTES) {
-        snprintf(err, err_len, "%s: %s", path,
-                 !buffer ? "out of memory" : n > RUN_LOG_MAX_BYTES ? "larger than 64 MiB: not "
-                 "an sdtrain log" : "read error");
+    if (failed) {
+        snprintf(err, err_len, "%s: %s", path, buffer ? "read error" : "out of memory");
         free(buffer);
         return -1;
     }
