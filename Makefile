@@ -16,6 +16,7 @@
 #                                            the other files are linked into the tests too
 #   tests/test_*.c                           float tests, one binary each
 #   tests/gradcheck_*.c                      double-precision tests, one binary each
+#   tests/fault_shim.c                       LD_PRELOAD library that fails or kills file writes
 
 CC        ?= gcc
 CUDA_HOME ?= /usr/local/cuda
@@ -91,6 +92,7 @@ PROGRAMS := $(PROGRAM_NAMES:%=$(BUILD)/bin/%)
 
 TESTS_F32 := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 TESTS_F64 := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/gradcheck_*.c))
+FAULT_SHIM := $(BUILD)/tests/fault_shim.so
 
 .PHONY: all deps test demo bench plot clean programs tests
 all: programs
@@ -98,7 +100,7 @@ programs: $(PROGRAMS)
 ifeq ($(BUILD),build)
 	@mkdir -p bin && for p in $(PROGRAM_NAMES); do ln -sfn ../$(BUILD)/bin/$$p bin/$$p; done
 endif
-tests: $(TESTS_F32) $(TESTS_F64) programs
+tests: $(TESTS_F32) $(TESTS_F64) $(FAULT_SHIM) programs
 
 # ---- generated protobuf-c code for the ONNX schema (never edited by hand) ----
 $(PROTO_C) $(PROTO_H) &: $(ONNX_PROTO)
@@ -156,6 +158,12 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(LIB)
 $(BUILD)/tests/gradcheck_%: $(BUILD)/f64/tests/gradcheck_%.o $(LIB64)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# Preloaded into a program under test, so never sanitised itself (an ASan program
+# gets the ASan runtime preloaded ahead of it; see tests/t_write_failures.sh).
+$(FAULT_SHIM): tests/fault_shim.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -fPIC -shared $< -ldl -o $@
 
 deps:
 	@tools/deps.sh

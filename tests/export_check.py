@@ -9,7 +9,9 @@
   export_check.py compare GOT WANT TOLERANCE [--rows N --cols K]
       max |got - want| <= TOLERANCE x the logit scale, max(1, max |want|); GOT and WANT
       are raw float32 files, or TensorProto files when named *.pb. With --rows, only the
-      first N rows of a [*, K] WANT. Exit 1 when above or when the sizes differ.
+      first N rows of a [*, K] WANT. Prints "within tolerance" (exit 0) or "ABOVE
+      tolerance" (exit 1); sizes that differ or non-finite values exit 3. A test that
+      expects a difference checks for "ABOVE tolerance" (a traceback also exits 1).
       TOLERANCE 0 asks for bit-identical values.
   export_check.py expose MODEL.onnx VALUE OUT.onnx
       a copy of MODEL whose first graph output is the value VALUE (then the others), so
@@ -86,16 +88,18 @@ def compare(got_path, want_path, tolerance, args):
         want = want.reshape(-1, cols)[:rows].ravel()
     if got.size != want.size or got.size == 0:
         print(f"size mismatch: got {got.size} values, want {want.size}")
-        return 1
+        return 3
     if not np.all(np.isfinite(got)):
         print("non-finite values in", got_path)
-        return 1
+        return 3
     diff = float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64))))
     scale = float(np.max(np.abs(want)))
     allowed = tolerance * max(1.0, scale)
     differing = int(np.count_nonzero(got != want))
+    verdict = "within tolerance" if diff <= allowed else "ABOVE tolerance"
     print(f"max |diff| = {diff:.3g} over {got.size} values ({differing} not identical; "
-          f"max |want| {scale:.3g}, allowed {tolerance:g} x max(1, {scale:.3g}) = {allowed:.3g})")
+          f"max |want| {scale:.3g}, allowed {tolerance:g} x max(1, {scale:.3g}) = {allowed:.3g}): "
+          f"{verdict}")
     return 0 if diff <= allowed else 1
 
 

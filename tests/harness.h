@@ -1,5 +1,6 @@
 // A tiny test harness: CHECK-style assertions that count, never abort, and a
-// closing line "N passed, N failed" per test program (tests/run.sh sums them).
+// closing line "N passed, N failed" per test program (tests/run.sh sums them;
+// a program whose whole subject is unavailable says so with test_skip_all).
 #ifndef SD_TEST_HARNESS_H
 #define SD_TEST_HARNESS_H
 
@@ -40,6 +41,16 @@ static inline void test_record(TestContext *t, int ok, const char *file, int lin
 static inline int test_finish(TestContext *t) {
     printf("%s: %d passed, %d failed\n", t->suite, t->passed, t->failed);
     return t->failed == 0 && t->passed > 0 ? 0 : 1;
+}
+
+// For a program that cannot run at all here (no GPU, not built in): prints
+// "SUITE: SKIP (reason)" (the line bench/gpu_run.sh looks for) and the counted form
+// "SUITE: 0 passed, 0 failed, 1 skipped" that tests/run.sh adds to its closing
+// line. Returns main's exit status (0).
+static inline int test_skip_all(const char *suite, const char *reason) {
+    printf("%s: SKIP (%s)\n", suite, reason);
+    printf("%s: 0 passed, 0 failed, 1 skipped\n", suite);
+    return 0;
 }
 
 #endif

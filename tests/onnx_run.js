@@ -6,11 +6,19 @@
 //                                          per line: many models, one process
 //
 // Prints "ok MODEL: OUTPUT_NAME dims=[...]" per model that ran, "FAIL MODEL: message"
-// per one that did not (and goes on with the next); exits 1 when any failed.
+// per one that did not (and goes on with the next); exits 1 when any failed, 2 on a
+// usage error, 3 when onnxruntime-node cannot be loaded (a test that expects a
+// refusal checks the FAIL line: node's own crash exits 1 too).
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const ort = require(path.join(__dirname, 'node', 'node_modules', 'onnxruntime-node'));
+let ort;
+try {
+  ort = require(path.join(__dirname, 'node', 'node_modules', 'onnxruntime-node'));
+} catch (e) {
+  console.error(`onnx_run.js: cannot load onnxruntime-node: ${e.message}`);
+  process.exit(3);
+}
 
 function readFloats(inputPath, shapeText) {
   const dims = shapeText.split(',').map((d) => {

@@ -1,39 +1,75 @@
 #!/usr/bin/env bash
-# Runs every compiled test program in $BUILD/tests and every tests/t_*.sh script,
-# then prints one closing line "N passed, N failed" summed over all of them.
-# A program that exits non-zero without a summary line counts as one failure.
+# Runs every compiled test program in $BUILD/tests and every tests/t_*.sh script
+# (or only the programs and scripts named as arguments), then prints one closing
+# line "tests: N passed, N failed, N skipped" summed over all of them.
+#
+# The protocol between a test program and this runner:
+#   - the program's LAST line matching "N passed, N failed" or
+#     "N passed, N failed, N skipped" is its count (tests/harness.h prints the
+#     first form, test_skip_all() the second);
+#   - a program that exits non-zero counts at least one failure, whatever it printed
+#     (a crash, a signal, a traceback);
+#   - a program that runs no check at all (no count line, or 0 passed, 0 failed,
+#     0 skipped) counts as one failure: a test that asserts nothing is broken;
+#   - a program still running after SD_TEST_TIMEOUT seconds (default 600; 1800 for
+#     a sanitiser build, BUILD=build-san...) is killed (with every process it
+#     started) and counts as one failure, named in a message.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
+# ASan + UBSan builds run several times slower: they get three times as long.
+case $BUILD in *san*) TIMEOUT=${SD_TEST_TIMEOUT:-1800};; *) TIMEOUT=${SD_TEST_TIMEOUT:-600};; esac
 export SD_BIN="$PWD/$BUILD/bin" SD_BUILD="$PWD/$BUILD"
 # Threads that wait sleep instead of spinning: on a machine whose cores are shared
 # (CI runners, a developer's laptop) libgomp's spinning can make a test 20x slower.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
-total_pass=0 total_fail=0
+total_pass=0 total_fail=0 total_skip=0
+count_re='([0-9]+) passed, ([0-9]+) failed(, ([0-9]+) skipped)?'
 run_one() {
     local name=$1; shift
     local log; log=$(mktemp)
     local start=$SECONDS
-    "$@" >"$log" 2>&1
+    # timeout signals the whole process group it leads: a script's children die too.
+    timeout -k 10 "$TIMEOUT" "$@" >"$log" 2>&1 </dev/null
     local rc=$?
-    local line; line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
-    local p f
-    p=$(sed -nE 's/(.*[^0-9])?([0-9]+) passed, ([0-9]+) failed.*/\2/p' <<<"$line")
-    f=$(sed -nE 's/(.*[^0-9])?([0-9]+) passed, ([0-9]+) failed.*/\3/p' <<<"$line")
-    p=${p:-0}; f=${f:-0}
-    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    local line; line=$(grep -E "$count_re" "$log" | tail -n 1)
+    local p=0 f=0 s=0 why=""
+    if [[ $line =~ $count_re ]]; then
+        p=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]} s=${BASH_REMATCH[4]:-0}
+    fi
+    local took=$((SECONDS - start))
+    if [ "$rc" -eq 124 ] || { [ "$rc" -eq 137 ] && [ "$took" -ge "$TIMEOUT" ]; }; then
+        why="TIMEOUT: $name still ran after ${TIMEOUT}s (SD_TEST_TIMEOUT) and was killed"
+        f=$((f + 1))
+    elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        why="$name exited with status $rc but reported no failure"
+        f=1
+    elif [ $((p + f + s)) -eq 0 ]; then
+        why="$name ran no check (no 'N passed, N failed' count, or all zero)"
+        f=1
+    fi
     if [ "$f" -ne 0 ]; then
         echo "---- $name (exit $rc) ----"; cat "$log"; echo "----"
+        [ -n "$why" ] && echo "$why"
     fi
-    printf '%-40s %4d passed %3d failed  %3ds\n' "$name" "$p" "$f" $((SECONDS - start))
-    total_pass=$((total_pass + p)); total_fail=$((total_fail + f))
+    if [ "$s" -ne 0 ]; then grep -E '^(SKIP|.*: SKIP)' "$log" | sed "s/^/  /"; fi
+    printf '%-40s %4d passed %3d failed %3d skipped  %3ds\n' "$name" "$p" "$f" "$s" "$took"
+    total_pass=$((total_pass + p)); total_fail=$((total_fail + f)); total_skip=$((total_skip + s))
     rm -f "$log"
 }
-for t in "$BUILD"/tests/test_* "$BUILD"/tests/gradcheck_*; do
-    [ -x "$t" ] && [ -f "$t" ] && case "$t" in *.o|*.d) ;; *) run_one "$(basename "$t")" "$t";; esac
-done
-for s in tests/t_*.sh; do
-    [ -f "$s" ] && run_one "$(basename "$s")" bash "$s"
-done
-echo "tests: $total_pass passed, $total_fail failed"
+run_path() {
+    case "$1" in
+    *.sh) run_one "$(basename "$1")" bash "$1";;
+    *.o|*.d|*.so) ;;
+    *) [ -x "$1" ] && [ -f "$1" ] && run_one "$(basename "$1")" "$1";;
+    esac
+}
+if [ $# -gt 0 ]; then
+    for t in "$@"; do run_path "$t"; done
+else
+    for t in "$BUILD"/tests/test_* "$BUILD"/tests/gradcheck_* tests/t_*.sh; do
+        [ -f "$t" ] && run_path "$t"
+    done
+fi
+echo "tests: $total_pass passed, $total_fail failed, $total_skip skipped"
 [ "$total_fail" -eq 0 ] && [ "$total_pass" -gt 0 ]

@@ -57,7 +57,14 @@ tally() {
         case "$bad" in crashed|*unreported*) tail -n 20 "$tmp/out" | sed 's/^/    /';; esac
     fi
 }
-exit_code_is() { local want=$1; shift; "$@"; [ $? -eq "$want" ]; }
+expect_exit() {  # expect_exit CODE "output substring" command...: exactly that exit and message
+    local code=$1 text=$2; shift 2
+    "$@" >"$tmp/expect.out" 2>&1
+    local rc=$?
+    cat "$tmp/expect.out"
+    [ "$rc" -eq "$code" ] || { echo "exit $rc, expected $code"; return 1; }
+    grep -qF -- "$text" "$tmp/expect.out" || { echo "output lacks '$text'"; return 1; }
+}
 ort_run() { (cd tests/node && node ../onnx_run.js "$@"); }
 cv_run() { "$PY" tests/opencv_run.py "$@"; }
 
@@ -238,31 +245,42 @@ check "dynamic batch: onnxruntime N=1 row matches" "$PY" tests/export_check.py c
 check "dynamic batch: OpenCV N=1 run" cv_run "$d/o13.onnx" "$d/one.f32" "1,3,16,16" "$d/cv1.f32"
 check "dynamic batch: OpenCV N=1 row matches" "$PY" tests/export_check.py compare "$d/cv1.f32" \
     "$d/logits.f32" "$TOL" --rows 1 --cols 10
-check "fixed batch 4: onnxruntime refuses N=1" exit_code_is 1 ort_run "$d/o13-batch4.onnx" "$d/one.f32" \
-    "1,3,16,16" "$d/ort1.f32"
+check "fixed batch 4: onnxruntime refuses N=1" expect_exit 1 \
+    "FAIL $d/o13-batch4.onnx: Got invalid dimensions for input" \
+    ort_run "$d/o13-batch4.onnx" "$d/one.f32" "1,3,16,16" "$d/ort1.f32"
 
 # The comparison can tell test-time rules apart: the fixtures share their weights
 # (same seed), so the p_l = 1 model must miss the linear-rule network's logits.
-check "p_l matters: rule none != linear network" exit_code_is 1 "$PY" tests/export_check.py \
-    compare "$tmp/cifar3-none/o13.onnx.ort.f32" "$d/logits.f32" 1e-2
+check "p_l matters: rule none != linear network" expect_exit 1 "ABOVE tolerance" \
+    "$PY" tests/export_check.py compare "$tmp/cifar3-none/o13.onnx.ort.f32" "$d/logits.f32" 1e-2
 
 # ---- errors: clear message, exit != 0, no output file (an old one stays whole) ----
 e=$tmp/errors
 mkdir -p "$e"
 ck=$d/model.safetensors
-check "no -o: usage, exit 2" exit_code_is 2 "$SDEXPORT" "$ck"
-check "unknown option: exit 2" exit_code_is 2 "$SDEXPORT" "$ck" -o "$e/x.onnx" --frobnicate
-check "--batch 0: exit 2" exit_code_is 2 "$SDEXPORT" "$ck" -o "$e/x.onnx" --batch 0
+check "no -o: usage, exit 2" expect_exit 2 "usage: sdexport CHECKPOINT -o MODEL.onnx" "$SDEXPORT" "$ck"
+check "unknown option: exit 2" expect_exit 2 "unknown option --frobnicate" "$SDEXPORT" "$ck" -o "$e/x.onnx" --frobnicate
+check "--batch 0: exit 2" expect_exit 2 "--batch must be at least 1" "$SDEXPORT" "$ck" -o "$e/x.onnx" --batch 0
 check "--help mentions --keep-bn" bash -c "'$SDEXPORT' --help | grep -q -- --keep-bn"
-check "opset 10 refused" bash -c "! '$SDEXPORT' '$ck' -o '$e/x.onnx' --opset 10 2>'$e/err' && grep -q 'opset 10' '$e/err' && [ ! -e '$e/x.onnx' ]"
-check "opset 18 refused" bash -c "! '$SDEXPORT' '$ck' -o '$e/x.onnx' --opset 18 2>'$e/err' && grep -q '11 to 17' '$e/err'"
-check "missing checkpoint" bash -c "! '$SDEXPORT' '$e/none.safetensors' -o '$e/x.onnx' 2>'$e/err' && grep -q none.safetensors '$e/err' && [ ! -e '$e/x.onnx' ]"
+check "opset 10 refused" expect_exit 1 "opset 10 is not supported: sdexport writes opsets 11 to 17" \
+    "$SDEXPORT" "$ck" -o "$e/x.onnx" --opset 10
+check "opset 18 refused" expect_exit 1 "opset 18 is not supported: sdexport writes opsets 11 to 17" \
+    "$SDEXPORT" "$ck" -o "$e/x.onnx" --opset 18
+check "missing checkpoint" expect_exit 1 "$e/none.safetensors: cannot open: No such file or directory" \
+    "$SDEXPORT" "$e/none.safetensors" -o "$e/x.onnx"
+check "no output file from the refusals" test ! -e "$e/x.onnx"
 head -c 300 "$ck" >"$e/truncated.safetensors"
 cp "$d/o13.onnx" "$e/old.onnx"
-check "truncated checkpoint: refused, old output intact" bash -c "! '$SDEXPORT' '$e/truncated.safetensors' -o '$e/old.onnx' 2>'$e/err' && grep -q truncated.safetensors '$e/err' && cmp -s '$e/old.onnx' '$d/o13.onnx'"
-check "unwritable output (missing directory)" bash -c "! '$SDEXPORT' '$ck' -o '$e/no/such/dir/x.onnx' 2>'$e/err' && grep -q 'no/such/dir' '$e/err'"
-check "output is a directory" bash -c "! '$SDEXPORT' '$ck' -o '$e' 2>'$e/err' && [ -d '$e' ]"
-check "no temporary files left" bash -c "! ls -a '$e' '$d' | grep -q '\.tmp\.'"
+check "truncated checkpoint: refused" expect_exit 1 "$e/truncated.safetensors: " \
+    "$SDEXPORT" "$e/truncated.safetensors" -o "$e/old.onnx"
+check "truncated checkpoint: old output intact" cmp "$e/old.onnx" "$d/o13.onnx"
+check "unwritable output (missing directory)" expect_exit 1 \
+    "$e/no/such/dir/x.onnx: cannot create a temporary file next to it: No such file or directory" \
+    "$SDEXPORT" "$ck" -o "$e/no/such/dir/x.onnx"
+check "output is a directory" expect_exit 1 "$e: cannot replace the file: Is a directory" \
+    "$SDEXPORT" "$ck" -o "$e"
+check "the directory is still one" test -d "$e"
+check "no temporary files left" bash -c "ls '$e/old.onnx' '$d/o13.onnx' && ! ls -a '$e' '$d' | grep -q '\.tmp\.'"
 # Checkpoints whose metadata or tensors do not describe a known network.
 edit_checkpoint() {  # edit_checkpoint IN OUT PYTHON-STATEMENT (h = header dict)
     "$PY" - "$1" "$2" "$3" <<'PYEDIT'
@@ -277,11 +295,15 @@ open(dst, "wb").write(struct.pack("<Q", len(text)) + text + blob[8 + n:])
 PYEDIT
 }
 edit_checkpoint "$ck" "$e/badpreset.safetensors" 'h["__metadata__"]["preset"] = "name x\nblock hexagonal\n"'
-check "unknown preset in checkpoint" bash -c "! '$SDEXPORT' '$e/badpreset.safetensors' -o '$e/x.onnx' 2>'$e/err' && grep -q 'badpreset.safetensors' '$e/err' && grep -q block '$e/err' && [ ! -e '$e/x.onnx' ]"
+check "unknown preset in checkpoint" expect_exit 1 "badpreset.safetensors:2: cannot understand 'block'" \
+    "$SDEXPORT" "$e/badpreset.safetensors" -o "$e/x.onnx"
 edit_checkpoint "$ck" "$e/shape.safetensors" 'h["blocks.0.conv1.weight"]["shape"] = [4, 16, 3, 3]'
-check "incompatible tensor shape" bash -c "! '$SDEXPORT' '$e/shape.safetensors' -o '$e/x.onnx' 2>'$e/err' && grep -q 'blocks.0.conv1.weight has shape \[4, 16, 3, 3\]' '$e/err' && [ ! -e '$e/x.onnx' ]"
+check "incompatible tensor shape" expect_exit 1 "blocks.0.conv1.weight has shape [4, 16, 3, 3]" \
+    "$SDEXPORT" "$e/shape.safetensors" -o "$e/x.onnx"
 edit_checkpoint "$ck" "$e/nopre.safetensors" 'del h["__metadata__"]["norm_mean"]'
-check "--with-preprocessing without norm_mean" bash -c "! '$SDEXPORT' '$e/nopre.safetensors' -o '$e/x.onnx' --with-preprocessing 2>'$e/err' && grep -q norm_mean '$e/err' && [ ! -e '$e/x.onnx' ]"
+check "--with-preprocessing without norm_mean" expect_exit 1 "norm_mean" \
+    "$SDEXPORT" "$e/nopre.safetensors" -o "$e/x.onnx" --with-preprocessing
+check "no output file from the checkpoint refusals" test ! -e "$e/x.onnx"
 
 echo "t_export: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,38 +1,21 @@
 // sdtrain: train a residual network with stochastic depth.
 //
+// main sets the run up (fresh, resumed, or --force over an old one; train/run_dir.h)
+// and hands it to the epoch loop (train/train_loop.c).
+//
 // One training step, from here to the device: trainer_train_epoch (trainer.c)
 // draws the gates, net_forward / net_backward (common/net_forward.c,
 // common/net_backward.c) walk the blocks and skip the closed ones, and every op
 // goes through the Backend table (kernels/backend.h) to kernels/cpu/ or
 // kernels/cuda/.
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
 
 #include "bench.h"
 #include "options.h"
 #include "progress.h"
-#include "timer.h"
+#include "run_dir.h"
 #include "trainer.h"
-
-static int make_dirs(const char *path, char *err, size_t err_len) {
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST) break;
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
-        snprintf(err, err_len, "%s: cannot create the output directory: %s", path,
-                 strerror(errno));
-        return -1;
-    }
-    return 0;
-}
 
 static void print_setup(const Trainer *tr) {
     const Net *net = &tr->net;
@@ -49,71 +32,33 @@ static void print_setup(const Trainer *tr) {
             opt->p_last, net_expected_active_blocks(net), net->n_blocks);
 }
 
-// Epoch bookkeeping: evaluation, the best-validation record, log and checkpoints.
-static int finish_epoch(Trainer *tr, int epoch, const EpochStats *stats, double run_start,
-                        char *err, size_t err_len) {
-    const TrainOptions *opt = &tr->opt;
-    double val_error = tr->val_count
-                           ? trainer_evaluate(tr, &tr->train_set, tr->val_idx, tr->val_count)
-                           : 0;
-    double test_error = trainer_evaluate(tr, &tr->test_set, tr->test_idx, tr->test_count);
-    tr->epochs_done = epoch + 1;
-    // Without a validation set the last epoch counts as the best one.
-    int improved = tr->val_count == 0 || val_error < tr->best_val_error;
-    if (improved) {
-        tr->best_val_error = val_error;
-        tr->best_epoch = epoch + 1;
-        tr->test_error_at_best = test_error;
-    }
-    double wall = tr->seconds_so_far + (timer_seconds() - run_start);
-    double per_epoch = wall / (epoch + 1);  // wall covers every epoch so far, resumed ones too
-    EpochRow row = {.epoch = epoch + 1, .lr = options_lr_at_epoch(opt, epoch),
-                    .loss = stats->loss, .train_error = stats->train_error,
-                    .val_error = val_error, .test_error = test_error,
-                    .images_per_second = stats->images_per_second,
-                    .mean_active_blocks = stats->mean_active_blocks,
-                    .n_blocks = tr->net.n_blocks, .epoch_seconds = stats->train_seconds,
-                    .wall_seconds = wall, .eta_seconds = per_epoch * (opt->epochs - epoch - 1),
-                    .grad_magnitude = stats->grad_magnitude};
-    progress_epoch_end(&tr->progress, &row);
-    if (progress_log_row(&tr->progress, &row, err, err_len) != 0) return -1;
-    char path[1100];
-    if (improved) {
-        snprintf(path, sizeof path, "%s/best.ckpt", opt->out_dir);
-        if (trainer_save(tr, path, wall, err, err_len) != 0) return -1;
-    }
-    snprintf(path, sizeof path, "%s/last.ckpt", opt->out_dir);
-    return trainer_save(tr, path, wall, err, err_len);
+// A fresh run into a directory that holds one: refused (exit 2) without --force.
+static int refuse_used_out(const TrainOptions *opt) {
+    char found[128];
+    if (opt->force || run_dir_find_run(opt->out_dir, found, sizeof found) == 0) return 0;
+    fprintf(stderr,
+            "sdtrain: %s already holds a run (%s): continue it with --resume %s, or start "
+            "over with --force (removes its log.csv, last.ckpt and best.ckpt)\n",
+            opt->out_dir, found, opt->out_dir);
+    return 1;
 }
 
-static int train(Trainer *tr, char *err, size_t err_len) {
-    const TrainOptions *opt = &tr->opt;
-    double run_start = timer_seconds();
-    double train_seconds = 0;
-    int first = tr->epochs_done;
-    for (int epoch = first; epoch < opt->epochs; epoch++) {
-        progress_epoch_begin(&tr->progress, epoch + 1);
-        EpochStats stats;
-        trainer_train_epoch(tr, epoch, &stats);
-        train_seconds += stats.train_seconds;
-        if (tr->be->last_error(tr->be, err, err_len) != 0) return -1;
-        if (stats.diverged_at_step) {
-            snprintf(err, err_len,
-                     "the loss is not finite at step %d of epoch %d: training diverged (try a "
-                     "lower --lr or a --warmup-epochs); the last good checkpoint is in %s",
-                     stats.diverged_at_step, epoch + 1, opt->out_dir);
-            return -1;
-        }
-        if (finish_epoch(tr, epoch, &stats, run_start, err, err_len) != 0) return -1;
-    }
-    double total = tr->seconds_so_far + (timer_seconds() - run_start);
-    int ran = opt->epochs - first;
-    char total_text[32];
-    format_duration(total, total_text, sizeof total_text);
-    printf("best validation error %.2f%% at epoch %d: test error %.2f%%\n",
-           100 * tr->best_val_error, tr->best_epoch, 100 * tr->test_error_at_best);
-    printf("total time %s; %.2f s per epoch of training (%d epochs this session)\n", total_text,
-           ran ? train_seconds / ran : 0, ran);
+// Makes the directory, applies --force, removes what killed writers left, and
+// prepares log.csv (cut back to the checkpoint's epoch on resume).
+static int prepare_out(Trainer *tr, char *err, size_t err_len) {
+    const char *out = tr->opt.out_dir;
+    if (run_dir_make(out, err, err_len) != 0) return -1;
+    if (tr->opt.force && run_dir_clear(out, err, err_len) != 0) return -1;
+    int stale = run_dir_remove_stale_temps(out);
+    if (stale) fprintf(stderr, "sdtrain: removed %d temporary file(s) an interrupted run left "
+                               "in %s\n", stale, out);
+    run_log_init(&tr->log, out);
+    if (!tr->opt.resume_dir[0]) return 0;
+    int missing = 0;
+    if (run_log_resume(&tr->log, tr->epochs_done, &missing, err, err_len) != 0) return -1;
+    if (missing)
+        fprintf(stderr, "sdtrain: %s has no row for %d of the epochs 1..%d (removed or edited); "
+                        "they are not recreated\n", tr->log.path, missing, tr->epochs_done);
     return 0;
 }
 
@@ -124,30 +69,29 @@ int main(int argc, char **argv) {
     if (parsed == 1) return 0;
     if (parsed != 0) return 2;
     if (opt.bench_steps > 0) return bench_steps(&opt);
+    if (!opt.resume_dir[0]) {
+        if (!opt.out_dir[0])
+            snprintf(opt.out_dir, sizeof opt.out_dir, "runs/%s-%s-%s", opt.dataset, opt.model,
+                     opt.survival);
+        if (refuse_used_out(&opt)) return 2;
+    }
     Trainer *tr = calloc(1, sizeof *tr);
     if (!tr) {
         fprintf(stderr, "sdtrain: out of memory\n");
         return 1;
     }
     tr->opt = opt;
-    char err[1024] = "";
-    int rc = 0;
-    if (tr->opt.resume_dir[0]) {
-        rc = trainer_resume(tr, argc, argv, err, sizeof err);
-    } else {
-        if (!tr->opt.out_dir[0])
-            snprintf(tr->opt.out_dir, sizeof tr->opt.out_dir, "runs/%s-%s-%s", tr->opt.dataset,
-                     tr->opt.model, tr->opt.survival);
-        rc = trainer_setup(tr, err, sizeof err);
-    }
-    if (rc == 0) rc = make_dirs(tr->opt.out_dir, err, sizeof err);
+    char err[1536] = "";
+    int rc = tr->opt.resume_dir[0] ? trainer_resume(tr, argc, argv, err, sizeof err)
+                                   : trainer_setup(tr, err, sizeof err);
+    if (rc == 0) rc = prepare_out(tr, err, sizeof err);
     if (rc == 0) {
-        progress_init(&tr->progress, tr->opt.out_dir, tr->opt.epochs);
+        progress_init(&tr->progress, tr->opt.epochs);
         print_setup(tr);
         if (tr->epochs_done > 0)
             fprintf(stderr, "sdtrain: resuming %s after epoch %d\n", tr->opt.out_dir,
                     tr->epochs_done);
-        rc = train(tr, err, sizeof err);
+        rc = trainer_run(tr, err, sizeof err);
     }
     if (rc != 0) fprintf(stderr, "sdtrain: %s\n", err);
     trainer_free(tr);

@@ -74,8 +74,14 @@ static void print_help(void) {
         "                        0 = make each batch when needed (default %d; results are\n"
         "                        identical for every K)\n"
         "  --out DIR             where log.csv, last.ckpt and best.ckpt go\n"
-        "                        (default runs/DATASET-MODEL-SURVIVAL)\n"
-        "  --resume DIR          continue the run saved in DIR (its options are used)\n"
+        "                        (default runs/DATASET-MODEL-SURVIVAL); a directory that\n"
+        "                        already holds a run is refused unless --resume or --force\n"
+        "  --resume DIR          continue the run saved in DIR (its options are used); its\n"
+        "                        log.csv is cut back to the epoch of DIR/last.ckpt\n"
+        "  --force               start over in an --out that holds a run: removes its\n"
+        "                        log.csv, last.ckpt and best.ckpt (and their leftover\n"
+        "                        temporary files) once the new run is set up; other files\n"
+        "                        stay\n"
         "  --train-limit N       use only N training images per epoch (quick runs)\n"
         "  --test-limit N        evaluate only the first N test images\n"
         "  --log-grad-magnitude  log the mean |gradient| of the first block's first convolution\n"
@@ -139,6 +145,7 @@ enum {
     OPT_DATASET = 256, OPT_DATA, OPT_MODEL, OPT_MODELS_DIR, OPT_EPOCHS, OPT_BATCH, OPT_LR,
     OPT_MOMENTUM, OPT_NESTEROV, OPT_NO_NESTEROV, OPT_WD, OPT_LR_STEPS, OPT_WARMUP_EPOCHS,
     OPT_WARMUP_LR, OPT_SURVIVAL, OPT_P_LAST, OPT_VAL_SIZE, OPT_AUGMENT, OPT_NO_AUGMENT, OPT_SEED,
+    OPT_FORCE,
     OPT_DEVICE, OPT_PRECISION, OPT_THREADS, OPT_PREFETCH, OPT_CUDA_GRAPHS, OPT_OUT, OPT_RESUME, OPT_TRAIN_LIMIT, OPT_TEST_LIMIT,
     OPT_GRAD_MAG, OPT_BENCH, OPT_BENCH_REPEATS, OPT_HELP,
 };
@@ -171,6 +178,7 @@ static const struct option long_options[] = {
     {"cuda-graphs", no_argument, 0, OPT_CUDA_GRAPHS},
     {"out", required_argument, 0, OPT_OUT},
     {"resume", required_argument, 0, OPT_RESUME},
+    {"force", no_argument, 0, OPT_FORCE},
     {"train-limit", required_argument, 0, OPT_TRAIN_LIMIT},
     {"test-limit", required_argument, 0, OPT_TEST_LIMIT},
     {"log-grad-magnitude", no_argument, 0, OPT_GRAD_MAG},
@@ -222,6 +230,7 @@ static int apply_option(TrainOptions *opt, int code, const char *arg) {
     case OPT_CUDA_GRAPHS: opt->cuda_graphs = 1; return 0;
     case OPT_OUT: return copy_arg(opt->out_dir, sizeof opt->out_dir, arg);
     case OPT_RESUME: return copy_arg(opt->resume_dir, sizeof opt->resume_dir, arg);
+    case OPT_FORCE: opt->force = 1; return 0;
     case OPT_TRAIN_LIMIT: return parse_int(arg, 1, 100000000, &opt->train_limit);
     case OPT_TEST_LIMIT: return parse_int(arg, 1, 100000000, &opt->test_limit);
     case OPT_GRAD_MAG: opt->log_grad_magnitude = 1; return 0;
@@ -255,6 +264,11 @@ int options_parse(TrainOptions *opt, int argc, char **argv) {
     }
     if (optind < argc) {
         fprintf(stderr, "sdtrain: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return 2;
+    }
+    if (opt->force && opt->resume_dir[0]) {
+        fprintf(stderr, "sdtrain: --resume continues a run and --force starts one over: give "
+                        "one of them\n");
         return 2;
     }
     if (opt->warmup_epochs >= opt->epochs && opt->warmup_epochs > 0) {

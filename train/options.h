@@ -34,6 +34,7 @@ typedef struct {
     int cuda_graphs;            // record open blocks as CUDA graphs and replay them
     char out_dir[1024];
     char resume_dir[1024];      // "" = a fresh run
+    int force;                  // a fresh run may replace the run already in out_dir
     int train_limit;            // 0 = all training examples (a quick run uses fewer)
     int test_limit;             // 0 = the whole test set
     int log_grad_magnitude;     // Fig. 7: mean |grad| of the first block's first convolution

@@ -6,11 +6,10 @@
 
 #include "timer.h"
 
-void progress_init(Progress *p, const char *out_dir, int epochs) {
+void progress_init(Progress *p, int epochs) {
     memset(p, 0, sizeof *p);
     p->is_terminal = isatty(STDERR_FILENO);
     p->epochs = epochs;
-    snprintf(p->log_path, sizeof p->log_path, "%s/log.csv", out_dir);
 }
 
 void progress_epoch_begin(Progress *p, int epoch) {
@@ -49,27 +48,4 @@ void progress_epoch_end(Progress *p, const EpochRow *row) {
             row->epoch, p->epochs, row->lr, row->loss, 100 * row->train_error,
             100 * row->val_error, 100 * row->test_error, row->images_per_second,
             row->mean_active_blocks, row->n_blocks, took, eta);
-}
-
-int progress_log_row(const Progress *p, const EpochRow *row, char *err, size_t err_len) {
-    FILE *probe = fopen(p->log_path, "r");
-    int is_new = probe == NULL;
-    if (probe) fclose(probe);
-    FILE *f = fopen(p->log_path, "a");
-    if (!f) {
-        snprintf(err, err_len, "%s: cannot open the log for appending", p->log_path);
-        return -1;
-    }
-    if (is_new)
-        fprintf(f, "epoch,lr,loss,train_error,val_error,test_error,images_per_s,active_blocks,"
-                   "epoch_seconds,wall_seconds,grad_magnitude\n");
-    fprintf(f, "%d,%.6g,%.6f,%.6f,%.6f,%.6f,%.2f,%.3f,%.3f,%.3f,%.6g\n", row->epoch, row->lr,
-            row->loss, row->train_error, row->val_error, row->test_error, row->images_per_second,
-            row->mean_active_blocks, row->epoch_seconds, row->wall_seconds, row->grad_magnitude);
-    int failed = ferror(f);
-    if (fclose(f) != 0 || failed) {
-        snprintf(err, err_len, "%s: write failed", p->log_path);
-        return -1;
-    }
-    return 0;
 }

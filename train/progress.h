@@ -1,5 +1,5 @@
-// What a run tells its user: a live bar on a terminal (one line per epoch
-// otherwise) on stderr, and OUT/log.csv with one row per epoch.
+// What a run tells its user on stderr: a live bar on a terminal (one line per
+// epoch otherwise). The epoch's row in OUT/log.csv is train/run_log.h's.
 #ifndef SD_PROGRESS_H
 #define SD_PROGRESS_H
 
@@ -9,7 +9,6 @@ typedef struct {
     int is_terminal;
     double last_draw;        // seconds: the bar is redrawn at most 10 times a second
     int epoch, epochs;
-    char log_path[1100];
 } Progress;
 
 typedef struct {
@@ -19,12 +18,10 @@ typedef struct {
     double epoch_seconds, wall_seconds, eta_seconds, grad_magnitude;
 } EpochRow;
 
-void progress_init(Progress *p, const char *out_dir, int epochs);
+void progress_init(Progress *p, int epochs);
 void progress_epoch_begin(Progress *p, int epoch);
 void progress_batch(Progress *p, int done, int total, double mean_loss);
 void progress_epoch_end(Progress *p, const EpochRow *row);
-// Appends one row to log.csv (header first if the file is new). 0 or -1.
-int progress_log_row(const Progress *p, const EpochRow *row, char *err, size_t err_len);
 // "1h02m" / "3m05s" / "12.3s".
 void format_duration(double seconds, char *buf, size_t len);
 

@@ -1,10 +1,12 @@
 // What a checkpoint must hold for `--resume` to continue bit-identically: the
 // network and momentum (common/checkpoint.c), every option, the RNG streams,
 // the step count and the best-validation record. Everything is metadata text.
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../common/checkpoint.h"
 #include "trainer.h"
@@ -110,8 +112,14 @@ int options_from_meta(TrainOptions *opt, const MetaMap *meta, char *err, size_t 
     return 0;
 }
 
-int trainer_save(const Trainer *tr, const char *path, double wall_seconds, char *err,
+int trainer_save(Trainer *tr, const char *path, double wall_seconds, char *err,
                  size_t err_len) {
+    char unsound[768];
+    if (trainer_check_state(tr, unsound, sizeof unsound) != 0) {
+        snprintf(err, err_len, "not writing %s: %s (the file there is left as it was)", path,
+                 unsound);
+        return -1;
+    }
     MetaMap meta;
     metamap_init(&meta);
     int rc = metamap_set(&meta, "format", FORMAT_VERSION);
@@ -173,6 +181,13 @@ int trainer_resume(Trainer *tr, int argc, char **argv, char *err, size_t err_len
     TrainOptions cli = tr->opt;
     char path[1100];
     snprintf(path, sizeof path, "%s/last.ckpt", cli.resume_dir);
+    struct stat st;
+    if (stat(path, &st) != 0 && errno == ENOENT) {
+        // A run killed before its first checkpoint: nothing to continue from.
+        snprintf(err, err_len, "%s: no checkpoint to resume from; start the run over with "
+                 "--out %s --force and its options", path, cli.resume_dir);
+        return -1;
+    }
     Checkpoint ck;
     if (checkpoint_open(path, &ck, err, err_len) != 0) return -1;
     const MetaMap *meta = checkpoint_metadata(&ck);

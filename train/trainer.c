@@ -89,7 +89,7 @@ static int alloc_staging(Trainer *tr, char *err, size_t err_len) {
 int trainer_setup(Trainer *tr, char *err, size_t err_len) {
     const TrainOptions *opt = &tr->opt;
     tr->best_val_error = 2;
-    tr->be = backend_create(opt->device, opt->threads, err, err_len);
+    if (!tr->be) tr->be = backend_create(opt->device, opt->threads, err, err_len);
     if (!tr->be) return -1;
     if (tr->be->set_precision(tr->be, opt->precision) != 0) {
         snprintf(err, err_len, "the %s backend does not offer --precision %s", tr->be->name,
@@ -132,6 +132,7 @@ void trainer_free(Trainer *tr) {
     free(tr->order);
     free(tr->host_logits);
     free(tr->host_grad);
+    run_log_free(&tr->log);
     memset(tr, 0, sizeof *tr);
 }
 

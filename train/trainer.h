@@ -11,6 +11,7 @@
 #include "loader.h"
 #include "options.h"
 #include "progress.h"
+#include "run_log.h"
 
 typedef struct {
     TrainOptions opt;
@@ -25,6 +26,7 @@ typedef struct {
 
     Rng shuffle_rng, augment_rng, gate_rng;
     Progress progress;
+    RunLog log;                    // OUT/log.csv
 
     int epochs_done;               // completed epochs (a resumed run starts at this one)
     long long steps_done;          // optimiser steps so far (the first one seeds momentum)
@@ -47,7 +49,8 @@ typedef struct {
     int diverged_at_step;          // 1-based step whose loss was not finite; 0 = none
 } EpochStats;
 
-// Loads data, builds the network and either initialises it or restores a checkpoint.
+// Loads data, builds the network and initialises it, on tr->be when the caller set
+// one (a test's wrapper), else on a new backend for opt.device.
 int trainer_setup(Trainer *tr, char *err, size_t err_len);
 void trainer_free(Trainer *tr);
 // One epoch of training (0-based epoch index).
@@ -55,8 +58,19 @@ void trainer_train_epoch(Trainer *tr, int epoch, EpochStats *stats);
 // Error rate in NET_EVAL mode over the listed examples.
 double trainer_evaluate(Trainer *tr, const Dataset *ds, const uint32_t *indices, int count);
 
-// Checkpoint state (train/run_state.c).
-int trainer_save(const Trainer *tr, const char *path, double wall_seconds, char *err,
+// The epochs from epochs_done to opt.epochs, each ending with evaluation, its
+// log.csv row and checkpoints (train/train_loop.c). Call after progress_init and
+// run_log_init (and run_log_resume for a resumed run). 0, or -1 with a message.
+int trainer_run(Trainer *tr, char *err, size_t err_len);
+
+// 0 when the state may be written: the backend reported no error and every
+// parameter, batch-norm statistic and momentum value is finite; else -1 with a
+// message naming the error or the tensor (train/state_guard.c).
+int trainer_check_state(Trainer *tr, char *err, size_t err_len);
+
+// Checkpoint state (train/run_state.c). Refuses (-1, nothing written, the file at
+// path left as it was) when trainer_check_state does.
+int trainer_save(Trainer *tr, const char *path, double wall_seconds, char *err,
                  size_t err_len);
 // Continues the run saved in opt.resume_dir: its options (but device, precision,
 // threads, prefetch, cuda-graphs, and --epochs when given on this command line), network, momentum,
