@@ -131,12 +131,13 @@ for ((i = 0; i < KILLS; i++)); do
         else
             while [ "$(log_rows)" -lt "$target" ] && kill -0 "$pid" 2>/dev/null; do sleep 0.005; done
         fi
-        # The timing measured above may not hold on a busy machine: a session that
-        # writes two more log rows before its delay is up is killed at once.
+        # The timing measured above may not hold on a busy (or faster) machine: a
+        # session that writes two more log rows before its delay is up, or reaches the
+        # run's last epoch (it could end before the kill), is killed at once.
         delay=$((RANDOM % window))
         start=$(now_ms) rows_start=$(log_rows)
         while [ "$(now_ms)" -lt $((start + delay)) ] && [ "$(log_rows)" -lt $((rows_start + 2)) ] &&
-              kill -0 "$pid" 2>/dev/null; do sleep 0.002; done
+              [ "$(log_rows)" -lt $((EPOCHS - 1)) ] && kill -0 "$pid" 2>/dev/null; do sleep 0.002; done
         kill -KILL "$pid" 2>/dev/null
         { wait "$pid"; } 2>/dev/null
         rc=$?
