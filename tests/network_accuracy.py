@@ -152,9 +152,10 @@ def node_tests(directory, *models):
                 if want.dtype != np.float32:
                     raise onnx_reference.Unsupported(f"a {want.dtype} output")
                 got = onnx_reference.evaluate(model, *tensors("input_"))
-                if got.shape != want.shape or not np.allclose(got, want, rtol=1e-4, atol=1e-5):
-                    problems.append(f"{data_set}: shape {got.shape} vs {want.shape}, max |diff| "
-                                    f"{np.abs(got - want).max() if got.shape == want.shape else '-'}")
+                if got.shape != want.shape:
+                    problems.append(f"{data_set}: shape {got.shape}, expected {want.shape}")
+                elif not np.allclose(got, want, rtol=1e-4, atol=1e-5):
+                    problems.append(f"{data_set}: max |diff| {np.abs(got - want).max():.3g}")
         except onnx_reference.Unsupported as e:
             skipped += 1
             print(f"skip {name}: {e}")
@@ -218,7 +219,8 @@ def check(path):
         except Exception as e:  # a missing or broken file is one failed line
             rc, text = 1, f"{type(e).__name__}: {e}"
         failed += rc != 0
-        print(f"{'ok' if rc == 0 else 'FAIL'} {words[0]} {words[1] if len(words) > 1 else ''}: {text}")
+        label = words[1] if len(words) > 1 else ""
+        print(f"{'ok' if rc == 0 else 'FAIL'} {words[0]} {label}: {text}")
         if rc != 0:
             print(f"    ({line})")
     print(f"network_accuracy check: {len(lines) - failed} of {len(lines)} held")

@@ -110,7 +110,8 @@ def pad(node, attrs, x, pads=None, value=None):
     if pads is None:  # opset 2: attributes
         pads, value = attrs["pads"], attrs.get("value", 0.0)
     pads = [int(p) for p in np.asarray(pads).reshape(-1)]
-    value = 0.0 if value is None or np.asarray(value).size == 0 else float(np.asarray(value).reshape(-1)[0])
+    value = np.asarray(0.0 if value is None else value, dtype=np.float64).reshape(-1)
+    value = float(value[0]) if value.size else 0.0
     rank = x.ndim
     require(node, len(pads) == 2 * rank, f"{len(pads)} pads for rank {rank}")
     crop = tuple(slice(max(0, -pads[i]), x.shape[i] - max(0, -pads[rank + i])) for i in range(rank))
