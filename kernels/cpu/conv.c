@@ -24,8 +24,11 @@
 // measured about 2x faster than threading each product; one whole-batch product
 // measured no faster on one core either, M = out_c = 16 leaves it bound by
 // packing the huge col); a batch smaller than the team instead runs image by
-// image with the BLAS pool. Results do not depend on the thread count (see
-// backward filter).
+// image with the BLAS pool. With at least as many images as threads (training
+// always) results do not depend on the thread count (see backward filter); the
+// BLAS pool's split of a product does change the rounding, so sdinfer's batch 1
+// on this path (the stride-2 and 1x1 convolutions) differs in the last bits
+// between 1 and 2 threads (measured by tests/t_network_accuracy.sh: inside 1e-4).
 #include <omp.h>
 #include <string.h>
 
