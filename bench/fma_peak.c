@@ -27,7 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__) || defined(__i386__)
+// -DFMA_PEAK_PORTABLE builds the portable kernel on x86 too (to check it there).
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(FMA_PEAK_PORTABLE)
 #include <immintrin.h>
 #define FMA_PEAK_X86 1
 #endif

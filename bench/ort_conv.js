@@ -5,7 +5,9 @@
 //   BATCHES: comma-separated, e.g. 1,256; a model's name is its file name without .onnx.
 // Prints "conv NAME batch B pass fwd median_ms X min_ms Y reps R" per model and batch.
 // Each time includes onnxruntime-node's per-call cost (the asynchronous call into the
-// native session, the output tensor), which weighs most on the smallest batch-1 shapes.
+// native session, the output tensor), which weighs most on the smallest batch-1 shapes,
+// and whatever layout conversions onnxruntime's optimiser puts around the Conv (in a
+// whole network they are paid once per run, here once per convolution).
 const path = require('path');
 const ort = require(path.join(__dirname, '..', 'tests', 'node', 'node_modules', 'onnxruntime-node'));
 
