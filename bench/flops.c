@@ -106,8 +106,8 @@ static void print_layers(const Net *net) {
             print_layer(name, &b->projection.geom, 1);
         }
     }
-    printf("layer %-28s %4d->%-4d fully connected macs %d p 1\n", "fc", net->feat_c,
-           net->n_classes, net->feat_c * net->n_classes);
+    printf("layer %-28s %4d->%-4d fully connected macs %.0f p 1\n", "fc", net->feat_c,
+           net->n_classes, (double)net->feat_c * net->n_classes);
 }
 
 static Counts count(const Net *net) {
