@@ -77,7 +77,9 @@ static int parse_shape_line(char *line, Shape *s) {
     int out_h = (h + 2 * pad - k) / stride + 1, out_w = (w + 2 * pad - k) / stride + 1;
     if (h + 2 * pad < k || w + 2 * pad < k) return -1;
     snprintf(s->name, sizeof s->name, "%s", name);
-    s->g = (ConvGeom){0, in_c, h, w, out_c, out_h, out_w, k, k, stride, stride, pad, pad};
+    s->g = (ConvGeom){.in_c = in_c, .in_h = h, .in_w = w, .out_c = out_c, .out_h = out_h,
+                      .out_w = out_w, .kernel_h = k, .kernel_w = k, .stride_h = stride,
+                      .stride_w = stride, .pad_top = pad, .pad_left = pad};
     return 0;
 }
 
