@@ -2,7 +2,9 @@
 """Joins the per-convolution timings of our CPU backend (bench/conv_cpu.c), PyTorch
 (bench/torch_conv.py) and onnxruntime (bench/ort_conv.js) into one table: for every
 shape, batch and pass the achieved GFLOP/s of each (2 * multiply-adds / median time)
-and its fraction of the measured FMA peak, and the peers' times over ours.
+and its fraction of the measured FMA peak, and the peers' times over ours. The count
+is the direct convolution's, whatever algorithm ran: an effective rate, which an
+algorithm that multiplies less (Winograd) can push above the peak.
 
 usage: conv_table.py --shapes FILE --peak GFLOPS --peak-label TEXT --ours FILE
                      [--torch FILE] [--ort FILE]
@@ -71,8 +73,9 @@ def table(shapes, peak, peak_label, results, order):
     for peer in PEERS:
         head += f" {peer + ' GF/s':>11} {'%peak':>7}"
     head += f" {'vs torch':>8} {'vs ort':>8}"
-    lines = [f"per convolution shape: GFLOP/s from median times; %peak: of the {peak_label}; "
-             "vs: peer time / our time (> 1: ours faster)", head]
+    lines = [f"per convolution shape: effective GFLOP/s (the direct convolution's 2 * MACs / "
+             f"median time); %peak: of the {peak_label}; vs: peer time / our time "
+             "(> 1: ours faster)", head]
     for name, batch, pass_name in keys:
         shape = shapes[name]
         macs = shape.macs(batch)
@@ -84,8 +87,9 @@ def table(shapes, peak, peak_label, results, order):
         row += f" {ratio(ms['torch'], ms['ours']):>8} {ratio(ms['ort'], ms['ours']):>8}"
         lines.append(row)
     if any("%!" in line for line in lines[2:]):
-        lines.append("!: above the measured peak, so this or the peak's measurement was disturbed "
-                     "(a busy machine): not a result")
+        lines.append("!: above the measured peak: an algorithm that multiplies less than the "
+                     "direct convolution counted here (Winograd), or a disturbed measurement "
+                     "(a busy machine)")
     return lines
 
 

@@ -18,6 +18,8 @@
 //     so the expected count is exact by linearity: the fixed part + sum_l p_l * branch_l.
 //     E[active blocks] = sum_l p_l. A projection shortcut runs whether the block is
 //     open or not (README: a closed projection block keeps its shortcut).
+// The count is the direct convolution's whatever algorithm runs, so a rate made from it
+// is an effective one: an algorithm that multiplies less (Winograd) can exceed the peak.
 // Not counted: batch norm, ReLU, residual adds, the option-A shortcut, pooling,
 // softmax and loss, the SGD update, the exported model's conv biases: element-wise
 // work, proportional to the activations, not to activations x in_c x k x k.

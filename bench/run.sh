@@ -39,7 +39,7 @@ gflops_ms() {
     awk -v f="$1" -v ms="$2" 'BEGIN { if (f == "" || ms == "" || f + 0 == 0 || ms + 0 == 0) print "n/a";
                                       else printf "%.2f", f / ms / 1e6 }'
 }
-share() {  # percent of the FMA peak; "!" above 100%: a disturbed measurement
+share() {  # percent of the FMA peak; "!" above 100% (Winograd, or a disturbed measurement)
     awk -v g="$1" -v p="$peak" 'BEGIN { if (g == "n/a" || g == "" || p + 0 == 0) print "n/a";
                                         else printf "%.1f%%%s", 100 * g / p, (g > p ? "!" : "") }'
 }
@@ -122,12 +122,12 @@ fi
     printf '%-58s %12s %12s %8s\n' "comparison (ratio > 1: ours faster; epoch: ours/constant)" "ours" "peer" "ratio"
     printf '%s\n' "${table[@]}"
     echo
-    echo "achieved GFLOP/s: convolution + fully connected multiply-adds (bench/flops.c) / time;"
+    echo "effective GFLOP/s: 2 * the direct convolutions' + fully connected multiply-adds (bench/flops.c) / time;"
     echo "%peak: of the $peak_line (bench/fma_peak.c)"
     printf '%-58s %10s %8s %10s %8s\n' "same rows (ours, peer)" "ours GF/s" "%peak" "peer GF/s" "%peak"
     printf '%s\n' "${rates[@]}"
     if printf '%s\n' "${rates[@]}" | grep -q '%!'; then
-        echo "!: above the measured peak, so this or the peak's measurement was disturbed (a busy machine): not a result"
+        echo "!: above the measured peak: an algorithm that multiplies less than the direct convolution counted here (Winograd), or a disturbed measurement (a busy machine)"
     fi
 } | tee "$out/table.txt"
 

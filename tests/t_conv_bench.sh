@@ -51,7 +51,7 @@ rows=$(grep -cE '^(a|b) ' "$tmp/out")
 [ "$(grep -n '^a .* fwd ' "$tmp/out" | cut -d: -f1)" -lt "$(grep -n '^b ' "$tmp/out" | cut -d: -f1)" ] &&
     pass || fail "table: rows in shape-file order"
 grep -q '^!: above the measured peak' "$tmp/out" && pass || fail "table: no note for 188.7%!"
-grep -q '^per convolution shape: .*%peak: of the test peak' "$tmp/out" && pass || fail "table: header"
+grep -q '^per convolution shape: effective GFLOP/s .*%peak: of the test peak' "$tmp/out" && pass || fail "table: header"
 table --ours "$tmp/ours.txt"
 [ "$rc" -eq 0 ] && ! grep -q '^!:' "$tmp/out" && pass || fail "table without peers: exit $rc or a stray note"
 
