@@ -5,6 +5,8 @@
 #   make test         dependencies (tools/deps.sh), build, run every test
 #   make SAN=1 test   the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make demo         the main job: train, export, evaluate on Fashion-MNIST
+#   make bench        whole networks vs PyTorch and onnxruntime, then per convolution shape
+#   make bench-conv   only the per-convolution-shape table (bench/conv_shapes.sh)
 #
 # Sources are found by directory, so adding a file never needs an edit here:
 #   common/*.c kernels/*.c kernels/cpu/*.c   the core (also built in double for gradient checks)
@@ -93,14 +95,16 @@ PROGRAMS := $(PROGRAM_NAMES:%=$(BUILD)/bin/%)
 TESTS_F32 := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 TESTS_F64 := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/gradcheck_*.c))
 FAULT_SHIM := $(BUILD)/tests/fault_shim.so
+# The benchmarks' C tools: built (and the counters tested) with the tests.
+BENCH_TOOLS := $(BUILD)/bench/fma_peak $(BUILD)/bench/flops $(BUILD)/bench/conv_cpu
 
-.PHONY: all deps test demo bench plot clean programs tests
+.PHONY: all deps test demo bench bench-conv plot clean programs tests
 all: programs
 programs: $(PROGRAMS)
 ifeq ($(BUILD),build)
 	@mkdir -p bin && for p in $(PROGRAM_NAMES); do ln -sfn ../$(BUILD)/bin/$$p bin/$$p; done
 endif
-tests: $(TESTS_F32) $(TESTS_F64) $(FAULT_SHIM) programs
+tests: $(TESTS_F32) $(TESTS_F64) $(FAULT_SHIM) $(BENCH_TOOLS) programs
 
 # ---- generated protobuf-c code for the ONNX schema (never edited by hand) ----
 $(PROTO_C) $(PROTO_H) &: $(ONNX_PROTO)
@@ -165,6 +169,15 @@ $(FAULT_SHIM): tests/fault_shim.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -fPIC -shared $< -ldl -o $@
 
+# ---- benchmark tools ----
+$(BUILD)/bench/flops $(BUILD)/bench/conv_cpu: $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# For the baseline ISA, without $(ARCH): it picks its kernel at run time.
+$(BUILD)/bench/fma_peak: bench/fma_peak.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(filter-out $(ARCH),$(CFLAGS)) $< $(LDFLAGS) -lm -o $@
+
 deps:
 	@tools/deps.sh
 
@@ -178,8 +191,13 @@ demo: deps
 
 bench:
 	@tools/deps.sh bench
-	@$(MAKE) --no-print-directory programs
-	@bench/run.sh
+	@$(MAKE) --no-print-directory programs $(BENCH_TOOLS)
+	@SD_BUILD=$(BUILD) bench/run.sh
+
+bench-conv:
+	@tools/deps.sh bench
+	@$(MAKE) --no-print-directory $(BENCH_TOOLS)
+	@SD_BUILD=$(BUILD) bench/conv_shapes.sh
 
 plot:
 	@tools/plot.sh $(RUNS)

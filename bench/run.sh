@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # `make bench`: each comparison runs both sides in this one invocation, on this
 # machine, with equal thread counts, and prints a ratio. Never part of `make test`.
+# Next to each ratio: both sides' achieved GFLOP/s (the convolution and fully
+# connected multiply-adds of bench/flops.c, 2 flops each, over the measured time) and
+# their fraction of the machine's FMA peak, measured first by bench/fma_peak.c with
+# the same thread count. Then the per-convolution table (bench/conv_shapes.sh).
 #   BENCH_STEPS   timed training steps per measurement (default 10)
 #   BENCH_THREADS threads on both sides (default: all cores)
 #   BENCH_QUICK=1 ResNet-20 only, fewer steps (a smoke run)
-# Full output goes to runs/bench/bench.log; the table is printed last and saved
-# to runs/bench/table.txt.
+#   BENCH_CONV=0  leave out the per-convolution table
+# Full output goes to runs/bench/bench.log; the tables are printed last and saved
+# to runs/bench/table.txt (and runs/bench/conv/table.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${SD_BIN:-bin}
+BUILD=${SD_BUILD:-build}
 threads=${BENCH_THREADS:-$(nproc)}
 steps=${BENCH_STEPS:-10}
 out=runs/bench
@@ -16,6 +22,7 @@ mkdir -p "$out"
 log=$out/bench.log
 : > "$log"
 table=()
+rates=()
 # A number a program did not print stays "n/a" in the table instead of ending the run.
 value() { { grep -E "^$1:" || true; } | tail -n 1 | awk '{print $2}'; }
 ratio() {
@@ -23,6 +30,34 @@ ratio() {
                                      else printf "%.3f", a / b }'
 }
 row() { table+=("$(printf '%-58s %12s %12s %8s' "$@")"); }
+# gflops FLOPS_PER_ITEM ITEMS_PER_SECOND; gflops_ms FLOPS_PER_ITEM MS_PER_ITEM
+gflops() {
+    awk -v f="$1" -v r="$2" 'BEGIN { if (f == "" || r == "" || f + 0 == 0 || r + 0 == 0) print "n/a";
+                                     else printf "%.2f", f * r / 1e9 }'
+}
+gflops_ms() {
+    awk -v f="$1" -v ms="$2" 'BEGIN { if (f == "" || ms == "" || f + 0 == 0 || ms + 0 == 0) print "n/a";
+                                      else printf "%.2f", f / ms / 1e6 }'
+}
+share() {  # percent of the FMA peak; "!" above 100% (Winograd, or a disturbed measurement)
+    awk -v g="$1" -v p="$peak" 'BEGIN { if (g == "n/a" || g == "" || p + 0 == 0) print "n/a";
+                                        else printf "%.1f%%%s", 100 * g / p, (g > p ? "!" : "") }'
+}
+rate_row() {  # LABEL OURS_GFLOPS PEER_GFLOPS
+    rates+=("$(printf '%-58s %10s %8s %10s %8s' "$1" "$2" "$(share "$2")" "$3" "$(share "$3")")")
+}
+# flops_of KEY PRESET CxHxW [flops options]: one figure of bench/flops.c, per image.
+flops_of() {
+    local key=$1 preset=$2 input=$3; shift 3
+    { "$BUILD/bench/flops" --model "$preset" --input "$input" "$@" || true; } | tee -a "$log" \
+        | value "$key"
+}
+
+echo "== FMA peak, $threads threads" | tee -a "$log"
+peak_opts=(); [ "${BENCH_QUICK:-0}" = 1 ] && peak_opts=(--seconds 0.05 --trials 2)
+"$BUILD/bench/fma_peak" --threads "$threads" "${peak_opts[@]}" | tee "$out/fma_peak.txt" | tee -a "$log"
+peak_line=$(grep -E '^fma peak ' "$out/fma_peak.txt" | tail -n 1)  # the $threads-thread one
+peak=$(awk '{print $5}' <<<"$peak_line")
 
 models=("resnet20-cifar 3" "resnet110-cifar 18")
 batches=(32 128)
@@ -39,6 +74,10 @@ for m in "${models[@]}"; do
         sd_ms=$(value ms/step <<<"$sd"); pt_ms=$(value ms/step <<<"$pt")
         row "train step $preset batch $b (sdtrain vs torch ms)" "$sd_ms" "$pt_ms" \
             "$(ratio "$pt_ms" "$sd_ms")"
+        step_flops=$(flops_of train_step_flops "$preset" 3x32x32 --survival none \
+                     | awk -v b="$b" '{printf "%.3f", $1 * b}')
+        rate_row "train step $preset batch $b (sdtrain, torch)" \
+            "$(gflops_ms "$step_flops" "$sd_ms")" "$(gflops_ms "$step_flops" "$pt_ms")"
     done
 done
 
@@ -55,6 +94,12 @@ col() { tail -n 1 "$1" | cut -d, -f"$(head -1 "$1" | tr ',' '\n' | grep -n -x "$
 t_none=$(col "$out/epoch-none/log.csv" epoch_seconds)
 t_lin=$(col "$out/epoch-linear/log.csv" epoch_seconds)
 row "epoch time $deep linear p_L=0.5 vs none (s, $limit imgs)" "$t_lin" "$t_none" "$(ratio "$t_lin" "$t_none")"
+# The linear run's count is the expectation over the gates (bench/flops.c).
+rate_row "epoch $deep linear p_L=0.5, none (expected flops)" \
+    "$(gflops "$(flops_of train_step_flops "$deep" 1x28x28 --survival linear --p-last 0.5)" \
+              "$(col "$out/epoch-linear/log.csv" images_per_s)")" \
+    "$(gflops "$(flops_of train_step_flops "$deep" 1x28x28 --survival none)" \
+              "$(col "$out/epoch-none/log.csv" images_per_s)")"
 
 if [ -x "$BIN/sdexport" ] && [ -x "$BIN/sdinfer" ] && [ -f bench/ort_infer.js ]; then
     echo "== CPU inference: sdinfer vs onnxruntime-node on the exported $deep" | tee -a "$log"
@@ -67,10 +112,26 @@ if [ -x "$BIN/sdexport" ] && [ -x "$BIN/sdinfer" ] && [ -f bench/ort_infer.js ];
         sd_ips=$(value images/s <<<"$sd"); ort_ips=$(value images/s <<<"$ort")
         row "inference $deep batch $b (sdinfer vs ort images/s)" "$sd_ips" "$ort_ips" \
             "$(ratio "$sd_ips" "$ort_ips")"
+        image_flops=$(flops_of inference_forward_flops "$deep" 1x28x28)
+        rate_row "inference $deep batch $b (sdinfer, ort)" \
+            "$(gflops "$image_flops" "$sd_ips")" "$(gflops "$image_flops" "$ort_ips")"
     done
 fi
 
 {
     printf '%-58s %12s %12s %8s\n' "comparison (ratio > 1: ours faster; epoch: ours/constant)" "ours" "peer" "ratio"
     printf '%s\n' "${table[@]}"
+    echo
+    echo "effective GFLOP/s: 2 * the direct convolutions' + fully connected multiply-adds (bench/flops.c) / time;"
+    echo "%peak: of the $peak_line (bench/fma_peak.c)"
+    printf '%-58s %10s %8s %10s %8s\n' "same rows (ours, peer)" "ours GF/s" "%peak" "peer GF/s" "%peak"
+    printf '%s\n' "${rates[@]}"
+    if printf '%s\n' "${rates[@]}" | grep -q '%!'; then
+        echo "!: above the measured peak: an algorithm that multiplies less than the direct convolution counted here (Winograd), or a disturbed measurement (a busy machine)"
+    fi
 } | tee "$out/table.txt"
+
+if [ "${BENCH_CONV:-1}" != 0 ]; then
+    echo
+    BENCH_PEAK_FILE=$out/fma_peak.txt bench/conv_shapes.sh 2>&1 | tee -a "$log"
+fi
