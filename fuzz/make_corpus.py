@@ -2,7 +2,7 @@
 """Writes the seed corpora of the fuzz harnesses into fuzz/corpus/NAME/.
 
 Run from the repository root with Debian's python (python3-numpy, python3-onnx,
-python3-scipy) after `make` (sdexport turns the seed checkpoint into the seed
+python3-scipy, python3-h5py) after `make` (sdexport turns the seed checkpoint into the seed
 model):   /usr/bin/python3 fuzz/make_corpus.py
 
 Seeds are small valid files in each format (and a few near-misses), so that the
@@ -192,6 +192,10 @@ def svhn():
                               "note": "hello", "cells": np.array([[1, 2]], dtype=object)},
                      do_compression=True)
     write(os.path.join(d, "scipy_extra_variables.mat"), buffer.getvalue())
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    from svhn_foreign import write_v73  # h5py in MATLAB's v7.3 layout
+    x = rng.integers(0, 256, (32, 32, 3, 1), dtype=np.uint8)
+    write_v73(os.path.join(d, "h5py_v73_1.mat"), {"X": (x, "uint8"), "y": (np.array([[4.0]]), "double")})
 
 
 def main():
