@@ -198,6 +198,27 @@ def svhn():
     write_v73(os.path.join(d, "h5py_v73_1.mat"), {"X": (x, "uint8"), "y": (np.array([[4.0]]), "double")})
 
 
+# What tests/test_fuzz_replay checks for each seed: "accept", or a phrase the refusal
+# message must hold. Seeds not listed here must only not crash.
+EXPECT = {
+    "preset": {"bad_stage.txt": "cannot understand 'stages'"},
+    "checkpoint": {"no_preset.ckpt": "metadata key 'preset' is missing"},
+    "onnx_tensor": {"double_refused.pb": "DOUBLE"},
+    "cifar": {"cifar10_short.bin": "size not a multiple of the record size"},
+    "idx": {"label_out_of_range.bin": "label 12 of image 2 is out of range"},
+}
+
+
+def write_expectations():
+    for name in sorted(os.listdir(CORPUS)):
+        d = os.path.join(CORPUS, name)
+        for seed in sorted(os.listdir(d)):
+            if seed.endswith(".expect"):
+                continue
+            expect = EXPECT.get(name, {}).get(seed, "accept")
+            write(os.path.join(d, seed + ".expect"), (expect + "\n").encode())
+
+
 def main():
     os.makedirs(CORPUS, exist_ok=True)
     presets()
@@ -207,8 +228,9 @@ def main():
     cifar()
     idx()
     svhn()
+    write_expectations()
     for name in sorted(os.listdir(CORPUS)):
-        files = os.listdir(os.path.join(CORPUS, name))
+        files = [f for f in os.listdir(os.path.join(CORPUS, name)) if not f.endswith(".expect")]
         size = sum(os.path.getsize(os.path.join(CORPUS, name, f)) for f in files)
         print(f"{name:12s} {len(files):3d} files, {size:7d} bytes")
 
