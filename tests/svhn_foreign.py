@@ -47,10 +47,16 @@ def matlab_class(dataset, name):
 
 
 def write_v73(path, variables):
+    """variables: name -> (array, MATLAB class), or name -> (shape, MATLAB class) for a
+    dataset that is declared but never written (HDF5 then stores no data for it)."""
     with h5py.File(path, "w", userblock_size=512) as f:
         for name, (array, matlab_name) in variables.items():
-            matlab_class(f.create_dataset(name, data=array.transpose(), compression="gzip"),
-                         matlab_name)
+            if isinstance(array, tuple):
+                dataset = f.create_dataset(name, shape=array[::-1], dtype=np.uint8,
+                                           chunks=True, compression="gzip")
+            else:
+                dataset = f.create_dataset(name, data=array.transpose(), compression="gzip")
+            matlab_class(dataset, matlab_name)
     header = b"MATLAB 7.3 MAT-file, written by tests/svhn_foreign.py with h5py".ljust(116, b" ")
     with open(path, "r+b") as f:
         f.write(header + bytes(8) + b"\x00\x02" + b"IM")  # version 0x0200, little-endian
@@ -84,6 +90,9 @@ def main(out):
         "v73_x_double": ("uint8", lambda p: write_v73(p, {"X": (x.astype(float), "double"),
                                                            "y": (y, "double")})),
         "v73_no_y": ("no variable named 'y'", lambda p: write_v73(p, {"X": (x, "uint8")})),
+        # 9 million images declared (27.6 GB) in a file of a few KiB: refused unread.
+        "v73_huge_x": ("more than the", lambda p: write_v73(p, {"X": ((32, 32, 3, 9000000), "uint8"),
+                                                                 "y": (y, "double")})),
     }
     for name, (phrase, write) in bad.items():
         d = os.path.join(out, "bad", name)
