@@ -48,8 +48,10 @@ static size_t map_count(Layout *lay, int batch, int channels, int height, int wi
                       layout_mul(lay, (size_t)height, (size_t)width));
 }
 
-static size_t take_tensor(Layout *lay, TensorStore store, const char *name, int rank,
-                          const int *dims) {
+// Names the tensor prefix + part + suffix ("blocks.3." "conv1" ".weight"); the name is
+// formatted only when assigning (a counting pass over a deep preset stays cheap).
+static size_t take_tensor(Layout *lay, TensorStore store, const char *prefix, const char *part,
+                          const char *suffix, int rank, const int *dims) {
     size_t count = 1;
     for (int d = 0; d < rank; d++) count = layout_mul(lay, count, (size_t)dims[d]);
     size_t *cursor = store == TENSOR_PARAM ? &lay->n_params : &lay->n_bn_state;
@@ -57,7 +59,7 @@ static size_t take_tensor(Layout *lay, TensorStore store, const char *name, int 
     *cursor = layout_add(lay, *cursor, count);
     if (lay->assign) {
         NetTensor *t = &lay->net->tensors[lay->n_tensors];
-        snprintf(t->name, sizeof t->name, "%s", name);
+        snprintf(t->name, sizeof t->name, "%s%s%s", prefix, part, suffix);
         t->store = store;
         t->rank = rank;
         for (int d = 0; d < 4; d++) t->dims[d] = d < rank ? dims[d] : 1;
@@ -92,18 +94,13 @@ static void layout_convbn(Layout *lay, ConvBN *u, const char *prefix, const char
                   .pad_top = pad, .pad_left = pad};
     u->geom = g;
     u->relu = relu;
-    char name[96];
     int wdims[4] = {out_c, in_c, kernel, kernel};
-    snprintf(name, sizeof name, "%s%s.weight", prefix, conv_name);
-    u->weight = take_tensor(lay, TENSOR_PARAM, name, 4, wdims);
-    snprintf(name, sizeof name, "%s%s.weight", prefix, bn_name);
-    u->gamma = take_tensor(lay, TENSOR_PARAM, name, 1, &out_c);
-    snprintf(name, sizeof name, "%s%s.bias", prefix, bn_name);
-    u->beta = take_tensor(lay, TENSOR_PARAM, name, 1, &out_c);
-    snprintf(name, sizeof name, "%s%s.running_mean", prefix, bn_name);
-    u->running_mean = take_tensor(lay, TENSOR_BN_STATE, name, 1, &out_c);
-    snprintf(name, sizeof name, "%s%s.running_var", prefix, bn_name);
-    u->running_var = take_tensor(lay, TENSOR_BN_STATE, name, 1, &out_c);
+    u->weight = take_tensor(lay, TENSOR_PARAM, prefix, conv_name, ".weight", 4, wdims);
+    u->gamma = take_tensor(lay, TENSOR_PARAM, prefix, bn_name, ".weight", 1, &out_c);
+    u->beta = take_tensor(lay, TENSOR_PARAM, prefix, bn_name, ".bias", 1, &out_c);
+    u->running_mean =
+        take_tensor(lay, TENSOR_BN_STATE, prefix, bn_name, ".running_mean", 1, &out_c);
+    u->running_var = take_tensor(lay, TENSOR_BN_STATE, prefix, bn_name, ".running_var", 1, &out_c);
     size_t count = map_count(lay, batch, out_c, g.out_h, g.out_w);
     u->conv_out = take_activation(lay, count);
     u->bn_out = take_activation(lay, count);
@@ -183,8 +180,8 @@ static void layout_net(Layout *lay) {
     net->pooled = take_activation(lay, map_count(lay, net->batch_max, c, 1, 1));
     net->dpooled = take_activation(lay, map_count(lay, net->batch_max, c, 1, 1));
     int wdims[2] = {net->n_classes, c};
-    net->fc_weight = take_tensor(lay, TENSOR_PARAM, "fc.weight", 2, wdims);
-    net->fc_bias = take_tensor(lay, TENSOR_PARAM, "fc.bias", 1, &net->n_classes);
+    net->fc_weight = take_tensor(lay, TENSOR_PARAM, "fc", "", ".weight", 2, wdims);
+    net->fc_bias = take_tensor(lay, TENSOR_PARAM, "fc", "", ".bias", 1, &net->n_classes);
     net->logits = take_activation(lay, map_count(lay, net->batch_max, net->n_classes, 1, 1));
     net->dlogits = take_activation(lay, map_count(lay, net->batch_max, net->n_classes, 1, 1));
     net->input = take_activation(lay, map_count(lay, net->batch_max, net->in_c, net->in_h,
