@@ -43,11 +43,15 @@ ifeq ($(CUDA),1)
 BUILD := $(BUILD)-cuda
 endif
 
-CPPFLAGS += -I. -Icommon -Ikernels -Iproto -D_DEFAULT_SOURCE
+# libhdf5 (Debian's serial build, under libmatio): initialised once before the
+# child processes that read MATLAB v7.3 files (common/matfile_v73.c).
+HDF5_CFLAGS ?= $(shell pkg-config --cflags hdf5 2>/dev/null || echo -I/usr/include/hdf5/serial)
+HDF5_LIBS   ?= $(shell pkg-config --libs hdf5 2>/dev/null || echo -lhdf5_serial)
+CPPFLAGS += -I. -Icommon -Ikernels -Iproto -D_DEFAULT_SOURCE $(HDF5_CFLAGS)
 CFLAGS   += -std=c11 $(OPT) $(ARCH) -Wall -Wextra -Werror -Wno-format-truncation -fopenmp -pthread $(SANFLAGS) -MMD -MP
 # snprintf into fixed buffers truncates on purpose (paths and messages); gcc cannot tell.
 LDFLAGS  += -fopenmp -pthread $(SANFLAGS)
-LDLIBS   += -lopenblas -lprotobuf-c -lcjson -lmatio -lz -lm
+LDLIBS   += -lopenblas -lprotobuf-c -lcjson -lmatio $(HDF5_LIBS) -lz -lm
 
 CORE_SRC   := $(wildcard common/*.c) $(wildcard kernels/*.c) $(wildcard kernels/cpu/*.c)
 TRAIN_SRC  := $(filter-out train/main.c,$(wildcard train/*.c))
@@ -171,7 +175,7 @@ $(BUILD)/fuzz/entry_%.o: fuzz/libfuzzer_entry.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -DFUZZ_HARNESS=fuzz_$* -c $< -o $@
 
-$(BUILD)/fuzz/bin/fuzz_%: $(BUILD)/fuzz/entry_%.o $(BUILD)/fuzz/fuzz_%.o $(BUILD)/fuzz/harness_util.o $(LIB)
+$(BUILD)/fuzz/bin/fuzz_%: $(BUILD)/fuzz/entry_%.o $(FUZZ_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
 

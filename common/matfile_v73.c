@@ -2,7 +2,9 @@
 #include "matfile_v73.h"
 
 #include <errno.h>
+#include <hdf5.h>
 #include <matio.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,7 +152,21 @@ static int write_all(int fd, const void *data, size_t size) {
     return 0;
 }
 
+// Set by a sanitizer runtime (ASan, libFuzzer) when one is linked in, else NULL.
+extern void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
+
+// A crash in the child must end the child, and only be seen by the parent: handlers
+// the parent installed (libFuzzer's, which save "the crashing input" and print
+// statistics) are reset to the default action.
+static void child_forget_parent_handlers(void) {
+    static const int crash_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+    for (size_t i = 0; i < sizeof crash_signals / sizeof *crash_signals; i++)
+        signal(crash_signals[i], SIG_DFL);
+    if (__sanitizer_set_death_callback) __sanitizer_set_death_callback(NULL);
+}
+
 static void child_main(int fd, const char *path, const char *name, int read, uint64_t bytes) {
+    child_forget_parent_handlers();
     ChildReply reply;
     memset(&reply, 0, sizeof reply);
     matvar_t *v = child_work(path, name, read, bytes, &reply);
@@ -175,8 +191,12 @@ static int read_all(int fd, void *data, size_t size) {
 
 // Runs one request in a child process: describes `name` into var and, with
 // data != NULL, reads its `bytes` bytes of values into *data (malloc'd here).
+// libhdf5 is initialised here first (no file is parsed for that): otherwise every
+// child would pay the library's first-use set-up again (about 30 ms measured here,
+// against 0.4 ms for the read itself).
 static int ask_child(const Mat73File *file, const char *name, MatVariable *var, uint64_t bytes,
                      void **data, char *err, size_t err_len) {
+    if (H5open() < 0) return v73_fail(file->path, err, err_len, "cannot initialise libhdf5");
     int fds[2];
     if (pipe(fds) != 0)
         return v73_fail(file->path, err, err_len, "cannot create a pipe: %s", strerror(errno));

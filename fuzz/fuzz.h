@@ -60,5 +60,7 @@ int fuzz_preset(FuzzContext *ctx, const uint8_t *data, size_t size, char *err, s
 int fuzz_cifar(FuzzContext *ctx, const uint8_t *data, size_t size, char *err, size_t err_len);
 int fuzz_idx(FuzzContext *ctx, const uint8_t *data, size_t size, char *err, size_t err_len);
 int fuzz_svhn(FuzzContext *ctx, const uint8_t *data, size_t size, char *err, size_t err_len);
+int fuzz_svhn_v73(FuzzContext *ctx, const uint8_t *data, size_t size, char *err,
+                  size_t err_len);
 
 #endif

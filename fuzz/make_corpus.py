@@ -192,10 +192,18 @@ def svhn():
                               "note": "hello", "cells": np.array([[1, 2]], dtype=object)},
                      do_compression=True)
     write(os.path.join(d, "scipy_extra_variables.mat"), buffer.getvalue())
+
+
+def svhn_v73():
+    d = out_dir("svhn_v73")
     sys.path.insert(0, os.path.join(ROOT, "tests"))
     from svhn_foreign import write_v73  # h5py in MATLAB's v7.3 layout
-    x = rng.integers(0, 256, (32, 32, 3, 1), dtype=np.uint8)
-    write_v73(os.path.join(d, "h5py_v73_1.mat"), {"X": (x, "uint8"), "y": (np.array([[4.0]]), "double")})
+    rng = np.random.default_rng(6)
+    x = rng.integers(0, 256, (32, 32, 3, 2), dtype=np.uint8)
+    write_v73(os.path.join(d, "h5py_v73_2.mat"), {"X": (x, "uint8"), "y": (np.array([[4.0], [10.0]]), "double")})
+    write_v73(os.path.join(d, "h5py_v73_no_y.mat"), {"X": (x, "uint8")})
+    write_v73(os.path.join(d, "h5py_v73_x_double.mat"), {"X": (x.astype(float), "double"),
+                                                        "y": (np.array([[4.0], [10.0]]), "double")})
 
 
 # What tests/test_fuzz_replay checks for each seed: "accept", or a phrase the refusal
@@ -206,6 +214,8 @@ EXPECT = {
     "onnx_tensor": {"double_refused.pb": "DOUBLE"},
     "cifar": {"cifar10_short.bin": "size not a multiple of the record size"},
     "idx": {"label_out_of_range.bin": "label 12 of image 2 is out of range"},
+    "svhn_v73": {"h5py_v73_no_y.mat": "no variable named 'y' (MATLAB v7.3 file)",
+                 "h5py_v73_x_double.mat": "expected real uint8"},
 }
 
 
@@ -228,6 +238,7 @@ def main():
     cifar()
     idx()
     svhn()
+    svhn_v73()
     write_expectations()
     for name in sorted(os.listdir(CORPUS)):
         files = [f for f in os.listdir(os.path.join(CORPUS, name)) if not f.endswith(".expect")]

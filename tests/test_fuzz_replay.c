@@ -28,7 +28,7 @@ static const struct {
     {"onnx", fuzz_onnx},       {"onnx_tensor", fuzz_onnx_tensor},
     {"checkpoint", fuzz_checkpoint}, {"preset", fuzz_preset},
     {"cifar", fuzz_cifar},     {"idx", fuzz_idx},
-    {"svhn", fuzz_svhn},
+    {"svhn", fuzz_svhn},       {"svhn_v73", fuzz_svhn_v73},
 };
 
 static int ends_with(const char *text, const char *suffix) {
