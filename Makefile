@@ -4,6 +4,7 @@
 #   make CUDA=1       also the CUDA backend (nvcc, cuDNN, cuBLAS under $(CUDA_HOME))
 #   make test         dependencies (tools/deps.sh), build, run every test
 #   make SAN=1 test   the same under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make fuzz         clang + libFuzzer harnesses (fuzz/), each run FUZZ_SECONDS (default 10)
 #   make demo         the main job: train, export, evaluate on Fashion-MNIST
 #   make bench        whole networks vs PyTorch and onnxruntime, then per convolution shape
 #   make bench-conv   only the per-convolution-shape table (bench/conv_shapes.sh)
@@ -45,15 +46,30 @@ BUILD := build-san
 OPT   := -O1 -g -fno-omit-frame-pointer
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 endif
+# The libFuzzer build: everything compiled by clang with coverage, ASan and UBSan.
+ifeq ($(FUZZ),1)
+BUILD := build-fuzz
+CC    := clang
+OPT   := -O1 -g -fno-omit-frame-pointer
+SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+# gcc's -Wno-format-truncation below and gcc's optimize("fp-contract=fast") attribute
+# (kernels/cpu/conv_direct.c: rounding only) are unknown to clang; at -O1 with
+# sanitizers clang cannot always honour `omp simd` and says so (-Wpass-failed).
+CFLAGS += -Wno-unknown-warning-option -Wno-unknown-attributes -Wno-pass-failed
+endif
 ifeq ($(CUDA),1)
 BUILD := $(BUILD)-cuda
 endif
 
-CPPFLAGS += -I. -Icommon -Ikernels -Iproto -D_DEFAULT_SOURCE
+# libhdf5 (Debian's serial build, under libmatio): initialised once before the
+# child processes that read MATLAB v7.3 files (common/matfile_v73.c).
+HDF5_CFLAGS ?= $(shell pkg-config --cflags hdf5 2>/dev/null || echo -I/usr/include/hdf5/serial)
+HDF5_LIBS   ?= $(shell pkg-config --libs hdf5 2>/dev/null || echo -lhdf5_serial)
+CPPFLAGS += -I. -Icommon -Ikernels -Iproto -D_DEFAULT_SOURCE $(HDF5_CFLAGS)
 CFLAGS   += -std=c11 $(OPT) $(ARCH) -Wall -Wextra -Werror -Wno-format-truncation -fopenmp -pthread $(SANFLAGS) -MMD -MP
 # snprintf into fixed buffers truncates on purpose (paths and messages); gcc cannot tell.
 LDFLAGS  += -fopenmp -pthread $(SANFLAGS)
-LDLIBS   += -lopenblas -lprotobuf-c -lcjson -lz -lm
+LDLIBS   += -lopenblas -lprotobuf-c -lcjson -lmatio $(HDF5_LIBS) -lz -lm
 
 CORE_SRC   := $(wildcard common/*.c) $(wildcard kernels/*.c) $(wildcard kernels/cpu/*.c)
 SIMD_SRC   := $(wildcard kernels/cpu/simd/*.c)
@@ -93,12 +109,17 @@ PROGRAMS := $(PROGRAM_NAMES:%=$(BUILD)/bin/%)
 # bin/ links the plain (CPU, unsanitised) build's programs.
 
 TESTS_F32 := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
+# Fuzz harnesses (fuzz/fuzz_NAME.c): linked into libFuzzer programs by `make fuzz`,
+# and into tests/test_fuzz_replay (gcc, no libFuzzer), which replays their corpora.
+FUZZ_SRC   := $(wildcard fuzz/fuzz_*.c)
+FUZZ_NAMES := $(FUZZ_SRC:fuzz/fuzz_%.c=%)
+FUZZ_OBJ   := $(FUZZ_SRC:%.c=$(BUILD)/%.o) $(BUILD)/fuzz/harness_util.o
 TESTS_F64 := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/gradcheck_*.c))
 FAULT_SHIM := $(BUILD)/tests/fault_shim.so
 # The benchmarks' C tools: built (and the counters tested) with the tests.
 BENCH_TOOLS := $(BUILD)/bench/fma_peak $(BUILD)/bench/flops $(BUILD)/bench/conv_cpu
 
-.PHONY: all deps test demo bench bench-conv plot clean programs tests
+.PHONY: all deps test demo bench bench-conv plot clean programs tests fuzz fuzz-programs
 all: programs
 programs: $(PROGRAMS)
 ifeq ($(BUILD),build)
@@ -159,6 +180,9 @@ $(BUILD)/bin/%:
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+$(BUILD)/tests/test_fuzz_replay: $(BUILD)/tests/test_fuzz_replay.o $(FUZZ_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 $(BUILD)/tests/gradcheck_%: $(BUILD)/f64/tests/gradcheck_%.o $(LIB64)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
@@ -202,7 +226,28 @@ bench-conv:
 plot:
 	@tools/plot.sh $(RUNS)
 
+# ---- fuzzing: one libFuzzer program per harness, FUZZ_NAME_entry.o supplies its entry point ----
+$(BUILD)/fuzz/entry_%.o: fuzz/libfuzzer_entry.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -DFUZZ_HARNESS=fuzz_$* -c $< -o $@
+
+$(BUILD)/fuzz/bin/fuzz_%: $(BUILD)/fuzz/entry_%.o $(FUZZ_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
+
+fuzz-programs: $(FUZZ_NAMES:%=$(BUILD)/fuzz/bin/fuzz_%)
+
+FUZZ_SECONDS ?= 10
+fuzz:
+ifneq ($(FUZZ),1)
+	@tools/deps.sh fuzz
+	@$(MAKE) --no-print-directory FUZZ=1 fuzz
+else
+	@$(MAKE) --no-print-directory FUZZ=1 fuzz-programs
+	@fuzz/run.sh $(BUILD)/fuzz/bin $(FUZZ_SECONDS) $(FUZZ_NAMES)
+endif
+
 clean:
-	rm -rf build build-san build-cuda build-san-cuda bin
+	rm -rf build build-san build-cuda build-san-cuda build-fuzz bin
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

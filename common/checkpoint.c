@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host_memory.h"
+
 #define REAL_DTYPE (sizeof(real) == 4 ? SAFETENSORS_F32 : SAFETENSORS_F64)
 
 // Writes "checkpoint PATH: message" into err and returns -1.
@@ -260,8 +262,50 @@ static int set_survival_from_metadata(const Checkpoint *checkpoint, Net *net, ch
     return result;
 }
 
+// Values the file holds for the network itself (every tensor but the momentum).
+static size_t network_values_in_file(const SafetensorsFile *file) {
+    size_t total = 0;
+    for (int i = 0; i < file->n_tensors; i++)
+        if (strcmp(file->tensors[i].name, CKPT_MOMENTUM_TENSOR) != 0)
+            total += file->tensors[i].element_count;  // each within the file's bytes
+    return total;
+}
+
+// The described network against the file's tensors and the memory limit, before
+// net_build allocates anything.
+static int check_network_size(const Checkpoint *checkpoint, const Preset *preset, int channels,
+                              int height, int width, int classes, int batch_max,
+                              size_t max_bytes, char *err, size_t err_len) {
+    const char *path = checkpoint->file.origin;
+    NetSize size;
+    char inner[512];
+    if (net_measure(preset, channels, height, width, classes, batch_max, &size, inner,
+                    sizeof inner) != 0)
+        return fail(err, err_len, path, "%s", inner);
+    size_t in_file = network_values_in_file(&checkpoint->file);
+    if (size.params + size.bn_state != in_file)
+        return fail(err, err_len, path,
+                    "preset %s on %dx%dx%d inputs with %d classes has %zu parameters and "
+                    "statistics, but the file's tensors hold %zu values",
+                    preset->name, channels, height, width, classes,
+                    size.params + size.bn_state, in_file);
+    if (size.bytes > max_bytes)
+        return fail(err, err_len, path,
+                    "the network it describes (preset %s, %dx%dx%d inputs, batch %d) needs "
+                    "%.1f MiB, more than the limit of %.1f MiB",
+                    preset->name, channels, height, width, batch_max,
+                    (double)size.bytes / 1048576.0, (double)max_bytes / 1048576.0);
+    return 0;
+}
+
 int checkpoint_build_net(const Checkpoint *checkpoint, Backend *be, int batch_max, Net *net,
                          char *err, size_t err_len) {
+    return checkpoint_build_net_within(checkpoint, be, batch_max, host_memory_bytes(), net, err,
+                                       err_len);
+}
+
+int checkpoint_build_net_within(const Checkpoint *checkpoint, Backend *be, int batch_max,
+                                size_t max_bytes, Net *net, char *err, size_t err_len) {
     const char *path = checkpoint->file.origin;
     memset(net, 0, sizeof *net);
     const char *preset_text = checkpoint_require(checkpoint, CKPT_KEY_PRESET, err, err_len);
@@ -281,6 +325,9 @@ int checkpoint_build_net(const Checkpoint *checkpoint, Backend *be, int batch_ma
     if (parse_positive(classes_text, 1000000, &classes) != 0)
         return fail(err, err_len, path, "metadata classes '%.32s' is not a positive integer",
                     classes_text);
+    if (check_network_size(checkpoint, &preset, channels, height, width, classes, batch_max,
+                           max_bytes, err, err_len) != 0)
+        return -1;
     if (net_build(net, be, &preset, channels, height, width, classes, batch_max, inner,
                   sizeof inner) != 0) {
         fail(err, err_len, path, "%s", inner);

@@ -81,7 +81,12 @@ int checkpoint_input_shape(const Checkpoint *checkpoint, int *channels, int *hei
 // Builds the network the checkpoint describes (preset, input_shape, classes) on
 // `be` for batch_max images, sets its survival probabilities from survival_probs,
 // and loads the weights (not the momentum). On failure the net is left freed.
+// Before allocating anything it checks that the network holds exactly as many
+// parameters and statistics as the file's tensors, and that its buffers fit in the
+// host's memory (checkpoint_build_net_within: in max_bytes).
 int checkpoint_build_net(const Checkpoint *checkpoint, Backend *be, int batch_max, Net *net,
                          char *err, size_t err_len);
+int checkpoint_build_net_within(const Checkpoint *checkpoint, Backend *be, int batch_max,
+                                size_t max_bytes, Net *net, char *err, size_t err_len);
 
 #endif

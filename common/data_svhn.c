@@ -1,5 +1,6 @@
 // SVHN format 2 (cropped 32x32 digits): train_32x32.mat, test_32x32.mat, extra_32x32.mat,
-// MATLAB level-5 files (compressed in the official release) with two variables:
+// MATLAB files (level 5, compressed in the official release; v7.3/HDF5 re-saves read
+// too, through libmatio: common/matfile.h) with two variables:
 //   X  uint8, 32 x 32 x 3 x N, column-major: X(row, col, channel, n) sits at
 //      row + 32*col + 1024*channel + 3072*n
 //   y  N x 1 (numeric; double in the official files, other storage is converted),

@@ -3,13 +3,13 @@
 //
 //   cifar10        data_batch_1..5.bin, test_batch.bin (1 label byte + 3072 pixel bytes)
 //   cifar100       train.bin, test.bin (coarse label byte, fine label byte, 3072 pixels; fine is used)
-//   svhn           train_32x32.mat, test_32x32.mat, extra_32x32.mat (MATLAB level 5: X 32x32x3xN
+//   svhn           train_32x32.mat, test_32x32.mat, extra_32x32.mat (MATLAB level 5 or v7.3: X 32x32x3xN
 //                  uint8, y N doubles with 10 meaning digit 0)
 //   mnist,         {train,t10k}-{images-idx3,labels-idx1}-ubyte, gzipped (.gz) or not
 //   fashion-mnist  (default directory: /usr/share/datasets/fashion-mnist, Debian's dataset-fashion-mnist)
 //
 // Where: dataset.c (names, loading by kind, append, SVHN pool), data_cifar.c, data_svhn.c
-// with matfile.c (MATLAB level 5, compressed or not; v7.3/HDF5 refused), data_idx.c,
+// with matfile.c (MATLAB files through libmatio: level 5, compressed or not, and v7.3), data_idx.c,
 // data_split.c (seeded splits), data_batch.c (normalisation, batches, augmentation).
 // Every reader checks each size from a file against the file's real length before
 // allocating, and reports problems as "<path>: <what is wrong> (expected ...)".

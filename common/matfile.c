@@ -12,6 +12,7 @@
 #include <zlib.h>
 
 #include "data_io.h"
+#include "matfile_v73.h"
 
 enum {
     MI_INT8 = 1,
@@ -37,6 +38,7 @@ enum {
 #define MAT_MAX_ELEMENTS ((int64_t)1 << 40)
 
 struct MatFile {
+    Mat73File *v73;       // a v7.3 (HDF5) file, read through libmatio; then nothing below is used
     FILE *file;
     char *path;
     int big_endian;
@@ -358,6 +360,7 @@ static int begin_variable(MatFile *mf, int64_t data_offset, uint32_t type, uint3
 }
 
 int mat_find(MatFile *mf, const char *name, MatVariable *var, char *err, size_t err_len) {
+    if (mf->v73) return mat73_find(mf->v73, name, var, err, err_len);
     element_end(mf);
     int64_t offset = MAT_HEADER_BYTES;
     while (offset < mf->file_size) {
@@ -507,6 +510,7 @@ static int read_values(MatFile *mf, const MatVariable *var, size_t out_size, Con
 int mat_read_uint8(MatFile *mf, const MatVariable *var, uint8_t **out, char *err,
                    size_t err_len) {
     *out = NULL;
+    if (mf->v73) return mat73_read(mf->v73, var, 1, (void **)out, err, err_len);
     if (var->storage_type != MI_UINT8 || var->class_id != MAT_CLASS_UINT8)
         return mat_fail(mf, err, err_len,
                         "'%s' is not a uint8 array (class %d stored as type %d; expected "
@@ -518,6 +522,7 @@ int mat_read_uint8(MatFile *mf, const MatVariable *var, uint8_t **out, char *err
 int mat_read_double(MatFile *mf, const MatVariable *var, double **out, char *err,
                     size_t err_len) {
     *out = NULL;
+    if (mf->v73) return mat73_read(mf->v73, var, 0, (void **)out, err, err_len);
     if (!is_numeric_class(var->class_id) || var->storage_type == 0)
         return mat_fail(mf, err, err_len, "'%s' is not a numeric array (class %d)", var->name,
                         var->class_id);
@@ -526,15 +531,15 @@ int mat_read_double(MatFile *mf, const MatVariable *var, double **out, char *err
 
 // ---------------------------------------------------------------- open, close
 
-// Why a file with this 128-byte header (and these bytes at 512) cannot be read, or NULL.
+// Why a file with this 128-byte header (and these bytes at 512) cannot be read here,
+// or NULL. A v7.3 file (HDF5 inside) gets V73_FILE: libmatio reads it.
+static const char V73_FILE[] = "MATLAB v7.3 (HDF5)";
 static const char *header_problem(const uint8_t *header, size_t header_bytes,
                                   const uint8_t *at_512, int *big_endian) {
     static const uint8_t hdf5_signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
-    static const char *const v73 =
-        "MATLAB v7.3 (HDF5) files are not supported; re-save with save(..., '-v7')";
     if ((header_bytes >= 8 && memcmp(header, hdf5_signature, 8) == 0) ||
         (at_512 && memcmp(at_512, hdf5_signature, 8) == 0))
-        return v73;
+        return V73_FILE;
     if (header_bytes < MAT_HEADER_BYTES)
         return "too short for a MATLAB level-5 header (128 bytes)";
     if (header[126] == 'I' && header[127] == 'M') *big_endian = 0;
@@ -543,9 +548,23 @@ static const char *header_problem(const uint8_t *header, size_t header_bytes,
         return "not a MATLAB level-5 MAT-file (no 'MI' endian indicator at byte 126; level-4 "
                "files are not supported)";
     uint64_t version = load_uint(header + 124, 2, *big_endian);
-    if (version == 0x0200) return v73;
+    if (version == 0x0200) return V73_FILE;
     if (version != 0x0100) return "unsupported MAT-file version (expected 0x0100)";
     return NULL;
+}
+
+static MatFile *open_v73(const char *path, int64_t size, char *err, size_t err_len) {
+    MatFile *mf = calloc(1, sizeof *mf);
+    if (!mf) {
+        data_error(err, err_len, "%s: out of memory", path);
+        return NULL;
+    }
+    mf->v73 = mat73_open(path, size, err, err_len);
+    if (!mf->v73) {
+        free(mf);
+        return NULL;
+    }
+    return mf;
 }
 
 MatFile *mat_open(const char *path, char *err, size_t err_len) {
@@ -563,6 +582,10 @@ MatFile *mat_open(const char *path, char *err, size_t err_len) {
     const char *problem = size < 0 ? "not a regular file"
                                    : header_problem(header, header_bytes, has_512 ? at_512 : NULL,
                                                     &big_endian);
+    if (problem == V73_FILE) {
+        fclose(file);
+        return open_v73(path, size, err, err_len);
+    }
     MatFile *mf = problem ? NULL : calloc(1, sizeof *mf);
     if (mf) mf->path = strdup(path);
     if (!mf || !mf->path) {
@@ -579,6 +602,11 @@ MatFile *mat_open(const char *path, char *err, size_t err_len) {
 
 void mat_close(MatFile *mf) {
     if (!mf) return;
+    if (mf->v73) {
+        mat73_close(mf->v73);
+        free(mf);
+        return;
+    }
     element_end(mf);
     fclose(mf->file);
     free(mf->path);

@@ -17,18 +17,49 @@ typedef struct {
     size_t n_params, n_bn_state, n_activation, max_activation;
     real *activation_base;
     int n_tensors;
+    int overflow;             // some size does not fit a size_t: the network cannot exist
+    int vanished;             // some feature map has no rows or columns left
 } Layout;
 
-static size_t take_tensor(Layout *lay, TensorStore store, const char *name, int rank,
-                          const int *dims) {
+// a * b, flagging an overflow in the layout (and then returning 0).
+static size_t layout_mul(Layout *lay, size_t a, size_t b) {
+    size_t product;
+    if (__builtin_mul_overflow(a, b, &product)) {
+        lay->overflow = 1;
+        return 0;
+    }
+    return product;
+}
+
+static size_t layout_add(Layout *lay, size_t a, size_t b) {
+    size_t sum;
+    if (__builtin_add_overflow(a, b, &sum)) {
+        lay->overflow = 1;
+        return 0;
+    }
+    return sum;
+}
+
+// Elements of a batch of maps: the caller's sizes are positive ints.
+static size_t map_count(Layout *lay, int batch, int channels, int height, int width) {
+    if (height < 1 || width < 1) lay->vanished = 1;
+    if (batch < 1 || channels < 1 || height < 1 || width < 1) return 0;
+    return layout_mul(lay, layout_mul(lay, (size_t)batch, (size_t)channels),
+                      layout_mul(lay, (size_t)height, (size_t)width));
+}
+
+// Names the tensor prefix + part + suffix ("blocks.3." "conv1" ".weight"); the name is
+// formatted only when assigning (a counting pass over a deep preset stays cheap).
+static size_t take_tensor(Layout *lay, TensorStore store, const char *prefix, const char *part,
+                          const char *suffix, int rank, const int *dims) {
     size_t count = 1;
-    for (int d = 0; d < rank; d++) count *= (size_t)dims[d];
+    for (int d = 0; d < rank; d++) count = layout_mul(lay, count, (size_t)dims[d]);
     size_t *cursor = store == TENSOR_PARAM ? &lay->n_params : &lay->n_bn_state;
     size_t offset = *cursor;
-    *cursor += count;
+    *cursor = layout_add(lay, *cursor, count);
     if (lay->assign) {
         NetTensor *t = &lay->net->tensors[lay->n_tensors];
-        snprintf(t->name, sizeof t->name, "%s", name);
+        snprintf(t->name, sizeof t->name, "%s%s%s", prefix, part, suffix);
         t->store = store;
         t->rank = rank;
         for (int d = 0; d < 4; d++) t->dims[d] = d < rank ? dims[d] : 1;
@@ -42,7 +73,8 @@ static size_t take_tensor(Layout *lay, TensorStore store, const char *name, int 
 static real *take_activation(Layout *lay, size_t count) {
     if (count > lay->max_activation) lay->max_activation = count;
     size_t offset = lay->n_activation;
-    lay->n_activation += (count + 15) & ~(size_t)15;  // 64-byte alignment for float
+    size_t padded = layout_add(lay, count, 15) & ~(size_t)15;  // 64-byte alignment for float
+    lay->n_activation = layout_add(lay, lay->n_activation, padded);
     return lay->assign ? lay->activation_base + offset : NULL;
 }
 
@@ -62,19 +94,14 @@ static void layout_convbn(Layout *lay, ConvBN *u, const char *prefix, const char
                   .pad_top = pad, .pad_left = pad};
     u->geom = g;
     u->relu = relu;
-    char name[96];
     int wdims[4] = {out_c, in_c, kernel, kernel};
-    snprintf(name, sizeof name, "%s%s.weight", prefix, conv_name);
-    u->weight = take_tensor(lay, TENSOR_PARAM, name, 4, wdims);
-    snprintf(name, sizeof name, "%s%s.weight", prefix, bn_name);
-    u->gamma = take_tensor(lay, TENSOR_PARAM, name, 1, &out_c);
-    snprintf(name, sizeof name, "%s%s.bias", prefix, bn_name);
-    u->beta = take_tensor(lay, TENSOR_PARAM, name, 1, &out_c);
-    snprintf(name, sizeof name, "%s%s.running_mean", prefix, bn_name);
-    u->running_mean = take_tensor(lay, TENSOR_BN_STATE, name, 1, &out_c);
-    snprintf(name, sizeof name, "%s%s.running_var", prefix, bn_name);
-    u->running_var = take_tensor(lay, TENSOR_BN_STATE, name, 1, &out_c);
-    size_t count = (size_t)batch * out_c * g.out_h * g.out_w;
+    u->weight = take_tensor(lay, TENSOR_PARAM, prefix, conv_name, ".weight", 4, wdims);
+    u->gamma = take_tensor(lay, TENSOR_PARAM, prefix, bn_name, ".weight", 1, &out_c);
+    u->beta = take_tensor(lay, TENSOR_PARAM, prefix, bn_name, ".bias", 1, &out_c);
+    u->running_mean =
+        take_tensor(lay, TENSOR_BN_STATE, prefix, bn_name, ".running_mean", 1, &out_c);
+    u->running_var = take_tensor(lay, TENSOR_BN_STATE, prefix, bn_name, ".running_var", 1, &out_c);
+    size_t count = map_count(lay, batch, out_c, g.out_h, g.out_w);
     u->conv_out = take_activation(lay, count);
     u->bn_out = take_activation(lay, count);
     u->save_mean = take_activation(lay, (size_t)out_c);
@@ -116,7 +143,7 @@ static void layout_block(Layout *lay, Block *b, int index, int in_c, int in_h, i
     b->has_projection = reshapes && preset->shortcut == SHORTCUT_PROJECTION;
     b->shortcut_out = NULL;
     if (b->shortcut_a)
-        b->shortcut_out = take_activation(lay, (size_t)lay->net->batch_max * out_c * h * w);
+        b->shortcut_out = take_activation(lay, map_count(lay, lay->net->batch_max, out_c, h, w));
     if (b->has_projection) {
         layout_convbn(lay, &b->projection, prefix, "shortcut.conv", "shortcut.bn", in_c, in_h,
                       in_w, out_c, 1, stride, 0);
@@ -138,7 +165,7 @@ static void layout_net(Layout *lay) {
                        .pad_top = 1, .pad_left = 1};
         net->stem_pool_geom = pg;
         h = pg.out_h, w = pg.out_w;
-        net->stem_pool_out = take_activation(lay, (size_t)net->batch_max * c * h * w);
+        net->stem_pool_out = take_activation(lay, map_count(lay, net->batch_max, c, h, w));
     }
     int index = 0;
     for (int s = 0; s < preset->n_stages; s++) {
@@ -150,14 +177,15 @@ static void layout_net(Layout *lay) {
         }
     }
     net->feat_c = c, net->feat_h = h, net->feat_w = w;
-    net->pooled = take_activation(lay, (size_t)net->batch_max * c);
-    net->dpooled = take_activation(lay, (size_t)net->batch_max * c);
+    net->pooled = take_activation(lay, map_count(lay, net->batch_max, c, 1, 1));
+    net->dpooled = take_activation(lay, map_count(lay, net->batch_max, c, 1, 1));
     int wdims[2] = {net->n_classes, c};
-    net->fc_weight = take_tensor(lay, TENSOR_PARAM, "fc.weight", 2, wdims);
-    net->fc_bias = take_tensor(lay, TENSOR_PARAM, "fc.bias", 1, &net->n_classes);
-    net->logits = take_activation(lay, (size_t)net->batch_max * net->n_classes);
-    net->dlogits = take_activation(lay, (size_t)net->batch_max * net->n_classes);
-    net->input = take_activation(lay, (size_t)net->batch_max * net->in_c * net->in_h * net->in_w);
+    net->fc_weight = take_tensor(lay, TENSOR_PARAM, "fc", "", ".weight", 2, wdims);
+    net->fc_bias = take_tensor(lay, TENSOR_PARAM, "fc", "", ".bias", 1, &net->n_classes);
+    net->logits = take_activation(lay, map_count(lay, net->batch_max, net->n_classes, 1, 1));
+    net->dlogits = take_activation(lay, map_count(lay, net->batch_max, net->n_classes, 1, 1));
+    net->input = take_activation(lay, map_count(lay, net->batch_max, net->in_c, net->in_h,
+                                                 net->in_w));
     net->loss = take_activation(lay, 1);
 }
 
@@ -167,8 +195,11 @@ static void *alloc_or_fail(Backend *be, size_t bytes, int *failed) {
     return p;
 }
 
-int net_build(Net *net, Backend *be, const Preset *preset, int in_c, int in_h, int in_w,
-              int n_classes, int batch_max, char *err, size_t err_len) {
+// Sets the net's shape fields and runs the counting pass into *lay: the sizes and
+// every check that needs no memory. On failure the net is freed.
+static int layout_count(Net *net, Backend *be, const Preset *preset, int in_c, int in_h,
+                        int in_w, int n_classes, int batch_max, Layout *lay, char *err,
+                        size_t err_len) {
     memset(net, 0, sizeof *net);
     net->be = be;
     net->preset = *preset;
@@ -189,8 +220,16 @@ int net_build(Net *net, Backend *be, const Preset *preset, int in_c, int in_h, i
         net_free(net);
         return -1;
     }
-    Layout lay = {.net = net};
-    layout_net(&lay);
+    *lay = (Layout){.net = net};
+    layout_net(lay);
+    if (lay->overflow) {
+        snprintf(err, err_len,
+                 "network: preset %s on %dx%dx%d inputs at batch %d needs more memory than a "
+                 "size_t can count",
+                 preset->name, in_c, in_h, in_w, batch_max);
+        net_free(net);
+        return -1;
+    }
     // Spatial sizes must stay positive all the way down, and an option-A shortcut
     // (2x2 average pool, floor) must land on the branch's (ceil) size: odd sizes cannot.
     for (int l = 0; l < net->n_blocks; l++) {
@@ -213,8 +252,65 @@ int net_build(Net *net, Backend *be, const Preset *preset, int in_c, int in_h, i
             return -1;
         }
     }
-    if (net->feat_h < 1 || net->feat_w < 1) {
+    if (lay->vanished || net->feat_h < 1 || net->feat_w < 1) {
         snprintf(err, err_len, "network: input %dx%d is too small for preset %s", in_h, in_w,
+                 preset->name);
+        net_free(net);
+        return -1;
+    }
+    return 0;
+}
+
+// Bytes of the buffers net_build allocates for a counted layout (0 when they
+// overflow a size_t).
+static size_t layout_bytes(const Layout *lay, int batch_max) {
+    size_t total = 0, part;
+    size_t parts[4][2] = {{lay->n_activation, sizeof(real)},
+                          {lay->n_params, 3 * sizeof(real)},  // params, grads, momentum
+                          {lay->n_bn_state, sizeof(real)},
+                          {lay->max_activation, 3 * sizeof(real)}};  // backward scratch
+    for (int i = 0; i < 4; i++) {
+        if (__builtin_mul_overflow(parts[i][0], parts[i][1], &part) ||
+            __builtin_add_overflow(total, part, &total))
+            return 0;
+    }
+    if (__builtin_add_overflow(total, (size_t)batch_max * sizeof(int32_t), &total)) return 0;
+    return total;
+}
+
+int net_measure(const Preset *preset, int in_c, int in_h, int in_w, int n_classes, int batch_max,
+                NetSize *size, char *err, size_t err_len) {
+    Net *net = malloc(sizeof *net);
+    if (!net) {
+        snprintf(err, err_len, "network: out of host memory");
+        return -1;
+    }
+    Layout lay;
+    int status = layout_count(net, NULL, preset, in_c, in_h, in_w, n_classes, batch_max, &lay,
+                              err, err_len);
+    if (status == 0) {
+        *size = (NetSize){.params = lay.n_params, .bn_state = lay.n_bn_state,
+                          .activations = lay.n_activation, .bytes = layout_bytes(&lay, batch_max)};
+        if (size->bytes == 0) {
+            snprintf(err, err_len, "network: preset %s needs more memory than a size_t can count",
+                     preset->name);
+            status = -1;
+        }
+        free(net->blocks);
+        free(net->survival_prob);
+    }
+    free(net);
+    return status;
+}
+
+int net_build(Net *net, Backend *be, const Preset *preset, int in_c, int in_h, int in_w,
+              int n_classes, int batch_max, char *err, size_t err_len) {
+    Layout lay;
+    if (layout_count(net, be, preset, in_c, in_h, in_w, n_classes, batch_max, &lay, err,
+                     err_len) != 0)
+        return -1;
+    if (layout_bytes(&lay, batch_max) == 0) {
+        snprintf(err, err_len, "network: preset %s needs more memory than a size_t can count",
                  preset->name);
         net_free(net);
         return -1;
@@ -236,8 +332,8 @@ int net_build(Net *net, Backend *be, const Preset *preset, int in_c, int in_h, i
     net->activation_arena = arena;
     if (failed) {
         snprintf(err, err_len, "network: cannot allocate %.1f MiB of %s memory for %s at batch %d",
-                 (double)(act_bytes + 3 * net->n_params * sizeof(real)) / 1048576.0, be->name,
-                 preset->name, batch_max);
+                 (double)layout_bytes(&lay, batch_max) / 1048576.0, be->name, preset->name,
+                 batch_max);
         net_free(net);
         return -1;
     }

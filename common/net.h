@@ -106,6 +106,18 @@ typedef struct {
 // batch_max images. Allocates every buffer now: nothing is allocated per step.
 int net_build(Net *net, Backend *be, const Preset *preset, int in_c, int in_h, int in_w,
               int n_classes, int batch_max, char *err, size_t err_len);
+
+// What net_build would allocate for the same arguments, found without allocating
+// the network's buffers (only its block list): the checks of net_build that need
+// no memory, so that a caller can refuse a network that is too large first.
+typedef struct {
+    size_t params;       // learnable parameters (elements)
+    size_t bn_state;     // batch-norm running statistics (elements)
+    size_t activations;  // the activation arena (elements)
+    size_t bytes;        // every buffer net_build allocates, in bytes
+} NetSize;
+int net_measure(const Preset *preset, int in_c, int in_h, int in_w, int n_classes, int batch_max,
+                NetSize *size, char *err, size_t err_len);
 void net_free(Net *net);
 
 // He-normal convolutions (std sqrt(2 / fan_in)), BN gamma 1 beta 0, running mean 0 var 1,

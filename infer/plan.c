@@ -4,11 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/host_memory.h"
 #include "plan_builder.h"
 
 PlanOptions plan_default_options(void) {
     return (PlanOptions){.batch_size = 0, .append_softmax = 0, .fold_batchnorm = 1,
-                         .fuse_activations = 1};
+                         .fuse_activations = 1, .max_memory_bytes = host_memory_bytes()};
 }
 
 static LoadStatus out_of_memory(PlanBuilder *b) {

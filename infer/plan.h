@@ -23,6 +23,9 @@ typedef struct {
     int append_softmax;     // also compute softmax over the last axis of output 0 (probabilities)
     int fold_batchnorm;     // fold BN into Conv where possible
     int fuse_activations;   // fuse ReLU into Conv / Add
+    // A plan whose weights plus activation arena need more bytes than this is
+    // refused before they are allocated (default: the host's physical memory).
+    size_t max_memory_bytes;
 } PlanOptions;
 
 PlanOptions plan_default_options(void);

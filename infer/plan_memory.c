@@ -35,6 +35,20 @@ typedef struct {
     int n_storages;
 } MemoryState;
 
+// Refuses a plan needing more than options.max_memory_bytes, before allocating it.
+static LoadStatus check_memory_limit(PlanBuilder *b, size_t weight_bytes, size_t activation_bytes) {
+    size_t limit = b->options.max_memory_bytes;
+    if (limit == 0 || (weight_bytes <= limit && activation_bytes <= limit - weight_bytes))
+        return LOAD_OK;
+    snprintf(b->err, b->err_len,
+             "%s: the plan needs %.1f MiB (weights %.1f MiB + activations %.1f MiB at batch %d), "
+             "more than the limit of %.1f MiB",
+             b->graph->source, ((double)weight_bytes + (double)activation_bytes) / 1048576.0,
+             (double)weight_bytes / 1048576.0, (double)activation_bytes / 1048576.0,
+             b->plan->batch_size, (double)limit / 1048576.0);
+    return LOAD_UNSUPPORTED;
+}
+
 static int root(const MemoryState *m, int tensor) { return m->b->alias[tensor]; }
 
 static int is_final_output(const Plan *plan, int tensor) {
@@ -82,6 +96,7 @@ static LoadStatus upload_constants(MemoryState *m) {
         total += align_up(tensor->count);
     }
     plan->stats.weight_bytes = total * sizeof(real);
+    if (check_memory_limit(b, plan->stats.weight_bytes, 0) != LOAD_OK) return LOAD_UNSUPPORTED;
     if (total == 0) return LOAD_OK;
     plan->weights = b->be->alloc(b->be, total * sizeof(real));
     if (!plan->weights) {
@@ -216,6 +231,8 @@ static LoadStatus allocate_arena(MemoryState *m) {
     for (int i = 0; i < m->n_storages; i++) naive += m->storages[i].size;
     plan->stats.activation_bytes = arena * sizeof(real);
     plan->stats.activation_naive_bytes = naive * sizeof(real);
+    if (check_memory_limit(b, plan->stats.weight_bytes, plan->stats.activation_bytes) != LOAD_OK)
+        return LOAD_UNSUPPORTED;
     if (arena > 0) {
         plan->arena = b->be->alloc(b->be, arena * sizeof(real));
         if (!plan->arena) {
