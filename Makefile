@@ -5,6 +5,9 @@
 #   make test         dependencies (tools/deps.sh), build, run every test
 #   make SAN=1 test   the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make demo         the main job: train, export, evaluate on Fashion-MNIST
+#   make CROSS=aarch64-linux-gnu- programs tests
+#                     cross build with Debian's aarch64 gcc into build-aarch64/ (portable
+#                     kernels only); tools/cross_test.sh runs its tests under qemu-user
 #
 # Sources are found by directory, so adding a file never needs an edit here:
 #   common/*.c kernels/*.c kernels/cpu/*.c   the core (also built in double for gradient checks)
@@ -18,9 +21,17 @@
 #   tests/gradcheck_*.c                      double-precision tests, one binary each
 
 CC        ?= gcc
+ifdef CROSS
+CC        := $(CROSS)gcc
+AR        := $(CROSS)ar
+endif
 CUDA_HOME ?= /usr/local/cuda
 NVCC      ?= $(CUDA_HOME)/bin/nvcc
 MACHINE   := $(shell $(CC) -dumpmachine)
+# A build for another CPU than this machine's (CROSS=, or CC= a cross compiler) gets
+# its own folder, build-aarch64/ and so on; a native build on any CPU uses build/.
+TARGET_CPU := $(firstword $(subst -, ,$(MACHINE)))
+FOREIGN    := $(filter-out $(shell uname -m),$(TARGET_CPU))
 # The generic build runs on any x86-64 (or any target gcc builds for); only the
 # kernels in kernels/cpu/simd/ use wider instructions, and only where the CPU has them.
 ifneq ($(filter x86_64-%,$(MACHINE)),)
@@ -36,14 +47,22 @@ SIMD_FLAGS_avx512   := -DSD_ISA_AVX512 -march=x86-64-v4 -mprefer-vector-width=51
 OPT       ?= -O3
 ONNX_PROTO ?= /usr/include/onnx/onnx.proto
 
-BUILD := build
+BUILD := build$(FOREIGN:%=-%)
 ifeq ($(SAN),1)
-BUILD := build-san
+BUILD := $(BUILD)-san
 OPT   := -O1 -g -fno-omit-frame-pointer
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 endif
 ifeq ($(CUDA),1)
 BUILD := $(BUILD)-cuda
+endif
+ifneq ($(FOREIGN),)
+ifeq ($(CUDA),1)
+$(error CUDA=1 builds for this machine's CPU only, not for $(TARGET_CPU))
+endif
+ifneq ($(filter test demo bench,$(MAKECMDGOALS)),)
+$(error $(TARGET_CPU) programs do not run here: tools/cross_test.sh runs its tests under qemu-user)
+endif
 endif
 
 CPPFLAGS += -I. -Icommon -Ikernels -Iproto -D_DEFAULT_SOURCE
@@ -135,11 +154,11 @@ $(BUILD)/%.o: %.cu
 
 $(LIB): $(CORE_OBJ) $(TRAIN_OBJ) $(EXPORT_OBJ) $(INFER_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(AR) rcs $@ $^
 
 $(LIB64): $(CORE64_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(AR) rcs $@ $^
 
 # ---- programs ----
 $(BUILD)/bin/sdtrain: $(BUILD)/train/main.o $(LIB)
@@ -177,6 +196,6 @@ plot:
 	@tools/plot.sh $(RUNS)
 
 clean:
-	rm -rf build build-san build-cuda build-san-cuda bin
+	rm -rf build build-* bin
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
