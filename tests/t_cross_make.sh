@@ -8,8 +8,9 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-# A make that runs this script passes its own command-line variables (SAN=1 ...) down.
-unset MAKEFLAGS MFLAGS MAKELEVEL CC AR ARCH CROSS
+# A clean environment: a make that runs this script exports its own command-line
+# variables (SAN=1 ...) and MAKEFLAGS to it, and CC, ARCH, CFLAGS... would change the plan.
+mk() { env -i PATH="$PATH" make "$@"; }
 passed=0 failed=0
 check() {  # check "what" command...
     local what=$1; shift
@@ -28,7 +29,7 @@ exit 1
 GCC
 chmod +x "${cross}gcc"
 
-make -n -B CROSS="$cross" programs tests >"$tmp/plan" 2>"$tmp/plan.err"
+mk -n -B CROSS="$cross" programs tests >"$tmp/plan" 2>"$tmp/plan.err"
 status=$?
 check "make -n CROSS=... programs tests succeeds" test "$status" -eq 0
 grep -F "${cross}gcc " "$tmp/plan" >"$tmp/compiles"
@@ -46,7 +47,7 @@ check "the test programs are linked in build-aarch64/tests/" \
 
 expect_refusal() {  # expect_refusal "what" "message" make-arguments...
     local what=$1 message=$2; shift 2
-    make -n CROSS="$cross" "$@" >"$tmp/refused" 2>&1
+    mk -n CROSS="$cross" "$@" >"$tmp/refused" 2>&1
     local status=$?
     check "$what: exit 2" test "$status" -eq 2
     check "$what: message" grep -qF "$message" "$tmp/refused"
@@ -57,7 +58,7 @@ expect_refusal "CUDA=1 for aarch64" \
     "*** CUDA=1 builds for this machine's CPU only, not for aarch64.  Stop." CUDA=1 programs
 
 # The native build is unchanged: build/, and on x86-64 the baseline -march.
-make -n -B programs >"$tmp/native" 2>&1
+mk -n -B programs >"$tmp/native" 2>&1
 check "a native build goes to build/" grep -qE -e ' -o build/common/[a-z_]+\.o$' "$tmp/native"
 if [ "$(uname -m)" = x86_64 ]; then
     check "a native x86-64 build keeps -march=x86-64" grep -qF -e "-march=x86-64 " "$tmp/native"
