@@ -33,12 +33,19 @@ CUDA_ONLY=" test_cuda_parity test_onnx_cuda "
 
 # ---- dependencies ----
 # On this machine: the cross compiler, qemu, protoc-c and the ONNX schema (the generated
-# code is the same for every target), and the data two tests read (as tools/deps.sh).
+# code is the same for every target), the data two tests read (as tools/deps.sh), and
+# the MATLAB readers' headers (see SYSLIB below).
 HOST_DEBS="gcc-$TRIPLET qemu-user make protobuf-c-compiler libonnx-dev dataset-fashion-mnist
-libonnx-testdata"
+libonnx-testdata libmatio-dev"
 # The Arm libraries the build links and the programs load (libc6:arm64 comes with them).
 ARM_DEBS="libopenblas-dev:arm64 libprotobuf-c-dev:arm64 libcjson-dev:arm64 zlib1g-dev:arm64
-libgomp1:arm64"
+libgomp1:arm64 libmatio11:arm64 libhdf5-103-1:arm64"
+# libmatio and Debian's serial libhdf5 (the SVHN MATLAB readers, where the tree has them):
+# their arm64 -dev packages cannot sit beside this machine's (libmatio-dev and
+# hdf5-helpers are not Multi-Arch: same; apt would remove the amd64 ones). So the build
+# takes this machine's headers (the same API types on both 64-bit little-endian targets)
+# and links Debian 12's arm64 runtime libraries through links in $SYSLIB.
+SYSLIB=$BUILD/syslib
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
@@ -71,7 +78,12 @@ install_missing
 # ---- build: everything, so the whole project is known to compile for aarch64 ----
 start=$SECONDS
 echo "cross_test: $("$TRIPLET-gcc" --version | head -n 1)"
-make --no-print-directory -j"$(nproc 2>/dev/null || echo 2)" CROSS="$TRIPLET-" programs tests
+mkdir -p "$SYSLIB"
+ln -sfn "/usr/lib/$TRIPLET/libmatio.so.11" "$SYSLIB/libmatio.so"
+ln -sfn "/usr/lib/$TRIPLET/libhdf5_serial.so.103" "$SYSLIB/libhdf5_serial.so"
+make --no-print-directory -j"$(nproc 2>/dev/null || echo 2)" CROSS="$TRIPLET-" \
+    HDF5_CFLAGS=-I/usr/include/hdf5/serial HDF5_LIBS="-L$PWD/$SYSLIB -lhdf5_serial" \
+    programs tests
 echo "cross_test: built $BUILD/ in $((SECONDS - start))s"
 [ "${1:-}" = --no-run ] && exit 0
 
