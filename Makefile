@@ -8,6 +8,9 @@
 #   make demo         the main job: train, export, evaluate on Fashion-MNIST
 #   make bench        whole networks vs PyTorch and onnxruntime, then per convolution shape
 #   make bench-conv   only the per-convolution-shape table (bench/conv_shapes.sh)
+#   make CROSS=aarch64-linux-gnu- programs tests
+#                     cross build with Debian's aarch64 gcc into build-aarch64/ (portable
+#                     kernels only); tools/cross_test.sh runs its tests under qemu-user
 #
 # Sources are found by directory, so adding a file never needs an edit here:
 #   common/*.c kernels/*.c kernels/cpu/*.c   the core (also built in double for gradient checks)
@@ -22,9 +25,17 @@
 #   tests/fault_shim.c                       LD_PRELOAD library that fails or kills file writes
 
 CC        ?= gcc
+ifdef CROSS
+CC        := $(CROSS)gcc
+AR        := $(CROSS)ar
+endif
 CUDA_HOME ?= /usr/local/cuda
 NVCC      ?= $(CUDA_HOME)/bin/nvcc
 MACHINE   := $(shell $(CC) -dumpmachine)
+# A build for another CPU than this machine's (CROSS=, or CC= a cross compiler) gets
+# its own folder, build-aarch64/ and so on; a native build on any CPU uses build/.
+TARGET_CPU := $(firstword $(subst -, ,$(MACHINE)))
+FOREIGN    := $(filter-out $(shell uname -m),$(TARGET_CPU))
 # The generic build runs on any x86-64 (or any target gcc builds for); only the
 # kernels in kernels/cpu/simd/ use wider instructions, and only where the CPU has them.
 ifneq ($(filter x86_64-%,$(MACHINE)),)
@@ -40,9 +51,9 @@ SIMD_FLAGS_avx512   := -DSD_ISA_AVX512 -march=x86-64-v4 -mprefer-vector-width=51
 OPT       ?= -O3
 ONNX_PROTO ?= /usr/include/onnx/onnx.proto
 
-BUILD := build
+BUILD := build$(FOREIGN:%=-%)
 ifeq ($(SAN),1)
-BUILD := build-san
+BUILD := $(BUILD)-san
 OPT   := -O1 -g -fno-omit-frame-pointer
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 endif
@@ -59,6 +70,14 @@ CFLAGS += -Wno-unknown-warning-option -Wno-unknown-attributes -Wno-pass-failed
 endif
 ifeq ($(CUDA),1)
 BUILD := $(BUILD)-cuda
+endif
+ifneq ($(FOREIGN),)
+ifeq ($(CUDA),1)
+$(error CUDA=1 builds for this machine's CPU only, not for $(TARGET_CPU))
+endif
+ifneq ($(filter test demo bench,$(MAKECMDGOALS)),)
+$(error $(TARGET_CPU) programs do not run here: tools/cross_test.sh runs its tests under qemu-user)
+endif
 endif
 
 # libhdf5 (Debian's serial build, under libmatio): initialised once before the
@@ -162,11 +181,11 @@ $(BUILD)/%.o: %.cu
 
 $(LIB): $(CORE_OBJ) $(TRAIN_OBJ) $(EXPORT_OBJ) $(INFER_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(AR) rcs $@ $^
 
 $(LIB64): $(CORE64_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(AR) rcs $@ $^
 
 # ---- programs ----
 $(BUILD)/bin/sdtrain: $(BUILD)/train/main.o $(LIB)
@@ -248,6 +267,6 @@ else
 endif
 
 clean:
-	rm -rf build build-san build-cuda build-san-cuda build-fuzz bin
+	rm -rf build build-* bin
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
