@@ -394,6 +394,11 @@ static const ConvGeom fixed_shapes[] = {
     {67, 3, 5, 4, 5, 5, 4, 3, 3, 1, 1, 1, 1, 0},      // 67 images: several stacks per slot
     {73, 2, 3, 6, 9, 3, 6, 2, 4, 1, 1, 1, 2, 0},      // 73 images, even kernel sizes
     {65, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0},      // 65 images of one pixel (im2col)
+    // Large enough at batch 1 (> 4M multiply-adds per thread) for the threads to split the
+    // image: direct, im2col (stride 2) and pointwise.
+    {1, 9, 96, 96, 9, 96, 96, 5, 5, 1, 1, 2, 2, 0},
+    {1, 16, 96, 96, 16, 48, 48, 5, 5, 2, 2, 2, 2, 0},
+    {2, 64, 64, 64, 48, 64, 64, 1, 1, 1, 1, 0, 0, 0},
     {19, 4, 33, 17, 5, 17, 9, 3, 3, 2, 2, 1, 1, 0},   // stride 2
     {9, 3, 15, 16, 4, 7, 8, 5, 4, 2, 2, 2, 1, 0},     // stride 2, 5x4
     {3, 2, 9, 10, 3, 9, 5, 3, 3, 1, 2, 1, 1, 0},      // stride 1x2

@@ -308,6 +308,8 @@ static const struct {
     {3, 32, 16, 5, 9, 0, 0},    // no padding
     {1, 16, 16, 4, 4, 2, 2},    // padding 2 (a larger output than input)
     {1, 80, 48, 6, 11, 1, 0},   // 80 channels, cropped bottom/right
+    {1, 64, 64, 24, 24, 1, 1},  // 21M multiply-adds at batch 1: the threads split the image
+    {2, 32, 48, 28, 27, 1, 1},  // batch 2 < 3 threads, 21M in all: split with 3 threads
 };
 
 int main(int argc, char **argv) {

@@ -34,7 +34,11 @@ real *cpu_shared_reserve(CpuState *st, size_t elements) {
     return st->shared.data;
 }
 
-void cpu_blas_threads(int threads) { openblas_set_num_threads(threads); }
+// OpenBLAS stays single-threaded: the backend splits products between its own OpenMP
+// threads where that pays. (With its own pool, OpenBLAS's threads spin for a while after
+// every product and took the cores from the OpenMP team: batch-1 inference ran 2.5x
+// slower on 2 threads than on one.)
+static void blas_single_threaded(void) { openblas_set_num_threads(1); }
 
 // ---- memory ---------------------------------------------------------------------
 
@@ -197,6 +201,7 @@ Backend *backend_cpu_create_with(const CpuBackendOptions *options, char *err, si
         if (err && err_len) snprintf(err, err_len, "cpu backend: out of memory");
         return NULL;
     }
+    blas_single_threaded();
     st->kernels = kernels;
     st->conv_algorithm = algorithm;
     st->threads = threads;

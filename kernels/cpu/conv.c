@@ -124,9 +124,9 @@ static void col2im_add(const ConvGeom *g, const real *col, real *dx) {
     }
 }
 
-// y (one image) += bias[o] + residual, then ReLU.
+// y (one image, output positions [p_begin, p_end)) += bias[o] + residual, then ReLU.
 static void add_bias_relu(const ConvGeom *g, const real *bias, const real *residual,
-                          int fuse_relu, real *y) {
+                          int fuse_relu, size_t p_begin, size_t p_end, real *y) {
     if (!bias && !residual && !fuse_relu) return;
     const size_t plane = out_plane(g);
     for (int o = 0; o < g->out_c; o++) {
@@ -134,44 +134,77 @@ static void add_bias_relu(const ConvGeom *g, const real *bias, const real *resid
         const real b = bias ? bias[o] : 0;
         if (residual) {
             const real *res = residual + (size_t)o * plane;
-            for (size_t p = 0; p < plane; p++) {
+            for (size_t p = p_begin; p < p_end; p++) {
                 real v = row[p] + b + res[p];
                 row[p] = fuse_relu && !(v > 0) ? 0 : v;
             }
         } else if (fuse_relu) {
-            for (size_t p = 0; p < plane; p++) {
+            for (size_t p = p_begin; p < p_end; p++) {
                 real v = row[p] + b;
                 row[p] = v > 0 ? v : 0;
             }
         } else {
-            for (size_t p = 0; p < plane; p++) row[p] += b;
+            for (size_t p = p_begin; p < p_end; p++) row[p] += b;
         }
     }
 }
 
-// Do the images run one per thread (BLAS single-threaded), or one after another
-// with the BLAS pool splitting each product (a batch smaller than the team)?
-// Either way every image is computed by the same single product, so the
-// results are bit-identical for any thread count.
+// Do the images run one per thread? Otherwise they run one after another, each split
+// between the threads by column blocks when it is large enough (cpu_split_images), or on
+// one thread. OpenBLAS itself stays single-threaded (backend_cpu.c): its own pool's
+// threads spin after each product and took the cores from the OpenMP team at batch 1.
 static int images_in_parallel(const CpuState *st, const ConvGeom *g) {
-    return st->threads > 1 && g->batch >= st->threads;
+    return st->threads > 1 && g->batch > 1;
+}
+
+// Every product runs in blocks of this many columns (output positions), whatever the
+// thread count: the threads split one image's product by these blocks, and since
+// each block is the same single-threaded call either way, results do not depend on
+// how many threads there are (OpenBLAS's sums do depend on the shape of the call).
+#define GEMM_COLUMN_BLOCK 64
+
+static int column_blocks(const ConvGeom *g) {
+    return (int)((out_plane(g) + GEMM_COLUMN_BLOCK - 1) / GEMM_COLUMN_BLOCK);
 }
 
 // ---- forward ------------------------------------------------------------------
 
-static void forward_image(const ConvGeom *g, const real *x, const real *w, const real *bias,
-                          const real *residual, int fuse_relu, real *scratch, real *y) {
+// Column block `block` of one image's output from its column matrix, then its epilogue.
+static void forward_block(const ConvGeom *g, const real *col, const real *w, const real *bias,
+                          const real *residual, int fuse_relu, int block, real *y) {
     const int rows = (int)col_rows(g), plane = (int)out_plane(g);
-    const real *col = x;
-    if (!is_pointwise(g)) {
-        im2col(g, x, scratch);
-        col = scratch;
-    }
+    const int j0 = block * GEMM_COLUMN_BLOCK;
+    const int width = plane - j0 < GEMM_COLUMN_BLOCK ? plane - j0 : GEMM_COLUMN_BLOCK;
     // A residual that is y itself is added by the product (beta = 1): y is written there.
     const int in_place = residual == y;
-    cblas_gemm_real(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->out_c, plane, rows, 1, w, rows,
-                    col, plane, in_place ? 1 : 0, y, plane);
-    add_bias_relu(g, bias, in_place ? NULL : residual, fuse_relu, y);
+    cblas_gemm_real(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->out_c, width, rows, 1, w, rows,
+                    col + j0, plane, in_place ? 1 : 0, y + j0, plane);
+    add_bias_relu(g, bias, in_place ? NULL : residual, fuse_relu, j0, j0 + width, y);
+}
+
+static const real *image_columns(const ConvGeom *g, const real *x, real *scratch) {
+    if (is_pointwise(g)) return x;
+    im2col(g, x, scratch);
+    return scratch;
+}
+
+static void forward_image(const ConvGeom *g, const real *x, const real *w, const real *bias,
+                          const real *residual, int fuse_relu, real *scratch, real *y) {
+    const real *col = image_columns(g, x, scratch);
+    for (int b = 0; b < column_blocks(g); b++) forward_block(g, col, w, bias, residual, fuse_relu, b, y);
+}
+
+// Fewer images than threads: each image's column blocks split between the threads.
+static void forward_images_split(CpuState *st, const ConvGeom *g, const real *x, const real *w,
+                                 const real *bias, const real *residual, int fuse_relu, real *y) {
+    const int blocks = column_blocks(g);
+    for (int n = 0; n < g->batch; n++) {
+        const real *col = image_columns(g, x + n * in_image(g), st->scratch[0].data);
+        const real *res = residual ? residual + n * out_image(g) : NULL;
+#pragma omp parallel for schedule(static) num_threads(st->threads) if (blocks > 1)
+        for (int b = 0; b < blocks; b++)
+            forward_block(g, col, w, bias, res, fuse_relu, b, y + n * out_image(g));
+    }
 }
 
 static int is_stride_one(const ConvGeom *g) { return g->stride_h == 1 && g->stride_w == 1; }
@@ -217,7 +250,9 @@ static void direct_conv_batch(CpuState *st, int batch, const DirectConv *d, cons
     cpu_scratch_reserve(st, k->direct_conv_scratch_size(d));
     const size_t in_size = (size_t)d->in_c * d->in_h * d->in_w;
     const size_t out_size = (size_t)d->out_c * d->out_h * d->out_w;
-    if (batch < st->threads) {
+    const double macs = (double)batch * d->out_c * d->in_c * d->kernel_h * d->kernel_w * d->out_h *
+                        d->out_w;
+    if (cpu_split_images(st, batch, macs)) {
         real *xpad = st->scratch[0].data;  // read by every thread
         for (int n = 0; n < batch; n++) {
             k->direct_conv_pad(d, x + n * in_size, xpad);
@@ -227,7 +262,7 @@ static void direct_conv_batch(CpuState *st, int batch, const DirectConv *d, cons
         return;
     }
     const int tiles = k->direct_conv_tile_count(d);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(st->threads) if (st->threads > 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(st->threads) if (st->threads > 1 && batch > 1)
     for (int n = 0; n < batch; n++) {
         real *xpad = st->scratch[omp_get_thread_num()].data;
         k->direct_conv_pad(d, x + n * in_size, xpad);
@@ -250,10 +285,12 @@ void cpu_conv2d_forward(Backend *be, const ConvGeom *g, const real *x, const rea
         return;
     }
     if (!is_pointwise(g)) cpu_scratch_reserve(st, col_rows(g) * out_plane(g));
-    const int parallel = images_in_parallel(st, g);
-    cpu_blas_threads(parallel ? 1 : st->threads);
+    if (cpu_split_images(st, g->batch, conv_macs(g))) {
+        forward_images_split(st, g, x, w, bias, residual, fuse_relu, y);
+        return;
+    }
     // dynamic: on a shared machine one core may be busy; the other then takes more images.
-#pragma omp parallel for schedule(dynamic, 1) num_threads(st->threads) if (parallel)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(st->threads) if (images_in_parallel(st, g))
     for (int n = 0; n < g->batch; n++) {
         real *scratch = st->scratch[omp_get_thread_num()].data;
         forward_image(g, x + n * in_image(g), w, bias, residual ? residual + n * out_image(g) : NULL,
@@ -263,18 +300,40 @@ void cpu_conv2d_forward(Backend *be, const ConvGeom *g, const real *x, const rea
 
 // ---- backward data ---------------------------------------------------------------
 
+// Column block `block` of one image's column gradient dcol = w^T dy (the image's
+// gradient itself for a pointwise convolution).
+static void column_gradient_block(const ConvGeom *g, const real *w, const real *dy, int block,
+                                  real *dcol) {
+    const int rows = (int)col_rows(g), plane = (int)out_plane(g);
+    const int j0 = block * GEMM_COLUMN_BLOCK;
+    const int width = plane - j0 < GEMM_COLUMN_BLOCK ? plane - j0 : GEMM_COLUMN_BLOCK;
+    cblas_gemm_real(CblasRowMajor, CblasTrans, CblasNoTrans, rows, width, g->out_c, 1, w, rows,
+                    dy + j0, plane, 0, dcol + j0, plane);
+}
+
 static void backward_data_image(const ConvGeom *g, const real *w, const real *dy, real *scratch,
                                 real *dx) {
-    const int rows = (int)col_rows(g), plane = (int)out_plane(g);
-    if (is_pointwise(g)) {
-        cblas_gemm_real(CblasRowMajor, CblasTrans, CblasNoTrans, rows, plane, g->out_c, 1, w, rows,
-                        dy, plane, 0, dx, plane);
-        return;
-    }
-    cblas_gemm_real(CblasRowMajor, CblasTrans, CblasNoTrans, rows, plane, g->out_c, 1, w, rows, dy,
-                    plane, 0, scratch, plane);
+    real *dcol = is_pointwise(g) ? dx : scratch;
+    for (int b = 0; b < column_blocks(g); b++) column_gradient_block(g, w, dy, b, dcol);
+    if (is_pointwise(g)) return;
     memset(dx, 0, sizeof(real) * in_image(g));
     col2im_add(g, scratch, dx);
+}
+
+// Fewer images than threads: each image's column blocks split, the scatter after them.
+static void backward_data_images_split(CpuState *st, const ConvGeom *g, const real *w,
+                                       const real *dy, real *dx) {
+    const int blocks = column_blocks(g);
+    for (int n = 0; n < g->batch; n++) {
+        real *dcol = is_pointwise(g) ? dx + n * in_image(g) : st->scratch[0].data;
+#pragma omp parallel for schedule(static) num_threads(st->threads) if (blocks > 1)
+        for (int b = 0; b < blocks; b++)
+            column_gradient_block(g, w, dy + n * out_image(g), b, dcol);
+        if (!is_pointwise(g)) {
+            memset(dx + n * in_image(g), 0, sizeof(real) * in_image(g));
+            col2im_add(g, dcol, dx + n * in_image(g));
+        }
+    }
 }
 
 // For stride 1 the data gradient is itself a stride-1 correlation: of dy with the
@@ -316,9 +375,11 @@ void cpu_conv2d_backward_data(Backend *be, const ConvGeom *g, const real *w, con
         return;
     }
     if (!is_pointwise(g)) cpu_scratch_reserve(st, col_rows(g) * out_plane(g));
-    const int parallel = images_in_parallel(st, g);
-    cpu_blas_threads(parallel ? 1 : st->threads);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(st->threads) if (parallel)
+    if (cpu_split_images(st, g->batch, conv_macs(g))) {
+        backward_data_images_split(st, g, w, dy, dx);
+        return;
+    }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(st->threads) if (images_in_parallel(st, g))
     for (int n = 0; n < g->batch; n++) {
         real *scratch = st->scratch[omp_get_thread_num()].data;
         backward_data_image(g, w, dy + n * out_image(g), scratch, dx + n * in_image(g));
@@ -400,9 +461,7 @@ void cpu_conv2d_backward_filter(Backend *be, const ConvGeom *g, const real *x, c
     else if (!is_pointwise(g))
         cpu_scratch_reserve(st, col_rows(g) * out_plane(g));
     real *partials = cpu_shared_reserve(st, (size_t)slots * dw_size);
-    const int parallel = direct ? st->threads > 1 : images_in_parallel(st, g);
-    cpu_blas_threads(parallel ? 1 : st->threads);
-#pragma omp parallel num_threads(st->threads) if (parallel)
+#pragma omp parallel num_threads(st->threads) if (st->threads > 1)
     {
         real *scratch = st->scratch[omp_get_thread_num()].data;
 #pragma omp for schedule(dynamic, 1)

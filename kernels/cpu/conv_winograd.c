@@ -111,7 +111,7 @@ static void images_in_parallel(CpuState *st, const ConvGeom *g, const WinogradCo
     const size_t block = k->winograd_block_scratch_size(wc);
     cpu_scratch_reserve(st, (size_t)group * (in_size + out_size) + block);
     const int groups = (g->batch + group - 1) / group;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(st->threads) if (st->threads > 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(st->threads) if (st->threads > 1 && groups > 1)
     for (int i = 0; i < groups; i++) {
         const int n0 = i * group, images = g->batch - n0 < group ? g->batch - n0 : group;
         real *xt = st->scratch[omp_get_thread_num()].data;
@@ -160,7 +160,7 @@ void cpu_winograd_forward(CpuState *st, const ConvGeom *g, int m, const real *x,
                           const real *bias, const real *residual, int fuse_relu, real *y) {
     const WinogradConv wc = winograd_conv(g, m);
     const real *u = transformed_weights(st, g, &wc, w);
-    if (g->batch < st->threads)
+    if (cpu_split_images(st, g->batch, conv_macs(g)))
         threads_per_image(st, g, &wc, u, x, bias, residual, fuse_relu, y);
     else
         images_in_parallel(st, g, &wc, u, x, bias, residual, fuse_relu, y);

@@ -173,6 +173,14 @@ void cpu_softmax(Backend *be, int64_t outer, int64_t inner, const real *x, real 
 
 // ---- general matrix product -------------------------------------------------------------------
 
+// Products of at least this many multiply-adds run in blocks of GEMM_ROW_BLOCK rows of
+// C, split between the threads. The blocks depend on the shape only (each is the same
+// single-threaded call whatever the thread count; OpenBLAS is kept single-threaded,
+// backend_cpu.c), so results do not depend on the thread count.
+#define GEMM_SPLIT_MIN_MACS (1 << 22)
+#define GEMM_ROW_BLOCK 64
+
+// Rows of op(A) are columns of a transposed A.
 void cpu_gemm(Backend *be, int trans_a, int trans_b, int m, int n, int k, real alpha, const real *a,
               const real *b, real beta, real *c) {
     CpuState *st = cpu_state(be);
@@ -181,8 +189,15 @@ void cpu_gemm(Backend *be, int trans_a, int trans_b, int m, int n, int k, real a
         for (size_t i = 0; i < (size_t)m * (size_t)n; i++) c[i] = beta == 0 ? 0 : beta * c[i];
         return;
     }
-    cpu_blas_threads(st->threads);
-    cblas_gemm_real(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                    trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, trans_a ? m : k, b,
-                    trans_b ? k : n, beta, c, n);
+    const double macs = (double)m * n * k;
+    const int rows = macs < GEMM_SPLIT_MIN_MACS ? m : GEMM_ROW_BLOCK;
+    const int blocks = (m + rows - 1) / rows;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(st->threads) if (blocks > 1)
+    for (int block = 0; block < blocks; block++) {
+        const int r0 = block * rows, r1 = r0 + rows < m ? r0 + rows : m;
+        const real *a_rows = trans_a ? a + r0 : a + (size_t)r0 * k;
+        cblas_gemm_real(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                        trans_b ? CblasTrans : CblasNoTrans, r1 - r0, n, k, alpha, a_rows,
+                        trans_a ? m : k, b, trans_b ? k : n, beta, c + (size_t)r0 * n, n);
+    }
 }
