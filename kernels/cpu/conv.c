@@ -161,7 +161,7 @@ static int images_in_parallel(const CpuState *st, const ConvGeom *g) {
 // thread count: the threads split one image's product by these blocks, and since
 // each block is the same single-threaded call either way, results do not depend on
 // how many threads there are (OpenBLAS's sums do depend on the shape of the call).
-#define GEMM_COLUMN_BLOCK 64
+#define GEMM_COLUMN_BLOCK 256
 
 static int column_blocks(const ConvGeom *g) {
     return (int)((out_plane(g) + GEMM_COLUMN_BLOCK - 1) / GEMM_COLUMN_BLOCK);
