@@ -19,16 +19,11 @@
 //   backward filter  dw[o][k] = sum over images of dy[o][p] col[k][p]
 // A 1x1 stride-1 unpadded convolution needs no col: the image itself is col.
 //
-// Parallel over the images of the batch with OpenBLAS single-threaded inside
-// (each image is a modest product: on the ResNet CIFAR shapes one image per core
-// measured about 2x faster than threading each product; one whole-batch product
-// measured no faster on one core either, M = out_c = 16 leaves it bound by
-// packing the huge col); a batch smaller than the team instead runs image by
-// image with the BLAS pool. With at least as many images as threads (training
-// always) results do not depend on the thread count (see backward filter); the
-// BLAS pool's split of a product does change the rounding, so sdinfer's batch 1
-// on this path (the stride-2 and 1x1 convolutions) differs in the last bits
-// between 1 and 2 threads (measured by tests/t_network_accuracy.sh: inside 1e-4).
+// Parallel over the images of the batch, each image one single-threaded product per
+// column block (OpenBLAS is kept single-threaded, backend_cpu.c); a batch smaller than
+// the team runs image by image, the threads splitting each image's column blocks when
+// it is large enough (cpu_split_images). The blocks are fixed by the shape, so results
+// do not depend on the thread count (see backward filter for its sums).
 #include <omp.h>
 #include <string.h>
 
