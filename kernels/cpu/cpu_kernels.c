@@ -4,14 +4,43 @@
 #include <stdio.h>
 #include <string.h>
 
-// Whether this CPU runs the instructions a build was compiled for: the whole
-// x86-64-v3 / -v4 feature level, since gcc may use any of its instructions
-// (BMI2, MOVBE, AVX-512 BW/DQ/VL...), not just the vector ones.
+#if defined(__x86_64__)
+#include <cpuid.h>
+
+// The x86-64-v3 instructions that __builtin_cpu_supports cannot name in every
+// compiler (clang 14 knows neither the level names nor these three): F16C and
+// MOVBE (CPUID leaf 1, ECX bits 29 and 22) and LZCNT (leaf 0x80000001, ECX bit 5).
+static int cpu_has_v3_extras(void) {
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
+    int f16c_movbe = (ecx >> 29 & 1) && (ecx >> 22 & 1);
+    if (!__get_cpuid(0x80000001u, &eax, &ebx, &ecx, &edx)) return 0;
+    return f16c_movbe && (ecx >> 5 & 1);
+}
+
+// x86-64-v3 feature by feature, since gcc may use any of the level's
+// instructions in the avx2 build, not just the vector ones.
+static int cpu_runs_v3(void) {
+    return __builtin_cpu_supports("avx") && __builtin_cpu_supports("avx2") &&
+           __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi") &&
+           __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("popcnt") &&
+           __builtin_cpu_supports("sse4.2") && cpu_has_v3_extras();
+}
+
+// x86-64-v4 adds AVX-512 F, BW, CD, DQ and VL.
+static int cpu_runs_v4(void) {
+    return cpu_runs_v3() && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512cd") &&
+           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+}
+#endif
+
+// Whether this CPU runs the instructions a build was compiled for.
 static int cpu_runs(const CpuKernels *k) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    if (k == &cpu_kernels_avx512) return __builtin_cpu_supports("x86-64-v4") != 0;
-    if (k == &cpu_kernels_avx2) return __builtin_cpu_supports("x86-64-v3") != 0;
+    if (k == &cpu_kernels_avx512) return cpu_runs_v4();
+    if (k == &cpu_kernels_avx2) return cpu_runs_v3();
 #endif
     return k == &cpu_kernels_portable;
 }
