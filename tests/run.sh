@@ -14,6 +14,11 @@
 #   - a program still running after SD_TEST_TIMEOUT seconds (default 600; 1800 for
 #     a sanitiser build, BUILD=build-san...) is killed (with every process it
 #     started) and counts as one failure, named in a message.
+# SD_TEST_JOBS tests run at a time (default: the number of cores): most of them
+# wait on process start-up, Python and Node imports or one thread, so two lanes on
+# two cores finish the suite in about half the time. Each test writes to its own
+# temporary directory; a test's lines are printed whole when it ends, in the order
+# the tests end. SD_TEST_JOBS=1 runs them one by one, in order.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -23,11 +28,18 @@ export SD_BIN="$PWD/$BUILD/bin" SD_BUILD="$PWD/$BUILD"
 # Threads that wait sleep instead of spinning: on a machine whose cores are shared
 # (CI runners, a developer's laptop) libgomp's spinning can make a test 20x slower.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+JOBS=${SD_TEST_JOBS:-$(nproc 2>/dev/null || echo 1)}
+[[ $JOBS =~ ^[1-9][0-9]*$ ]] || { echo "tests/run.sh: SD_TEST_JOBS must be a positive integer, not '$JOBS'" >&2; exit 2; }
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
 total_pass=0 total_fail=0 total_skip=0
 count_re='([0-9]+) passed, ([0-9]+) failed(, ([0-9]+) skipped)?'
+
+# Runs one test and writes what it has to say to $results/ID.out and its three
+# counts to $results/ID.counts; prints nothing itself (it may run in parallel).
 run_one() {
-    local name=$1; shift
-    local log; log=$(mktemp)
+    local id=$1 name=$2; shift 2
+    local log="$results/$id.log" out="$results/$id.out"
     local start=$SECONDS
     # timeout signals the whole process group it leads: a script's children die too.
     timeout -k 10 "$TIMEOUT" "$@" >"$log" 2>&1 </dev/null
@@ -48,28 +60,57 @@ run_one() {
         why="$name ran no check (no 'N passed, N failed' count, or all zero)"
         f=1
     fi
-    if [ "$f" -ne 0 ]; then
-        echo "---- $name (exit $rc) ----"; cat "$log"; echo "----"
-        [ -n "$why" ] && echo "$why"
-    fi
-    if [ "$s" -ne 0 ]; then grep -E '^(SKIP|.*: SKIP)' "$log" | sed "s/^/  /"; fi
-    printf '%-40s %4d passed %3d failed %3d skipped  %3ds\n' "$name" "$p" "$f" "$s" "$took"
-    total_pass=$((total_pass + p)); total_fail=$((total_fail + f)); total_skip=$((total_skip + s))
+    {
+        if [ "$f" -ne 0 ]; then
+            echo "---- $name (exit $rc) ----"; cat "$log"; echo "----"
+            [ -n "$why" ] && echo "$why"
+        fi
+        if [ "$s" -ne 0 ]; then grep -E '^(SKIP|.*: SKIP)' "$log" | sed "s/^/  /"; fi
+        printf '%-40s %4d passed %3d failed %3d skipped  %3ds\n' "$name" "$p" "$f" "$s" "$took"
+    } >"$out"
+    echo "$p $f $s" >"$results/$id.counts"
     rm -f "$log"
+}
+
+# Prints a finished test's lines and adds its counts to the totals.
+report() {
+    local id=$1 p f s
+    cat "$results/$id.out"
+    read -r p f s <"$results/$id.counts"
+    total_pass=$((total_pass + p)); total_fail=$((total_fail + f)); total_skip=$((total_skip + s))
+}
+
+# Starts a test in the background once a lane is free; reports those that ended.
+declare -A id_of_pid=()
+next_id=0
+start_test() {
+    while [ "${#id_of_pid[@]}" -ge "$JOBS" ]; do reap_one; done
+    local id=$next_id; next_id=$((next_id + 1))
+    run_one "$id" "$@" &
+    id_of_pid[$!]=$id
+}
+reap_one() {
+    local pid
+    wait -n -p pid "${!id_of_pid[@]}"
+    report "${id_of_pid[$pid]}"
+    unset "id_of_pid[$pid]"
 }
 run_path() {
     case "$1" in
-    *.sh) run_one "$(basename "$1")" bash "$1";;
+    *.sh) start_test "$(basename "$1")" bash "$1";;
     *.o|*.d|*.so) ;;
-    *) [ -x "$1" ] && [ -f "$1" ] && run_one "$(basename "$1")" "$1";;
+    *) [ -x "$1" ] && [ -f "$1" ] && start_test "$(basename "$1")" "$1";;
     esac
 }
 if [ $# -gt 0 ]; then
     for t in "$@"; do run_path "$t"; done
 else
-    for t in "$BUILD"/tests/test_* "$BUILD"/tests/gradcheck_* tests/t_*.sh; do
+    # The scripts first: they are the long ones, and a long test started last would
+    # leave the other lane idle at the end.
+    for t in tests/t_*.sh "$BUILD"/tests/test_* "$BUILD"/tests/gradcheck_*; do
         [ -f "$t" ] && run_path "$t"
     done
 fi
+while [ "${#id_of_pid[@]}" -gt 0 ]; do reap_one; done
 echo "tests: $total_pass passed, $total_fail failed, $total_skip skipped"
 [ "$total_fail" -eq 0 ] && [ "$total_pass" -gt 0 ]

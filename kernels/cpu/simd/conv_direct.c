@@ -266,12 +266,6 @@ static void extend_gradient_into(const DirectConv *d, const real *dy, size_t row
 // The sum of the lanes by halving (lane j += lane j + width, width = VEC_LEN / 2 ... 1): log2
 // of the lanes in vector adds instead of VEC_LEN scalar ones, which matters when a short
 // sweep (8x8 planes) is reduced for every (channel, tap): the filter gradient's tiles.
-#if defined(SD_REAL_DOUBLE)
-typedef long long LaneIndex;
-#else
-typedef int LaneIndex;
-#endif
-typedef LaneIndex IndexVec __attribute__((vector_size(VEC_BYTES)));
 #define SHIFTED_LANE(j, width) (((j) + (width)) & (VEC_LANES - 1))
 #define SHIFT_LANES2(w, j) SHIFTED_LANE(j, w), SHIFTED_LANE((j) + 1, w)
 #define SHIFT_LANES4(w, j) SHIFT_LANES2(w, j), SHIFT_LANES2(w, (j) + 2)
@@ -292,7 +286,7 @@ static const IndexVec halving_masks[] = {{SHIFT_LANES2(1, 0)}};
 static inline real lane_sum(RealVec v) {
 #pragma GCC unroll 4
     for (size_t k = 0; k < sizeof halving_masks / sizeof halving_masks[0]; k++)
-        v += __builtin_shuffle(v, halving_masks[k]);
+        v += shuffle_lanes(v, halving_masks[k]);
     return v[0];
 }
 

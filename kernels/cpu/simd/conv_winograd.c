@@ -41,12 +41,6 @@
 #define GEMM_KVECS 2
 #endif
 
-#if defined(SD_REAL_DOUBLE)
-typedef long long LaneIndex;
-#else
-typedef int LaneIndex;
-#endif
-typedef LaneIndex IndexVec __attribute__((vector_size(VEC_BYTES)));
 
 static int alpha_of(const WinogradConv *wc) { return wc->m + 2; }
 static int tiles_y(const WinogradConv *wc) { return (wc->out_h + wc->m - 1) / wc->m; }
@@ -191,8 +185,8 @@ __attribute__((always_inline)) static inline void transpose_block(RealVec r[VEC_
         for (int i = 0; i < VEC_LEN; i++) {
             if (i & s) continue;
             const RealVec a = r[i], b = r[i | s];
-            r[i] = __builtin_shuffle(a, b, low_masks[stage]);
-            r[i | s] = __builtin_shuffle(a, b, high_masks[stage]);
+            r[i] = shuffle_pair(a, b, low_masks[stage]);
+            r[i | s] = shuffle_pair(a, b, high_masks[stage]);
         }
     }
 }

@@ -35,6 +35,35 @@
 #define VEC_LANES (VEC_BYTES / 4)
 #endif
 typedef real RealVec __attribute__((vector_size(VEC_BYTES)));
+// Lane indices for shuffles: integers of the lanes' width.
+#if defined(SD_REAL_DOUBLE)
+typedef long long LaneIndex;
+#else
+typedef int LaneIndex;
+#endif
+typedef LaneIndex IndexVec __attribute__((vector_size(VEC_BYTES)));
+
+// out[j] = v[mask[j]], and out[j] = (a:b)[mask[j]] over the pair's 2 * VEC_LANES lanes.
+// gcc's __builtin_shuffle takes the mask from a variable; clang (the fuzzing build) has
+// no such builtin, and moves the lanes one by one there: the same values, slower.
+#if defined(__clang__)
+static inline RealVec shuffle_lanes(RealVec v, IndexVec mask) {
+    RealVec out;
+    for (int j = 0; j < VEC_LANES; j++) out[j] = v[mask[j] & (VEC_LANES - 1)];
+    return out;
+}
+static inline RealVec shuffle_pair(RealVec a, RealVec b, IndexVec mask) {
+    RealVec out;
+    for (int j = 0; j < VEC_LANES; j++) {
+        const int lane = (int)(mask[j] & (2 * VEC_LANES - 1));
+        out[j] = lane < VEC_LANES ? a[lane] : b[lane - VEC_LANES];
+    }
+    return out;
+}
+#else
+#define shuffle_lanes(v, mask) __builtin_shuffle(v, mask)
+#define shuffle_pair(a, b, mask) __builtin_shuffle(a, b, mask)
+#endif
 
 static inline RealVec load_vec(const real *p) {
     RealVec v;
