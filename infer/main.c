@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../common/dataset.h"
+#include "../common/version.h"
 #include "evaluate.h"
 #include "model_metadata.h"
 #include "onnx_graph.h"
@@ -303,8 +304,9 @@ int main(int argc, char **argv) {
     Session *s = calloc(1, sizeof *s);
     if (!s) return EXIT_RUNTIME;
     int parsed = infer_options_parse(argc, argv, &s->options, s->err, sizeof s->err);
-    if (parsed == 1) {
-        infer_options_usage(stdout);
+    if (parsed == INFER_OPTIONS_HELP || parsed == INFER_OPTIONS_VERSION) {
+        if (parsed == INFER_OPTIONS_HELP) infer_options_usage(stdout);
+        else printf("sdinfer %s\n", SD_VERSION);
         free(s);
         return 0;
     }

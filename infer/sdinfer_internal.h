@@ -38,14 +38,14 @@ struct sdinfer_context {
 };
 
 // Whether the pointers are live handles (tag intact).
-int sdinfer_model_valid(const sdinfer_model *model);
-int sdinfer_context_valid(const sdinfer_context *context);
+int sdi_model_valid(const sdinfer_model *model);
+int sdi_context_valid(const sdinfer_context *context);
 
 // snprintf into err when err is not NULL; returns status.
-sdinfer_status sdinfer_fail(sdinfer_status status, char *err, size_t err_len, const char *fmt, ...)
+sdinfer_status sdi_fail(sdinfer_status status, char *err, size_t err_len, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 // The planned backend/plan of a context: the plan's output tensor (softmax applied or not).
-int sdinfer_context_result_tensor(const sdinfer_context *context);
+int sdi_context_result_tensor(const sdinfer_context *context);
 
 #endif

@@ -7,7 +7,7 @@
 #include "file_util.h"
 #include "sdinfer_internal.h"
 
-sdinfer_status sdinfer_fail(sdinfer_status status, char *err, size_t err_len, const char *fmt, ...) {
+sdinfer_status sdi_fail(sdinfer_status status, char *err, size_t err_len, const char *fmt, ...) {
     if (err && err_len) {
         va_list args;
         va_start(args, fmt);
@@ -17,7 +17,7 @@ sdinfer_status sdinfer_fail(sdinfer_status status, char *err, size_t err_len, co
     return status;
 }
 
-int sdinfer_model_valid(const sdinfer_model *model) {
+int sdi_model_valid(const sdinfer_model *model) {
     return model && model->tag == SDINFER_MODEL_TAG;
 }
 
@@ -38,12 +38,12 @@ static sdinfer_status set_options(sdinfer_model *m, const sdinfer_load_options *
     if (options) m->options = *options;
     const sdinfer_load_options *o = &m->options;
     if (o->device != SDINFER_DEVICE_CPU && o->device != SDINFER_DEVICE_CUDA)
-        return sdinfer_fail(SDINFER_ERR_ARGUMENT, err, err_len, "unknown device %d", (int)o->device);
+        return sdi_fail(SDINFER_ERR_ARGUMENT, err, err_len, "unknown device %d", (int)o->device);
     if (o->threads < 0 || o->threads > 4096)
-        return sdinfer_fail(SDINFER_ERR_ARGUMENT, err, err_len,
+        return sdi_fail(SDINFER_ERR_ARGUMENT, err, err_len,
                             "threads = %d: needs 0 (all cores) to 4096", o->threads);
     if (o->precision && strlen(o->precision) >= sizeof m->precision)
-        return sdinfer_fail(SDINFER_ERR_ARGUMENT, err, err_len, "unknown precision '%s'",
+        return sdi_fail(SDINFER_ERR_ARGUMENT, err, err_len, "unknown precision '%s'",
                             o->precision);
     snprintf(m->precision, sizeof m->precision, "%s", o->precision ? o->precision : "");
     m->options.precision = o->precision ? m->precision : NULL;
@@ -51,7 +51,7 @@ static sdinfer_status set_options(sdinfer_model *m, const sdinfer_load_options *
     if (!be) return SDINFER_ERR_DEVICE;
     sdinfer_status status = SDINFER_OK;
     if (o->precision && be->set_precision(be, o->precision) != 0)
-        status = sdinfer_fail(SDINFER_ERR_UNSUPPORTED, err, err_len,
+        status = sdi_fail(SDINFER_ERR_UNSUPPORTED, err, err_len,
                               "the %s backend does not offer precision '%s'", be->name,
                               o->precision);
     be->destroy(be);
@@ -65,21 +65,21 @@ static sdinfer_status read_class_names(sdinfer_model *m, char *err, size_t err_l
     int count = 1;
     for (const char *p = text; *p; p++) count += *p == ',';
     if (count > SDINFER_MAX_CLASS_NAMES || (m->metadata.classes && count != m->metadata.classes))
-        return sdinfer_fail(SDINFER_ERR_INVALID, err, err_len,
+        return sdi_fail(SDINFER_ERR_INVALID, err, err_len,
                             "%s: metadata 'class_names' has %d names for %d classes",
                             m->graph->source, count, m->metadata.classes);
     m->class_names = calloc((size_t)count, sizeof *m->class_names);
-    if (!m->class_names) return sdinfer_fail(SDINFER_ERR_NO_MEMORY, err, err_len, "out of memory");
+    if (!m->class_names) return sdi_fail(SDINFER_ERR_NO_MEMORY, err, err_len, "out of memory");
     m->n_class_names = count;
     const char *start = text;
     for (int i = 0; i < count; i++) {
         size_t length = strcspn(start, ",");
         if (length == 0)
-            return sdinfer_fail(SDINFER_ERR_INVALID, err, err_len,
+            return sdi_fail(SDINFER_ERR_INVALID, err, err_len,
                                 "%s: metadata 'class_names': name %d is empty", m->graph->source, i);
         m->class_names[i] = strndup(start, length);
         if (!m->class_names[i])
-            return sdinfer_fail(SDINFER_ERR_NO_MEMORY, err, err_len, "out of memory");
+            return sdi_fail(SDINFER_ERR_NO_MEMORY, err, err_len, "out of memory");
         start += length + 1;
     }
     return SDINFER_OK;
@@ -99,15 +99,15 @@ sdinfer_status sdinfer_model_load_buffer(const void *data, size_t size, const ch
                                          const sdinfer_load_options *options,
                                          sdinfer_model **model, char *err, size_t err_len) {
     if (err && err_len) err[0] = '\0';
-    if (!model) return sdinfer_fail(SDINFER_ERR_ARGUMENT, err, err_len, "model is NULL");
+    if (!model) return sdi_fail(SDINFER_ERR_ARGUMENT, err, err_len, "model is NULL");
     *model = NULL;
-    if (!data && size) return sdinfer_fail(SDINFER_ERR_ARGUMENT, err, err_len, "data is NULL");
+    if (!data && size) return sdi_fail(SDINFER_ERR_ARGUMENT, err, err_len, "data is NULL");
     if (size > SD_MAX_MODEL_BYTES)
-        return sdinfer_fail(SDINFER_ERR_INVALID, err, err_len, "%s: %zu bytes, more than the "
+        return sdi_fail(SDINFER_ERR_INVALID, err, err_len, "%s: %zu bytes, more than the "
                             "%zu a model may have", name ? name : "buffer", size,
                             (size_t)SD_MAX_MODEL_BYTES);
     sdinfer_model *m = calloc(1, sizeof *m);
-    if (!m) return sdinfer_fail(SDINFER_ERR_NO_MEMORY, err, err_len, "out of memory");
+    if (!m) return sdi_fail(SDINFER_ERR_NO_MEMORY, err, err_len, "out of memory");
     m->tag = SDINFER_MODEL_TAG;
     // The loader wants a message buffer; a caller who passed none still gets a status.
     char scratch[16];
@@ -128,7 +128,7 @@ sdinfer_status sdinfer_model_load_file(const char *path, const sdinfer_load_opti
                                        sdinfer_model **model, char *err, size_t err_len) {
     if (model) *model = NULL;
     if (!path || !model)
-        return sdinfer_fail(SDINFER_ERR_ARGUMENT, err, err_len, "%s is NULL",
+        return sdi_fail(SDINFER_ERR_ARGUMENT, err, err_len, "%s is NULL",
                             path ? "model" : "path");
     char scratch[16];
     uint8_t *data;
@@ -143,7 +143,7 @@ sdinfer_status sdinfer_model_load_file(const char *path, const sdinfer_load_opti
 }
 
 void sdinfer_model_free(sdinfer_model *model) {
-    if (!sdinfer_model_valid(model)) return;
+    if (!sdi_model_valid(model)) return;
     model->tag = 0;
     for (int i = 0; i < model->n_class_names; i++) free(model->class_names[i]);
     free(model->class_names);
@@ -152,16 +152,16 @@ void sdinfer_model_free(sdinfer_model *model) {
 }
 
 int sdinfer_model_input_count(const sdinfer_model *model) {
-    return sdinfer_model_valid(model) ? model->graph->n_inputs : -1;
+    return sdi_model_valid(model) ? model->graph->n_inputs : -1;
 }
 
 int sdinfer_model_output_count(const sdinfer_model *model) {
-    return sdinfer_model_valid(model) ? model->graph->n_outputs : -1;
+    return sdi_model_valid(model) ? model->graph->n_outputs : -1;
 }
 
 static sdinfer_status value_info(const sdinfer_model *model, const int *ids, int count, int index,
                                  sdinfer_tensor_info *info) {
-    if (!sdinfer_model_valid(model) || !info) return SDINFER_ERR_ARGUMENT;
+    if (!sdi_model_valid(model) || !info) return SDINFER_ERR_ARGUMENT;
     if (index < 0 || index >= count) return SDINFER_ERR_NOT_FOUND;
     const GraphValue *v = &model->graph->values[ids[index]];
     memset(info, 0, sizeof *info);
@@ -174,28 +174,28 @@ static sdinfer_status value_info(const sdinfer_model *model, const int *ids, int
 
 sdinfer_status sdinfer_model_input_info(const sdinfer_model *model, int index,
                                         sdinfer_tensor_info *info) {
-    if (!sdinfer_model_valid(model)) return SDINFER_ERR_ARGUMENT;
+    if (!sdi_model_valid(model)) return SDINFER_ERR_ARGUMENT;
     return value_info(model, model->graph->inputs, model->graph->n_inputs, index, info);
 }
 
 sdinfer_status sdinfer_model_output_info(const sdinfer_model *model, int index,
                                          sdinfer_tensor_info *info) {
-    if (!sdinfer_model_valid(model)) return SDINFER_ERR_ARGUMENT;
+    if (!sdi_model_valid(model)) return SDINFER_ERR_ARGUMENT;
     return value_info(model, model->graph->outputs, model->graph->n_outputs, index, info);
 }
 
 const char *sdinfer_model_metadata(const sdinfer_model *model, const char *key) {
-    if (!sdinfer_model_valid(model) || !key) return NULL;
+    if (!sdi_model_valid(model) || !key) return NULL;
     return onnx_graph_metadata(model->graph, key);
 }
 
 int sdinfer_model_class_count(const sdinfer_model *model) {
-    if (!sdinfer_model_valid(model)) return 0;
+    if (!sdi_model_valid(model)) return 0;
     return model->metadata.classes ? model->metadata.classes : model->n_class_names;
 }
 
 const char *sdinfer_model_class_name(const sdinfer_model *model, int index) {
-    if (!sdinfer_model_valid(model) || index < 0 || index >= model->n_class_names) return NULL;
+    if (!sdi_model_valid(model) || index < 0 || index >= model->n_class_names) return NULL;
     return model->class_names[index];
 }
 
@@ -208,7 +208,7 @@ static int input_channels(const sdinfer_model *model) {
 
 sdinfer_status sdinfer_model_normalization(const sdinfer_model *model, float *mean, float *std,
                                            int capacity, int *channels) {
-    if (!sdinfer_model_valid(model) || !mean || !std || !channels || capacity < 1)
+    if (!sdi_model_valid(model) || !mean || !std || !channels || capacity < 1)
         return SDINFER_ERR_ARGUMENT;
     const ModelMetadata *md = &model->metadata;
     Normalization identity = {.channels = input_channels(model)};

@@ -24,7 +24,8 @@ static void check_float_lists(TestContext *t) {
 }
 
 static int parse(InferOptions *o, char *err, const char *args) {
-    char copy[512];
+    // Static: the parsed options point into these strings after parse returns.
+    static char copy[512];
     snprintf(copy, sizeof copy, "sdinfer %s", args);
     char *argv[32];
     int argc = 0;
