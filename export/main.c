@@ -65,7 +65,7 @@ static int apply_option(Command *c, int code, const char *value, char *err, size
 
 static int parse(int argc, char **argv, Command *c) {
     char err[256];
-    optind = 1;
+    optind = 0;  // glibc: 0 resets getopt fully (a test parses many command lines)
     opterr = 0;
     for (int code; (code = getopt_long(argc, argv, ":o:h", long_options, NULL)) != -1;) {
         if (code == 'h') return usage(stdout), PARSE_DONE;

@@ -131,7 +131,7 @@ int infer_options_parse(int argc, char **argv, InferOptions *o, char *err, size_
     memset(o, 0, sizeof *o);
     o->device = "cpu";
     o->warmup_batches = 3;
-    optind = 1;
+    optind = 0;  // glibc: 0 resets getopt fully (a test parses many command lines)
     opterr = 0;
     // The leading ':' tells a missing value (':') from an unknown option ('?').
     for (int code; (code = getopt_long(argc, argv, ":h", long_options, NULL)) != -1;) {
