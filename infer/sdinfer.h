@@ -33,9 +33,10 @@
  * Errors: every function that can fail returns an sdinfer_status. Loading and
  * context creation write a message into the caller's buffer (err, err_len; NULL
  * is allowed); sdinfer_run keeps its message in the context
- * (sdinfer_context_error). sdinfer_status_string names a code. A NULL or freed
- * handle, a NULL pointer or a wrong size is an error code, never a crash (a
- * freed handle is recognised as long as its memory was not reused).
+ * (sdinfer_context_error). sdinfer_status_string names a code. A NULL handle,
+ * a NULL pointer or a wrong size is an error code, never a crash. Using a freed
+ * handle is undefined behaviour, as in all C; handles carry a tag that is
+ * cleared when freed, so such a use is refused while the memory is untouched.
  *
  * Layout: tensors are float32, row-major (NCHW for images), batch first.
  */
