@@ -2,7 +2,7 @@
 # library with one public header, infer/sdinfer.h. Included by the Makefile.
 #
 # The library's objects are compiled a second time, position-independent, into
-# $(BUILD)/pic/ (the programs keep their own objects and flags). The CUDA objects
+# $(BUILD)/pic/ (the programs keep their own objects and flags). The nvcc objects
 # are shared: nvcc always compiles them with -fPIC (see the Makefile).
 #
 #   $(BUILD)/lib/libsdinfer.so.1.0.0  (+ .so.1, .so links)  exports sdinfer_* only
@@ -16,7 +16,8 @@ LIBDIR_OUT := $(BUILD)/lib
 SDINFER_API_SRC := $(wildcard infer/sdinfer_*.c)
 PIC_SRC    := $(filter-out $(SDINFER_API_SRC),$(CORE_SRC) $(INFER_SRC))
 PIC_OBJ    := $(PIC_SRC:%.c=$(PIC)/%.o) $(PIC)/proto/onnx.pb-c.o \
-              $(foreach isa,$(SIMD_ISAS),$(SIMD_SRC:%.c=$(PIC)/%.$(isa).o)) $(CUDA_OBJ)
+              $(foreach isa,$(SIMD_ISAS),$(SIMD_SRC:%.c=$(PIC)/%.$(isa).o)) \
+              $(CUDA_CU:%.cu=$(BUILD)/%.o) $(CUDA_C:%.c=$(PIC)/%.o)
 SDINFER_API_OBJ := $(SDINFER_API_SRC:%.c=$(PIC)/%.o)
 PIC_ARCHIVE := $(PIC)/libsd_pic.a
 SDINFER_SO := $(LIBDIR_OUT)/libsdinfer.so.$(SDINFER_VERSION)
