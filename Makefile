@@ -103,8 +103,9 @@ CPPFLAGS  += -DSD_WITH_CUDA -I$(CUDA_HOME)/include
 CUDA_CU   := $(wildcard kernels/cuda/*.cu)
 CUDA_C    := $(wildcard kernels/cuda/*.c)
 # sm_90 = Hopper (H100/H200); -arch=sm_90 also embeds compute_90 PTX for newer GPUs.
+# -fPIC: the same objects go into the programs and libsdinfer.so (mk/libsdinfer.mk).
 # nvcc's own warnings are errors too, like the host compiler's; -MMD -MP: header dependencies.
-NVCCFLAGS ?= -O3 -std=c++17 -arch=sm_90 --Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror \
+NVCCFLAGS ?= -O3 -std=c++17 -arch=sm_90 --Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror,-fPIC \
              -I. -Icommon -Ikernels -DSD_WITH_CUDA -MMD -MP
 LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublas -lcudart -lstdc++
 CUDA_OBJ  := $(CUDA_CU:%.cu=$(BUILD)/%.o) $(CUDA_C:%.c=$(BUILD)/%.o)
@@ -144,7 +145,7 @@ programs: $(PROGRAMS)
 ifeq ($(BUILD),build)
 	@mkdir -p bin && for p in $(PROGRAM_NAMES); do ln -sfn ../$(BUILD)/bin/$$p bin/$$p; done
 endif
-tests: $(TESTS_F32) $(TESTS_F64) $(FAULT_SHIM) $(BENCH_TOOLS) programs
+tests: $(TESTS_F32) $(TESTS_F64) $(FAULT_SHIM) $(BENCH_TOOLS) programs lib
 
 # ---- generated protobuf-c code for the ONNX schema (never edited by hand) ----
 $(PROTO_C) $(PROTO_H) &: $(ONNX_PROTO)
@@ -268,5 +269,8 @@ endif
 
 clean:
 	rm -rf build build-* bin
+
+# ---- libsdinfer (static, shared, pkg-config) and make install / uninstall ----
+include mk/libsdinfer.mk mk/install.mk
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

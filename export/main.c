@@ -1,11 +1,13 @@
 // sdexport CKPT -o model.onnx [--opset N] [--keep-bn] [--with-preprocessing] [--batch N]
 //
 // Writes the test-time network of a checkpoint as an ONNX model (see export.h).
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/metamap.h"
+#include "common/cli.h"
+#include "common/version.h"
 #include "export.h"
 
 static void usage(FILE *out) {
@@ -18,76 +20,90 @@ static void usage(FILE *out) {
             "  -o, --output PATH      the ONNX file to write (required; written atomically)\n"
             "  --opset N              ONNX opset, %d..%d (default %d)\n"
             "  --keep-bn              keep BatchNormalization nodes instead of folding them\n"
-            "                         into the convolutions\n"
+            "                         into the convolutions (default: folded)\n"
             "  --with-preprocessing   the model takes pixels scaled to [0,1] and applies the\n"
             "                         checkpoint's normalisation itself (Sub mean, Div std)\n"
+            "                         (default off)\n"
             "  --batch N              fixed batch size (default: dynamic, dim_param \"N\")\n"
-            "  -h, --help             this text\n",
+            "  -h, --help             this text\n"
+            "  --version              the program's version\n",
             ONNX_MIN_OPSET, ONNX_MAX_OPSET, EXPORT_DEFAULT_OPSET);
 }
 
-static int parse_int_option(const char *option, const char *text, int *value) {
-    long long parsed;
-    if (!text || parse_long_long(text, &parsed) != 0 || parsed < -1000000000LL ||
-        parsed > 1000000000LL) {
-        fprintf(stderr, "sdexport: %s needs an integer, got '%s'\n", option, text ? text : "");
-        return -1;
+enum { OPT_OPSET = 256, OPT_KEEP_BN, OPT_WITH_PREPROCESSING, OPT_BATCH, OPT_VERSION };
+
+static const struct option long_options[] = {
+    {"output", required_argument, 0, 'o'},
+    {"opset", required_argument, 0, OPT_OPSET},
+    {"keep-bn", no_argument, 0, OPT_KEEP_BN},
+    {"with-preprocessing", no_argument, 0, OPT_WITH_PREPROCESSING},
+    {"batch", required_argument, 0, OPT_BATCH},
+    {"help", no_argument, 0, 'h'},
+    {"version", no_argument, 0, OPT_VERSION},
+    {0, 0, 0, 0},
+};
+
+typedef struct {
+    ExportOptions export;
+    const char *checkpoint_path, *output_path;
+} Command;
+
+enum { PARSE_RUN, PARSE_DONE, PARSE_BAD };
+
+// The opset's range is export_check_options' to judge (exit 1 with the supported range).
+static int apply_option(Command *c, int code, const char *value, char *err, size_t err_len) {
+    switch (code) {
+    case 'o': c->output_path = value; return 0;
+    case OPT_OPSET: return cli_int("--opset", value, 1, 1000, &c->export.opset, err, err_len);
+    case OPT_BATCH: return cli_int("--batch", value, 1, 1000000, &c->export.batch, err, err_len);
+    case OPT_KEEP_BN: c->export.keep_bn = 1; return 0;
+    case OPT_WITH_PREPROCESSING: c->export.with_preprocessing = 1; return 0;
     }
-    *value = (int)parsed;
-    return 0;
+    snprintf(err, err_len, "internal: option code %d has no handler", code);
+    return -1;
+}
+
+static int parse(int argc, char **argv, Command *c) {
+    char err[256];
+    optind = 0;  // glibc: 0 resets getopt fully (a test parses many command lines)
+    opterr = 0;
+    for (int code; (code = getopt_long(argc, argv, ":o:h", long_options, NULL)) != -1;) {
+        if (code == 'h') return usage(stdout), PARSE_DONE;
+        if (code == OPT_VERSION) return printf("sdexport %s\n", SD_VERSION), PARSE_DONE;
+        if (code == ':' || code == '?') {
+            fprintf(stderr, code == ':' ? "sdexport: %s needs a value\n"
+                                        : "sdexport: unknown option %s (see --help)\n",
+                    argv[optind - 1]);
+            return PARSE_BAD;
+        }
+        if (apply_option(c, code, optarg, err, sizeof err) != 0) {
+            fprintf(stderr, "sdexport: %s\n", err);
+            return PARSE_BAD;
+        }
+    }
+    for (int i = optind; i < argc; i++) {
+        if (c->checkpoint_path) {
+            fprintf(stderr, "sdexport: more than one checkpoint given ('%s')\n", argv[i]);
+            return PARSE_BAD;
+        }
+        c->checkpoint_path = argv[i];
+    }
+    if (!c->checkpoint_path || !c->output_path) return usage(stderr), PARSE_BAD;
+    return PARSE_RUN;
 }
 
 int main(int argc, char **argv) {
-    ExportOptions options;
-    export_default_options(&options);
-    const char *checkpoint_path = NULL, *output_path = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (strcmp(arg, "-o") == 0 || strcmp(arg, "--output") == 0) {
-            if (!next) {
-                fprintf(stderr, "sdexport: %s needs a path\n", arg);
-                return 2;
-            }
-            output_path = next, i++;
-        } else if (strcmp(arg, "--opset") == 0) {
-            if (parse_int_option(arg, next, &options.opset) != 0) return 2;
-            i++;
-        } else if (strcmp(arg, "--batch") == 0) {
-            if (parse_int_option(arg, next, &options.batch) != 0) return 2;
-            if (options.batch < 1) {
-                fprintf(stderr, "sdexport: --batch must be at least 1\n");
-                return 2;
-            }
-            i++;
-        } else if (strcmp(arg, "--keep-bn") == 0) {
-            options.keep_bn = 1;
-        } else if (strcmp(arg, "--with-preprocessing") == 0) {
-            options.with_preprocessing = 1;
-        } else if (arg[0] == '-' && arg[1] != '\0') {
-            fprintf(stderr, "sdexport: unknown option %s (see --help)\n", arg);
-            return 2;
-        } else if (!checkpoint_path) {
-            checkpoint_path = arg;
-        } else {
-            fprintf(stderr, "sdexport: more than one checkpoint given ('%s')\n", arg);
-            return 2;
-        }
-    }
-    if (!checkpoint_path || !output_path) {
-        usage(stderr);
-        return 2;
-    }
+    Command c = {0};
+    export_default_options(&c.export);
+    int parsed = parse(argc, argv, &c);
+    if (parsed != PARSE_RUN) return parsed == PARSE_DONE ? 0 : 2;
     char err[1024];
-    if (export_checkpoint(checkpoint_path, output_path, &options, err, sizeof err) != 0) {
+    if (export_checkpoint(c.checkpoint_path, c.output_path, &c.export, err, sizeof err) != 0) {
         fprintf(stderr, "sdexport: %s\n", err);
         return 1;
     }
-    fprintf(stderr, "sdexport: wrote %s (opset %d%s%s)\n", output_path, options.opset,
-            options.keep_bn ? ", batch norm kept" : ", batch norm folded",
-            options.with_preprocessing ? ", with preprocessing" : "");
+    fprintf(stderr, "sdexport: wrote %s (opset %d%s%s)\n", c.output_path, c.export.opset,
+            c.export.keep_bn ? ", batch norm kept" : ", batch norm folded",
+            c.export.with_preprocessing ? ", with preprocessing" : "");
     return 0;
 }

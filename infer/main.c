@@ -6,12 +6,14 @@
 #include <string.h>
 
 #include "../common/dataset.h"
+#include "../common/version.h"
 #include "evaluate.h"
 #include "model_metadata.h"
 #include "onnx_graph.h"
 #include "onnx_tensor.h"
 #include "options.h"
 #include "plan.h"
+#include "sdinfer_internal.h"
 
 #define DEFAULT_DYNAMIC_BATCH 128
 
@@ -19,7 +21,9 @@ enum { EXIT_RUNTIME = 1, EXIT_REFUSED = 2 };
 
 typedef struct {
     InferOptions options;
-    OnnxGraph *graph;
+    sdinfer_model *model;      // loaded and run through libsdinfer (sdinfer.h) ...
+    sdinfer_context *context;
+    OnnxGraph *graph;          // ... these borrow from them, for the reports
     ModelMetadata metadata;
     Backend *be;
     Plan *plan;
@@ -42,11 +46,13 @@ static int batch_is_dynamic(const OnnxGraph *graph) {
 }
 
 static int make_plan(Session *s, int batch_size, int append_softmax) {
-    PlanOptions plan_options = plan_default_options();
-    plan_options.batch_size = batch_size;
-    plan_options.append_softmax = append_softmax;
-    LoadStatus status = plan_create(s->graph, s->be, &plan_options, &s->plan, s->err, sizeof s->err);
-    if (status != LOAD_OK) return fail(s, EXIT_REFUSED);
+    sdinfer_context_options context_options = {.batch_size = batch_size,
+                                                .softmax = append_softmax};
+    if (sdinfer_context_create(s->model, &context_options, &s->context, s->err, sizeof s->err) !=
+        SDINFER_OK)
+        return fail(s, EXIT_REFUSED);
+    s->be = s->context->be;
+    s->plan = s->context->plan;
     const PlanStats *st = &s->plan->stats;
     const double mib = 1024.0 * 1024.0;
     printf("model: %s (producer '%s', opset %d): %d nodes -> %d steps (%d BatchNormalization "
@@ -87,17 +93,18 @@ static int run_tensor_file(Session *s) {
     }
     HostTensor *output = NULL;
     if (!code) {
-        plan_upload_input(s->plan, 0, input->floats);
-        plan_run(s->plan);
         const PlanTensor *out = &s->plan->tensors[s->plan->outputs[0]];
         output = host_tensor_create(ONNX_DTYPE_FLOAT, &out->shape);
         if (!output) {
             snprintf(s->err, sizeof s->err, "out of memory");
             code = fail(s, EXIT_RUNTIME);
+        } else if (sdinfer_run(s->context, s->plan->batch_size, input->floats, in->count,
+                               output->floats, out->count) != SDINFER_OK) {
+            snprintf(s->err, sizeof s->err, "%s", sdinfer_context_error(s->context));
+            code = fail(s, EXIT_RUNTIME);
         }
     }
     if (!code) {
-        plan_download_tensor(s->plan, s->plan->outputs[0], output->floats);
         const char *name = s->graph->values[s->plan->outputs[0]].name;
         if (onnx_tensor_write_file(s->options.output_tensor, output, name, s->err,
                                    sizeof s->err) != 0)
@@ -262,22 +269,33 @@ static int run_dataset(Session *s) {
     return 0;
 }
 
-static int run(Session *s) {
-    LoadStatus status = onnx_graph_load_file(s->options.model_path, &s->graph, s->err, sizeof s->err);
-    if (status != LOAD_OK) return fail(s, EXIT_REFUSED);
-    if (model_metadata_read(s->graph, &s->metadata, s->err, sizeof s->err) != 0)
-        return fail(s, EXIT_REFUSED);
-    s->be = backend_create(s->options.device, s->options.threads, s->err, sizeof s->err);
-    if (!s->be) return fail(s, EXIT_REFUSED);
-    if (s->options.precision && s->be->set_precision(s->be, s->options.precision) != 0) {
-        snprintf(s->err, sizeof s->err, "the %s backend does not offer precision '%s'",
-                 s->be->name, s->options.precision);
+// The model through libsdinfer: checked, with its device and precision proven.
+static int load_model(Session *s) {
+    sdinfer_load_options load_options;
+    sdinfer_load_options_init(&load_options);
+    load_options.threads = s->options.threads;
+    load_options.precision = s->options.precision;
+    if (strcmp(s->options.device, "cuda") == 0) {
+        load_options.device = SDINFER_DEVICE_CUDA;
+    } else if (strcmp(s->options.device, "cpu") != 0) {
+        snprintf(s->err, sizeof s->err, "unknown device '%s' (expected cpu or cuda)",
+                 s->options.device);
         return fail(s, EXIT_REFUSED);
     }
+    if (sdinfer_model_load_file(s->options.model_path, &load_options, &s->model, s->err,
+                                sizeof s->err) != SDINFER_OK)
+        return fail(s, EXIT_REFUSED);
+    s->graph = s->model->graph;
+    s->metadata = s->model->metadata;
+    return 0;
+}
+
+static int run(Session *s) {
+    if (load_model(s) != 0) return EXIT_REFUSED;
     int code = s->options.input_tensor ? run_tensor_file(s) : run_dataset(s);
     // A failed device call (launch, allocation) would otherwise hide behind
     // plausible-looking numbers.
-    if (code == 0 && s->be->last_error(s->be, s->err, sizeof s->err) != 0)
+    if (code == 0 && s->be && s->be->last_error(s->be, s->err, sizeof s->err) != 0)
         code = fail(s, EXIT_RUNTIME);
     return code;
 }
@@ -286,8 +304,9 @@ int main(int argc, char **argv) {
     Session *s = calloc(1, sizeof *s);
     if (!s) return EXIT_RUNTIME;
     int parsed = infer_options_parse(argc, argv, &s->options, s->err, sizeof s->err);
-    if (parsed == 1) {
-        infer_options_usage(stdout);
+    if (parsed == INFER_OPTIONS_HELP || parsed == INFER_OPTIONS_VERSION) {
+        if (parsed == INFER_OPTIONS_HELP) infer_options_usage(stdout);
+        else printf("sdinfer %s\n", SD_VERSION);
         free(s);
         return 0;
     }
@@ -298,10 +317,9 @@ int main(int argc, char **argv) {
     } else {
         code = run(s);
     }
-    plan_free(s->plan);
-    if (s->be) s->be->destroy(s->be);
+    sdinfer_context_free(s->context);
     if (s->has_dataset) dataset_free(&s->dataset);
-    onnx_graph_free(s->graph);
+    sdinfer_model_free(s->model);
     free(s);
     return code;
 }

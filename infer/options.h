@@ -28,7 +28,10 @@ typedef struct {
     int profile;                 // with --bench: time each step
 } InferOptions;
 
-// Parses argv. Returns 0, 1 when --help was printed, or -1 with a message in err.
+enum { INFER_OPTIONS_HELP = 1, INFER_OPTIONS_VERSION = 2 };
+// Parses argv (getopt_long: long options, "--opt value" or "--opt=value", the
+// model anywhere). Returns 0, INFER_OPTIONS_HELP / _VERSION when that was asked
+// for (the caller prints it), or -1 with a message in err naming the option.
 int infer_options_parse(int argc, char **argv, InferOptions *options, char *err, size_t err_len);
 void infer_options_usage(void *stream);
 

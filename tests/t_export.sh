@@ -260,7 +260,7 @@ mkdir -p "$e"
 ck=$d/model.safetensors
 check "no -o: usage, exit 2" expect_exit 2 "usage: sdexport CHECKPOINT -o MODEL.onnx" "$SDEXPORT" "$ck"
 check "unknown option: exit 2" expect_exit 2 "unknown option --frobnicate" "$SDEXPORT" "$ck" -o "$e/x.onnx" --frobnicate
-check "--batch 0: exit 2" expect_exit 2 "--batch must be at least 1" "$SDEXPORT" "$ck" -o "$e/x.onnx" --batch 0
+check "--batch 0: exit 2" expect_exit 2 "--batch: '0' is not an integer from 1 to 1000000" "$SDEXPORT" "$ck" -o "$e/x.onnx" --batch 0
 check "--help mentions --keep-bn" bash -c "'$SDEXPORT' --help | grep -q -- --keep-bn"
 check "opset 10 refused" expect_exit 1 "opset 10 is not supported: sdexport writes opsets 11 to 17" \
     "$SDEXPORT" "$ck" -o "$e/x.onnx" --opset 10

@@ -24,7 +24,8 @@ static void check_float_lists(TestContext *t) {
 }
 
 static int parse(InferOptions *o, char *err, const char *args) {
-    char copy[512];
+    // Static: the parsed options point into these strings after parse returns.
+    static char copy[512];
     snprintf(copy, sizeof copy, "sdinfer %s", args);
     char *argv[32];
     int argc = 0;
@@ -54,6 +55,20 @@ static void check_options(TestContext *t) {
           "--profile without --bench refused: %s", err);
     CHECK(t, parse(&o, err, "m.onnx --bench 3 --profile --verbose") == 0 && o.profile && o.verbose,
           "--profile and --verbose set");
+    // getopt_long: --opt=value, the model after the options, errors naming the option.
+    CHECK(t, parse(&o, err, "--batch-size=64 --threads 1 m.onnx") == 0 && o.batch_size == 64 &&
+             o.threads == 1 && strcmp(o.model_path, "m.onnx") == 0, "--opt=value: %s", err);
+    CHECK(t, parse(&o, err, "m.onnx --bench") == -1 && strcmp(err, "--bench needs a value") == 0,
+          "missing value: %s", err);
+    CHECK(t, parse(&o, err, "m.onnx --limit=-1") == -1 &&
+             strcmp(err, "--limit: '-1' is not an integer from 1 to 1073741824") == 0,
+          "bad value named: %s", err);
+    CHECK(t, parse(&o, err, "m.onnx --std 1,-1 --mean 0,0") == -1 && strstr(err, "--std"),
+          "negative std named: %s", err);
+    CHECK(t, parse(&o, err, "a.onnx b.onnx") == -1 && strstr(err, "more than one model"),
+          "two models: %s", err);
+    CHECK(t, parse(&o, err, "-h") == INFER_OPTIONS_HELP, "-h");
+    CHECK(t, parse(&o, err, "--version") == INFER_OPTIONS_VERSION, "--version");
 }
 
 static void check_metadata(TestContext *t) {

@@ -7,14 +7,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/cli.h"
 #include "../common/dataset.h"
+#include "../common/version.h"
 #include "loader.h"
+#include "models_dir.h"
 
 void options_defaults(TrainOptions *opt) {
     memset(opt, 0, sizeof *opt);
     snprintf(opt->dataset, sizeof opt->dataset, "cifar10");
     snprintf(opt->model, sizeof opt->model, "resnet110-cifar");
-    snprintf(opt->models_dir, sizeof opt->models_dir, "%s", "models");
+    models_dir_default(opt->models_dir, sizeof opt->models_dir);
     opt->epochs = 500;
     opt->batch_size = 128;
     opt->lr = 0.1;
@@ -47,7 +50,8 @@ static void print_help(void) {
         "  --data DIR            data set directory (default: fashion-mnist's Debian location;\n"
         "                        others need --data)\n"
         "  --model PRESET|FILE   architecture preset in models/ or a preset file (default %s)\n"
-        "  --models-dir DIR      where presets are looked up (default %s)\n"
+        "  --models-dir DIR      where presets are looked up (default %s: $" MODELS_DIR_ENV ",\n"
+        "                        else the installed or source tree's presets, else ./models)\n"
         "  --epochs E            (default %d)\n"
         "  --batch-size B        (default %d)\n"
         "  --lr LR               initial learning rate (default %g)\n"
@@ -88,45 +92,27 @@ static void print_help(void) {
         "  --bench-steps N       time N training steps on synthetic data, print images/s, exit\n"
         "  --bench-repeats R     with --bench-steps: R timed windows of N steps, report the\n"
         "                        median window (default 1)\n"
-        "  --help                this text\n",
+        "  --help                this text\n"
+        "  --version             the program's version\n",
         d.dataset, d.model, d.models_dir, d.epochs, d.batch_size, d.lr, d.momentum,
         d.weight_decay, d.warmup_epochs, d.warmup_lr, d.survival, d.p_last, d.val_size,
         (unsigned long long)d.seed, d.device, d.precision, d.prefetch);
 }
 
+// The programs' shared parsers (common/cli.h); options_parse names the option itself.
 static int parse_int(const char *text, int min, int max, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (errno || end == text || *end != '\0' || v < min || v > max) return -1;
-    *out = (int)v;
-    return 0;
+    return cli_int("", text, min, max, out, NULL, 0);
 }
 
 static int parse_real(const char *text, double min, double max, double *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (errno || end == text || *end != '\0' || !isfinite(v) || v < min || v > max) return -1;
-    *out = v;
-    return 0;
+    return cli_double("", text, min, max, out, NULL, 0);
 }
 
 static int parse_steps(const char *text, TrainOptions *opt) {
     opt->n_lr_steps = 0;
     if (text[0] == '\0' || strcmp(text, "none") == 0) return 0;
-    char buf[256];
-    if (strlen(text) >= sizeof buf) return -1;
-    snprintf(buf, sizeof buf, "%s", text);
-    int previous = 0;
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        int epoch;
-        if (opt->n_lr_steps == MAX_LR_STEPS || parse_int(tok, 1, 1000000, &epoch) != 0 ||
-            epoch <= previous)
-            return -1;
-        opt->lr_steps[opt->n_lr_steps++] = previous = epoch;
-    }
-    return 0;
+    return cli_increasing_int_list("", text, 1, 1000000, opt->lr_steps, MAX_LR_STEPS,
+                                   &opt->n_lr_steps, NULL, 0);
 }
 
 static int copy_arg(char *dst, size_t cap, const char *src) {
@@ -147,7 +133,7 @@ enum {
     OPT_WARMUP_LR, OPT_SURVIVAL, OPT_P_LAST, OPT_VAL_SIZE, OPT_AUGMENT, OPT_NO_AUGMENT, OPT_SEED,
     OPT_FORCE,
     OPT_DEVICE, OPT_PRECISION, OPT_THREADS, OPT_PREFETCH, OPT_CUDA_GRAPHS, OPT_OUT, OPT_RESUME, OPT_TRAIN_LIMIT, OPT_TEST_LIMIT,
-    OPT_GRAD_MAG, OPT_BENCH, OPT_BENCH_REPEATS, OPT_HELP,
+    OPT_GRAD_MAG, OPT_BENCH, OPT_BENCH_REPEATS, OPT_HELP, OPT_VERSION,
 };
 
 static const struct option long_options[] = {
@@ -185,6 +171,7 @@ static const struct option long_options[] = {
     {"bench-steps", required_argument, 0, OPT_BENCH},
     {"bench-repeats", required_argument, 0, OPT_BENCH_REPEATS},
     {"help", no_argument, 0, OPT_HELP},
+    {"version", no_argument, 0, OPT_VERSION},
     {0, 0, 0, 0},
 };
 
@@ -247,6 +234,10 @@ int options_parse(TrainOptions *opt, int argc, char **argv) {
         int index = 0;
         int code = getopt_long(argc, argv, "", long_options, &index);
         if (code == -1) break;
+        if (code == OPT_VERSION) {
+            printf("sdtrain " SD_VERSION "\n");
+            return 1;
+        }
         if (code == OPT_HELP) {
             print_help();
             return 1;
