@@ -35,6 +35,8 @@ void options_defaults(TrainOptions *opt) {
     opt->prefetch = 2;
     opt->bench_repeats = 1;
     opt->save_every_epoch = 1;
+    opt->dist_timeout = 600;
+    opt->dist_check_every = 20;
 }
 
 static void print_help(void) {
@@ -88,10 +90,17 @@ static void print_help(void) {
         "  --bench-steps N       time N training steps on synthetic data, print images/s, exit\n"
         "  --bench-repeats R     with --bench-steps: R timed windows of N steps, report the\n"
         "                        median window (default 1)\n"
+        "  --sync-bn             under mpirun: batch-norm statistics (and their gradients)\n"
+        "                        over the batches of all ranks together (default: per rank)\n"
+        "  --dist-timeout S      under mpirun: a rank that waits S seconds for the others\n"
+        "                        stops the run with a message (default %g)\n"
+        "  --dist-check-every K  under mpirun: check every K steps that all ranks drew the\n"
+        "                        same gates (default %d)\n"
         "  --help                this text\n",
         d.dataset, d.model, d.models_dir, d.epochs, d.batch_size, d.lr, d.momentum,
         d.weight_decay, d.warmup_epochs, d.warmup_lr, d.survival, d.p_last, d.val_size,
-        (unsigned long long)d.seed, d.device, d.precision, d.prefetch);
+        (unsigned long long)d.seed, d.device, d.precision, d.prefetch, d.dist_timeout,
+        d.dist_check_every);
 }
 
 static int parse_int(const char *text, int min, int max, int *out) {
@@ -148,6 +157,7 @@ enum {
     OPT_FORCE,
     OPT_DEVICE, OPT_PRECISION, OPT_THREADS, OPT_PREFETCH, OPT_CUDA_GRAPHS, OPT_OUT, OPT_RESUME, OPT_TRAIN_LIMIT, OPT_TEST_LIMIT,
     OPT_GRAD_MAG, OPT_BENCH, OPT_BENCH_REPEATS, OPT_HELP,
+    OPT_SYNC_BN, OPT_DIST_TIMEOUT, OPT_DIST_CHECK_EVERY,
 };
 
 static const struct option long_options[] = {
@@ -185,6 +195,9 @@ static const struct option long_options[] = {
     {"bench-steps", required_argument, 0, OPT_BENCH},
     {"bench-repeats", required_argument, 0, OPT_BENCH_REPEATS},
     {"help", no_argument, 0, OPT_HELP},
+    {"sync-bn", no_argument, 0, OPT_SYNC_BN},
+    {"dist-timeout", required_argument, 0, OPT_DIST_TIMEOUT},
+    {"dist-check-every", required_argument, 0, OPT_DIST_CHECK_EVERY},
     {0, 0, 0, 0},
 };
 
@@ -236,6 +249,9 @@ static int apply_option(TrainOptions *opt, int code, const char *arg) {
     case OPT_GRAD_MAG: opt->log_grad_magnitude = 1; return 0;
     case OPT_BENCH: return parse_int(arg, 1, 1000000, &opt->bench_steps);
     case OPT_BENCH_REPEATS: return parse_int(arg, 1, 1000, &opt->bench_repeats);
+    case OPT_SYNC_BN: opt->sync_bn = 1; return 0;
+    case OPT_DIST_TIMEOUT: return parse_real(arg, 1, 1e6, &opt->dist_timeout);
+    case OPT_DIST_CHECK_EVERY: return parse_int(arg, 1, 1000000, &opt->dist_check_every);
     default: return -1;
     }
 }
