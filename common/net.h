@@ -102,6 +102,10 @@ typedef struct {
     real *activation_arena;              // one allocation holding every activation above
     NetRecordings *recordings;           // NULL = every op runs eagerly (the default)
     NetBnSync *bn_sync;                  // NULL = training BN over this process's batch only
+    // Called by net_backward after each block's backward, last block first (sdtrain's
+    // gradient exchange starts on a block's gradients while backward goes on); NULL = none.
+    void (*block_backward_done)(void *ctx, int block);
+    void *block_backward_ctx;
 } Net;
 
 // Builds the network for inputs of in_c x in_h x in_w and n_classes, with room for

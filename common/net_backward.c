@@ -133,6 +133,8 @@ void net_backward(Net *net, int batch) {
             g.in = g.out;
             g.out = d_input;
         }
+        // Block l's parameter gradients are final now (no other block touches them).
+        if (net->block_backward_done) net->block_backward_done(net->block_backward_ctx, l);
     }
     ConvBN *stem = &net->stem;
     if (net->stem_pool) {

@@ -6,6 +6,8 @@
 #     of its scale; without --sync-bn it is not (so the comparison can fail);
 #   - the gates are checked equal on all ranks every step; a rank that flips one
 #     gate (test hook SDTRAIN_TEST_SKEW_GATES) stops the run with a message;
+#   - overlapping the sums with backward (--overlap-kb, small buckets: sums start
+#     during backward, the log counts them) gives bit-identical weights;
 #   - dropped blocks' gradients are not sent: the bytes per step in the log are
 #     below all parameters' bytes with stochastic depth and equal to them with
 #     constant depth (the parameter count read from the checkpoint);
@@ -59,6 +61,10 @@ check "per-rank BN" mpi2 "${base[@]}" --epochs 1 --batch-size 32 --out "$tmp/loc
 check "per-rank BN differs from 1 x 64 beyond 1e-4 (the comparison can fail)" expect_exit 1 \
     "differ beyond 0.0001 of their scale" /usr/bin/python3 tests/ckpt_tensors_close.py \
     "$tmp/one/last.ckpt" "$tmp/local/last.ckpt" 1e-4
+check "overlapped with backward, 1 KB buckets: sums started during backward" bash -c \
+    "OMP_NUM_THREADS=1 mpirun --oversubscribe --allow-run-as-root -np 2 '$SDTRAIN' ${base[*]} --epochs 1 --batch-size 32 --overlap-kb 1 --out '$tmp/overlap' 2>&1 | grep -E '; [1-9][0-9]* sums started during backward'"
+check "overlap changes nothing: weights bit-identical" /usr/bin/python3 \
+    tests/ckpt_tensors_equal.py "$tmp/local/last.ckpt" "$tmp/overlap/last.ckpt"
 check "rank 0 alone wrote the run: one log with one row" bash -c \
     "[ \$(wc -l < '$tmp/sync/log.csv') -eq 2 ]"
 

@@ -91,6 +91,8 @@ void dist_finalize(Dist *d) {
     }
     if (d->mpi_started) MPI_Finalize();
     d->mpi_started = 0;
+    free(d->pending);
+    d->pending = NULL;
 #else
     (void)d;
 #endif
@@ -134,6 +136,44 @@ void dist_sum_doubles(Dist *d, double *values, size_t count) {
     sum_in_place(d, values, count, sizeof(double), MPI_DOUBLE);
 #else
     (void)d, (void)values, (void)count;
+#endif
+}
+
+int dist_sum_start(Dist *d, real *values, size_t count) {
+#ifdef SD_WITH_MPI
+    if (d->size == 1) return 0;
+    if (count > (size_t)1 << 30 || d->n_pending == DIST_MAX_PENDING) return -1;
+    if (!d->pending) d->pending = malloc(DIST_MAX_PENDING * sizeof(MPI_Request));
+    if (!d->pending) return -1;
+    MPI_Request *requests = d->pending;
+    MPI_Iallreduce(MPI_IN_PLACE, values, (int)count, sizeof(real) == 4 ? MPI_FLOAT : MPI_DOUBLE,
+                   MPI_SUM, MPI_COMM_WORLD, &requests[d->n_pending++]);
+    return 0;
+#else
+    (void)d, (void)values, (void)count;
+    return 0;
+#endif
+}
+
+void dist_progress(Dist *d) {
+#ifdef SD_WITH_MPI
+    if (d->n_pending == 0) return;
+    int done;
+    MPI_Testall(d->n_pending, d->pending, &done, MPI_STATUSES_IGNORE);
+#else
+    (void)d;
+#endif
+}
+
+void dist_wait_sums(Dist *d) {
+#ifdef SD_WITH_MPI
+    if (d->n_pending == 0) return;
+    arm(d, "a reduction");
+    MPI_Waitall(d->n_pending, d->pending, MPI_STATUSES_IGNORE);
+    disarm(d);
+    d->n_pending = 0;
+#else
+    (void)d;
 #endif
 }
 

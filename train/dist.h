@@ -31,7 +31,11 @@ typedef struct {
     pthread_t watchdog;
     int has_watchdog;
     long long bytes_reduced;    // payload bytes this rank gave to gradient reductions
+    void *pending;              // MPI_Request[DIST_MAX_PENDING] of started sums
+    int n_pending;
 } Dist;
+
+#define DIST_MAX_PENDING 4096
 
 // Joins the run when launched by mpirun (MPI_Init), else sets up rank 0 of 1.
 // Returns 0, or -1 with a message.
@@ -43,6 +47,14 @@ void dist_abort(Dist *d);
 // In-place sums over all ranks.
 void dist_sum_reals(Dist *d, real *values, size_t count);
 void dist_sum_doubles(Dist *d, double *values, size_t count);
+// Nonblocking in-place sums, for overlap with computation: started in order on every
+// rank alike, finished together by dist_wait_sums (values must stay untouched until
+// then). dist_sum_start returns 0, or -1 when it cannot start one (too many pending,
+// too large): the caller then sums blocking. dist_progress lets started sums advance
+// (OpenMPI moves them on inside MPI calls only).
+int dist_sum_start(Dist *d, real *values, size_t count);
+void dist_progress(Dist *d);
+void dist_wait_sums(Dist *d);
 // Rank 0's bytes to every rank.
 void dist_broadcast(Dist *d, void *bytes, size_t count);
 void dist_barrier(Dist *d);

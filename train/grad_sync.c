@@ -1,4 +1,4 @@
-// Block-wise gradient averaging (train/grad_sync.h).
+// Block-wise gradient averaging, optionally overlapped with backward (train/grad_sync.h).
 #include "grad_sync.h"
 
 #include <stdio.h>
@@ -12,15 +12,20 @@ static int gated_block(const char *name) {
     return strncmp(name + used, "shortcut.", 9) == 0 ? -1 : block;
 }
 
-int grad_sync_init(GradSync *gs, const Net *net, char *err, size_t err_len) {
+int grad_sync_init(GradSync *gs, const Net *net, size_t bucket_elements, char *err,
+                   size_t err_len) {
     memset(gs, 0, sizeof *gs);
-    gs->segments = malloc((size_t)(net->n_tensors + 1) * sizeof *gs->segments);
+    size_t slots = (size_t)net->n_tensors + 1;
+    gs->segments = malloc(slots * sizeof *gs->segments);
+    gs->packed_segments = malloc(slots * sizeof *gs->packed_segments);
+    gs->is_packed = malloc(slots);
     gs->host = malloc((net->n_params ? net->n_params : 1) * sizeof(real));
-    if (!gs->segments || !gs->host) {
+    if (!gs->segments || !gs->packed_segments || !gs->is_packed || !gs->host) {
         grad_sync_free(gs);
         snprintf(err, err_len, "out of host memory for the gradient exchange");
         return -1;
     }
+    gs->bucket_elements = bucket_elements;
     for (int i = 0; i < net->n_tensors; i++) {
         const NetTensor *t = &net->tensors[i];
         if (t->store != TENSOR_PARAM) continue;
@@ -38,6 +43,8 @@ int grad_sync_init(GradSync *gs, const Net *net, char *err, size_t err_len) {
 
 void grad_sync_free(GradSync *gs) {
     free(gs->segments);
+    free(gs->packed_segments);
+    free(gs->is_packed);
     free(gs->host);
     memset(gs, 0, sizeof *gs);
 }
@@ -46,28 +53,69 @@ static int segment_open(const GradSegment *s, const uint8_t *gates) {
     return s->block < 0 || gates == NULL || gates[s->block];
 }
 
-void grad_sync_average(GradSync *gs, Dist *d, Net *net, const uint8_t *gates) {
-    Backend *be = net->be;
-    size_t packed = 0;
-    for (int i = 0; i < gs->n_segments; i++) {
-        const GradSegment *s = &gs->segments[i];
-        if (!segment_open(s, gates)) continue;
-        if (d->size > 1)
-            be->download(be, gs->host + packed, net->grads + s->offset, s->count * sizeof(real));
-        packed += s->count;
+// Appends segment i to the packing buffer (a copy only when there is a peer).
+static void pack(GradSync *gs, int i) {
+    const GradSegment *s = &gs->segments[i];
+    if (gs->dist->size > 1)
+        gs->net->be->download(gs->net->be, gs->host + gs->packed, gs->net->grads + s->offset,
+                              s->count * sizeof(real));
+    gs->is_packed[i] = 1;
+    gs->packed_segments[gs->n_packed++] = i;
+    gs->packed += s->count;
+}
+
+// Sums host[bucket_start, packed) over the ranks: started now, finished by the wait.
+static void send_bucket(GradSync *gs) {
+    size_t count = gs->packed - gs->bucket_start;
+    if (count == 0 || gs->dist->size == 1) return;
+    real *values = gs->host + gs->bucket_start;
+    if (dist_sum_start(gs->dist, values, count) != 0) dist_sum_reals(gs->dist, values, count);
+    gs->bucket_start = gs->packed;
+}
+
+static void block_done(void *ctx, int block) {
+    GradSync *gs = ctx;
+    if (gs->gates && !gs->gates[block]) return;  // closed: nothing to send
+    for (int i = 0; i < gs->n_segments; i++)
+        if (gs->segments[i].block == block && !gs->is_packed[i]) pack(gs, i);
+    if (gs->packed - gs->bucket_start >= gs->bucket_elements) {
+        send_bucket(gs);
+        gs->early_sums++;
     }
+    dist_progress(gs->dist);
+}
+
+void grad_sync_begin(GradSync *gs, Dist *d, Net *net, const uint8_t *gates) {
+    gs->dist = d;
+    gs->net = net;
+    gs->gates = gates;
+    gs->n_packed = 0;
+    gs->packed = gs->bucket_start = 0;
+    memset(gs->is_packed, 0, (size_t)gs->n_segments);
+    if (gs->bucket_elements > 0 && d->size > 1) {
+        net->block_backward_done = block_done;
+        net->block_backward_ctx = gs;
+    }
+}
+
+void grad_sync_finish(GradSync *gs) {
+    Dist *d = gs->dist;
+    Net *net = gs->net;
+    net->block_backward_done = NULL;
+    for (int i = 0; i < gs->n_segments; i++)
+        if (!gs->is_packed[i] && segment_open(&gs->segments[i], gs->gates)) pack(gs, i);
     gs->steps++;
-    gs->elements_sent += (long long)packed;
-    d->bytes_reduced += (long long)(packed * sizeof(real));
+    gs->elements_sent += (long long)gs->packed;
+    d->bytes_reduced += (long long)(gs->packed * sizeof(real));
     if (d->size == 1) return;
-    dist_sum_reals(d, gs->host, packed);
+    send_bucket(gs);
+    dist_wait_sums(d);
     const real scale = (real)1 / (real)d->size;
-    for (size_t i = 0; i < packed; i++) gs->host[i] *= scale;
-    packed = 0;
-    for (int i = 0; i < gs->n_segments; i++) {
-        const GradSegment *s = &gs->segments[i];
-        if (!segment_open(s, gates)) continue;
-        be->upload(be, net->grads + s->offset, gs->host + packed, s->count * sizeof(real));
-        packed += s->count;
+    for (size_t i = 0; i < gs->packed; i++) gs->host[i] *= scale;
+    size_t at = 0;
+    for (int k = 0; k < gs->n_packed; k++) {
+        const GradSegment *s = &gs->segments[gs->packed_segments[k]];
+        net->be->upload(net->be, net->grads + s->offset, gs->host + at, s->count * sizeof(real));
+        at += s->count;
     }
 }

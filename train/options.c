@@ -96,6 +96,8 @@ static void print_help(void) {
         "                        stops the run with a message (default %g)\n"
         "  --dist-check-every K  under mpirun: check every K steps that all ranks drew the\n"
         "                        same gates (default %d)\n"
+        "  --overlap-kb KB       under mpirun: start summing gradients while backward goes\n"
+        "                        on, in buckets of KB kilobytes (default 0: after backward)\n"
         "  --help                this text\n",
         d.dataset, d.model, d.models_dir, d.epochs, d.batch_size, d.lr, d.momentum,
         d.weight_decay, d.warmup_epochs, d.warmup_lr, d.survival, d.p_last, d.val_size,
@@ -157,7 +159,7 @@ enum {
     OPT_FORCE,
     OPT_DEVICE, OPT_PRECISION, OPT_THREADS, OPT_PREFETCH, OPT_CUDA_GRAPHS, OPT_OUT, OPT_RESUME, OPT_TRAIN_LIMIT, OPT_TEST_LIMIT,
     OPT_GRAD_MAG, OPT_BENCH, OPT_BENCH_REPEATS, OPT_HELP,
-    OPT_SYNC_BN, OPT_DIST_TIMEOUT, OPT_DIST_CHECK_EVERY,
+    OPT_SYNC_BN, OPT_DIST_TIMEOUT, OPT_DIST_CHECK_EVERY, OPT_OVERLAP_KB,
 };
 
 static const struct option long_options[] = {
@@ -198,6 +200,7 @@ static const struct option long_options[] = {
     {"sync-bn", no_argument, 0, OPT_SYNC_BN},
     {"dist-timeout", required_argument, 0, OPT_DIST_TIMEOUT},
     {"dist-check-every", required_argument, 0, OPT_DIST_CHECK_EVERY},
+    {"overlap-kb", required_argument, 0, OPT_OVERLAP_KB},
     {0, 0, 0, 0},
 };
 
@@ -252,6 +255,7 @@ static int apply_option(TrainOptions *opt, int code, const char *arg) {
     case OPT_SYNC_BN: opt->sync_bn = 1; return 0;
     case OPT_DIST_TIMEOUT: return parse_real(arg, 1, 1e6, &opt->dist_timeout);
     case OPT_DIST_CHECK_EVERY: return parse_int(arg, 1, 1000000, &opt->dist_check_every);
+    case OPT_OVERLAP_KB: return parse_int(arg, 0, 1048576, &opt->overlap_kb);
     default: return -1;
     }
 }

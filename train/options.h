@@ -45,6 +45,7 @@ typedef struct {
     int sync_bn;                // BN statistics over every rank's batch together
     double dist_timeout;        // seconds a rank waits for the others before it gives up
     int dist_check_every;       // steps between checks that every rank drew the same gates
+    int overlap_kb;             // > 0: gradient sums overlap backward, in buckets of this size
 } TrainOptions;
 
 void options_defaults(TrainOptions *opt);

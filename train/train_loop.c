@@ -75,9 +75,10 @@ static void report_exchange(Trainer *tr, int epoch) {
     double per_step = (double)gs->elements_sent * sizeof(real) / (double)gs->steps;
     double all = (double)gs->all_elements * sizeof(real);
     fprintf(stderr, "sdtrain: epoch %d: gradient all-reduce %.0f bytes/step on average over %lld "
-            "steps (every block open: %.0f bytes/step, %.1f%%)\n", epoch + 1, per_step,
-            gs->steps, all, 100 * per_step / all);
-    gs->steps = gs->elements_sent = 0;
+            "steps (every block open: %.0f bytes/step, %.1f%%); %lld sums started during "
+            "backward\n", epoch + 1, per_step, gs->steps, all, 100 * per_step / all,
+            gs->early_sums);
+    gs->steps = gs->elements_sent = gs->early_sums = 0;
 }
 
 int trainer_run(Trainer *tr, char *err, size_t err_len) {

@@ -218,8 +218,9 @@ void trainer_train_epoch(Trainer *tr, int epoch, EpochStats *stats) {
         }
         for (int l = 0; l < net->n_blocks; l++) active_sum += tr->gates[l];
         net_forward(net, batch, tr->gates, NET_TRAIN);
+        grad_sync_begin(&tr->grad_sync, tr->dist, net, tr->gates);
         net_backward(net, batch);
-        grad_sync_average(&tr->grad_sync, tr->dist, net, tr->gates);
+        grad_sync_finish(&tr->grad_sync);  // the mean over the ranks: the same on every rank
         if (opt->log_grad_magnitude && tr->gates[0]) {
             grad_sum += first_conv_grad_magnitude(tr);
             grad_steps++;

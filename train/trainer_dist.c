@@ -23,7 +23,8 @@ int trainer_dist_setup(Trainer *tr, char *err, size_t err_len) {
                  "--batch-size %d)", tr->train_count, global, d->size, tr->opt.batch_size);
         return -1;
     }
-    if (grad_sync_init(&tr->grad_sync, &tr->net, err, err_len) != 0) return -1;
+    size_t bucket = (size_t)tr->opt.overlap_kb * 1024 / sizeof(real);
+    if (grad_sync_init(&tr->grad_sync, &tr->net, bucket, err, err_len) != 0) return -1;
     tr->host_bn_state = malloc((tr->net.n_bn_state ? tr->net.n_bn_state : 1) * sizeof(real));
     if (!tr->host_bn_state) {
         snprintf(err, err_len, "out of host memory for the BN statistics");
