@@ -77,7 +77,15 @@ int dist_init(Dist *d, int *argc, char ***argv, double timeout_s, char *err, siz
         d->has_watchdog = 1;
     }
 #else
-    (void)argc, (void)argv, (void)err, (void)err_len;
+    (void)argc, (void)argv;
+    // Started by mpirun without MPI built in, every copy would think itself alone and
+    // write the same run directory.
+    const char *ranks = getenv("OMPI_COMM_WORLD_SIZE");
+    if (ranks && atoi(ranks) > 1) {
+        snprintf(err, err_len, "started by mpirun as one of %s processes, but this sdtrain was "
+                 "built without MPI (install libopenmpi-dev and rebuild)", ranks);
+        return -1;
+    }
 #endif
     return 0;
 }
