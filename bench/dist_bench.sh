@@ -28,27 +28,36 @@ if ! command -v mpirun >/dev/null || ! ldd "$SDTRAIN" | grep -q libmpi; then
     echo "dist_bench: needs mpirun and an sdtrain built with OpenMPI (tools/deps.sh)" >&2
     exit 1
 fi
+# Waiting threads sleep on both sides (as tests/run.sh): spinning would favour the side
+# with fewer threads per process on a busy machine.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 mpi() { OMP_NUM_THREADS=$1 mpirun --oversubscribe --allow-run-as-root -np "$2" "$SDTRAIN" "${@:3}"; }
 common=(--dataset fashion-mnist --model "$model" --epochs 1 --train-limit "$images" --val-size 0
         --test-limit 1 --seed 1 --force)
 ips() { awk -F, 'NR == 2 { print $7 }' "$1/log.csv"; }  # images/s (global) of epoch 1
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $cores cores"
-one=() two=()
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $cores cores; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+one=() two=() single=()
 for r in $(seq "$repeats"); do  # alternating, so drifts of the machine hit both sides
     "$SDTRAIN" "${common[@]}" --batch-size "$batch" --threads "$cores" --out "$out/one" \
         >"$out/one.$r.log" 2>&1
     one+=("$(ips "$out/one")")
+    "$SDTRAIN" "${common[@]}" --batch-size "$batch" --threads 1 --out "$out/single" \
+        >"$out/single.$r.log" 2>&1
+    single+=("$(ips "$out/single")")
     mpi $((cores / 2 > 0 ? cores / 2 : 1)) 2 "${common[@]}" --batch-size $((batch / 2)) \
         --threads $((cores / 2 > 0 ? cores / 2 : 1)) --out "$out/two" >"$out/two.$r.log" 2>&1
     two+=("$(ips "$out/two")")
 done
 m1=$(printf '%s\n' "${one[@]}" | median)
 m2=$(printf '%s\n' "${two[@]}" | median)
-printf '%s, global batch %d, %d images, %d runs each (images/s: %s | %s)\n' "$model" "$batch" \
-    "$images" "$repeats" "${one[*]}" "${two[*]}"
+m0=$(printf '%s\n' "${single[@]}" | median)
+printf '%s, global batch %d, %d images, %d runs each (images/s: %s | %s | %s); load after: %s\n' \
+    "$model" "$batch" "$images" "$repeats" "${one[*]}" "${single[*]}" "${two[*]}" \
+    "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '  1 process x %d threads:         %10.1f images/s\n' "$cores" "$m1"
+printf '  1 process x 1 thread:           %10.1f images/s\n' "$m0"
 printf '  2 ranks x %d thread(s) (mpirun): %10.1f images/s  (%.2fx)\n' $((cores / 2)) "$m2" \
     "$(awk -v a="$m2" -v b="$m1" 'BEGIN { print a / b }')"
 
