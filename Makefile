@@ -84,6 +84,18 @@ endif
 # child processes that read MATLAB v7.3 files (common/matfile_v73.c).
 HDF5_CFLAGS ?= $(shell pkg-config --cflags hdf5 2>/dev/null || echo -I/usr/include/hdf5/serial)
 HDF5_LIBS   ?= $(shell pkg-config --libs hdf5 2>/dev/null || echo -lhdf5_serial)
+# OpenMPI (optional, tools/deps.sh installs it): sdtrain trains data-parallel under
+# mpirun (train/dist.c). Without it, and in a cross build (no :arm64 libmpi here),
+# train/dist.c compiles to one process. MPI=0 turns it off; MPI=1 insists.
+ifeq ($(FOREIGN),)
+MPI ?= $(shell pkg-config --exists ompi-c 2>/dev/null && echo 1)
+endif
+ifeq ($(MPI),1)
+CPPFLAGS += -DSD_WITH_MPI $(shell pkg-config --cflags ompi-c)
+# --as-needed: only what calls MPI (sdtrain) records libmpi; sdinfer, sdexport and
+# libsdinfer's users do not need OpenMPI installed to run.
+LDLIBS   += -Wl,--as-needed $(shell pkg-config --libs ompi-c) -Wl,--no-as-needed
+endif
 CPPFLAGS += -I. -Icommon -Ikernels -Iproto -D_DEFAULT_SOURCE $(HDF5_CFLAGS)
 CFLAGS   += -std=c11 $(OPT) $(ARCH) -Wall -Wextra -Werror -Wno-format-truncation -fopenmp -pthread $(SANFLAGS) -MMD -MP
 # snprintf into fixed buffers truncates on purpose (paths and messages); gcc cannot tell.

@@ -75,6 +75,14 @@ static void augment_image(const Dataset *ds, const uint8_t *image, const Normali
     }
 }
 
+void dataset_skip_augment(Rng *aug_rng, int count) {
+    for (int b = 0; b < count; b++) {  // the draws of dataset_make_batch, in its order
+        (void)rng_below(aug_rng, 2 * AUGMENT_MAX_SHIFT + 1);
+        (void)rng_below(aug_rng, 2 * AUGMENT_MAX_SHIFT + 1);
+        (void)rng_below(aug_rng, 2);
+    }
+}
+
 void dataset_make_batch(const Dataset *ds, const uint32_t *indices, int count,
                         const Normalization *norm, int augment, Rng *aug_rng, float *images,
                         int32_t *labels) {

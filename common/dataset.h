@@ -123,5 +123,10 @@ void dataset_compute_normalization(const Dataset *ds, const uint32_t *indices, i
 void dataset_make_batch(const Dataset *ds, const uint32_t *indices, int count,
                         const Normalization *norm, int augment, Rng *aug_rng, float *images,
                         int32_t *labels);
+// Draws from aug_rng exactly what dataset_make_batch's augmentation of `count` images
+// draws, and makes nothing: a rank of a data-parallel run skips the other ranks'
+// images of a global batch, so that image i of the global batch gets the same
+// augmentation whatever the number of ranks.
+void dataset_skip_augment(Rng *aug_rng, int count);
 
 #endif

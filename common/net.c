@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net_sync_bn.h"
+
 // The layout is computed twice by the same code: a counting pass that only adds
 // up sizes, then an assigning pass that hands out offsets and pointers. One
 // walk over the architecture therefore defines both, and they cannot disagree.
@@ -349,6 +351,7 @@ int net_build(Net *net, Backend *be, const Preset *preset, int in_c, int in_h, i
 void net_free(Net *net) {
     Backend *be = net->be;
     net_disable_recording(net);  // graphs point into the buffers below
+    net_sync_bn_disable(net);
     void *device[] = {net->activation_arena, net->params,  net->grads,   net->momentum,
                       net->bn_state,         net->grad_out, net->grad_in, net->grad_tmp,
                       net->labels};

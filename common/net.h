@@ -29,6 +29,7 @@ typedef enum { NET_TRAIN, NET_EVAL } NetMode;
 // (common/net_recording.h): enough for the few nearest earlier open blocks.
 #define NET_RECORDINGS_PER_KEYSET 6
 typedef struct NetRecordings NetRecordings;
+typedef struct NetBnSync NetBnSync;  // common/net_sync_bn.h
 
 // A convolution (no bias: a BN follows) + batch norm + optional ReLU.
 typedef struct {
@@ -100,6 +101,11 @@ typedef struct {
     real *loss;                          // device scalar
     real *activation_arena;              // one allocation holding every activation above
     NetRecordings *recordings;           // NULL = every op runs eagerly (the default)
+    NetBnSync *bn_sync;                  // NULL = training BN over this process's batch only
+    // Called by net_backward after each block's backward, last block first (sdtrain's
+    // gradient exchange starts on a block's gradients while backward goes on); NULL = none.
+    void (*block_backward_done)(void *ctx, int block);
+    void *block_backward_ctx;
 } Net;
 
 // Builds the network for inputs of in_c x in_h x in_w and n_classes, with room for

@@ -7,6 +7,7 @@
 // nothing at all: the gradient stays where it is.
 #include "net.h"
 #include "net_recording.h"
+#include "net_sync_bn.h"
 
 typedef struct {
     real *out, *in, *tmp;
@@ -21,9 +22,12 @@ static void convbn_backward(Net *net, ConvBN *u, const real *x, const real *dy, 
     ConvGeom g = u->geom;
     g.batch = batch;
     BatchNormGeom bg = {batch, g.out_c, g.out_h * g.out_w};
-    be->batchnorm_backward(be, &bg, u->conv_out, dy, net->params + u->gamma, u->save_mean,
-                           u->save_invstd, net->bn_eps, d_conv_out, net->grads + u->gamma,
-                           net->grads + u->beta);
+    if (net->bn_sync)
+        net_sync_bn_backward(net, u, &bg, dy, d_conv_out);
+    else
+        be->batchnorm_backward(be, &bg, u->conv_out, dy, net->params + u->gamma, u->save_mean,
+                               u->save_invstd, net->bn_eps, d_conv_out, net->grads + u->gamma,
+                               net->grads + u->beta);
     be->conv2d_backward_filter(be, &g, x, d_conv_out, net->grads + u->weight);
     if (dx) be->conv2d_backward_data(be, &g, net->params + u->weight, d_conv_out, dx);
 }
@@ -129,6 +133,8 @@ void net_backward(Net *net, int batch) {
             g.in = g.out;
             g.out = d_input;
         }
+        // Block l's parameter gradients are final now (no other block touches them).
+        if (net->block_backward_done) net->block_backward_done(net->block_backward_ctx, l);
     }
     ConvBN *stem = &net->stem;
     if (net->stem_pool) {

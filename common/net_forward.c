@@ -1,6 +1,7 @@
 // The forward pass: stem, residual blocks with their gates, head.
 #include "net.h"
 #include "net_recording.h"
+#include "net_sync_bn.h"
 
 static size_t geom_out_count(const ConvGeom *g, int batch) {
     return (size_t)batch * g->out_c * g->out_h * g->out_w;
@@ -16,7 +17,9 @@ static void convbn_forward(Net *net, ConvBN *u, const real *x, int batch, NetMod
     const real *gamma = net->params + u->gamma, *beta = net->params + u->beta;
     real *running_mean = net->bn_state + u->running_mean;
     real *running_var = net->bn_state + u->running_var;
-    if (mode == NET_TRAIN)
+    if (mode == NET_TRAIN && net->bn_sync)
+        net_sync_bn_forward(net, u, &bg);
+    else if (mode == NET_TRAIN)
         be->batchnorm_forward_train(be, &bg, u->conv_out, gamma, beta, net->bn_momentum,
                                     net->bn_eps, running_mean, running_var, u->save_mean,
                                     u->save_invstd, u->bn_out);

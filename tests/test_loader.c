@@ -95,6 +95,59 @@ static void check_pass(TestContext *t, Backend *be, int depth, int drop_last, in
     loader_free(&ld);
 }
 
+// A data-parallel pass (loader_set_slice): rank r of `ranks` gets images
+// [r*B, (r+1)*B) of each global batch of ranks*B, with the augmentation those
+// images get in a one-process pass of global batches, and the Rng ends where that
+// pass leaves it: global batch b is the same whatever the number of ranks.
+static void check_slices(TestContext *t, Backend *be, int depth, int ranks) {
+    uint8_t pixels[IMAGES * CHANNELS * SIDE * SIDE];
+    int32_t labels[IMAGES];
+    Dataset ds;
+    make_dataset(&ds, pixels, labels);
+    uint32_t order[IMAGES];
+    for (int i = 0; i < IMAGES; i++) order[i] = (uint32_t)((i * 11 + 3) % IMAGES);
+    Normalization norm = {CHANNELS, {0.5f, 0.4f, 0.3f}, {0.25f, 0.2f, 0.3f}};
+    size_t image = (size_t)CHANNELS * SIDE * SIDE;
+    int per_rank = 2, global = ranks * per_rank, n_batches = IMAGES / global;
+    float want_images[IMAGES * CHANNELS * SIDE * SIDE];
+    int32_t want_labels[IMAGES];
+    for (int rank = 0; rank < ranks; rank++) {
+        Rng loader_rng, reference_rng;
+        rng_seed(&loader_rng, 5, RNG_STREAM_AUGMENT);
+        reference_rng = loader_rng;
+        Loader ld;
+        char err[256];
+        if (loader_init(&ld, be, depth, per_rank, image, err, sizeof err) != 0) {
+            CHECK(t, 0, "loader_init: %s", err);
+            return;
+        }
+        loader_set_slice(&ld, rank * per_rank, per_rank);
+        loader_start(&ld, &ds, order, n_batches * global, global, 1, &norm, 1, &loader_rng);
+        int got = 0, mismatches = 0;
+        const LoaderBatch *lb;
+        while ((lb = loader_next(&ld))) {
+            dataset_make_batch(&ds, order + (size_t)got * global, global, &norm, 1,
+                               &reference_rng, want_images, want_labels);
+            size_t first = (size_t)rank * per_rank;
+            if (lb->count != per_rank ||
+                memcmp(lb->images, want_images + first * image,
+                       (size_t)per_rank * image * sizeof(float)) != 0 ||
+                memcmp(lb->labels, want_labels + first, (size_t)per_rank * sizeof(int32_t)) != 0)
+                mismatches++;
+            got++;
+            loader_release(&ld);
+        }
+        loader_stop(&ld);
+        CHECK(t, got == n_batches && mismatches == 0,
+              "depth %d rank %d of %d: %d batches (want %d), %d differ from the global batch's "
+              "slice", depth, rank, ranks, got, n_batches, mismatches);
+        CHECK(t, memcmp(&loader_rng, &reference_rng, sizeof loader_rng) == 0,
+              "depth %d rank %d of %d: the augmentation Rng differs after the pass", depth, rank,
+              ranks);
+        loader_free(&ld);
+    }
+}
+
 int main(void) {
     TestContext t = {"loader", 0, 0};
     char err[256];
@@ -109,6 +162,10 @@ int main(void) {
             for (int augment = 0; augment <= 1; augment++)
                 check_pass(&t, be, depths[i], drop_last, augment, 0);
         check_pass(&t, be, depths[i], 1, 1, 2);  // stopped while the producer is ahead
+    }
+    for (int ranks = 2; ranks <= 3; ranks++) {
+        check_slices(&t, be, 0, ranks);
+        check_slices(&t, be, 2, ranks);
     }
     Loader ld;
     CHECK(&t, loader_init(&ld, be, LOADER_MAX_DEPTH + 1, BATCH, 4, err, sizeof err) != 0 &&

@@ -51,9 +51,24 @@ static int batch_count(const Loader *ld, int b) {
 // Batch b of the pass into its slot. Only one thread fills at a time, in order.
 static void fill_slot(Loader *ld, int b) {
     LoaderBatch *slot = &ld->slots[b % ld->n_slots];
+    const uint32_t *first = ld->indices + (size_t)b * ld->batch_size;
+    if (ld->slice_count > 0) {  // a data-parallel pass: whole global batches only
+        int after = ld->batch_size - ld->slice_first - ld->slice_count;
+        if (ld->augment) dataset_skip_augment(ld->augment_rng, ld->slice_first);
+        slot->count = ld->slice_count;
+        dataset_make_batch(ld->ds, first + ld->slice_first, slot->count, ld->norm, ld->augment,
+                           ld->augment_rng, slot->images, slot->labels);
+        if (ld->augment) dataset_skip_augment(ld->augment_rng, after);
+        return;
+    }
     slot->count = batch_count(ld, b);
-    dataset_make_batch(ld->ds, ld->indices + (size_t)b * ld->batch_size, slot->count, ld->norm,
-                       ld->augment, ld->augment_rng, slot->images, slot->labels);
+    dataset_make_batch(ld->ds, first, slot->count, ld->norm, ld->augment, ld->augment_rng,
+                       slot->images, slot->labels);
+}
+
+void loader_set_slice(Loader *ld, int first, int count) {
+    ld->next_slice_first = first;
+    ld->next_slice_count = count;
 }
 
 static void *producer_main(void *arg) {
@@ -78,7 +93,15 @@ void loader_start(Loader *ld, const Dataset *ds, const uint32_t *indices, int co
                   int batch_size, int drop_last, const Normalization *norm, int augment,
                   Rng *augment_rng) {
     loader_stop(ld);
-    if (batch_size > ld->batch_max) batch_size = ld->batch_max;
+    ld->slice_first = ld->next_slice_first;
+    ld->slice_count = ld->next_slice_count;
+    ld->next_slice_first = ld->next_slice_count = 0;
+    if (ld->slice_count > 0) {  // batch_size is the global batch; the slots hold the slice
+        if (ld->slice_count > ld->batch_max) ld->slice_count = ld->batch_max;
+        if (ld->slice_first + ld->slice_count > batch_size) ld->slice_count = 0;
+        drop_last = 1;
+    }
+    if (ld->slice_count == 0 && batch_size > ld->batch_max) batch_size = ld->batch_max;
     ld->ds = ds;
     ld->indices = indices;
     ld->batch_size = batch_size;

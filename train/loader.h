@@ -58,6 +58,11 @@ typedef struct {
     pthread_t thread;
     int made, taken, released;
     int stop;                // set by loader_stop: the producer quits at the next batch
+
+    // Data-parallel slice (loader_set_slice): each batch of the pass is a global
+    // batch of which only images [slice_first, slice_first + slice_count) are made.
+    int slice_first, slice_count;          // this pass; slice_count 0 = whole batches
+    int next_slice_first, next_slice_count;
 } Loader;
 
 // Staging for `depth` batches of up to batch_max images of image_floats floats each
@@ -74,6 +79,11 @@ void loader_free(Loader *ld);
 void loader_start(Loader *ld, const Dataset *ds, const uint32_t *indices, int count,
                   int batch_size, int drop_last, const Normalization *norm, int augment,
                   Rng *augment_rng);
+// Makes the next pass (only) a data-parallel one: its batch_size is the global batch,
+// and each batch holds that batch's images [first, first + count) (count <= batch_max).
+// The augmentation of the other images is drawn and dropped, so every image gets the
+// draws it would get in one process.
+void loader_set_slice(Loader *ld, int first, int count);
 // The next batch of the pass (waits for it), or NULL after the last.
 const LoaderBatch *loader_next(Loader *ld);
 // Gives the batch from the latest loader_next back for refilling.

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "bench.h"
+#include "dist.h"
 #include "options.h"
 #include "progress.h"
 #include "run_dir.h"
@@ -30,6 +31,10 @@ static void print_setup(const Trainer *tr) {
             tr->train_count, tr->val_count, tr->test_count, tr->augment ? "on" : "off", device);
     fprintf(stderr, "sdtrain: survival %s, p_L = %g: E[L~] = %.2f of %d blocks\n", opt->survival,
             opt->p_last, net_expected_active_blocks(net), net->n_blocks);
+    if (tr->dist->size > 1)
+        fprintf(stderr, "sdtrain: %d ranks x batch %d = global batch %d; BN statistics %s\n",
+                tr->dist->size, opt->batch_size, tr->dist->size * opt->batch_size,
+                opt->sync_bn ? "over all ranks (--sync-bn)" : "per rank");
 }
 
 // A fresh run into a directory that holds one: refused (exit 2) without --force.
@@ -62,13 +67,34 @@ static int prepare_out(Trainer *tr, char *err, size_t err_len) {
     return 0;
 }
 
+// Sets the run up and trains it; returns main's exit status.
+static int run(TrainOptions *opt_in, Dist *dist, int argc, char **argv);
+
 int main(int argc, char **argv) {
+    Dist dist;
+    char err[256];
+    if (dist_init(&dist, &argc, &argv, 600, err, sizeof err) != 0) {
+        fprintf(stderr, "sdtrain: %s\n", err);
+        return 1;
+    }
     TrainOptions opt;
     options_defaults(&opt);
     int parsed = options_parse(&opt, argc, argv);
-    if (parsed == 1) return 0;
-    if (parsed != 0) return 2;
-    if (opt.bench_steps > 0) return bench_steps(&opt);
+    int status = parsed == 1 ? 0 : parsed != 0 ? 2 : -1;
+    if (status < 0 && opt.bench_steps > 0) status = bench_steps(&opt);
+    if (status < 0) {
+        dist.timeout_s = opt.dist_timeout;
+        status = run(&opt, &dist, argc, argv);
+    }
+    // A rank that failed alone would leave the others waiting in their next exchange:
+    // end them all now (its message is printed).
+    if (status != 0 && dist.size > 1) dist_abort(&dist);
+    dist_finalize(&dist);
+    return status;
+}
+
+static int run(TrainOptions *opt_in, Dist *dist, int argc, char **argv) {
+    TrainOptions opt = *opt_in;
     if (!opt.resume_dir[0]) {
         if (!opt.out_dir[0])
             snprintf(opt.out_dir, sizeof opt.out_dir, "runs/%s-%s-%s", opt.dataset, opt.model,
@@ -81,19 +107,21 @@ int main(int argc, char **argv) {
         return 1;
     }
     tr->opt = opt;
+    tr->dist = dist;
     char err[1536] = "";
     int rc = tr->opt.resume_dir[0] ? trainer_resume(tr, argc, argv, err, sizeof err)
                                    : trainer_setup(tr, err, sizeof err);
-    if (rc == 0) rc = prepare_out(tr, err, sizeof err);
+    if (rc == 0 && dist->rank == 0) rc = prepare_out(tr, err, sizeof err);  // rank 0 writes
     if (rc == 0) {
         progress_init(&tr->progress, tr->opt.epochs);
-        print_setup(tr);
-        if (tr->epochs_done > 0)
+        if (dist->rank == 0) print_setup(tr);
+        if (tr->epochs_done > 0 && dist->rank == 0)
             fprintf(stderr, "sdtrain: resuming %s after epoch %d\n", tr->opt.out_dir,
                     tr->epochs_done);
         rc = trainer_run(tr, err, sizeof err);
     }
-    if (rc != 0) fprintf(stderr, "sdtrain: %s\n", err);
+    if (rc != 0 && dist->size > 1) fprintf(stderr, "sdtrain: rank %d: %s\n", dist->rank, err);
+    else if (rc != 0) fprintf(stderr, "sdtrain: %s\n", err);
     trainer_free(tr);
     free(tr);
     return rc == 0 ? 0 : 1;

@@ -38,6 +38,8 @@ void options_defaults(TrainOptions *opt) {
     opt->prefetch = 2;
     opt->bench_repeats = 1;
     opt->save_every_epoch = 1;
+    opt->dist_timeout = 600;
+    opt->dist_check_every = 20;
 }
 
 static void print_help(void) {
@@ -92,11 +94,20 @@ static void print_help(void) {
         "  --bench-steps N       time N training steps on synthetic data, print images/s, exit\n"
         "  --bench-repeats R     with --bench-steps: R timed windows of N steps, report the\n"
         "                        median window (default 1)\n"
+        "  --sync-bn             under mpirun: batch-norm statistics (and their gradients)\n"
+        "                        over the batches of all ranks together (default: per rank)\n"
+        "  --dist-timeout S      under mpirun: a rank that waits S seconds for the others\n"
+        "                        stops the run with a message (default %g)\n"
+        "  --dist-check-every K  under mpirun: check every K steps that all ranks drew the\n"
+        "                        same gates (default %d)\n"
+        "  --overlap-kb KB       under mpirun: start summing gradients while backward goes\n"
+        "                        on, in buckets of KB kilobytes (default 0: after backward)\n"
         "  --help                this text\n"
         "  --version             the program's version\n",
         d.dataset, d.model, d.models_dir, d.epochs, d.batch_size, d.lr, d.momentum,
         d.weight_decay, d.warmup_epochs, d.warmup_lr, d.survival, d.p_last, d.val_size,
-        (unsigned long long)d.seed, d.device, d.precision, d.prefetch);
+        (unsigned long long)d.seed, d.device, d.precision, d.prefetch, d.dist_timeout,
+        d.dist_check_every);
 }
 
 // The programs' shared parsers (common/cli.h); options_parse names the option itself.
@@ -134,6 +145,7 @@ enum {
     OPT_FORCE,
     OPT_DEVICE, OPT_PRECISION, OPT_THREADS, OPT_PREFETCH, OPT_CUDA_GRAPHS, OPT_OUT, OPT_RESUME, OPT_TRAIN_LIMIT, OPT_TEST_LIMIT,
     OPT_GRAD_MAG, OPT_BENCH, OPT_BENCH_REPEATS, OPT_HELP, OPT_VERSION,
+    OPT_SYNC_BN, OPT_DIST_TIMEOUT, OPT_DIST_CHECK_EVERY, OPT_OVERLAP_KB,
 };
 
 static const struct option long_options[] = {
@@ -172,6 +184,7 @@ static const struct option long_options[] = {
     {"bench-repeats", required_argument, 0, OPT_BENCH_REPEATS},
     {"help", no_argument, 0, OPT_HELP},
     {"version", no_argument, 0, OPT_VERSION},
+    OPT_SYNC_BN, OPT_DIST_TIMEOUT, OPT_DIST_CHECK_EVERY, OPT_OVERLAP_KB,
     {0, 0, 0, 0},
 };
 
@@ -223,6 +236,10 @@ static int apply_option(TrainOptions *opt, int code, const char *arg) {
     case OPT_GRAD_MAG: opt->log_grad_magnitude = 1; return 0;
     case OPT_BENCH: return parse_int(arg, 1, 1000000, &opt->bench_steps);
     case OPT_BENCH_REPEATS: return parse_int(arg, 1, 1000, &opt->bench_repeats);
+    case OPT_SYNC_BN: opt->sync_bn = 1; return 0;
+    case OPT_DIST_TIMEOUT: return parse_real(arg, 1, 1e6, &opt->dist_timeout);
+    case OPT_DIST_CHECK_EVERY: return parse_int(arg, 1, 1000000, &opt->dist_check_every);
+    case OPT_OVERLAP_KB: return parse_int(arg, 0, 1048576, &opt->overlap_kb);
     default: return -1;
     }
 }

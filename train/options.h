@@ -41,6 +41,11 @@ typedef struct {
     int bench_steps;            // > 0: time this many steps on synthetic data and exit
     int bench_repeats;          // timed windows of bench_steps steps; the median is reported
     int save_every_epoch;
+    // Data-parallel runs under mpirun (train/dist.h).
+    int sync_bn;                // BN statistics over every rank's batch together
+    double dist_timeout;        // seconds a rank waits for the others before it gives up
+    int dist_check_every;       // steps between checks that every rank drew the same gates
+    int overlap_kb;             // > 0: gradient sums overlap backward, in buckets of this size
 } TrainOptions;
 
 void options_defaults(TrainOptions *opt);

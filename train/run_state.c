@@ -57,6 +57,7 @@ int options_to_meta(const TrainOptions *opt, MetaMap *meta) {
     rc |= metamap_set_int(meta, "opt.train_limit", opt->train_limit);
     rc |= metamap_set_int(meta, "opt.test_limit", opt->test_limit);
     rc |= metamap_set_int(meta, "opt.log_grad_magnitude", opt->log_grad_magnitude);
+    rc |= metamap_set_int(meta, "opt.sync_bn", opt->sync_bn);
     return rc ? -1 : 0;
 }
 
@@ -102,6 +103,8 @@ int options_from_meta(TrainOptions *opt, const MetaMap *meta, char *err, size_t 
     bad |= get_int(meta, "opt.train_limit", &opt->train_limit);
     bad |= get_int(meta, "opt.test_limit", &opt->test_limit);
     bad |= get_int(meta, "opt.log_grad_magnitude", &opt->log_grad_magnitude);
+    // Written since data-parallel runs exist; older checkpoints are single-process runs.
+    if (metamap_get(meta, "opt.sync_bn")) bad |= get_int(meta, "opt.sync_bn", &opt->sync_bn);
     if (bad) {
         snprintf(err, err_len, "the checkpoint's training options are missing or malformed");
         return -1;
@@ -140,6 +143,7 @@ int trainer_save(Trainer *tr, const char *path, double wall_seconds, char *err,
     rc |= metamap_set_int(&meta, "best_epoch", tr->best_epoch);
     rc |= metamap_set_double(&meta, "test_error_at_best", tr->test_error_at_best);
     rc |= metamap_set_double(&meta, "wall_seconds", wall_seconds);
+    rc |= metamap_set_int(&meta, "dist_ranks", tr->dist ? tr->dist->size : 1);
     if (rc) {
         metamap_free(&meta);
         snprintf(err, err_len, "%s: out of memory for the metadata", path);
@@ -175,6 +179,20 @@ static int restore_counters(Trainer *tr, const MetaMap *meta) {
     tr->steps_done = steps;
     tr->best_epoch = (int)best_epoch;
     return 0;
+}
+
+// A run continued on another number of ranks has another global batch (--batch-size is
+// per rank): it goes on, but is not the run it would have been.
+static void warn_other_ranks(const Trainer *tr, const MetaMap *meta) {
+    long long saved = 1;  // checkpoints from before data parallelism
+    if (metamap_get(meta, "dist_ranks")) metamap_get_int(meta, "dist_ranks", &saved);
+    int now = tr->dist ? tr->dist->size : 1;
+    if (saved == now || (tr->dist && tr->dist->rank != 0)) return;
+    fprintf(stderr, "sdtrain: warning: %s was trained on %lld rank(s), this session runs %d: "
+            "the global batch changes from %lld to %lld images (--batch-size %d per rank), so "
+            "the run continues but is not what an uninterrupted run would have been\n",
+            tr->opt.resume_dir, saved, now, saved * tr->opt.batch_size,
+            (long long)now * tr->opt.batch_size, tr->opt.batch_size);
 }
 
 int trainer_resume(Trainer *tr, int argc, char **argv, char *err, size_t err_len) {
@@ -216,6 +234,7 @@ int trainer_resume(Trainer *tr, int argc, char **argv, char *err, size_t err_len
             rc = -1;
         }
         if (rc == 0) rc = checkpoint_load_into_net(&ck, &tr->net, 1, err, err_len);
+        if (rc == 0) warn_other_ranks(tr, meta);
     }
     checkpoint_close(&ck);
     return rc;

@@ -9,7 +9,9 @@
 //      never written;
 //   4. last.ckpt.
 // Every write is an atomic replacement, so a crash at any moment leaves a run
-// that --resume continues bit for bit.
+// that --resume continues bit for bit. In a data-parallel run every rank runs
+// this loop (the evaluation is shared) and rank 0 alone writes the log and the
+// checkpoints.
 #include <stdio.h>
 
 #include "timer.h"
@@ -54,6 +56,7 @@ static int finish_epoch(Trainer *tr, int epoch, const EpochStats *stats, double 
                     .n_blocks = tr->net.n_blocks, .epoch_seconds = stats->train_seconds,
                     .wall_seconds = wall, .eta_seconds = per_epoch * (opt->epochs - epoch - 1),
                     .grad_magnitude = stats->grad_magnitude};
+    if (tr->dist->rank != 0) return 0;
     progress_epoch_end(&tr->progress, &row);
     if (run_log_write_row(&tr->log, &row, err, err_len) != 0) return -1;
     char path[1100];
@@ -63,6 +66,19 @@ static int finish_epoch(Trainer *tr, int epoch, const EpochStats *stats, double 
     }
     snprintf(path, sizeof path, "%s/last.ckpt", opt->out_dir);
     return trainer_save(tr, path, wall, err, err_len);
+}
+
+// Bytes of gradient this rank gave to the all-reduce per step, against constant depth.
+static void report_exchange(Trainer *tr, int epoch) {
+    GradSync *gs = &tr->grad_sync;
+    if (tr->dist->size == 1 || tr->dist->rank != 0 || gs->steps == 0) return;
+    double per_step = (double)gs->elements_sent * sizeof(real) / (double)gs->steps;
+    double all = (double)gs->all_elements * sizeof(real);
+    fprintf(stderr, "sdtrain: epoch %d: gradient all-reduce %.0f bytes/step on average over %lld "
+            "steps (every block open: %.0f bytes/step, %.1f%%); %lld sums started during "
+            "backward\n", epoch + 1, per_step, gs->steps, all, 100 * per_step / all,
+            gs->early_sums);
+    gs->steps = gs->elements_sent = gs->early_sums = 0;
 }
 
 int trainer_run(Trainer *tr, char *err, size_t err_len) {
@@ -89,8 +105,20 @@ int trainer_run(Trainer *tr, char *err, size_t err_len) {
                      stats.diverged_at_step, epoch + 1, kept);
             return -1;
         }
+        if (stats.gates_differ_at_step) {
+            snprintf(err, err_len, "rank %d: the ranks drew different gates by step %lld "
+                     "(checked every %d steps): they no longer train the same network; %s",
+                     tr->dist->rank, stats.gates_differ_at_step, opt->dist_check_every, kept);
+            return -1;
+        }
+        if (trainer_dist_end_epoch(tr, inner, sizeof inner) != 0) {
+            snprintf(err, err_len, "epoch %d: %s; %s", epoch + 1, inner, kept);
+            return -1;
+        }
+        report_exchange(tr, epoch);
         if (finish_epoch(tr, epoch, &stats, run_start, err, err_len) != 0) return -1;
     }
+    if (tr->dist->rank != 0) return 0;
     double total = tr->seconds_so_far + (timer_seconds() - run_start);
     int ran = opt->epochs - first;
     char total_text[32];

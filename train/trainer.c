@@ -116,11 +116,13 @@ int trainer_setup(Trainer *tr, char *err, size_t err_len) {
     rng_seed(&tr->shuffle_rng, opt->seed, RNG_STREAM_SHUFFLE);
     rng_seed(&tr->augment_rng, opt->seed, RNG_STREAM_AUGMENT);
     rng_seed(&tr->gate_rng, opt->seed, RNG_STREAM_GATES);
-    return alloc_staging(tr, err, err_len);
+    if (alloc_staging(tr, err, err_len) != 0) return -1;
+    return trainer_dist_setup(tr, err, err_len);
 }
 
 void trainer_free(Trainer *tr) {
     loader_free(&tr->loader);  // its staging belongs to the backend: before destroy
+    trainer_dist_free(tr);
     if (tr->net.be) net_free(&tr->net);
     if (tr->be) tr->be->destroy(tr->be);
     dataset_free(&tr->train_set);
@@ -152,7 +154,13 @@ static int count_errors(const real *logits, const int32_t *labels, int batch, in
 double trainer_evaluate(Trainer *tr, const Dataset *ds, const uint32_t *indices, int count) {
     Net *net = &tr->net;
     int errors = 0;
-    loader_start(&tr->loader, ds, indices, count, tr->opt.batch_size, 0, &tr->norm, 0, NULL);
+    // Each rank evaluates its share (every rank holds rank 0's BN statistics by now);
+    // the error counts are summed.
+    const Dist *d = tr->dist;
+    int first = (int)((long long)count * d->rank / d->size);
+    int share = (int)((long long)count * (d->rank + 1) / d->size) - first;
+    loader_start(&tr->loader, ds, indices + first, share, tr->opt.batch_size, 0, &tr->norm, 0,
+                 NULL);
     const LoaderBatch *lb;
     while ((lb = loader_next(&tr->loader))) {
         net_set_batch(net, lb->images, NULL, lb->count);
@@ -163,7 +171,9 @@ double trainer_evaluate(Trainer *tr, const Dataset *ds, const uint32_t *indices,
         loader_release(&tr->loader);  // after the download: the upload has finished
     }
     loader_stop(&tr->loader);
-    return count > 0 ? (double)errors / count : 0;
+    double total_errors = errors;
+    dist_sum_doubles(tr->dist, &total_errors, 1);
+    return count > 0 ? total_errors / count : 0;
 }
 
 // Mean |gradient| of the first block's first convolution (paper Fig. 7).
@@ -179,10 +189,11 @@ static double first_conv_grad_magnitude(Trainer *tr) {
 void trainer_train_epoch(Trainer *tr, int epoch, EpochStats *stats) {
     Net *net = &tr->net;
     const TrainOptions *opt = &tr->opt;
-    int batch = opt->batch_size;
+    int batch = opt->batch_size;  // this rank's part of the global batch
+    int global_batch = batch * tr->dist->size;
     // Whole batches only: every step sees the same batch size (BN statistics
     // over a handful of leftover images would be noise).
-    int n_batches = tr->train_count / batch;
+    int n_batches = tr->train_count / global_batch;
     real lr = (real)options_lr_at_epoch(opt, epoch);
     memcpy(tr->order, tr->train_idx, (size_t)tr->train_count * sizeof(uint32_t));
     rng_shuffle_u32(&tr->shuffle_rng, tr->order, (uint32_t)tr->train_count);
@@ -192,15 +203,24 @@ void trainer_train_epoch(Trainer *tr, int epoch, EpochStats *stats) {
     double start = timer_seconds();
     // The loader thread makes batch b+1.. (and draws their augmentation) while the
     // device trains on batch b.
-    loader_start(&tr->loader, &tr->train_set, tr->order, n_batches * batch, batch, 1, &tr->norm,
-                 tr->augment, &tr->augment_rng);
+    if (tr->dist->size > 1) loader_set_slice(&tr->loader, tr->dist->rank * batch, batch);
+    loader_start(&tr->loader, &tr->train_set, tr->order, n_batches * global_batch, global_batch, 1,
+                 &tr->norm, tr->augment, &tr->augment_rng);
     for (int b = 0; b < n_batches; b++) {
         const LoaderBatch *lb = loader_next(&tr->loader);
         net_set_batch(net, lb->images, lb->labels, batch);
         net_draw_gates(net, &tr->gate_rng, tr->gates);
+        if (trainer_dist_gates(tr) != 0) {  // every rank finds it in the same step
+            stats->gates_differ_at_step = tr->steps_done + 1;
+            loader_release(&tr->loader);
+            n_batches = b;
+            break;
+        }
         for (int l = 0; l < net->n_blocks; l++) active_sum += tr->gates[l];
         net_forward(net, batch, tr->gates, NET_TRAIN);
+        grad_sync_begin(&tr->grad_sync, tr->dist, net, tr->gates);
         net_backward(net, batch);
+        grad_sync_finish(&tr->grad_sync);  // the mean over the ranks: the same on every rank
         if (opt->log_grad_magnitude && tr->gates[0]) {
             grad_sum += first_conv_grad_magnitude(tr);
             grad_steps++;
@@ -214,23 +234,25 @@ void trainer_train_epoch(Trainer *tr, int epoch, EpochStats *stats) {
         tr->be->download(tr->be, &loss, net->loss, sizeof loss);
         tr->be->download(tr->be, tr->host_logits, net->logits,
                          (size_t)batch * net->n_classes * sizeof(real));
-        int step_errors = count_errors(tr->host_logits, lb->labels, batch, net->n_classes);
+        double step_loss = (double)loss;
+        double step_errors = count_errors(tr->host_logits, lb->labels, batch, net->n_classes);
         loader_release(&tr->loader);
-        if (!isfinite((double)loss)) {  // diverged: stop instead of training on NaN
+        trainer_dist_step_totals(tr, &step_loss, &step_errors);  // the same on every rank
+        if (!isfinite(step_loss)) {  // diverged: stop instead of training on NaN
             stats->diverged_at_step = b + 1;
             break;
         }
-        loss_sum += (double)loss;
-        errors += step_errors;
-        progress_batch(&tr->progress, b + 1, n_batches, loss_sum / (b + 1));
+        loss_sum += step_loss;
+        errors += (long long)step_errors;
+        if (tr->dist->rank == 0) progress_batch(&tr->progress, b + 1, n_batches, loss_sum / (b + 1));
     }
     loader_stop(&tr->loader);
     double seconds = timer_seconds() - start;
     if (stats->diverged_at_step) n_batches = stats->diverged_at_step - 1;
     stats->loss = n_batches ? loss_sum / n_batches : 0;
-    stats->train_error = n_batches ? (double)errors / ((double)n_batches * batch) : 0;
+    stats->train_error = n_batches ? (double)errors / ((double)n_batches * global_batch) : 0;
     stats->train_seconds = seconds;
-    stats->images_per_second = seconds > 0 ? (double)n_batches * batch / seconds : 0;
+    stats->images_per_second = seconds > 0 ? (double)n_batches * global_batch / seconds : 0;
     stats->mean_active_blocks = n_batches ? (double)active_sum / n_batches : 0;
     stats->grad_magnitude = grad_steps ? grad_sum / grad_steps : 0;
 }

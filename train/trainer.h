@@ -8,6 +8,8 @@
 #include "../common/dataset.h"
 #include "../common/metamap.h"
 #include "../common/net.h"
+#include "dist.h"
+#include "grad_sync.h"
 #include "loader.h"
 #include "options.h"
 #include "progress.h"
@@ -41,12 +43,22 @@ typedef struct {
     uint32_t *order;
     real *host_logits;
     real *host_grad;               // for --log-grad-magnitude
+
+    // Data parallelism (train/trainer_dist.c): the ranks (main's, or `solo`: rank 0 of 1).
+    Dist *dist;
+    Dist solo;
+    GradSync grad_sync;
+    uint64_t gate_hash;            // of the gates drawn since the last check
+    long long skew_gates_at_step;  // test hook (SDTRAIN_TEST_SKEW_GATES): rank 1 flips a gate
+    real *host_bn_state;           // rank 0's running statistics, broadcast each epoch
 } Trainer;
 
 typedef struct {
     double loss, train_error, val_error, test_error;
     double images_per_second, mean_active_blocks, train_seconds, grad_magnitude;
     int diverged_at_step;          // 1-based step whose loss was not finite; 0 = none
+    long long gates_differ_at_step;  // the check after this optimiser step found ranks' gates
+                                     // differ; 0 = none
 } EpochStats;
 
 // Loads data, builds the network and initialises it, on tr->be when the caller set
@@ -57,6 +69,20 @@ void trainer_free(Trainer *tr);
 void trainer_train_epoch(Trainer *tr, int epoch, EpochStats *stats);
 // Error rate in NET_EVAL mode over the listed examples.
 double trainer_evaluate(Trainer *tr, const Dataset *ds, const uint32_t *indices, int count);
+
+// Data-parallel parts of a run (train/trainer_dist.c). Setup (called by trainer_setup):
+// the gradient exchange, --sync-bn and the global batch's checks; 0 or -1 with a message.
+int trainer_dist_setup(Trainer *tr, char *err, size_t err_len);
+void trainer_dist_free(Trainer *tr);
+// After the gates of a step are drawn: folds them into the hash, checked against the
+// other ranks every --dist-check-every steps. 0, or -1 when the ranks' gates differ.
+int trainer_dist_gates(Trainer *tr);
+// The step's mean loss and summed errors over the ranks (in place).
+void trainer_dist_step_totals(Trainer *tr, double *loss, double *errors);
+// At the end of an epoch: the gates checked once more, rank 0's BN running statistics
+// copied to every rank, and the parameters and momentum checked equal on all ranks.
+// 0, or -1 with a message.
+int trainer_dist_end_epoch(Trainer *tr, char *err, size_t err_len);
 
 // The epochs from epochs_done to opt.epochs, each ending with evaluation, its
 // log.csv row and checkpoints (train/train_loop.c). Call after progress_init and
