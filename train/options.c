@@ -184,7 +184,10 @@ static const struct option long_options[] = {
     {"bench-repeats", required_argument, 0, OPT_BENCH_REPEATS},
     {"help", no_argument, 0, OPT_HELP},
     {"version", no_argument, 0, OPT_VERSION},
-    OPT_SYNC_BN, OPT_DIST_TIMEOUT, OPT_DIST_CHECK_EVERY, OPT_OVERLAP_KB,
+    {"sync-bn", no_argument, 0, OPT_SYNC_BN},
+    {"dist-timeout", required_argument, 0, OPT_DIST_TIMEOUT},
+    {"dist-check-every", required_argument, 0, OPT_DIST_CHECK_EVERY},
+    {"overlap-kb", required_argument, 0, OPT_OVERLAP_KB},
     {0, 0, 0, 0},
 };
 
