@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../common/dataset.h"
+#include "folder_data.h"
 #include "loader.h"
 
 void options_defaults(TrainOptions *opt) {
@@ -35,6 +36,8 @@ void options_defaults(TrainOptions *opt) {
     opt->prefetch = 2;
     opt->bench_repeats = 1;
     opt->save_every_epoch = 1;
+    opt->folder = image_folder_default_options();
+    opt->folder.eval_crop = 0;  // the recipe's default, decided when the data are loaded
 }
 
 static void print_help(void) {
@@ -43,7 +46,7 @@ static void print_help(void) {
     printf(
         "sdtrain: train a residual network with stochastic depth (Huang et al., ECCV 2016)\n\n"
         "usage: sdtrain [options]\n\n"
-        "  --dataset NAME        cifar10, cifar100, svhn, mnist, fashion-mnist (default %s)\n"
+        "  --dataset NAME        cifar10, cifar100, svhn, mnist, fashion-mnist, folder (default %s)\n"
         "  --data DIR            data set directory (default: fashion-mnist's Debian location;\n"
         "                        others need --data)\n"
         "  --model PRESET|FILE   architecture preset in models/ or a preset file (default %s)\n"
@@ -88,6 +91,17 @@ static void print_help(void) {
         "  --bench-steps N       time N training steps on synthetic data, print images/s, exit\n"
         "  --bench-repeats R     with --bench-steps: R timed windows of N steps, report the\n"
         "                        median window (default 1)\n"
+        "  folder data set (--dataset folder --data DIR: DIR/train/CLASS/*.jpg|png, DIR/val/..., \n"
+        "  optional DIR/test/...; see README):\n"
+        "  --image-size S        network input S x S (default 224)\n"
+        "  --augment-recipe R    imagenet (random-resized crop + flip, default) or cifar\n"
+        "                        (pad 4 and crop + flip)\n"
+        "  --eval-crop F         evaluation: shorter side to S/F, centre crop S (default 0.875\n"
+        "                        for imagenet, 1 for cifar)\n"
+        "  --cache-mb M          keep decoded images in memory up to M MiB (default 1024);\n"
+        "                        the rest are decoded again every epoch\n"
+        "  --norm-mean A,B,C     normalisation (units of pixel/255); default: computed from\n"
+        "  --norm-std A,B,C      the training images\n"
         "  --help                this text\n",
         d.dataset, d.model, d.models_dir, d.epochs, d.batch_size, d.lr, d.momentum,
         d.weight_decay, d.warmup_epochs, d.warmup_lr, d.survival, d.p_last, d.val_size,
@@ -148,6 +162,7 @@ enum {
     OPT_FORCE,
     OPT_DEVICE, OPT_PRECISION, OPT_THREADS, OPT_PREFETCH, OPT_CUDA_GRAPHS, OPT_OUT, OPT_RESUME, OPT_TRAIN_LIMIT, OPT_TEST_LIMIT,
     OPT_GRAD_MAG, OPT_BENCH, OPT_BENCH_REPEATS, OPT_HELP,
+    OPT_IMAGE_SIZE, OPT_RECIPE, OPT_EVAL_CROP, OPT_CACHE_MB, OPT_NORM_MEAN, OPT_NORM_STD,
 };
 
 static const struct option long_options[] = {
@@ -185,12 +200,18 @@ static const struct option long_options[] = {
     {"bench-steps", required_argument, 0, OPT_BENCH},
     {"bench-repeats", required_argument, 0, OPT_BENCH_REPEATS},
     {"help", no_argument, 0, OPT_HELP},
+    {"image-size", required_argument, 0, OPT_IMAGE_SIZE},
+    {"augment-recipe", required_argument, 0, OPT_RECIPE},
+    {"eval-crop", required_argument, 0, OPT_EVAL_CROP},
+    {"cache-mb", required_argument, 0, OPT_CACHE_MB},
+    {"norm-mean", required_argument, 0, OPT_NORM_MEAN},
+    {"norm-std", required_argument, 0, OPT_NORM_STD},
     {0, 0, 0, 0},
 };
 
 static int apply_option(TrainOptions *opt, int code, const char *arg) {
     static const char *const datasets[] = {"cifar10", "cifar100", "svhn", "mnist",
-                                           "fashion-mnist", NULL};
+                                           "fashion-mnist", "folder", NULL};
     static const char *const rules[] = {"linear", "uniform", "none", NULL};
     static const char *const devices[] = {"cpu", "cuda", NULL};
     static const char *const precisions[] = {"fp32", "tf32", "bf16", "fp16", NULL};
@@ -236,6 +257,12 @@ static int apply_option(TrainOptions *opt, int code, const char *arg) {
     case OPT_GRAD_MAG: opt->log_grad_magnitude = 1; return 0;
     case OPT_BENCH: return parse_int(arg, 1, 1000000, &opt->bench_steps);
     case OPT_BENCH_REPEATS: return parse_int(arg, 1, 1000, &opt->bench_repeats);
+    case OPT_IMAGE_SIZE:
+    case OPT_RECIPE:
+    case OPT_EVAL_CROP:
+    case OPT_CACHE_MB:
+    case OPT_NORM_MEAN:
+    case OPT_NORM_STD: return folder_apply_option(opt, code - OPT_IMAGE_SIZE, arg);
     default: return -1;
     }
 }
@@ -271,6 +298,7 @@ int options_parse(TrainOptions *opt, int argc, char **argv) {
                         "one of them\n");
         return 2;
     }
+    if (folder_check_options(opt) != 0) return 2;
     if (opt->warmup_epochs >= opt->epochs && opt->warmup_epochs > 0) {
         fprintf(stderr, "sdtrain: --warmup-epochs %d leaves no epoch after the warm-up\n",
                 opt->warmup_epochs);

@@ -7,6 +7,8 @@
 
 #include <stdint.h>
 
+#include "../common/image_source.h"
+
 #define MAX_LR_STEPS 16
 
 typedef struct {
@@ -41,6 +43,11 @@ typedef struct {
     int bench_steps;            // > 0: time this many steps on synthetic data and exit
     int bench_repeats;          // timed windows of bench_steps steps; the median is reported
     int save_every_epoch;
+    // --dataset folder (train/folder_data.c): --image-size, --augment-recipe, --eval-crop
+    // (0 = the recipe's: 0.875 imagenet, 1 cifar), --cache-mb; --norm-mean/--norm-std
+    // (channels 0: computed from the training images).
+    ImageFolderOptions folder;
+    Normalization given_norm;
 } TrainOptions;
 
 void options_defaults(TrainOptions *opt);
