@@ -3,10 +3,10 @@
 // The classes are the sub-folders of the first split listed, sorted by name (byte
 // order, as Python's sorted() on the names): class index = position in that order.
 // Images within a class are sorted by name too, so the list (and a seeded run) does not
-// depend on the order the file system returns entries. Files whose names do not end in
-// .jpg, .jpeg, .jpe or .png (any case), and names starting with '.', are skipped and
-// counted, as torchvision skips files without an image extension; the format is later
-// told by the file's bytes, not by that extension.
+// depend on the order the file system returns entries. Names starting with '.' are left
+// out; files whose names do not end in .jpg, .jpeg, .jpe or .png (any case) are skipped
+// and counted, as torchvision skips files without an image extension; the format is
+// later told by the file's bytes, not by that extension.
 #ifndef SD_IMAGE_FOLDER_H
 #define SD_IMAGE_FOLDER_H
 
@@ -22,7 +22,7 @@ typedef struct {
     int count;
     char **paths;        // count paths, split by split, class by class, name by name
     int32_t *labels;     // count labels in [0, n_classes)
-    int skipped;         // files left out: no image extension, or hidden
+    int skipped;         // files left out for want of an image extension
 } ImageFolderList;
 
 // Lists ROOT/splits[0], ROOT/splits[1], ... into one list; split_counts[s] gets the
