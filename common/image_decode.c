@@ -96,6 +96,8 @@ static int decode_jpeg(const uint8_t *data, size_t size, const char *name,
         } else if (tjDecompress2(tj, data, (unsigned long)size, out->rgb, width, 0, height,
                                  TJPF_RGB, TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS) != 0) {
             data_error(err, err_len, "%s: damaged JPEG (%s)", name, tjGetErrorStr2(tj));
+            free(out->rgb);
+            out->rgb = NULL;
         } else {
             out->width = width;
             out->height = height;
