@@ -89,6 +89,9 @@ static int decode_jpeg(const uint8_t *data, size_t size, const char *name,
     if (tjDecompressHeader3(tj, data, (unsigned long)size, &width, &height, &subsampling,
                             &colorspace) != 0) {
         data_error(err, err_len, "%s: not a readable JPEG (%s)", name, tjGetErrorStr2(tj));
+    } else if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK) {
+        // TurboJPEG has no CMYK -> RGB conversion (and Adobe's inverted CMYK needs care).
+        data_error(err, err_len, "%s: a CMYK JPEG, which is not supported (save it as RGB)", name);
     } else if (check_declared_size(name, "JPEG", width, height, limits, err, err_len) == 0) {
         out->rgb = malloc((size_t)width * (size_t)height * 3);
         if (!out->rgb) {

@@ -4,10 +4,11 @@
 //
 //   JPEG  libjpeg-turbo's TurboJPEG API (Debian libturbojpeg0-dev): errors come back as
 //         return codes (the libjpeg API's default error handler calls exit(), and a
-//         replacement needs setjmp/longjmp); grayscale and CMYK are converted to RGB by
-//         the library; a warning (e.g. a truncated file: "premature end of data") is an
-//         error here (TJFLAG_STOPONWARNING), and progressive files are limited to 500
-//         scans (TJFLAG_LIMITSCANS: many tiny scans are a known way to burn CPU).
+//         replacement needs setjmp/longjmp); grey is converted to RGB by the library;
+//         CMYK is refused (TurboJPEG does not convert it); a warning (e.g. a truncated
+//         file: "Premature end of JPEG file") is an error here (TJFLAG_STOPONWARNING),
+//         and progressive files are limited to 500 scans (TJFLAG_LIMITSCANS: many tiny
+//         scans are a known way to burn CPU).
 //   PNG   libpng's simplified API (png_image_*), read as RGBA and the alpha dropped, as
 //         PIL's convert("RGB") does; grey, palette and 16-bit files are expanded by
 //         libpng (16-bit samples are treated by libpng as linear light and converted to

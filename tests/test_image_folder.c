@@ -156,6 +156,19 @@ static void test_jpeg(TestContext *t) {
           "grey JPEG -> RGB with equal channels: %s", err);
     image_free(&image);
     free(pixels), free(jpeg);
+    uint8_t cmyk_pixels[8 * 8 * 4];
+    memset(cmyk_pixels, 60, sizeof cmyk_pixels);
+    tjhandle tj = tjInitCompress();
+    unsigned char *cmyk = NULL;
+    unsigned long cmyk_size = 0;
+    int encoded = tjCompress2(tj, cmyk_pixels, 8, 0, 8, TJPF_CMYK, &cmyk, &cmyk_size, TJSAMP_444,
+                              90, 0) == 0;
+    tjDestroy(tj);
+    CHECK(t, encoded && image_decode_memory(cmyk, cmyk_size, "ink.jpg", &limits, &image, err,
+                                            sizeof err) != 0 &&
+              strstr(err, "ink.jpg: a CMYK JPEG, which is not supported") && !image.rgb,
+          "CMYK JPEG refused by name: %s", err);
+    tjFree(cmyk);
     const uint8_t text[] = "hello, not an image";
     CHECK(t, image_decode_memory(text, sizeof text, "a.txt", &limits, &image, err, sizeof err) != 0 &&
               strstr(err, "a.txt: not a JPEG or PNG file"),
