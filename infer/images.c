@@ -40,6 +40,7 @@ typedef struct {
     int n_paths;
     AtomicFile csv, dump;
     int failed, classified, write_failed;
+    int labelled, top1_wrong, top5_wrong;  // images in a folder named after a class
     char err[2048];
 } ImagesRun;
 
@@ -207,7 +208,33 @@ static void top_classes(const real *row, int classes, int k, int *best) {
     }
 }
 
+// The class whose name is the image's folder's name (ImageFolder layout), or -1.
+static int folder_label(const ImagesRun *r, const char *path) {
+    const char *end = strrchr(path, '/');
+    if (!end || !r->class_names) return -1;
+    const char *start = end;
+    while (start > path && start[-1] != '/') start--;
+    size_t length = (size_t)(end - start);
+    for (int c = 0; c < r->classes; c++)
+        if (strlen(r->class_names[c]) == length && memcmp(r->class_names[c], start, length) == 0)
+            return c;
+    return -1;
+}
+
+// Counts top-1 and top-5 errors of images whose folder names their class.
+static void score_by_folder(ImagesRun *r, const char *path, const real *row) {
+    int label = folder_label(r, path);
+    if (label < 0) return;
+    int rank = 0;  // classes scored above the label (ties: the lower index first)
+    for (int c = 0; c < r->classes; c++)
+        rank += row[c] > row[label] || (row[c] == row[label] && c < label);
+    r->labelled++;
+    r->top1_wrong += rank >= 1;
+    r->top5_wrong += rank >= 5;
+}
+
 static void report_image(ImagesRun *r, const char *path, const real *row) {
+    score_by_folder(r, path, row);
     int k = r->opt.top_k < r->classes ? r->opt.top_k : r->classes;
     int best[MAX_TOP_K];
     char buf[32], number[64];
@@ -316,6 +343,10 @@ static int run_images(ImagesRun *r) {
     int write_status = commit_outputs(r);
     if (r->opt.predictions_path && write_status == 0) printf("predictions: %s\n", r->opt.predictions_path);
     printf("images: %d classified, %d failed\n", r->classified, r->failed);
+    if (r->labelled)
+        printf("labelled by their folder's name: %d images, top-1 error %.2f%% (%d wrong), "
+               "top-5 error %.2f%% (%d)\n", r->labelled, 100.0 * r->top1_wrong / r->labelled,
+               r->top1_wrong, 100.0 * r->top5_wrong / r->labelled, r->top5_wrong);
     if (r->be->last_error(r->be, r->err, sizeof r->err) != 0) {  // a failed device call
         fprintf(stderr, "sdinfer: %s\n", r->err);
         return EXIT_SOME_FAILED;

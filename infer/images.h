@@ -14,6 +14,8 @@
 // size S from the graph, evaluation crop (eval_crop_fraction: shorter side to
 // S / fraction, centre S x S; 1 when absent), norm_mean/norm_std unless
 // with_preprocessing = 1; class names from class_names ("class N" when absent).
+// An image whose folder is named after one of the classes (DIR/val/CLASS/IMAGE) counts
+// toward a closing top-1 / top-5 error over those images.
 // A file that cannot be read or decoded gets "sdinfer: PATH: what" on stderr and the
 // rest are still classified; the exit status is then 1 (2: the model or the command line
 // was refused; 0: every image classified).

@@ -63,6 +63,7 @@ check "ONNX metadata: class names, crop, normalisation" $PY tests/images_check.p
 check "sdinfer --images on the test folder" expect_exit 0 "$BIN/sdinfer" "$TMP/m.onnx" \
     --images "$D/test" --predictions "$TMP/p.csv" --dump-inputs "$TMP/inputs.f32" --batch-size 5
 check "sdinfer counts" has "$TMP/out.txt" "images: 12 classified, 0 failed"
+check "sdinfer scores images by folder" has "$TMP/out.txt" "labelled by their folder's name: 12 images, top-1 error 0.00% (0 wrong), top-5 error 0.00% (0)"
 check "sdinfer prints names" grep -qE '^.*/test/green, leaf/00.png: green, leaf \(1\) ' "$TMP/out.txt"
 check "every test image named by its folder's class" $PY tests/images_check.py names "$TMP/p.csv" 12
 check "onnxruntime runs on sdinfer's inputs" node tests/onnx_run.js "$TMP/m.onnx" \
