@@ -69,7 +69,8 @@ static int list_dir(const char *dir, int want_dirs, NameList *out, char *err, si
         }
     }
     closedir(d);
-    if (status == 0) qsort(out->items, (size_t)out->count, sizeof *out->items, compare_names);
+    if (status == 0 && out->count > 1)  // qsort must not see the NULL of an empty list
+        qsort(out->items, (size_t)out->count, sizeof *out->items, compare_names);
     return status;
 }
 

@@ -36,6 +36,7 @@ typedef struct {
     double eval_crop;
     Normalization norm;
     char **class_names;  // classes names, or NULL
+    uint8_t *taken;      // classes bytes of scratch for top_classes
     char **paths;        // every file to classify
     int n_paths;
     AtomicFile csv, dump;
@@ -103,8 +104,17 @@ static int read_model_settings(ImagesRun *r) {
                  "scores", r->opt.model_path);
         return -1;
     }
+    const TensorShape *scores = &r->plan->tensors[r->plan->probabilities].shape;
+    if (scores->rank != 2 || scores->dims[1] < 1 || scores->dims[1] > 1000000) {
+        snprintf(r->err, sizeof r->err, "%s: the scores are not [N, classes]", r->opt.model_path);
+        return -1;
+    }
     r->size = (int)shape->dims[2];
-    r->classes = (int)r->plan->tensors[r->plan->probabilities].shape.dims[1];
+    r->classes = (int)scores->dims[1];
+    if (!(r->taken = calloc((size_t)r->classes, 1))) {
+        snprintf(r->err, sizeof r->err, "out of memory");
+        return -1;
+    }
     const char *crop = onnx_graph_metadata(r->graph, "eval_crop_fraction");
     char *end = NULL;
     r->eval_crop = crop ? strtod(crop, &end) : 1.0;
@@ -195,17 +205,17 @@ static const char *class_name(const ImagesRun *r, int c, char *buf, size_t len) 
     return buf;
 }
 
-// The k best classes of one row (ties: the lower index first).
-static void top_classes(const real *row, int classes, int k, int *best) {
+// The k best classes of one row (ties: the lower index first); taken[classes] is
+// scratch, all zero on entry and on return.
+static void top_classes(const real *row, int classes, int k, int *best, uint8_t *taken) {
     for (int j = 0; j < k; j++) {
         int pick = -1;
-        for (int c = 0; c < classes; c++) {
-            int taken = 0;
-            for (int i = 0; i < j && !taken; i++) taken = best[i] == c;
-            if (!taken && (pick < 0 || row[c] > row[pick])) pick = c;
-        }
+        for (int c = 0; c < classes; c++)
+            if (!taken[c] && (pick < 0 || row[c] > row[pick])) pick = c;
         best[j] = pick;
+        taken[pick] = 1;
     }
+    for (int j = 0; j < k; j++) taken[best[j]] = 0;
 }
 
 // The class whose name is the image's folder's name (ImageFolder layout), or -1.
@@ -238,7 +248,7 @@ static void report_image(ImagesRun *r, const char *path, const real *row) {
     int k = r->opt.top_k < r->classes ? r->opt.top_k : r->classes;
     int best[MAX_TOP_K];
     char buf[32], number[64];
-    top_classes(row, r->classes, k, best);
+    top_classes(row, r->classes, k, best, r->taken);
     printf("%s:", path);
     for (int j = 0; j < k; j++)
         printf("%s %s (%d) %.4f", j ? "," : "", class_name(r, best[j], buf, sizeof buf), best[j],
@@ -363,6 +373,7 @@ int images_main(int argc, char **argv) {
     if (r->be) r->be->destroy(r->be);
     onnx_graph_free(r->graph);
     class_names_free(r->class_names, r->classes);
+    free(r->taken);
     for (int i = 0; i < r->n_paths; i++) free(r->paths[i]);
     free(r->paths);
     free(r->opt.inputs);
