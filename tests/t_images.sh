@@ -71,9 +71,15 @@ check "onnxruntime runs on sdinfer's inputs" node tests/onnx_run.js "$TMP/m.onnx
 check "onnxruntime agrees (class, probability 1e-5)" $PY tests/images_check.py ort "$TMP/p.csv" \
     "$TMP/ort.f32" 3
 
-# ---- resume: 2 + 1 epochs equal 3 ----------------------------------------------
-check "3 epochs" expect_exit 0 "${TRAIN[@]}" --epochs 3 --out "$TMP/r3" --cache-mb 0
-check "2 epochs" expect_exit 0 "${TRAIN[@]}" --epochs 2 --out "$TMP/r21" --cache-mb 0
+# ---- resume: 2 + 1 epochs equal 3 (the imagenet recipe: random-resized crops, nothing
+# cached, so every epoch decodes again; given normalisation) ------------------------
+NORM=(--norm-mean 0.5,0.25,0.125 --norm-std 0.25,0.5,1)
+check "3 epochs" expect_exit 0 "${TRAIN[@]}" --epochs 3 --out "$TMP/r3" --cache-mb 0 \
+    --augment-recipe imagenet "${NORM[@]}"
+check "imagenet recipe reported" grep -qF "imagenet recipe, 16x16, evaluation crop 0.875" "$TMP/err.txt"
+check "given normalisation saved" grep -qaF '"norm_mean":"0.5,0.25,0.125","norm_std":"0.25,0.5,1"' "$TMP/r3/last.ckpt"
+check "2 epochs" expect_exit 0 "${TRAIN[@]}" --epochs 2 --out "$TMP/r21" --cache-mb 0 \
+    --augment-recipe imagenet "${NORM[@]}"
 check "resumed to 3" expect_exit 0 "$BIN/sdtrain" --resume "$TMP/r21" --epochs 3
 check "resumed run equals the uninterrupted one" $PY tests/ckpt_tensors_equal.py \
     "$TMP/r3/last.ckpt" "$TMP/r21/last.ckpt"
@@ -102,7 +108,11 @@ check "bad: JPEG named .png classified" grep -qE "^$B/jpeg_named.png: blue sky \
 check "bad: CSV holds the 3 good images" test "$(wc -l <"$TMP/bad.csv")" -eq 4
 check "no model: exit 2" expect_exit 2 "$BIN/sdinfer" "$TMP/none.onnx" --images "$B"
 
-# ---- training refuses broken data by name ---------------------------------------
+# ---- training refuses broken data and options by name ---------------------------
+check "--norm-mean alone: exit 2" expect_exit 2 "${TRAIN[@]}" --norm-mean 0.5,0.5,0.5 --out "$TMP/rn"
+check "--norm-mean alone: message" has "$TMP/err.txt" "sdtrain: --norm-mean and --norm-std go together (three values each)"
+check "unknown recipe: exit 2" expect_exit 2 "${TRAIN[@]}" --augment-recipe autoaugment --out "$TMP/rn"
+check "unknown recipe: message" has "$TMP/err.txt" "sdtrain: bad value 'autoaugment' for --augment-recipe (see --help)"
 cp -r "$D" "$TMP/broken"
 cp "$B/truncated.png" "$TMP/broken/train/red/zz.png"
 check "broken training image: exit 1" expect_exit 1 "${TRAIN[@]}" --data "$TMP/broken" \
