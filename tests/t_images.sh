@@ -8,7 +8,8 @@
 # written before them) still exports and classifies; broken files (corrupt, truncated,
 # empty, huge declared size, not an image) each get a named error, exact exit status 1,
 # the good ones still classified, a JPEG named .png classified with a warning; training
-# refuses a broken training image and an unknown validation class by name.
+# refuses a broken training image, a test image that breaks at its first evaluation
+# (no checkpoint written) and an unknown validation class by name.
 # Needs: $SD_BIN/{sdtrain,sdexport,sdinfer}, /usr/bin/python3 with PIL and onnx, node
 # (tests/node/node_modules).
 set -u
@@ -118,7 +119,13 @@ cp "$B/truncated.png" "$TMP/broken/train/red/zz.png"
 check "broken training image: exit 1" expect_exit 1 "${TRAIN[@]}" --data "$TMP/broken" \
     --epochs 1 --out "$TMP/rb"
 check "broken training image named" grep -qE "^sdtrain: $TMP/broken/train/red/zz.png: damaged PNG" "$TMP/err.txt"
-rm "$TMP/broken/train/red/zz.png"; mkdir "$TMP/broken/val/purple"
+rm "$TMP/broken/train/red/zz.png"
+cp "$B/truncated.png" "$TMP/broken/test/red/zz.png"  # first decoded by the first evaluation
+check "broken test image: exit 1" expect_exit 1 "${TRAIN[@]}" --data "$TMP/broken" \
+    --epochs 1 --out "$TMP/rt"
+check "broken test image named, nothing written" grep -qE "^sdtrain: epoch 1: an image could not be decoded: $TMP/broken/test/red/zz.png: damaged PNG .*nothing of this epoch was written" "$TMP/err.txt"
+check "no checkpoint after the failed epoch" test ! -e "$TMP/rt/last.ckpt"
+rm "$TMP/broken/test/red/zz.png"; mkdir "$TMP/broken/val/purple"
 check "unknown validation class: exit 1" expect_exit 1 "${TRAIN[@]}" --data "$TMP/broken" \
     --epochs 1 --out "$TMP/rc"
 check "unknown validation class named" has "$TMP/err.txt" "sdtrain: $TMP/broken/val/purple: class 'purple' is not a class folder of the first split"
