@@ -84,6 +84,10 @@ check "2 epochs" expect_exit 0 "${TRAIN[@]}" --epochs 2 --out "$TMP/r21" --cache
 check "resumed to 3" expect_exit 0 "$BIN/sdtrain" --resume "$TMP/r21" --epochs 3
 check "resumed run equals the uninterrupted one" $PY tests/ckpt_tensors_equal.py \
     "$TMP/r3/last.ckpt" "$TMP/r21/last.ckpt"
+check "3 epochs, cached, no loader thread" expect_exit 0 "${TRAIN[@]}" --epochs 3 \
+    --out "$TMP/r3c" --prefetch 0 --augment-recipe imagenet "${NORM[@]}"
+check "the cache and the loader thread change nothing" $PY tests/ckpt_tensors_equal.py \
+    "$TMP/r3/last.ckpt" "$TMP/r3c/last.ckpt"
 
 # ---- a checkpoint without the folder keys (written before them) -----------------
 $PY tests/images_check.py strip "$TMP/run/last.ckpt" "$TMP/old.ckpt"
