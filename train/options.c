@@ -91,7 +91,7 @@ static void print_help(void) {
         "  --bench-steps N       time N training steps on synthetic data, print images/s, exit\n"
         "  --bench-repeats R     with --bench-steps: R timed windows of N steps, report the\n"
         "                        median window (default 1)\n"
-        "  folder data set (--dataset folder --data DIR: DIR/train/CLASS/*.jpg|png, DIR/val/..., \n"
+        "  folder data set (--dataset folder --data DIR: DIR/train/CLASS/*.jpg|png, DIR/val/...,\n"
         "  optional DIR/test/...; see README):\n"
         "  --image-size S        network input S x S (default 224)\n"
         "  --augment-recipe R    imagenet (random-resized crop + flip, default) or cifar\n"
