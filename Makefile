@@ -101,6 +101,14 @@ CFLAGS   += -std=c11 $(OPT) $(ARCH) -Wall -Wextra -Werror -Wno-format-truncation
 # snprintf into fixed buffers truncates on purpose (paths and messages); gcc cannot tell.
 LDFLAGS  += -fopenmp -pthread $(SANFLAGS)
 LDLIBS   += -lopenblas -lprotobuf-c -lcjson -lmatio $(HDF5_LIBS) -lz -lm
+# Image files (JPEG through libjpeg-turbo's TurboJPEG, PNG through libpng: the folder
+# data set and sdinfer --images). On by default; off for another CPU's build (there are
+# no Arm builds of those libraries here): IMAGES=0 compiles the support out.
+IMAGES ?= $(if $(FOREIGN),0,1)
+ifeq ($(IMAGES),1)
+CPPFLAGS += -DSD_WITH_IMAGES
+LDLIBS   += -lturbojpeg -lpng
+endif
 
 CORE_SRC   := $(wildcard common/*.c) $(wildcard kernels/*.c) $(wildcard kernels/cpu/*.c)
 SIMD_SRC   := $(wildcard kernels/cpu/simd/*.c)

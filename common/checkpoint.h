@@ -21,6 +21,9 @@
 //   norm_std        per-channel std, comma-separated
 //   dataset         data set name (dataset_kind_name)
 //   epoch           epochs completed
+//   class_names     JSON array of the class names (folder data sets; common/class_names.h)
+//   eval_crop_fraction  folder data sets: evaluation resizes the shorter side to
+//                   S / this and crops the centre S x S (image_resize.h)
 // and the trainer adds its own keys (RNG states, options, best validation, ...).
 #ifndef SD_CHECKPOINT_H
 #define SD_CHECKPOINT_H
@@ -42,6 +45,8 @@
 #define CKPT_KEY_NORM_STD "norm_std"
 #define CKPT_KEY_DATASET "dataset"
 #define CKPT_KEY_EPOCH "epoch"
+#define CKPT_KEY_CLASS_NAMES "class_names"
+#define CKPT_KEY_EVAL_CROP "eval_crop_fraction"
 #define CKPT_MOMENTUM_TENSOR "optimizer.momentum"
 
 // Downloads the network from its device and writes it atomically with the caller's

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "dataset.h"
+#include "image_source.h"
 
 enum { AUGMENT_MAX_SHIFT = 4 };
 
@@ -24,9 +25,13 @@ void dataset_compute_normalization(const Dataset *ds, const uint32_t *indices, i
             for (size_t p = 0; p < plane; p++) histogram[c][pixel[p]]++;
         }
     }
+    normalization_from_histogram(histogram, channels, (double)count * (double)plane, out);
+}
+
+void normalization_from_histogram(const uint64_t histogram[SD_MAX_CHANNELS][256], int channels,
+                                  double values, Normalization *out) {
     memset(out, 0, sizeof *out);
     out->channels = channels;
-    double values = (double)count * (double)plane;
     for (int c = 0; c < SD_MAX_CHANNELS; c++) {
         double sum = 0.0, squares = 0.0;
         for (int v = 0; v < 256; v++) sum += (double)histogram[c][v] * (v / 255.0);
@@ -86,6 +91,11 @@ void dataset_skip_augment(Rng *aug_rng, int count) {
 void dataset_make_batch(const Dataset *ds, const uint32_t *indices, int count,
                         const Normalization *norm, int augment, Rng *aug_rng, float *images,
                         int32_t *labels) {
+    if (ds->source) {
+        image_source_make_batch(ds->source, indices, count, norm, augment, aug_rng, images,
+                                labels);
+        return;
+    }
     size_t image_size = (size_t)ds->channels * (size_t)ds->height * (size_t)ds->width;
     for (int b = 0; b < count; b++) {
         const uint8_t *image = ds->pixels + (size_t)indices[b] * image_size;
@@ -100,4 +110,8 @@ void dataset_make_batch(const Dataset *ds, const uint32_t *indices, int count,
         }
         if (labels) labels[b] = ds->labels[indices[b]];
     }
+}
+
+const char *dataset_failure(const Dataset *ds) {
+    return ds->source ? image_source_failure(ds->source) : NULL;
 }

@@ -8,6 +8,7 @@
 
 #include "data_io.h"
 #include "data_loaders.h"
+#include "image_source.h"
 
 typedef struct {
     DatasetKind kind;
@@ -22,6 +23,7 @@ static const DatasetInfo dataset_infos[] = {
     {DATASET_SVHN, "svhn", NULL, 0},
     {DATASET_MNIST, "mnist", NULL, 0},
     {DATASET_FASHION_MNIST, "fashion-mnist", "/usr/share/datasets/fashion-mnist", 0},
+    {DATASET_FOLDER, "folder", NULL, 1},
 };
 enum { DATASET_KIND_COUNT = sizeof dataset_infos / sizeof dataset_infos[0] };
 
@@ -72,6 +74,10 @@ int dataset_load(DatasetKind kind, const char *dir, DatasetSplit split, Dataset 
         case DATASET_SVHN: return svhn_load(dir, split, out, err, err_len);
         case DATASET_MNIST:
         case DATASET_FASHION_MNIST: return idx_load(kind, dir, split, out, err, err_len);
+        case DATASET_FOLDER:  // needs its image size and recipe: train/folder_data.c
+            return data_error(err, err_len, "%s: the folder data set is loaded by the trainer "
+                              "(sdtrain --dataset folder) or image by image (sdinfer --images)",
+                              dir);
     }
     return data_error(err, err_len, "unknown data set kind %d", (int)kind);
 }
@@ -80,6 +86,7 @@ void dataset_free(Dataset *ds) {
     if (!ds) return;
     free(ds->pixels);
     free(ds->labels);
+    image_source_free(ds->source);
     memset(ds, 0, sizeof *ds);
 }
 

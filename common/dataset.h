@@ -27,6 +27,7 @@ typedef enum {
     DATASET_SVHN,
     DATASET_MNIST,
     DATASET_FASHION_MNIST,
+    DATASET_FOLDER,  // image files in an ImageFolder tree (common/image_source.h)
 } DatasetKind;
 
 typedef enum {
@@ -42,6 +43,8 @@ typedef struct {
     int classes;                    // 10 or 100
     uint8_t *pixels;                // count * channels * height * width, CHW per image
     int32_t *labels;                // count, each in [0, classes)
+    // DATASET_FOLDER only: the files, decoded on demand (pixels is then NULL); owned.
+    struct ImageSource *source;
 } Dataset;
 
 // Per-channel statistics of the training split, in units of pixel/255.
@@ -108,8 +111,12 @@ int dataset_load_svhn_pool(const char *dir, Rng *rng, int val_per_class_train,
 // Statistics over the listed images only (the training part: never validation or test).
 // Like Torch's tensor:std(), std is the unbiased estimate (divides by n - 1). A channel
 // with no spread (or fewer than 2 values) gets std = 1, so batches stay finite.
+// (Not for a folder data set: image_source_normalization decodes its files.)
 void dataset_compute_normalization(const Dataset *ds, const uint32_t *indices, int count,
                                    Normalization *out);
+// The statistics from per-channel histograms of byte values (values: pixels per channel).
+void normalization_from_histogram(const uint64_t histogram[SD_MAX_CHANNELS][256], int channels,
+                                  double values, Normalization *out);
 
 // Builds a float batch of `count` images (NCHW) and labels from the listed indices
 // (each < ds->count; labels may be NULL). Pixel value p of channel c becomes
@@ -120,6 +127,8 @@ void dataset_compute_normalization(const Dataset *ds, const uint32_t *indices, i
 // then out(y, x) = normalised(y + shift_y, x' + shift_x) with x' = (flip ? W-1-x : x),
 // and 0 where that falls outside the image (as Torch: pad the normalised image with 4
 // zeros on each side, crop 32x32 at a random offset, then flip).
+// A folder data set makes its batches through its source (image_source_make_batch:
+// decoding, its recipe's crops; augment then means the recipe's training transform).
 void dataset_make_batch(const Dataset *ds, const uint32_t *indices, int count,
                         const Normalization *norm, int augment, Rng *aug_rng, float *images,
                         int32_t *labels);
@@ -128,5 +137,9 @@ void dataset_make_batch(const Dataset *ds, const uint32_t *indices, int count,
 // images of a global batch, so that image i of the global batch gets the same
 // augmentation whatever the number of ranks.
 void dataset_skip_augment(Rng *aug_rng, int count);
+
+// A folder data set's first file that failed to decode while batches were made, as a
+// message; NULL for every other data set and when none failed.
+const char *dataset_failure(const Dataset *ds);
 
 #endif

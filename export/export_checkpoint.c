@@ -43,7 +43,8 @@ void export_add_metadata(const Net *net, const MetaMap *metadata, const ExportOp
     snprintf(text, sizeof text, "%d,%d,%d", net->in_c, net->in_h, net->in_w);
     onnx_metadata(b, "input_shape", text);
     const char *keys[] = {CKPT_KEY_SURVIVAL_RULE, CKPT_KEY_P_LAST, CKPT_KEY_SURVIVAL_PROBS,
-                          CKPT_KEY_DATASET, CKPT_KEY_NORM_MEAN, CKPT_KEY_NORM_STD};
+                          CKPT_KEY_DATASET, CKPT_KEY_NORM_MEAN, CKPT_KEY_NORM_STD,
+                          CKPT_KEY_CLASS_NAMES, CKPT_KEY_EVAL_CROP};  // the last two: folder runs
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) copy_key(b, metadata, keys[i]);
     onnx_metadata(b, "with_preprocessing", options->with_preprocessing ? "1" : "0");
     onnx_metadata(b, "keep_bn", options->keep_bn ? "1" : "0");

@@ -62,5 +62,6 @@ int fuzz_idx(FuzzContext *ctx, const uint8_t *data, size_t size, char *err, size
 int fuzz_svhn(FuzzContext *ctx, const uint8_t *data, size_t size, char *err, size_t err_len);
 int fuzz_svhn_v73(FuzzContext *ctx, const uint8_t *data, size_t size, char *err,
                   size_t err_len);
+int fuzz_image(FuzzContext *ctx, const uint8_t *data, size_t size, char *err, size_t err_len);
 
 #endif

@@ -17,6 +17,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import zlib
 
 import numpy as np
 import onnx
@@ -206,6 +207,37 @@ def svhn_v73():
                                                         "y": (np.array([[4.0], [10.0]]), "double")})
 
 
+def image():
+    """fuzz_image: one byte (bit 0: named .png) + the file: PNG (RGB, grey, RGBA, palette,
+    16-bit) and JPEG (baseline, grey, progressive), a JPEG named .png, and near-misses."""
+    from PIL import Image
+    d = out_dir("image")
+    rng = np.random.default_rng(7)
+    pixels = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    rgb = Image.fromarray(pixels, "RGB")
+    variants = {"rgb.png": (rgb, "PNG", {}), "grey.png": (rgb.convert("L"), "PNG", {}),
+                "rgba.png": (rgb.convert("RGBA"), "PNG", {}),
+                "palette.png": (rgb.convert("P"), "PNG", {}),
+                "grey16.png": (Image.fromarray(pixels[:, :, 0].astype(np.uint16) * 257), "PNG", {}),
+                "rgb.jpg": (rgb, "JPEG", {"quality": 90}),
+                "grey.jpg": (rgb.convert("L"), "JPEG", {}),
+                "progressive.jpg": (rgb, "JPEG", {"progressive": True})}
+    files = {}
+    for name, (image, fmt, options) in variants.items():
+        buffer = io.BytesIO()
+        image.save(buffer, fmt, **options)
+        files[name] = buffer.getvalue()
+        write(os.path.join(d, name), bytes([1 if name.endswith(".png") else 0]) + files[name])
+    write(os.path.join(d, "jpeg_named_png.bin"), bytes([1]) + files["rgb.jpg"])
+    write(os.path.join(d, "truncated.jpg"), bytes([0]) + files["rgb.jpg"][:-30])
+    write(os.path.join(d, "not_image.bin"), bytes([0]) + b"GIF89a not supported")
+    ihdr = struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0)
+    chunk = lambda kind, data: (struct.pack(">I", len(data)) + kind + data
+                                + struct.pack(">I", zlib.crc32(kind + data)))
+    write(os.path.join(d, "huge.png"), bytes([1]) + b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+          + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+
+
 # What tests/test_fuzz_replay checks for each seed: "accept", or a phrase the refusal
 # message must hold. Seeds not listed here must only not crash.
 EXPECT = {
@@ -213,6 +245,8 @@ EXPECT = {
     "checkpoint": {"no_preset.ckpt": "metadata key 'preset' is missing"},
     "onnx_tensor": {"double_refused.pb": "DOUBLE"},
     "cifar": {"cifar10_short.bin": "size not a multiple of the record size"},
+    "image": {"truncated.jpg": "damaged JPEG", "not_image.bin": "not a JPEG or PNG file",
+              "huge.png": "PNG declares 100000x100000 pixels, over the limit"},
     "idx": {"label_out_of_range.bin": "label 12 of image 2 is out of range"},
     "svhn_v73": {"h5py_v73_no_y.mat": "no variable named 'y' (MATLAB v7.3 file)",
                  "h5py_v73_x_double.mat": "expected real uint8"},
@@ -239,6 +273,7 @@ def main():
     idx()
     svhn()
     svhn_v73()
+    image()
     write_expectations()
     for name in sorted(os.listdir(CORPUS)):
         files = [f for f in os.listdir(os.path.join(CORPUS, name)) if not f.endswith(".expect")]

@@ -8,6 +8,7 @@
 #include "../common/dataset.h"
 #include "../common/version.h"
 #include "evaluate.h"
+#include "images.h"
 #include "model_metadata.h"
 #include "onnx_graph.h"
 #include "onnx_tensor.h"
@@ -301,6 +302,7 @@ static int run(Session *s) {
 }
 
 int main(int argc, char **argv) {
+    if (images_requested(argc, argv)) return images_main(argc, argv);  // infer/images.c
     Session *s = calloc(1, sizeof *s);
     if (!s) return EXIT_RUNTIME;
     int parsed = infer_options_parse(argc, argv, &s->options, s->err, sizeof s->err);

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../common/image_decode.h"
 #include "../fuzz/fuzz.h"
 #include "harness.h"
 #include "test_files.h"
@@ -29,6 +30,7 @@ static const struct {
     {"checkpoint", fuzz_checkpoint}, {"preset", fuzz_preset},
     {"cifar", fuzz_cifar},     {"idx", fuzz_idx},
     {"svhn", fuzz_svhn},       {"svhn_v73", fuzz_svhn_v73},
+    {"image", fuzz_image},
 };
 
 static int ends_with(const char *text, const char *suffix) {
@@ -112,6 +114,10 @@ static int replay_dir(TestContext *t, const char *harness, FuzzHarness run, cons
 int main(void) {
     TestContext t = {"test_fuzz_replay", 0, 0};
     for (size_t h = 0; h < sizeof harnesses / sizeof *harnesses; h++) {
+        if (strcmp(harnesses[h].name, "image") == 0 && !image_support_built()) {
+            printf("image: not replayed (built with IMAGES=0: no image decoding)\n");
+            continue;
+        }
         char dir[512];
         snprintf(dir, sizeof dir, "fuzz/corpus/%s", harnesses[h].name);
         int seeds = replay_dir(&t, harnesses[h].name, harnesses[h].run, dir);

@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 
 DEBS="build-essential libprotobuf-c-dev protobuf-c-compiler libonnx-dev libopenblas-dev zlib1g-dev
 libcjson-dev libmatio-dev dataset-fashion-mnist python3-onnx python3-numpy python3-scipy python3-h5py
-libonnx-testdata gnuplot-nox nodejs npm python3-opencv libopencv-dnn-dev pkgconf libopenmpi-dev openmpi-bin"
+libonnx-testdata gnuplot-nox nodejs npm python3-opencv libopencv-dnn-dev pkgconf libopenmpi-dev openmpi-bin
+libturbojpeg0-dev libpng-dev python3-pil"
 if [ "${1:-}" = bench ]; then DEBS="$DEBS python3-torch"; fi
 if [ "${1:-}" = fuzz ]; then DEBS="$DEBS clang libfuzzer-14-dev"; fi
 

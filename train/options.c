@@ -10,6 +10,7 @@
 #include "../common/cli.h"
 #include "../common/dataset.h"
 #include "../common/version.h"
+#include "folder_data.h"
 #include "loader.h"
 #include "models_dir.h"
 
@@ -40,6 +41,8 @@ void options_defaults(TrainOptions *opt) {
     opt->save_every_epoch = 1;
     opt->dist_timeout = 600;
     opt->dist_check_every = 20;
+    opt->folder = image_folder_default_options();
+    opt->folder.eval_crop = 0;  // the recipe's default, decided when the data are loaded
 }
 
 static void print_help(void) {
@@ -48,7 +51,7 @@ static void print_help(void) {
     printf(
         "sdtrain: train a residual network with stochastic depth (Huang et al., ECCV 2016)\n\n"
         "usage: sdtrain [options]\n\n"
-        "  --dataset NAME        cifar10, cifar100, svhn, mnist, fashion-mnist (default %s)\n"
+        "  --dataset NAME        cifar10, cifar100, svhn, mnist, fashion-mnist, folder (default %s)\n"
         "  --data DIR            data set directory (default: fashion-mnist's Debian location;\n"
         "                        others need --data)\n"
         "  --model PRESET|FILE   architecture preset in models/ or a preset file (default %s)\n"
@@ -102,6 +105,17 @@ static void print_help(void) {
         "                        same gates (default %d)\n"
         "  --overlap-kb KB       under mpirun: start summing gradients while backward goes\n"
         "                        on, in buckets of KB kilobytes (default 0: after backward)\n"
+        "  folder data set (--dataset folder --data DIR: DIR/train/CLASS/*.jpg|png, DIR/val/...,\n"
+        "  optional DIR/test/...; see README):\n"
+        "  --image-size S        network input S x S (default 224)\n"
+        "  --augment-recipe R    imagenet (random-resized crop + flip, default) or cifar\n"
+        "                        (pad 4 and crop + flip)\n"
+        "  --eval-crop F         evaluation: shorter side to S/F, centre crop S (default 0.875\n"
+        "                        for imagenet, 1 for cifar)\n"
+        "  --cache-mb M          keep decoded images in memory up to M MiB (default 1024);\n"
+        "                        the rest are decoded again every epoch\n"
+        "  --norm-mean A,B,C     normalisation (units of pixel/255); default: computed from\n"
+        "  --norm-std A,B,C      the training images\n"
         "  --help                this text\n"
         "  --version             the program's version\n",
         d.dataset, d.model, d.models_dir, d.epochs, d.batch_size, d.lr, d.momentum,
@@ -146,6 +160,7 @@ enum {
     OPT_DEVICE, OPT_PRECISION, OPT_THREADS, OPT_PREFETCH, OPT_CUDA_GRAPHS, OPT_OUT, OPT_RESUME, OPT_TRAIN_LIMIT, OPT_TEST_LIMIT,
     OPT_GRAD_MAG, OPT_BENCH, OPT_BENCH_REPEATS, OPT_HELP, OPT_VERSION,
     OPT_SYNC_BN, OPT_DIST_TIMEOUT, OPT_DIST_CHECK_EVERY, OPT_OVERLAP_KB,
+    OPT_IMAGE_SIZE, OPT_RECIPE, OPT_EVAL_CROP, OPT_CACHE_MB, OPT_NORM_MEAN, OPT_NORM_STD,
 };
 
 static const struct option long_options[] = {
@@ -188,12 +203,18 @@ static const struct option long_options[] = {
     {"dist-timeout", required_argument, 0, OPT_DIST_TIMEOUT},
     {"dist-check-every", required_argument, 0, OPT_DIST_CHECK_EVERY},
     {"overlap-kb", required_argument, 0, OPT_OVERLAP_KB},
+    {"image-size", required_argument, 0, OPT_IMAGE_SIZE},
+    {"augment-recipe", required_argument, 0, OPT_RECIPE},
+    {"eval-crop", required_argument, 0, OPT_EVAL_CROP},
+    {"cache-mb", required_argument, 0, OPT_CACHE_MB},
+    {"norm-mean", required_argument, 0, OPT_NORM_MEAN},
+    {"norm-std", required_argument, 0, OPT_NORM_STD},
     {0, 0, 0, 0},
 };
 
 static int apply_option(TrainOptions *opt, int code, const char *arg) {
     static const char *const datasets[] = {"cifar10", "cifar100", "svhn", "mnist",
-                                           "fashion-mnist", NULL};
+                                           "fashion-mnist", "folder", NULL};
     static const char *const rules[] = {"linear", "uniform", "none", NULL};
     static const char *const devices[] = {"cpu", "cuda", NULL};
     static const char *const precisions[] = {"fp32", "tf32", "bf16", "fp16", NULL};
@@ -243,6 +264,12 @@ static int apply_option(TrainOptions *opt, int code, const char *arg) {
     case OPT_DIST_TIMEOUT: return parse_real(arg, 1, 1e6, &opt->dist_timeout);
     case OPT_DIST_CHECK_EVERY: return parse_int(arg, 1, 1000000, &opt->dist_check_every);
     case OPT_OVERLAP_KB: return parse_int(arg, 0, 1048576, &opt->overlap_kb);
+    case OPT_IMAGE_SIZE:
+    case OPT_RECIPE:
+    case OPT_EVAL_CROP:
+    case OPT_CACHE_MB:
+    case OPT_NORM_MEAN:
+    case OPT_NORM_STD: return folder_apply_option(opt, code - OPT_IMAGE_SIZE, arg);
     default: return -1;
     }
 }
@@ -282,6 +309,7 @@ int options_parse(TrainOptions *opt, int argc, char **argv) {
                         "one of them\n");
         return 2;
     }
+    if (folder_check_options(opt) != 0) return 2;
     if (opt->warmup_epochs >= opt->epochs && opt->warmup_epochs > 0) {
         fprintf(stderr, "sdtrain: --warmup-epochs %d leaves no epoch after the warm-up\n",
                 opt->warmup_epochs);

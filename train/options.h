@@ -7,6 +7,8 @@
 
 #include <stdint.h>
 
+#include "../common/image_source.h"
+
 #define MAX_LR_STEPS 16
 
 typedef struct {
@@ -46,6 +48,11 @@ typedef struct {
     double dist_timeout;        // seconds a rank waits for the others before it gives up
     int dist_check_every;       // steps between checks that every rank drew the same gates
     int overlap_kb;             // > 0: gradient sums overlap backward, in buckets of this size
+    // --dataset folder (train/folder_data.c): --image-size, --augment-recipe, --eval-crop
+    // (0 = the recipe's: 0.875 imagenet, 1 cifar), --cache-mb; --norm-mean/--norm-std
+    // (channels 0: computed from the training images).
+    ImageFolderOptions folder;
+    Normalization given_norm;
 } TrainOptions;
 
 void options_defaults(TrainOptions *opt);

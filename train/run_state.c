@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "../common/checkpoint.h"
+#include "folder_data.h"
 #include "trainer.h"
 
 #define FORMAT_VERSION "sdtrain-checkpoint-1"
@@ -58,6 +59,7 @@ int options_to_meta(const TrainOptions *opt, MetaMap *meta) {
     rc |= metamap_set_int(meta, "opt.test_limit", opt->test_limit);
     rc |= metamap_set_int(meta, "opt.log_grad_magnitude", opt->log_grad_magnitude);
     rc |= metamap_set_int(meta, "opt.sync_bn", opt->sync_bn);
+    rc |= folder_options_to_meta(opt, meta);
     return rc ? -1 : 0;
 }
 
@@ -105,6 +107,7 @@ int options_from_meta(TrainOptions *opt, const MetaMap *meta, char *err, size_t 
     bad |= get_int(meta, "opt.log_grad_magnitude", &opt->log_grad_magnitude);
     // Written since data-parallel runs exist; older checkpoints are single-process runs.
     if (metamap_get(meta, "opt.sync_bn")) bad |= get_int(meta, "opt.sync_bn", &opt->sync_bn);
+    bad |= folder_options_from_meta(opt, meta) != 0;
     if (bad) {
         snprintf(err, err_len, "the checkpoint's training options are missing or malformed");
         return -1;
@@ -135,6 +138,7 @@ int trainer_save(Trainer *tr, const char *path, double wall_seconds, char *err,
     rc |= metamap_set_doubles(&meta, CKPT_KEY_NORM_MEAN, mean, tr->norm.channels);
     rc |= metamap_set_doubles(&meta, CKPT_KEY_NORM_STD, std, tr->norm.channels);
     rc |= metamap_set_int(&meta, CKPT_KEY_EPOCH, tr->epochs_done);
+    rc |= folder_checkpoint_metadata(tr, &meta);
     rc |= metamap_set_int(&meta, "steps_done", tr->steps_done);
     rc |= set_rng(&meta, "rng_shuffle", &tr->shuffle_rng);
     rc |= set_rng(&meta, "rng_augment", &tr->augment_rng);

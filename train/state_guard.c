@@ -41,6 +41,13 @@ int trainer_check_state(Trainer *tr, char *err, size_t err_len) {
         snprintf(err, err_len, "the %s backend reported an error: %s", tr->be->name, inner);
         return -1;
     }
+    // A folder image that failed to decode while a batch was made became zeros.
+    const char *failure = dataset_failure(&tr->train_set);
+    if (!failure) failure = dataset_failure(&tr->test_set);
+    if (failure) {
+        snprintf(err, err_len, "an image could not be decoded: %s", failure);
+        return -1;
+    }
     const Net *net = &tr->net;
     size_t largest = net->n_params > net->n_bn_state ? net->n_params : net->n_bn_state;
     real *host = malloc((largest ? largest : 1) * sizeof(real));

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "folder_data.h"
 #include "timer.h"
 
 static int load_data(Trainer *tr, char *err, size_t err_len) {
@@ -19,6 +20,7 @@ static int load_data(Trainer *tr, char *err, size_t err_len) {
                  opt->dataset);
         return -1;
     }
+    if (kind == DATASET_FOLDER) return folder_load_data(tr, dir, err, err_len);
     Rng split_rng;
     rng_seed(&split_rng, opt->seed, RNG_STREAM_SPLIT);
     if (kind == DATASET_SVHN) {  // the paper: 400/class of train + 200/class of extra
