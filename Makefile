@@ -92,9 +92,9 @@ MPI ?= $(shell pkg-config --exists ompi-c 2>/dev/null && echo 1)
 endif
 ifeq ($(MPI),1)
 CPPFLAGS += -DSD_WITH_MPI $(shell pkg-config --cflags ompi-c)
-# --as-needed: only what calls MPI (sdtrain) records libmpi; sdinfer, sdexport and
-# libsdinfer's users do not need OpenMPI installed to run.
-LDLIBS   += -Wl,--as-needed $(shell pkg-config --libs ompi-c) -Wl,--no-as-needed
+# --as-needed (for every library after it): only what calls MPI (sdtrain) records
+# libmpi; sdinfer, sdexport and libsdinfer's users do not need OpenMPI to run.
+LDLIBS   += -Wl,--as-needed $(shell pkg-config --libs ompi-c)
 endif
 CPPFLAGS += -I. -Icommon -Ikernels -Iproto -D_DEFAULT_SOURCE $(HDF5_CFLAGS)
 CFLAGS   += -std=c11 $(OPT) $(ARCH) -Wall -Wextra -Werror -Wno-format-truncation -fopenmp -pthread $(SANFLAGS) -MMD -MP

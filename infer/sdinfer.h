@@ -125,7 +125,7 @@ sdinfer_status sdinfer_model_output_info(const sdinfer_model *model, int index,
 const char *sdinfer_model_metadata(const sdinfer_model *model, const char *key);
 /* The number of classes ("classes" metadata), 0 when the model does not say. */
 int sdinfer_model_class_count(const sdinfer_model *model);
-/* Class index's name from the "class_names" metadata (comma-separated), or NULL
+/* Class index's name from the "class_names" metadata (a JSON array of strings, as sdexport writes it), or NULL
  * when absent or index is out of range. Owned by the model. */
 const char *sdinfer_model_class_name(const sdinfer_model *model, int index);
 /* The per-channel normalisation an input image needs, in units of pixel/255:

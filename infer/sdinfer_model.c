@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/class_names.h"
 #include "file_util.h"
 #include "sdinfer_internal.h"
 
@@ -58,30 +59,24 @@ static sdinfer_status set_options(sdinfer_model *m, const sdinfer_load_options *
     return status;
 }
 
-// "class_names" = "name0,name1,...": one name per class when "classes" is given too.
+// "class_names": the JSON array sdexport writes (common/class_names.h), one name per
+// class when "classes" is given too.
 static sdinfer_status read_class_names(sdinfer_model *m, char *err, size_t err_len) {
     const char *text = onnx_graph_metadata(m->graph, "class_names");
     if (!text) return SDINFER_OK;
-    int count = 1;
-    for (const char *p = text; *p; p++) count += *p == ',';
-    if (count > SDINFER_MAX_CLASS_NAMES || (m->metadata.classes && count != m->metadata.classes))
+    char **names = NULL;
+    int count = 0;
+    if (class_names_from_json(text, m->graph->source, m->metadata.classes, &names, &count, err,
+                              err_len) != 0)
+        return SDINFER_ERR_INVALID;
+    if (count > SDINFER_MAX_CLASS_NAMES) {
+        class_names_free(names, count);
         return sdi_fail(SDINFER_ERR_INVALID, err, err_len,
-                            "%s: metadata 'class_names' has %d names for %d classes",
-                            m->graph->source, count, m->metadata.classes);
-    m->class_names = calloc((size_t)count, sizeof *m->class_names);
-    if (!m->class_names) return sdi_fail(SDINFER_ERR_NO_MEMORY, err, err_len, "out of memory");
-    m->n_class_names = count;
-    const char *start = text;
-    for (int i = 0; i < count; i++) {
-        size_t length = strcspn(start, ",");
-        if (length == 0)
-            return sdi_fail(SDINFER_ERR_INVALID, err, err_len,
-                                "%s: metadata 'class_names': name %d is empty", m->graph->source, i);
-        m->class_names[i] = strndup(start, length);
-        if (!m->class_names[i])
-            return sdi_fail(SDINFER_ERR_NO_MEMORY, err, err_len, "out of memory");
-        start += length + 1;
+                        "%s: metadata 'class_names' has %d names (at most %d)", m->graph->source,
+                        count, SDINFER_MAX_CLASS_NAMES);
     }
+    m->class_names = names;
+    m->n_class_names = count;
     return SDINFER_OK;
 }
 

@@ -28,7 +28,7 @@ MAN_DESCRIPTION_sdinfer  := run and evaluate ONNX models of residual networks
 
 # What a static link of libsdinfer.a needs besides it (the shared library names
 # its own dependencies).
-SDINFER_LIBS_PRIVATE := -lopenblas -lprotobuf-c -lm -fopenmp -pthread \
+SDINFER_LIBS_PRIVATE := -lopenblas -lprotobuf-c -lcjson -lm -fopenmp -pthread \
     $(if $(filter 1,$(CUDA)),-L$(CUDA_HOME)/lib64 -lcudnn -lcublas -lcudart -lstdc++)
 
 .PHONY: install uninstall man

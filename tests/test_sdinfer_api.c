@@ -198,9 +198,9 @@ static uint8_t *model_with_metadata(const char *const *pairs, int n_pairs, size_
 }
 
 static void test_class_names(TestContext *t) {
-    const char *good[] = {"classes", "3", "class_names", "cat,dog,bird"};
-    const char *short_list[] = {"classes", "3", "class_names", "cat,dog"};
-    const char *empty_name[] = {"class_names", "cat,,bird"};
+    const char *good[] = {"classes", "3", "class_names", "[\"cat\",\"dog, grey\",\"bird\"]"};
+    const char *short_list[] = {"classes", "3", "class_names", "[\"cat\",\"dog\"]"};
+    const char *empty_name[] = {"class_names", "[\"cat\",\"\",\"bird\"]"};
     size_t size;
     uint8_t *data = model_with_metadata(good, 2, &size);
     sdinfer_model *model = NULL;
@@ -209,6 +209,7 @@ static void test_class_names(TestContext *t) {
                                                         sizeof err)
                             : SDINFER_ERR_NO_MEMORY;
     CHECK(t, s == SDINFER_OK && sdinfer_model_class_count(model) == 3 &&
+                 strcmp(sdinfer_model_class_name(model, 1), "dog, grey") == 0 &&
                  strcmp(sdinfer_model_class_name(model, 2), "bird") == 0 &&
                  sdinfer_model_class_name(model, 3) == NULL,
           "class names from metadata: %d '%s'", s, err);
@@ -217,13 +218,13 @@ static void test_class_names(TestContext *t) {
     data = model_with_metadata(short_list, 2, &size);
     s = data ? sdinfer_model_load_buffer(data, size, "short", NULL, &model, err, sizeof err)
              : SDINFER_ERR_NO_MEMORY;
-    CHECK(t, s == SDINFER_ERR_INVALID && !model && contains(err, "short: metadata 'class_names' "
-          "has 2 names for 3 classes"), "2 names for 3 classes: %d '%s'", s, err);
+    CHECK(t, s == SDINFER_ERR_INVALID && !model && contains(err, "short: class_names is not a JSON array "
+          "of 3 strings (2 entries)"), "2 names for 3 classes: %d '%s'", s, err);
     free(data);
     data = model_with_metadata(empty_name, 1, &size);
     s = data ? sdinfer_model_load_buffer(data, size, "empty", NULL, &model, err, sizeof err)
              : SDINFER_ERR_NO_MEMORY;
-    CHECK(t, s == SDINFER_ERR_INVALID && !model && contains(err, "name 1 is empty"),
+    CHECK(t, s == SDINFER_ERR_INVALID && !model && contains(err, "empty: class_names entry 1 is not a name"),
           "an empty name: %d '%s'", s, err);
     free(data);
 }
