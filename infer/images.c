@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../common/atomic_file.h"
 #include "../common/class_names.h"
@@ -14,20 +15,13 @@
 #include "../common/image_resize.h"
 #include "model_metadata.h"
 #include "onnx_graph.h"
+#include "options.h"
 #include "plan.h"
 
 enum { EXIT_SOME_FAILED = 1, EXIT_REFUSED = 2, DEFAULT_BATCH = 16, MAX_TOP_K = 1000 };
 
 typedef struct {
-    const char *model_path;
-    char **inputs;  // the FILE_OR_DIR arguments (pointers into argv)
-    int n_inputs;
-    int top_k, batch_size, threads;
-    const char *device, *predictions_path, *dump_path;
-} ImagesOptions;
-
-typedef struct {
-    ImagesOptions opt;
+    InferOptions opt;  // a copy: the outputs are dropped from it when they fail to open
     OnnxGraph *graph;
     ModelMetadata metadata;
     Backend *be;
@@ -42,52 +36,9 @@ typedef struct {
     AtomicFile csv, dump;
     int failed, classified, write_failed;
     int labelled, top1_wrong, top5_wrong;  // images in a folder named after a class
+    char folder_split[4096];  // --dataset folder: DIR/test or DIR/val
     char err[2048];
 } ImagesRun;
-
-int images_requested(int argc, char **argv) {
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--images") == 0) return 1;
-    return 0;
-}
-
-static int parse_count(const char *text, int max, int *out) {
-    char *end;
-    errno = 0;
-    long v = text ? strtol(text, &end, 10) : 0;
-    if (!text || errno || end == text || *end || v < 1 || v > max) return -1;
-    *out = (int)v;
-    return 0;
-}
-
-// Hand-parsed: --images takes every following argument up to the next option.
-static int parse_options(int argc, char **argv, ImagesOptions *o, char *err, size_t err_len) {
-    *o = (ImagesOptions){.top_k = 5, .device = "cpu"};
-    o->inputs = calloc((size_t)argc, sizeof *o->inputs);
-    if (!o->inputs) return snprintf(err, err_len, "out of memory"), -1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
-        int bad = 0, takes_value = 1;
-        if (strcmp(a, "--images") == 0) {
-            while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) o->inputs[o->n_inputs++] = argv[++i];
-            continue;
-        } else if (strcmp(a, "--top-k") == 0) bad = parse_count(value, MAX_TOP_K, &o->top_k);
-        else if (strcmp(a, "--batch-size") == 0) bad = parse_count(value, 65536, &o->batch_size);
-        else if (strcmp(a, "--threads") == 0) bad = parse_count(value, 4096, &o->threads);
-        else if (strcmp(a, "--device") == 0) bad = !(o->device = value);
-        else if (strcmp(a, "--predictions") == 0) bad = !(o->predictions_path = value);
-        else if (strcmp(a, "--dump-inputs") == 0) bad = !(o->dump_path = value);
-        else if (a[0] != '-' && !o->model_path) o->model_path = a, takes_value = 0;
-        else return snprintf(err, err_len, "with --images: unknown argument '%s' (options: "
-                             "--top-k, --predictions, --dump-inputs, --batch-size, --threads, "
-                             "--device)", a), -1;
-        if (bad) return snprintf(err, err_len, "bad value '%s' for %s", value ? value : "", a), -1;
-        i += takes_value;
-    }
-    if (!o->model_path) return snprintf(err, err_len, "no model: sdinfer MODEL.onnx --images ..."), -1;
-    if (o->n_inputs == 0) return snprintf(err, err_len, "--images needs files or folders"), -1;
-    return 0;
-}
 
 static int refuse(ImagesRun *r) {
     fprintf(stderr, "sdinfer: %s\n", r->err);
@@ -272,7 +223,7 @@ static void run_batch(ImagesRun *r, real *inputs, real *scores, char **batch_pat
     plan_run(r->plan);
     plan_download_tensor(r->plan, r->plan->probabilities, scores);
     for (int i = 0; i < count; i++) report_image(r, batch_paths[i], scores + (size_t)i * r->classes);
-    if (r->opt.dump_path)
+    if (r->opt.dump_inputs)
         r->write_failed |= atomic_file_write(&r->dump, inputs, (size_t)count * image_floats *
                                              sizeof *inputs) != 0;
     r->classified += count;
@@ -311,7 +262,7 @@ static int open_outputs(ImagesRun *r) {
         const char *header = "path,class_index,class_name,probability\n";
         r->write_failed |= atomic_file_write(&r->csv, header, strlen(header)) != 0;
     }
-    if (r->opt.dump_path && atomic_file_open(&r->dump, r->opt.dump_path, r->err, sizeof r->err) != 0) {
+    if (r->opt.dump_inputs && atomic_file_open(&r->dump, r->opt.dump_inputs, r->err, sizeof r->err) != 0) {
         if (r->opt.predictions_path) atomic_file_abort(&r->csv);
         r->opt.predictions_path = NULL;
         return -1;
@@ -325,11 +276,29 @@ static int commit_outputs(ImagesRun *r) {
         fprintf(stderr, "sdinfer: %s\n", r->err);
         status = -1;
     }
-    if (r->opt.dump_path && atomic_file_commit(&r->dump, r->err, sizeof r->err) != 0) {
+    if (r->opt.dump_inputs && atomic_file_commit(&r->dump, r->err, sizeof r->err) != 0) {
         fprintf(stderr, "sdinfer: %s\n", r->err);
         status = -1;
     }
     return status;
+}
+
+// --dataset folder --data DIR: the test split when there is one (DIR/test), else the
+// validation split, as sdtrain evaluates it.
+static int pick_folder_split(ImagesRun *r) {
+    static const char *const splits[] = {"test", "val"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(r->folder_split, sizeof r->folder_split, "%s/%s", r->opt.data_dir, splits[i]);
+        struct stat st;
+        if (stat(r->folder_split, &st) == 0 && S_ISDIR(st.st_mode)) {
+            r->opt.image_inputs[r->opt.n_image_inputs++] = r->folder_split;
+            printf("folder: %s\n", r->folder_split);
+            return 0;
+        }
+    }
+    snprintf(r->err, sizeof r->err, "%s: neither %s/test nor %s/val is a folder", r->opt.data_dir,
+             r->opt.data_dir, r->opt.data_dir);
+    return -1;
 }
 
 static int run_images(ImagesRun *r) {
@@ -339,14 +308,15 @@ static int run_images(ImagesRun *r) {
         return refuse(r);
     }
     if (load_model(r) != 0) return refuse(r);
-    for (int i = 0; i < r->opt.n_inputs; i++)
-        if (image_folder_list_files(r->opt.inputs[i], &r->paths, &r->n_paths, r->err,
+    if (r->opt.n_image_inputs == 0 && pick_folder_split(r) != 0) return refuse(r);
+    for (int i = 0; i < r->opt.n_image_inputs; i++)
+        if (image_folder_list_files(r->opt.image_inputs[i], &r->paths, &r->n_paths, r->err,
                                     sizeof r->err) != 0)
             return refuse(r);
     if (open_outputs(r) != 0) return refuse(r);
     if (classify_all(r) != 0) {
         if (r->opt.predictions_path) atomic_file_abort(&r->csv);
-        if (r->opt.dump_path) atomic_file_abort(&r->dump);
+        if (r->opt.dump_inputs) atomic_file_abort(&r->dump);
         fprintf(stderr, "sdinfer: %s\n", r->err);
         return EXIT_SOME_FAILED;
     }
@@ -364,11 +334,11 @@ static int run_images(ImagesRun *r) {
     return r->failed || write_status ? EXIT_SOME_FAILED : 0;
 }
 
-int images_main(int argc, char **argv) {
+int images_main(const InferOptions *options) {
     ImagesRun *r = calloc(1, sizeof *r);
     if (!r) return EXIT_SOME_FAILED;
-    int code = parse_options(argc, argv, &r->opt, r->err, sizeof r->err) != 0 ? refuse(r)
-                                                                                : run_images(r);
+    r->opt = *options;
+    int code = run_images(r);
     plan_free(r->plan);
     if (r->be) r->be->destroy(r->be);
     onnx_graph_free(r->graph);
@@ -376,7 +346,6 @@ int images_main(int argc, char **argv) {
     free(r->taken);
     for (int i = 0; i < r->n_paths; i++) free(r->paths[i]);
     free(r->paths);
-    free(r->opt.inputs);
     free(r);
     return code;
 }

@@ -1,5 +1,6 @@
 // sdinfer MODEL.onnx --images FILE_OR_DIR... : classifies image files (JPEG, PNG).
-//
+// sdinfer MODEL.onnx --dataset folder --data DIR : the same over DIR/test (else DIR/val).
+// The options are sdinfer's own (infer/options.c); these apply here:
 //   --top-k K              classes listed per image (default 5, at most the class count)
 //   --predictions F.csv    path,class_index,class_name,probability per image (top-1),
 //                          written atomically
@@ -22,8 +23,10 @@
 #ifndef SD_INFER_IMAGES_H
 #define SD_INFER_IMAGES_H
 
-// 1 when argv asks for --images (sdinfer's main hands the whole command line over).
-int images_requested(int argc, char **argv);
-int images_main(int argc, char **argv);
+#include "options.h"
+
+// Classifies the files options->image_inputs name (or, for --dataset folder, the files
+// of DIR/test, else DIR/val); returns the exit status.
+int images_main(const InferOptions *options);
 
 #endif

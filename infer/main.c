@@ -302,13 +302,13 @@ static int run(Session *s) {
 }
 
 int main(int argc, char **argv) {
-    if (images_requested(argc, argv)) return images_main(argc, argv);  // infer/images.c
     Session *s = calloc(1, sizeof *s);
     if (!s) return EXIT_RUNTIME;
     int parsed = infer_options_parse(argc, argv, &s->options, s->err, sizeof s->err);
     if (parsed == INFER_OPTIONS_HELP || parsed == INFER_OPTIONS_VERSION) {
         if (parsed == INFER_OPTIONS_HELP) infer_options_usage(stdout);
         else printf("sdinfer %s\n", SD_VERSION);
+        infer_options_free(&s->options);
         free(s);
         return 0;
     }
@@ -316,9 +316,12 @@ int main(int argc, char **argv) {
     if (parsed != 0) {
         code = fail(s, EXIT_REFUSED);
         infer_options_usage(stderr);
+    } else if (infer_options_images(&s->options)) {
+        code = images_main(&s->options);  // image files: infer/images.c
     } else {
         code = run(s);
     }
+    infer_options_free(&s->options);
     sdinfer_context_free(s->context);
     if (s->has_dataset) dataset_free(&s->dataset);
     sdinfer_model_free(s->model);

@@ -2,6 +2,7 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../common/cli.h"
@@ -9,14 +10,22 @@
 void infer_options_usage(void *stream) {
     fprintf((FILE *)stream,
             "usage: sdinfer MODEL.onnx [options]\n"
-            "  --dataset NAME        cifar10, cifar100, svhn, mnist, fashion-mnist (default: the\n"
-            "                        model's 'dataset' metadata)\n"
+            "       sdinfer MODEL.onnx --images FILE_OR_DIR... [--top-k K] [--predictions F.csv]\n"
+            "  --dataset NAME        cifar10, cifar100, svhn, mnist, fashion-mnist, or folder\n"
+            "                        (image files: DIR/test/CLASS/*, else DIR/val/CLASS/*)\n"
+            "                        (default: the model's 'dataset' metadata)\n"
             "  --data DIR            data set directory (default: the data set's standard place)\n"
+            "  --images PATH...      classify image files (JPEG, PNG) and the files under folders:\n"
+            "                        every argument after the model that is not an option\n"
+            "  --top-k K             with image files: classes listed per image (default 5)\n"
+            "  --dump-inputs FILE    with image files: the preprocessed inputs, float32 NCHW\n"
+            "                        (default: none)\n"
             "  --batch-size B        batch size (default: the model's fixed batch, else 128)\n"
             "  --device cpu|cuda     backend (default cpu)\n"
             "  --threads T           CPU threads (default 0: all cores)\n"
             "  --precision P         fp32 (default), tf32, fp16, bf16 where the backend offers it\n"
-            "  --predictions FILE    write index,label,prediction,probability rows (CSV)\n"
+            "  --predictions FILE    write index,label,prediction,probability rows (CSV; with\n"
+            "                        image files: path,class_index,class_name,probability)\n"
             "                        (default: none)\n"
             "  --bench N             time N batches of the first batch after warm-up, then exit\n"
             "                        (default 0: evaluate instead)\n"
@@ -41,7 +50,8 @@ int parse_float_list(const char *text, float *values, int capacity) {
 enum {
     OPT_DATASET = 256, OPT_DATA, OPT_BATCH, OPT_DEVICE, OPT_THREADS, OPT_PRECISION,
     OPT_PREDICTIONS, OPT_BENCH, OPT_WARMUP, OPT_LIMIT, OPT_MEAN, OPT_STD, OPT_INPUT_TENSOR,
-    OPT_OUTPUT_TENSOR, OPT_VERBOSE, OPT_PROFILE, OPT_VERSION,
+    OPT_OUTPUT_TENSOR, OPT_VERBOSE, OPT_PROFILE, OPT_VERSION, OPT_IMAGES, OPT_TOP_K,
+    OPT_DUMP_INPUTS,
 };
 
 static const struct option long_options[] = {
@@ -63,6 +73,9 @@ static const struct option long_options[] = {
     {"profile", no_argument, 0, OPT_PROFILE},
     {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, OPT_VERSION},
+    {"images", required_argument, 0, OPT_IMAGES},
+    {"top-k", required_argument, 0, OPT_TOP_K},
+    {"dump-inputs", required_argument, 0, OPT_DUMP_INPUTS},
     {0, 0, 0, 0},
 };
 
@@ -88,6 +101,9 @@ static int apply_option(InferOptions *o, int code, const char *value, char *err,
     case OPT_OUTPUT_TENSOR: o->output_tensor = value; return 0;
     case OPT_VERBOSE: o->verbose = 1; return 0;
     case OPT_PROFILE: o->profile = 1; return 0;
+    case OPT_IMAGES: o->image_inputs[o->n_image_inputs++] = value; return 0;
+    case OPT_TOP_K: return cli_int("--top-k", value, 1, 1000, &o->top_k, err, err_len);
+    case OPT_DUMP_INPUTS: o->dump_inputs = value; return 0;
     case OPT_BATCH: return cli_int("--batch-size", value, 1, 1 << 20, &o->batch_size, err, err_len);
     case OPT_THREADS: return cli_int("--threads", value, 0, 4096, &o->threads, err, err_len);
     case OPT_BENCH: return cli_int("--bench", value, 1, 1 << 30, &o->bench_batches, err, err_len);
@@ -106,12 +122,42 @@ static int apply_option(InferOptions *o, int code, const char *value, char *err,
     return -1;
 }
 
+int infer_options_images(const InferOptions *o) {
+    return o->n_image_inputs > 0 || (o->dataset && strcmp(o->dataset, "folder") == 0);
+}
+
+// Image files take their preprocessing from the model and run the whole list.
+static int check_image_options(const InferOptions *o, char *err, size_t err_len) {
+    if (!infer_options_images(o)) {
+        if (o->top_k || o->dump_inputs) {
+            snprintf(err, err_len, "%s goes with --images or --dataset folder",
+                     o->top_k ? "--top-k" : "--dump-inputs");
+            return -1;
+        }
+        return 0;
+    }
+    const char *unused = o->bench_batches ? "--bench" : o->input_tensor ? "--input-tensor"
+                         : o->limit ? "--limit" : o->has_mean || o->has_std ? "--mean/--std"
+                         : o->precision ? "--precision" : NULL;
+    if (unused) {
+        snprintf(err, err_len, "%s does not apply to image files (the model's metadata gives "
+                 "their preprocessing)", unused);
+        return -1;
+    }
+    if (o->dataset && strcmp(o->dataset, "folder") == 0 && (!o->data_dir || o->n_image_inputs)) {
+        snprintf(err, err_len, "--dataset folder needs --data DIR (and no --images)");
+        return -1;
+    }
+    return 0;
+}
+
 // What the options say together.
 static int check_combinations(const InferOptions *o, char *err, size_t err_len) {
     if (!o->model_path) {
         snprintf(err, err_len, "no model given");
         return -1;
     }
+    if (check_image_options(o, err, err_len) != 0) return -1;
     if (o->has_mean != o->has_std || o->n_mean != o->n_std) {
         snprintf(err, err_len, "--mean and --std go together, with one value per channel each");
         return -1;
@@ -131,6 +177,12 @@ int infer_options_parse(int argc, char **argv, InferOptions *o, char *err, size_
     memset(o, 0, sizeof *o);
     o->device = "cpu";
     o->warmup_batches = 3;
+    // Every argument may be an image path: argc entries always suffice.
+    o->image_inputs = calloc((size_t)argc + 1, sizeof *o->image_inputs);
+    if (!o->image_inputs) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
     optind = 0;  // glibc: 0 resets getopt fully (a test parses many command lines)
     opterr = 0;
     // The leading ':' tells a missing value (':') from an unknown option ('?').
@@ -144,12 +196,24 @@ int infer_options_parse(int argc, char **argv, InferOptions *o, char *err, size_
         }
         if (apply_option(o, code, optarg, err, err_len) != 0) return -1;
     }
+    // The first argument that is not an option is the model; with --images the
+    // others are more image paths.
     for (int i = optind; i < argc; i++) {
-        if (o->model_path) {
+        if (!o->model_path) {
+            o->model_path = argv[i];
+        } else if (o->n_image_inputs) {
+            o->image_inputs[o->n_image_inputs++] = argv[i];
+        } else {
             snprintf(err, err_len, "more than one model given ('%s', '%s')", o->model_path, argv[i]);
             return -1;
         }
-        o->model_path = argv[i];
     }
+    if (infer_options_images(o) && !o->top_k) o->top_k = 5;
     return check_combinations(o, err, err_len);
+}
+
+void infer_options_free(InferOptions *o) {
+    free(o->image_inputs);
+    o->image_inputs = NULL;
+    o->n_image_inputs = 0;
 }

@@ -26,13 +26,23 @@ typedef struct {
     const char *output_tensor;   // ... and write output 0 here
     int verbose;
     int profile;                 // with --bench: time each step
+    // Image files (infer/images.c): --images FILE_OR_DIR... (every argument after the
+    // model that is not an option), or --dataset folder --data DIR (DIR/test, else DIR/val).
+    const char **image_inputs;   // malloc'd by infer_options_parse: infer_options_free
+    int n_image_inputs;
+    int top_k;                   // classes listed per image (default 5)
+    const char *dump_inputs;     // the preprocessed input tensors, float32 NCHW
 } InferOptions;
+
+// Whether the options ask for image files (--images, or --dataset folder).
+int infer_options_images(const InferOptions *options);
 
 enum { INFER_OPTIONS_HELP = 1, INFER_OPTIONS_VERSION = 2 };
 // Parses argv (getopt_long: long options, "--opt value" or "--opt=value", the
 // model anywhere). Returns 0, INFER_OPTIONS_HELP / _VERSION when that was asked
 // for (the caller prints it), or -1 with a message in err naming the option.
 int infer_options_parse(int argc, char **argv, InferOptions *options, char *err, size_t err_len);
+void infer_options_free(InferOptions *options);
 void infer_options_usage(void *stream);
 
 // Parses "0.1,0.2,0.3" into at most capacity floats. Returns the count, or -1.

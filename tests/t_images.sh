@@ -37,7 +37,7 @@ if ! $PY -c 'import PIL, onnx' 2>/dev/null; then
     echo "SKIP: /usr/bin/python3 lacks PIL or onnx (tools/deps.sh installs them)"
     echo "t_images: 0 passed, 0 failed, 1 skipped"; exit 0
 fi
-if ! "$BIN/sdinfer" --images 2>&1 | grep -q "no model"; then  # built with IMAGES=0
+if "$BIN/sdinfer" "$TMP/none.onnx" --images x 2>&1 | grep -q "built with IMAGES=0"; then
     echo "SKIP: this build has no image support (IMAGES=0)"
     echo "t_images: 0 passed, 0 failed, 1 skipped"; exit 0
 fi
@@ -67,6 +67,16 @@ check "sdinfer counts" has "$TMP/out.txt" "images: 12 classified, 0 failed"
 check "sdinfer scores images by folder" has "$TMP/out.txt" "labelled by their folder's name: 12 images, top-1 error 0.00% (0 wrong), top-5 error 0.00% (0)"
 check "sdinfer prints names" grep -qE '^.*/test/green, leaf/00.png: green, leaf \(1\) ' "$TMP/out.txt"
 check "every test image named by its folder's class" $PY tests/images_check.py names "$TMP/p.csv" 12
+check "sdinfer --dataset folder --data DIR" expect_exit 0 "$BIN/sdinfer" "$TMP/m.onnx" \
+    --dataset folder --data "$D" --predictions "$TMP/pf.csv" --batch-size 5
+check "--dataset folder evaluates DIR/test" has "$TMP/out.txt" "folder: $D/test"
+check "--dataset folder: the same predictions as --images DIR/test" cmp "$TMP/p.csv" "$TMP/pf.csv"
+check "--images with several paths after the model" expect_exit 0 "$BIN/sdinfer" "$TMP/m.onnx" \
+    --top-k 1 --images "$D/test/red/00.png" "$D/test/red/01.jpg"
+check "two paths, two images" has "$TMP/out.txt" "images: 2 classified, 0 failed"
+check "--dataset folder without test/ or val/" expect_exit 2 "$BIN/sdinfer" "$TMP/m.onnx" \
+    --dataset folder --data "$TMP"
+check "--dataset folder: message" has "$TMP/err.txt" "sdinfer: $TMP: neither $TMP/test nor $TMP/val is a folder"
 check "onnxruntime runs on sdinfer's inputs" node tests/onnx_run.js "$TMP/m.onnx" \
     "$TMP/inputs.f32" 12,3,16,16 "$TMP/ort.f32"
 check "onnxruntime agrees (class, probability 1e-5)" $PY tests/images_check.py ort "$TMP/p.csv" \

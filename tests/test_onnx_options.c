@@ -2,6 +2,7 @@
 // keys (on the fixture model that carries them), latency percentiles, and
 // TensorProto file round trips.
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -23,14 +24,51 @@ static void check_float_lists(TestContext *t) {
     CHECK(t, parse_float_list("nan", v, 4) == -1, "nan refused");
 }
 
+// The image list of the last parse (freed by the next one and at the end).
+static const char **last_image_inputs;
+
 static int parse(InferOptions *o, char *err, const char *args) {
     // Static: the parsed options point into these strings after parse returns.
     static char copy[512];
+    free(last_image_inputs);
     snprintf(copy, sizeof copy, "sdinfer %s", args);
     char *argv[32];
     int argc = 0;
     for (char *tok = strtok(copy, " "); tok && argc < 32; tok = strtok(NULL, " ")) argv[argc++] = tok;
-    return infer_options_parse(argc, argv, o, err, 256);
+    int status = infer_options_parse(argc, argv, o, err, 256);
+    last_image_inputs = o->image_inputs;
+    return status;
+}
+
+// --images and --dataset folder: the paths after the model, and what goes with them.
+static void check_image_options(TestContext *t) {
+    InferOptions o;
+    char err[256];
+    CHECK(t, parse(&o, err, "m.onnx --images a.jpg b.png dir") == 0 && o.n_image_inputs == 3 &&
+                 strcmp(o.image_inputs[0], "a.jpg") == 0 && strcmp(o.image_inputs[2], "dir") == 0 &&
+                 strcmp(o.model_path, "m.onnx") == 0 && o.top_k == 5 && infer_options_images(&o),
+          "--images and two more paths: %s", err);
+    CHECK(t, parse(&o, err, "--images=a.jpg --top-k 2 m.onnx b.jpg") == 0 &&
+                 o.n_image_inputs == 2 && strcmp(o.image_inputs[1], "b.jpg") == 0 && o.top_k == 2,
+          "--images=PATH, model after it: %s", err);
+    CHECK(t, parse(&o, err, "m.onnx --top-k 3") == -1 &&
+                 strcmp(err, "--top-k goes with --images or --dataset folder") == 0,
+          "--top-k alone refused: %s", err);
+    CHECK(t, parse(&o, err, "m.onnx --images a.jpg --top-k 1001") == -1 &&
+                 strcmp(err, "--top-k: '1001' is not an integer from 1 to 1000") == 0,
+          "--top-k out of range: %s", err);
+    CHECK(t, parse(&o, err, "m.onnx --images a.jpg --bench 3") == -1 &&
+                 strcmp(err, "--bench does not apply to image files (the model's metadata gives "
+                             "their preprocessing)") == 0,
+          "--bench with --images refused: %s", err);
+    CHECK(t, parse(&o, err, "m.onnx --dataset folder") == -1 &&
+                 strcmp(err, "--dataset folder needs --data DIR (and no --images)") == 0,
+          "--dataset folder without --data refused: %s", err);
+    CHECK(t, parse(&o, err, "m.onnx --dataset folder --data d") == 0 && o.n_image_inputs == 0 &&
+                 infer_options_images(&o) && o.top_k == 5,
+          "--dataset folder --data: %s", err);
+    CHECK(t, parse(&o, err, "m.onnx other.onnx") == -1 && strstr(err, "more than one model"),
+          "a second path without --images is a second model: %s", err);
 }
 
 static void check_options(TestContext *t) {
@@ -131,8 +169,10 @@ int main(void) {
     TestContext t = {"test_onnx_options", 0, 0};
     check_float_lists(&t);
     check_options(&t);
+    check_image_options(&t);
     check_metadata(&t);
     check_percentiles(&t);
     check_tensor_files(&t);
+    free(last_image_inputs);
     return test_finish(&t);
 }
