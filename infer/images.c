@@ -9,28 +9,23 @@
 #include <sys/stat.h>
 
 #include "../common/atomic_file.h"
-#include "../common/class_names.h"
+#include "../common/dataset.h"
 #include "../common/image_decode.h"
 #include "../common/image_folder.h"
 #include "../common/image_resize.h"
-#include "model_metadata.h"
-#include "onnx_graph.h"
 #include "options.h"
-#include "plan.h"
+#include "sdinfer.h"
 
 enum { EXIT_SOME_FAILED = 1, EXIT_REFUSED = 2, DEFAULT_BATCH = 16, MAX_TOP_K = 1000 };
 
 typedef struct {
     InferOptions opt;  // a copy: the outputs are dropped from it when they fail to open
-    OnnxGraph *graph;
-    ModelMetadata metadata;
-    Backend *be;
-    Plan *plan;
-    int size, classes;
+    sdinfer_model *model;      // through libsdinfer's API (infer/sdinfer.h)
+    sdinfer_context *context;  // planned for `batch` images, softmax on
+    int batch, size, classes;
+    int named;                 // the model's class_names name every class
     double eval_crop;
     Normalization norm;
-    char **class_names;  // classes names, or NULL
-    uint8_t *taken;      // classes bytes of scratch for top_classes
     char **paths;        // every file to classify
     int n_paths;
     AtomicFile csv, dump;
@@ -45,28 +40,24 @@ static int refuse(ImagesRun *r) {
     return EXIT_REFUSED;
 }
 
-// Preprocessing and class names from the metadata; S from the graph's input.
-static int read_model_settings(ImagesRun *r) {
-    const PlanTensor *in = &r->plan->tensors[r->plan->inputs[0]];
-    const TensorShape *shape = &in->shape;
-    if (r->plan->n_inputs != 1 || shape->rank != 4 || shape->dims[1] != 3 ||
-        shape->dims[2] != shape->dims[3] || r->plan->probabilities < 0) {
+// The input's [N,3,S,S] shape: S, and N when the model fixes it (else 0).
+static int read_input_shape(ImagesRun *r, int *fixed_batch) {
+    sdinfer_tensor_info in;
+    if (sdinfer_model_input_count(r->model) != 1 ||
+        sdinfer_model_input_info(r->model, 0, &in) != SDINFER_OK || in.rank != 4 ||
+        in.dims[1] != 3 || in.dims[2] != in.dims[3] || in.dims[2] < 1 || in.dims[2] > 65536) {
         snprintf(r->err, sizeof r->err, "%s: --images needs one [N,3,S,S] input and [N,classes] "
                  "scores", r->opt.model_path);
         return -1;
     }
-    const TensorShape *scores = &r->plan->tensors[r->plan->probabilities].shape;
-    if (scores->rank != 2 || scores->dims[1] < 1 || scores->dims[1] > 1000000) {
-        snprintf(r->err, sizeof r->err, "%s: the scores are not [N, classes]", r->opt.model_path);
-        return -1;
-    }
-    r->size = (int)shape->dims[2];
-    r->classes = (int)scores->dims[1];
-    if (!(r->taken = calloc((size_t)r->classes, 1))) {
-        snprintf(r->err, sizeof r->err, "out of memory");
-        return -1;
-    }
-    const char *crop = onnx_graph_metadata(r->graph, "eval_crop_fraction");
+    r->size = (int)in.dims[2];
+    *fixed_batch = in.dims[0] > 0 ? (int)in.dims[0] : 0;
+    return 0;
+}
+
+// Evaluation crop and normalisation from the metadata (sdexport writes them).
+static int read_preprocessing(ImagesRun *r) {
+    const char *crop = sdinfer_model_metadata(r->model, "eval_crop_fraction");
     char *end = NULL;
     r->eval_crop = crop ? strtod(crop, &end) : 1.0;
     if (crop && (*end || !(r->eval_crop >= 0.05 && r->eval_crop <= 1))) {
@@ -75,46 +66,67 @@ static int read_model_settings(ImagesRun *r) {
         return -1;
     }
     r->norm = (Normalization){.channels = 3, .std = {1, 1, 1}};
-    if (r->metadata.with_preprocessing != 1 && r->metadata.has_normalization) {
-        if (r->metadata.normalization.channels != 3) {
-            snprintf(r->err, sizeof r->err, "%s: norm_mean/norm_std have %d values for 3 "
-                     "channels", r->opt.model_path, r->metadata.normalization.channels);
-            return -1;
-        }
-        r->norm = r->metadata.normalization;
-    } else if (r->metadata.with_preprocessing != 1) {
+    int channels = 0;
+    sdinfer_status s = sdinfer_model_normalization(r->model, r->norm.mean, r->norm.std,
+                                                   SD_MAX_CHANNELS, &channels);
+    if (s == SDINFER_ERR_NOT_FOUND) {
         fprintf(stderr, "sdinfer: warning: %s carries no normalisation: feeding pixel/255\n",
                 r->opt.model_path);
-    }
-    const char *names = onnx_graph_metadata(r->graph, "class_names");
-    int n_names = 0;
-    if (names && class_names_from_json(names, r->opt.model_path, r->classes, &r->class_names,
-                                       &n_names, r->err, sizeof r->err) != 0)
+    } else if (s != SDINFER_OK || channels != 3) {
+        snprintf(r->err, sizeof r->err, "%s: norm_mean/norm_std have %d values for 3 channels",
+                 r->opt.model_path, channels);
         return -1;
-    printf("images: %dx%d, evaluation crop %.4g, mean %.4f %.4f %.4f, std %.4f %.4f %.4f, "
-           "%d classes%s\n", r->size, r->size, r->eval_crop, r->norm.mean[0], r->norm.mean[1],
-           r->norm.mean[2], r->norm.std[0], r->norm.std[1], r->norm.std[2], r->classes,
-           names ? " (named)" : " (no class_names in the model)");
+    }
+    return 0;
+}
+
+// Class names, when the model has them, must name every score.
+static int check_class_names(ImagesRun *r) {
+    if (!sdinfer_model_metadata(r->model, "class_names")) return 0;
+    if (!sdinfer_model_class_name(r->model, r->classes - 1) ||
+        sdinfer_model_class_name(r->model, r->classes)) {
+        snprintf(r->err, sizeof r->err, "%s: class_names does not name the %d scores one by one",
+                 r->opt.model_path, r->classes);
+        return -1;
+    }
+    r->named = 1;
     return 0;
 }
 
 static int load_model(ImagesRun *r) {
-    if (onnx_graph_load_file(r->opt.model_path, &r->graph, r->err, sizeof r->err) != LOAD_OK ||
-        model_metadata_read(r->graph, &r->metadata, r->err, sizeof r->err) != 0)
+    sdinfer_load_options load;
+    sdinfer_load_options_init(&load);
+    load.threads = r->opt.threads;
+    if (strcmp(r->opt.device, "cpu") != 0 && strcmp(r->opt.device, "cuda") != 0) {
+        snprintf(r->err, sizeof r->err, "--device: '%s' is not cpu or cuda", r->opt.device);
         return -1;
-    r->be = backend_create(r->opt.device, r->opt.threads, r->err, sizeof r->err);
-    if (!r->be) return -1;
-    PlanOptions plan_options = plan_default_options();
-    plan_options.batch_size = r->opt.batch_size;
-    plan_options.append_softmax = 1;
-    if (plan_create(r->graph, r->be, &plan_options, &r->plan, r->err, sizeof r->err) != LOAD_OK) {
-        // A dynamic batch needs a size: retry with the default.
-        if (r->opt.batch_size) return -1;
-        plan_options.batch_size = DEFAULT_BATCH;
-        if (plan_create(r->graph, r->be, &plan_options, &r->plan, r->err, sizeof r->err) != LOAD_OK)
-            return -1;
     }
-    return read_model_settings(r);
+    load.device = strcmp(r->opt.device, "cuda") == 0 ? SDINFER_DEVICE_CUDA : SDINFER_DEVICE_CPU;
+    int fixed_batch;
+    if (sdinfer_model_load_file(r->opt.model_path, &load, &r->model, r->err, sizeof r->err) !=
+            SDINFER_OK ||
+        read_input_shape(r, &fixed_batch) != 0)
+        return -1;
+    sdinfer_context_options run;
+    sdinfer_context_options_init(&run);
+    run.batch_size = r->batch = r->opt.batch_size ? r->opt.batch_size
+                                : fixed_batch     ? fixed_batch
+                                                  : DEFAULT_BATCH;
+    run.softmax = 1;
+    if (sdinfer_context_create(r->model, &run, &r->context, r->err, sizeof r->err) != SDINFER_OK)
+        return -1;
+    size_t classes = sdinfer_context_output_size(r->context);
+    if (classes < 1 || classes > 1000000) {
+        snprintf(r->err, sizeof r->err, "%s: the scores are not [N, classes]", r->opt.model_path);
+        return -1;
+    }
+    r->classes = (int)classes;
+    if (read_preprocessing(r) != 0 || check_class_names(r) != 0) return -1;
+    printf("images: %dx%d, evaluation crop %.4g, mean %.4f %.4f %.4f, std %.4f %.4f %.4f, "
+           "%d classes%s\n", r->size, r->size, r->eval_crop, r->norm.mean[0], r->norm.mean[1],
+           r->norm.mean[2], r->norm.std[0], r->norm.std[1], r->norm.std[2], r->classes,
+           r->named ? " (named)" : " (no class_names in the model)");
+    return 0;
 }
 
 // One file -> its normalised input; -1 with a message naming the file.
@@ -151,39 +163,27 @@ static void csv_field(ImagesRun *r, const char *text) {
 }
 
 static const char *class_name(const ImagesRun *r, int c, char *buf, size_t len) {
-    if (r->class_names) return r->class_names[c];
+    if (r->named) return sdinfer_model_class_name(r->model, c);
     snprintf(buf, len, "class %d", c);
     return buf;
-}
-
-// The k best classes of one row (ties: the lower index first); taken[classes] is
-// scratch, all zero on entry and on return.
-static void top_classes(const real *row, int classes, int k, int *best, uint8_t *taken) {
-    for (int j = 0; j < k; j++) {
-        int pick = -1;
-        for (int c = 0; c < classes; c++)
-            if (!taken[c] && (pick < 0 || row[c] > row[pick])) pick = c;
-        best[j] = pick;
-        taken[pick] = 1;
-    }
-    for (int j = 0; j < k; j++) taken[best[j]] = 0;
 }
 
 // The class whose name is the image's folder's name (ImageFolder layout), or -1.
 static int folder_label(const ImagesRun *r, const char *path) {
     const char *end = strrchr(path, '/');
-    if (!end || !r->class_names) return -1;
+    if (!end || !r->named) return -1;
     const char *start = end;
     while (start > path && start[-1] != '/') start--;
     size_t length = (size_t)(end - start);
-    for (int c = 0; c < r->classes; c++)
-        if (strlen(r->class_names[c]) == length && memcmp(r->class_names[c], start, length) == 0)
-            return c;
+    for (int c = 0; c < r->classes; c++) {
+        const char *name = sdinfer_model_class_name(r->model, c);
+        if (strlen(name) == length && memcmp(name, start, length) == 0) return c;
+    }
     return -1;
 }
 
 // Counts top-1 and top-5 errors of images whose folder names their class.
-static void score_by_folder(ImagesRun *r, const char *path, const real *row) {
+static void score_by_folder(ImagesRun *r, const char *path, const float *row) {
     int label = folder_label(r, path);
     if (label < 0) return;
     int rank = 0;  // classes scored above the label (ties: the lower index first)
@@ -194,12 +194,12 @@ static void score_by_folder(ImagesRun *r, const char *path, const real *row) {
     r->top5_wrong += rank >= 5;
 }
 
-static void report_image(ImagesRun *r, const char *path, const real *row) {
+static void report_image(ImagesRun *r, const char *path, const float *row) {
     score_by_folder(r, path, row);
     int k = r->opt.top_k < r->classes ? r->opt.top_k : r->classes;
     int best[MAX_TOP_K];
     char buf[32], number[64];
-    top_classes(row, r->classes, k, best, r->taken);
+    sdinfer_top_k(row, r->classes, k, best, NULL);
     printf("%s:", path);
     for (int j = 0; j < k; j++)
         printf("%s %s (%d) %.4f", j ? "," : "", class_name(r, best[j], buf, sizeof buf), best[j],
@@ -214,45 +214,49 @@ static void report_image(ImagesRun *r, const char *path, const real *row) {
     r->write_failed |= atomic_file_write(&r->csv, number, strlen(number)) != 0;
 }
 
-// Runs the filled part of the batch and reports its images.
-static void run_batch(ImagesRun *r, real *inputs, real *scores, char **batch_paths, int count) {
+// Runs the filled part of the batch (the rest zero: the context's planned batch) and
+// reports its images; -1 with the run's message.
+static int run_batch(ImagesRun *r, float *inputs, float *scores, char **batch_paths, int count) {
     size_t image_floats = (size_t)3 * r->size * r->size;
     memset(inputs + (size_t)count * image_floats, 0,
-           (size_t)(r->plan->batch_size - count) * image_floats * sizeof *inputs);
-    plan_upload_input(r->plan, 0, inputs);
-    plan_run(r->plan);
-    plan_download_tensor(r->plan, r->plan->probabilities, scores);
+           (size_t)(r->batch - count) * image_floats * sizeof *inputs);
+    if (sdinfer_run(r->context, r->batch, inputs, (size_t)r->batch * image_floats, scores,
+                    (size_t)r->batch * r->classes) != SDINFER_OK) {
+        snprintf(r->err, sizeof r->err, "%s", sdinfer_context_error(r->context));
+        return -1;
+    }
     for (int i = 0; i < count; i++) report_image(r, batch_paths[i], scores + (size_t)i * r->classes);
     if (r->opt.dump_inputs)
         r->write_failed |= atomic_file_write(&r->dump, inputs, (size_t)count * image_floats *
                                              sizeof *inputs) != 0;
     r->classified += count;
+    return 0;
 }
 
+// Every listed file: decoded and prepared one by one, run a batch at a time; a file
+// that fails is named and skipped. -1 (message in r->err) when a run fails.
 static int classify_all(ImagesRun *r) {
-    int batch = r->plan->batch_size;
+    const int batch = r->batch;
     size_t image_floats = (size_t)3 * r->size * r->size;
-    real *inputs = malloc((size_t)batch * image_floats * sizeof *inputs);
-    real *scores = malloc((size_t)batch * r->classes * sizeof *scores);
+    float *inputs = malloc((size_t)batch * image_floats * sizeof *inputs);
+    float *scores = malloc((size_t)batch * r->classes * sizeof *scores);
     uint8_t *pixels = malloc(image_floats);
     char **batch_paths = malloc((size_t)batch * sizeof *batch_paths);
-    if (!inputs || !scores || !pixels || !batch_paths) {
-        free(inputs), free(scores), free(pixels), free(batch_paths);
-        return snprintf(r->err, sizeof r->err, "out of memory for the batch"), -1;
-    }
+    int status = inputs && scores && pixels && batch_paths ? 0 : -1;
+    if (status != 0) snprintf(r->err, sizeof r->err, "out of memory for the batch");
     int filled = 0;
-    for (int p = 0; p < r->n_paths; p++) {
-        if (prepare(r, r->paths[p], pixels, (float *)inputs + (size_t)filled * image_floats) != 0) {
+    for (int p = 0; status == 0 && p < r->n_paths; p++) {
+        if (prepare(r, r->paths[p], pixels, inputs + (size_t)filled * image_floats) != 0) {
             fprintf(stderr, "sdinfer: %s\n", r->err);
             r->failed++;
             continue;
         }
         batch_paths[filled++] = r->paths[p];
-        if (filled == batch) run_batch(r, inputs, scores, batch_paths, filled), filled = 0;
+        if (filled == batch) status = run_batch(r, inputs, scores, batch_paths, filled), filled = 0;
     }
-    if (filled) run_batch(r, inputs, scores, batch_paths, filled);
+    if (status == 0 && filled) status = run_batch(r, inputs, scores, batch_paths, filled);
     free(inputs), free(scores), free(pixels), free(batch_paths);
-    return 0;
+    return status;
 }
 
 static int open_outputs(ImagesRun *r) {
@@ -327,10 +331,6 @@ static int run_images(ImagesRun *r) {
         printf("labelled by their folder's name: %d images, top-1 error %.2f%% (%d wrong), "
                "top-5 error %.2f%% (%d)\n", r->labelled, 100.0 * r->top1_wrong / r->labelled,
                r->top1_wrong, 100.0 * r->top5_wrong / r->labelled, r->top5_wrong);
-    if (r->be->last_error(r->be, r->err, sizeof r->err) != 0) {  // a failed device call
-        fprintf(stderr, "sdinfer: %s\n", r->err);
-        return EXIT_SOME_FAILED;
-    }
     return r->failed || write_status ? EXIT_SOME_FAILED : 0;
 }
 
@@ -339,11 +339,8 @@ int images_main(const InferOptions *options) {
     if (!r) return EXIT_SOME_FAILED;
     r->opt = *options;
     int code = run_images(r);
-    plan_free(r->plan);
-    if (r->be) r->be->destroy(r->be);
-    onnx_graph_free(r->graph);
-    class_names_free(r->class_names, r->classes);
-    free(r->taken);
+    sdinfer_context_free(r->context);
+    sdinfer_model_free(r->model);
     for (int i = 0; i < r->n_paths; i++) free(r->paths[i]);
     free(r->paths);
     free(r);
