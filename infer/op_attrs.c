@@ -39,6 +39,18 @@ static const char *const known_attributes[OP_COUNT][8] = {
     [OP_IDENTITY] = {0},
     [OP_CONSTANT] = {"value", "value_float", "value_floats", "value_int", "value_ints"},
     [OP_SOFTMAX] = {"axis"},
+    [OP_SHAPE] = {"start", "end"},
+    [OP_SIZE] = {0},
+    [OP_GATHER] = {"axis"},
+    [OP_UNSQUEEZE] = {"axes"},
+    [OP_SQUEEZE] = {"axes"},
+    [OP_CAST] = {"to"},
+    [OP_CONSTANT_OF_SHAPE] = {"value"},
+    [OP_RANGE] = {0},
+    [OP_EXPAND] = {0},
+    [OP_EQUAL] = {0},
+    [OP_WHERE] = {0},
+    [OP_TRANSPOSE] = {"perm"},
 };
 
 static const char *attr_type_name(int type) {
@@ -364,6 +376,59 @@ static LoadStatus parse_axis(const AttrReader *r, int64_t fallback, int64_t *axi
     return read_int(r, "axis", fallback, axis);
 }
 
+// An INTS attribute of up to SD_MAX_DIMS entries; count -1 when absent.
+static LoadStatus parse_axes(const AttrReader *r, const char *name, OpAttrs *out) {
+    int count = 0;
+    TRY(read_ints(r, name, SD_MAX_DIMS, out->u.axes.values, &count));
+    out->u.axes.count = find_attr(r, name) ? count : -1;
+    return LOAD_OK;
+}
+
+// The element types the host evaluator holds.
+static LoadStatus parse_cast(const AttrReader *r, int *to) {
+    int64_t value;
+    TRY(read_int(r, "to", -1, &value));
+    if (value != ONNX_DTYPE_FLOAT && value != ONNX_DTYPE_INT64 && value != ONNX_DTYPE_INT32 &&
+        value != ONNX_DTYPE_BOOL) {
+        snprintf(r->err, r->err_len, "%s: cast to element type %lld is not supported (FLOAT, "
+                 "INT32, INT64, BOOL are)", r->where, (long long)value);
+        return LOAD_UNSUPPORTED;
+    }
+    *to = (int)value;
+    return LOAD_OK;
+}
+
+static LoadStatus parse_shape_range(const AttrReader *r, OpAttrs *out) {
+    TRY(read_int(r, "start", 0, &out->u.shape_range.start));
+    out->u.shape_range.has_end = find_attr(r, "end") != NULL;
+    return read_int(r, "end", 0, &out->u.shape_range.end);
+}
+
+// ConstantOfShape's value: a one-element tensor (default: float 0).
+static LoadStatus parse_fill_value(const AttrReader *r, HostTensor **out) {
+    LoadStatus status = LOAD_OK;
+    const Attr *attr = typed_attr(r, "value", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR, &status);
+    if (status != LOAD_OK) return status;
+    if (!attr) {
+        TensorShape scalar = {.rank = 0};
+        *out = host_tensor_create(ONNX_DTYPE_FLOAT, &scalar);
+        if (*out) return LOAD_OK;
+        snprintf(r->err, r->err_len, "%s: out of memory", r->where);
+        return LOAD_INVALID;
+    }
+    if (!attr->t) {
+        snprintf(r->err, r->err_len, "%s: attribute 'value' holds no tensor", r->where);
+        return LOAD_INVALID;
+    }
+    TRY(onnx_tensor_decode(attr->t, r->where, out, r->err, r->err_len));
+    if ((*out)->count != 1) {
+        snprintf(r->err, r->err_len, "%s: attribute 'value' must hold one element, holds %zu",
+                 r->where, (*out)->count);
+        return LOAD_INVALID;
+    }
+    return LOAD_OK;
+}
+
 LoadStatus op_attrs_parse(const Onnx__NodeProto *node, OpKind kind, int version, const char *where,
                           OpAttrs *out, char *err, size_t err_len) {
     memset(out, 0, sizeof *out);
@@ -394,6 +459,13 @@ LoadStatus op_attrs_parse(const Onnx__NodeProto *node, OpKind kind, int version,
         return LOAD_OK;
     }
     case OP_CONSTANT: return parse_constant(r, &out->constant);
+    case OP_GATHER: return parse_axis(r, 0, &out->u.axis);
+    case OP_UNSQUEEZE:
+    case OP_SQUEEZE: return parse_axes(r, "axes", out);
+    case OP_TRANSPOSE: return parse_axes(r, "perm", out);
+    case OP_CAST: return parse_cast(r, &out->u.cast_to);
+    case OP_SHAPE: return parse_shape_range(r, out);
+    case OP_CONSTANT_OF_SHAPE: return parse_fill_value(r, &out->constant);
     default: return LOAD_OK;
     }
 }

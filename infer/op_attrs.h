@@ -49,8 +49,17 @@ typedef struct {
         float epsilon;      // BatchNormalization
         int64_t axis;       // Concat, Flatten, Softmax (the default filled in)
         int allowzero;      // Reshape
+        int cast_to;        // Cast: the ONNX element type
+        struct {
+            int count;      // -1: the attribute is absent
+            int64_t values[SD_MAX_DIMS];
+        } axes;             // Unsqueeze/Squeeze before 13 (axes), Transpose (perm)
+        struct {
+            int64_t start, end;
+            int has_end;
+        } shape_range;      // Shape-15
     } u;
-    HostTensor *constant;  // Constant: its value (owned)
+    HostTensor *constant;  // Constant: its value; ConstantOfShape: the fill value (owned)
 } OpAttrs;
 
 // Parses and checks the node's attributes for an op of the given kind and

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../common/host_memory.h"
+#include "host_eval.h"
 #include "plan_builder.h"
 
 PlanOptions plan_default_options(void) {
@@ -165,6 +166,38 @@ static LoadStatus constant_view(PlanBuilder *b, const HostTensor *source, const 
     return LOAD_OK;
 }
 
+// The node's inputs are all known on the host: its output becomes a constant.
+static LoadStatus fold_node(PlanBuilder *b, int n, const ValueState *const *inputs,
+                            const char *where) {
+    HostTensor *value = NULL;
+    LoadStatus status = host_eval_node(&b->graph->nodes[n], inputs, where, &value, b->err,
+                                       b->err_len);
+    if (status != LOAD_OK) return status;
+    if (plan_builder_own(b, value) != 0) return out_of_memory(b);
+    b->values[b->graph->nodes[n].outputs[0]] =
+        (ValueState){.known = 1, .dtype = value->dtype, .shape = value->shape, .constant = value};
+    b->folded[n] = 1;
+    b->plan->stats.folded_nodes++;
+    return LOAD_OK;
+}
+
+// A shape computation that would need a tensor only known when the plan runs.
+static LoadStatus refuse_runtime_input(PlanBuilder *b, int n, const ValueState *const *inputs,
+                                       const char *where) {
+    const GraphNode *node = &b->graph->nodes[n];
+    const char *runtime = "?";
+    for (int k = 0; k < node->n_inputs; k++)
+        if (node->inputs[k] >= 0 && !inputs[k]->constant) {
+            runtime = b->graph->values[node->inputs[k]].name;
+            break;
+        }
+    snprintf(b->err, b->err_len, "%s: input '%.300s' is only known when the model runs; sdinfer "
+             "computes %s only when the plan is made, on constants and shapes (a data-dependent "
+             "shape, or %s on run-time data, is not supported)", where, runtime,
+             op_info(node->attrs.kind)->name, op_info(node->attrs.kind)->name);
+    return LOAD_UNSUPPORTED;
+}
+
 static LoadStatus infer_all_shapes(PlanBuilder *b) {
     const OnnxGraph *g = b->graph;
     LoadStatus status = resolve_batch(b);
@@ -189,6 +222,14 @@ static LoadStatus infer_all_shapes(PlanBuilder *b) {
             inputs[k] = node->inputs[k] >= 0 ? &b->values[node->inputs[k]] : &absent;
         char where[600];
         onnx_graph_node_where(g, n, where, sizeof where);
+        if (host_eval_ready(node, inputs)) {
+            status = fold_node(b, n, inputs, where);
+            continue;
+        }
+        if (op_info(node->attrs.kind)->host_only) {
+            status = refuse_runtime_input(b, n, inputs, where);
+            break;
+        }
         status = shape_infer_node(g, n, inputs, where, &b->geometry[n], b->err, b->err_len);
         if (status != LOAD_OK) break;
         int out = node->outputs[0];
@@ -503,6 +544,7 @@ static void free_builder(PlanBuilder *b) {
     free(b->values);
     free(b->geometry);
     free(b->lowering);
+    free(b->folded);
     free(b->consumer_count);
     free(b->writer);
     free(b->host_constant);
@@ -520,6 +562,7 @@ static int allocate_builder(PlanBuilder *b) {
     b->values = calloc(values, sizeof *b->values);
     b->geometry = calloc(nodes, sizeof *b->geometry);
     b->lowering = calloc(nodes, sizeof *b->lowering);
+    b->folded = calloc(nodes, 1);
     b->consumer_count = calloc(values, sizeof *b->consumer_count);
     b->writer = calloc(values, sizeof *b->writer);
     b->host_constant = calloc((size_t)b->tensor_capacity, sizeof *b->host_constant);
@@ -528,7 +571,7 @@ static int allocate_builder(PlanBuilder *b) {
     plan->steps = calloc((size_t)b->steps_capacity, sizeof *plan->steps);
     plan->inputs = calloc((size_t)g->n_inputs + 1, sizeof *plan->inputs);
     plan->outputs = calloc((size_t)g->n_outputs + 1, sizeof *plan->outputs);
-    return b->values && b->geometry && b->lowering && b->consumer_count && b->writer &&
+    return b->values && b->geometry && b->lowering && b->folded && b->consumer_count && b->writer &&
                    b->host_constant && b->alias && plan->tensors && plan->steps && plan->inputs &&
                    plan->outputs
                ? 0

@@ -98,6 +98,7 @@ typedef struct {
     int fused_relus;
     int fused_adds;  // residual Adds computed in the epilogue of the conv before them
     int views;
+    int folded_nodes;  // computed on the host when the plan was made (shape computations, constants)
 } PlanStats;
 
 typedef struct {

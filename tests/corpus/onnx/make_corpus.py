@@ -147,6 +147,56 @@ def semantics():
                   [numpy_helper.from_array(w, "W"), numpy_helper.from_array(c, "C")])
 
 
+def ints(name, values):
+    return numpy_helper.from_array(np.array(values, np.int64), name)
+
+
+def host_evaluated():
+    """Shape computations and constant subgraphs sdinfer evaluates when it plans."""
+    rng = np.random.default_rng(11)
+    # The reshape exporters write for x.view(x.size(0), -1): Shape -> Gather -> Unsqueeze ->
+    # Concat; here the second dim is Size / dim 0 (integer Div) instead of -1.
+    x = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    nodes = [helper.make_node("Shape", ["x"], ["shape"], name="shape"),
+             helper.make_node("Gather", ["shape", "zero"], ["n"], name="gather", axis=0),
+             helper.make_node("Size", ["x"], ["size"], name="size"),
+             helper.make_node("Div", ["size", "n"], ["rest"], name="div"),
+             helper.make_node("Unsqueeze", ["n", "axes0"], ["n1"], name="unsqueeze_n"),
+             helper.make_node("Unsqueeze", ["rest", "axes0"], ["rest1"], name="unsqueeze_rest"),
+             helper.make_node("Concat", ["n1", "rest1"], ["target"], name="concat", axis=0),
+             helper.make_node("Reshape", ["x", "target"], ["y"], name="reshape")]
+    semantic_case("ok_sem_shape_chain_reshape", nodes, x, x.reshape(2, 12),
+                  [ints("zero", 0), ints("axes0", [0])])
+
+    # A constant subgraph over int64, bool and float: Range, Equal, Where, Cast, Slice with a
+    # negative step, Mul, Expand, Transpose, Unsqueeze/Squeeze, ConstantOfShape, then one Add.
+    x = rng.standard_normal((2, 4, 3)).astype(np.float32)
+    f32 = lambda name, v: numpy_helper.from_array(np.array(v, np.float32), name)
+    nodes = [helper.make_node("Range", ["r0", "r4", "r1"], ["r"], name="range"),
+             helper.make_node("Equal", ["r", "two"], ["is_two"], name="equal"),
+             helper.make_node("Where", ["is_two", "ten", "one"], ["w"], name="where"),
+             helper.make_node("Cast", ["r"], ["rf"], name="cast", to=TensorProto.FLOAT),
+             helper.make_node("Slice", ["rf", "s_start", "s_end", "s_axes", "s_step"], ["rev"],
+                              name="slice"),
+             helper.make_node("Mul", ["w", "rev"], ["m"], name="mul"),
+             helper.make_node("Expand", ["m", "shape34"], ["ex"], name="expand"),
+             helper.make_node("Transpose", ["ex"], ["t"], name="transpose", perm=[1, 0]),
+             helper.make_node("Unsqueeze", ["t", "axes0"], ["t1"], name="unsqueeze"),
+             helper.make_node("Squeeze", ["t1", "axes0"], ["q"], name="squeeze"),
+             helper.make_node("ConstantOfShape", ["shape43"], ["half"], name="fill",
+                              value=numpy_helper.from_array(np.array([0.5], np.float32))),
+             helper.make_node("Add", ["q", "half"], ["q2"], name="add_const"),
+             helper.make_node("Add", ["x", "q2"], ["y"], name="add")]
+    r = np.arange(0, 4, 1)
+    m = np.where(r == 2, 10.0, 1.0) * r.astype(np.float32)[::-1]
+    q = np.broadcast_to(m, (3, 4)).T + 0.5
+    semantic_case("ok_sem_constant_subgraph", nodes, x, x + q,
+                  [ints("r0", 0), ints("r4", 4), ints("r1", 1), ints("two", [2]),
+                   f32("ten", 10), f32("one", 1), ints("s_start", [-1]), ints("s_end", [-5]),
+                   ints("s_axes", [0]), ints("s_step", [-1]), ints("shape34", [3, 4]),
+                   ints("axes0", [0]), ints("shape43", [4, 3])])
+
+
 def main():
     valid = conv_relu()
     write("ok_conv_relu.onnx", valid, "ok", "plan", "")
@@ -252,6 +302,22 @@ def main():
           "unsupported", "load", "node 'pool1' (MaxPool): output #1 ('idx') is not supported")
 
     # Planner errors: shapes and constants.
+    # Shape computations on values only known when the model runs are refused by node.
+    cast = helper.make_node("Cast", ["x"], ["xi"], name="cast1", to=TensorProto.INT64)
+    reshape = helper.make_node("Reshape", ["x", "xi"], ["y"], name="reshape1")
+    write("err_data_dependent_shape.onnx",
+          model([cast, reshape], [tensor("x", [2])], [tensor("y", None)]),
+          "unsupported", "plan", "node 'cast1' (Cast): input 'x' is only known when the model runs")
+    gather = helper.make_node("Gather", ["x", "i"], ["y"], name="gather1", axis=1)
+    write("err_gather_runtime.onnx",
+          model([gather], [tensor("x", [2, 3])], [tensor("y", None)], [ints("i", [0])]),
+          "unsupported", "plan", "node 'gather1' (Gather): input 'x' is only known when the model runs")
+    index = helper.make_node("Gather", ["c", "i"], ["g"], name="gather2", axis=0)
+    add = helper.make_node("Add", ["x", "g"], ["y"], name="add1")
+    write("err_gather_index_range.onnx",
+          model([index, add], [tensor("x", [2])], [tensor("y", None)],
+                [numpy_helper.from_array(np.zeros((3, 2), np.float32), "c"), ints("i", [3])]),
+          "invalid", "plan", "node 'gather2' (Gather): index 3 is out of range [-3, 3)")
     relu = helper.make_node("Relu", ["x"], ["y"], name="relu1")
     write("err_declared_output_shape.onnx",
           model([relu], [tensor("x", [1, 4])], [tensor("y", [1, 5])]),
@@ -310,6 +376,7 @@ def main():
           "ok", "plan", "")
 
     semantics()
+    host_evaluated()
 
     with open(os.path.join(HERE, "expected.tsv"), "w") as f:
         f.write("# file\tresult\tstage\tmessage substring (written by make_corpus.py)\n")
