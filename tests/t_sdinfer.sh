@@ -40,7 +40,7 @@ for model in tiny_resnet tiny_resnet_fused; do
 done
 # A CIFAR ResNet written the common PyTorch way: option-A shortcuts as F.pad on a strided
 # slice, exported as shape computations (Shape, Gather, ConstantOfShape, Transpose, Cast, ...)
-# that sdinfer evaluates when it plans (tools/make_cifar_pad_fixture.py).
+# that sdinfer evaluates when it plans (tests/make_cifar_pad_fixture.py).
 for opset in 13 17; do
     model="$FIX/cifar_pad_resnet_op$opset.onnx"
     check "cifar F.pad opset $opset runs" "$SDINFER" "$model" \

@@ -16,7 +16,7 @@ Writes (small, committed so `make test` needs no PyTorch):
   cifar_pad_input.pb    a batch of 3 inputs (TensorProto)
   cifar_pad_logits.pb   PyTorch's logits for that batch (TensorProto)
 
-Run with Debian's python3-torch and python3-onnx:  /usr/bin/python3 tools/make_cifar_pad_fixture.py
+Run with Debian's python3-torch and python3-onnx:  /usr/bin/python3 tests/make_cifar_pad_fixture.py
 """
 import io
 import os
@@ -28,7 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from onnx import numpy_helper
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures")
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 
 
 class LambdaLayer(nn.Module):
