@@ -1,5 +1,6 @@
 #include "op_attrs.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -51,6 +52,12 @@ static const char *const known_attributes[OP_COUNT][8] = {
     [OP_EQUAL] = {0},
     [OP_WHERE] = {0},
     [OP_TRANSPOSE] = {"perm"},
+    [OP_SIGMOID] = {0},
+    [OP_HARD_SIGMOID] = {"alpha", "beta"},
+    [OP_HARD_SWISH] = {0},
+    [OP_CLIP] = {"min", "max"},
+    [OP_DROPOUT] = {"ratio", "seed", "is_test"},
+    [OP_REDUCE_MEAN] = {"axes", "keepdims"},
 };
 
 static const char *attr_type_name(int type) {
@@ -205,6 +212,27 @@ static LoadStatus parse_auto_pad(const AttrReader *r, AutoPad *out) {
     return LOAD_OK;
 }
 
+// Conv's group (>= 1; the channel counts are checked against it by shape inference)
+// and dilations (>= 1).
+static LoadStatus parse_conv_extras(const AttrReader *r, WindowAttrs *w) {
+    TRY(read_int(r, "group", 1, &w->group));
+    if (w->group < 1 || w->group > 65536) {
+        snprintf(r->err, r->err_len, "%s: group=%lld is out of range", r->where,
+                 (long long)w->group);
+        return LOAD_INVALID;
+    }
+    int count = 0;
+    TRY(read_ints(r, "dilations", 2, w->dilations, &count));
+    for (int i = count; i < 2; i++) w->dilations[i] = 1;
+    for (int i = 0; i < count; i++)
+        if (w->dilations[i] < 1 || w->dilations[i] > 4096) {
+            snprintf(r->err, r->err_len, "%s: dilations entry %lld is out of range", r->where,
+                     (long long)w->dilations[i]);
+            return LOAD_INVALID;
+        }
+    return LOAD_OK;
+}
+
 static LoadStatus parse_window(const AttrReader *r, OpKind kind, WindowAttrs *w) {
     memset(w, 0, sizeof *w);
     TRY(read_ints(r, "kernel_shape", 2, w->kernel, &w->n_kernel));
@@ -237,16 +265,8 @@ static LoadStatus parse_window(const AttrReader *r, OpKind kind, WindowAttrs *w)
         snprintf(r->err, r->err_len, "%s: pads and auto_pad are both set", r->where);
         return LOAD_INVALID;
     }
-    if (kind == OP_CONV) {
-        int64_t group;
-        TRY(read_int(r, "group", 1, &group));
-        if (group != 1) {
-            snprintf(r->err, r->err_len, "%s: group=%lld is not supported (only group=1)",
-                     r->where, (long long)group);
-            return LOAD_UNSUPPORTED;
-        }
-    }
-    if (kind == OP_CONV || kind == OP_MAXPOOL) TRY(require_all_one(r, "dilations"));
+    if (kind == OP_CONV) TRY(parse_conv_extras(r, w));
+    if (kind == OP_MAXPOOL) TRY(require_all_one(r, "dilations"));
     int64_t flag;
     if (kind != OP_CONV) {
         TRY(read_int(r, "ceil_mode", 0, &flag));
@@ -384,6 +404,18 @@ static LoadStatus parse_axes(const AttrReader *r, const char *name, OpAttrs *out
     return LOAD_OK;
 }
 
+// Dropout before version 12 may say is_test=0 (training): refused, as the mask would differ.
+static LoadStatus parse_dropout(const AttrReader *r) {
+    int64_t is_test;
+    TRY(read_int(r, "is_test", 1, &is_test));
+    if (!is_test) {
+        snprintf(r->err, r->err_len, "%s: is_test=0 (training-mode dropout) is not supported",
+                 r->where);
+        return LOAD_UNSUPPORTED;
+    }
+    return LOAD_OK;
+}
+
 // The element types the host evaluator holds.
 static LoadStatus parse_cast(const AttrReader *r, int *to) {
     int64_t value;
@@ -466,6 +498,20 @@ LoadStatus op_attrs_parse(const Onnx__NodeProto *node, OpKind kind, int version,
     case OP_CAST: return parse_cast(r, &out->u.cast_to);
     case OP_SHAPE: return parse_shape_range(r, out);
     case OP_CONSTANT_OF_SHAPE: return parse_fill_value(r, &out->constant);
+    case OP_HARD_SIGMOID:
+        TRY(read_float(r, "alpha", 0.2f, &out->u.activation.alpha));
+        return read_float(r, "beta", 0.5f, &out->u.activation.beta);
+    case OP_CLIP:
+        TRY(read_float(r, "min", -FLT_MAX, &out->u.activation.alpha));
+        return read_float(r, "max", FLT_MAX, &out->u.activation.beta);
+    case OP_DROPOUT: return parse_dropout(r);
+    case OP_REDUCE_MEAN: {
+        int64_t keepdims;
+        TRY(parse_axes(r, "axes", out));
+        TRY(read_int(r, "keepdims", 1, &keepdims));
+        out->u.axes.keepdims = keepdims != 0;
+        return LOAD_OK;
+    }
     default: return LOAD_OK;
     }
 }

@@ -24,6 +24,8 @@ typedef struct {
     AutoPad auto_pad;
     int ceil_mode;
     int count_include_pad;
+    int64_t group;         // Conv
+    int64_t dilations[2];  // Conv (1 when absent)
 } WindowAttrs;
 
 typedef struct {
@@ -53,7 +55,11 @@ typedef struct {
         struct {
             int count;      // -1: the attribute is absent
             int64_t values[SD_MAX_DIMS];
-        } axes;             // Unsqueeze/Squeeze before 13 (axes), Transpose (perm)
+            int keepdims;   // ReduceMean
+        } axes;             // Unsqueeze/Squeeze before 13, ReduceMean (axes), Transpose (perm)
+        struct {
+            float alpha, beta;
+        } activation;       // HardSigmoid (alpha, beta), Clip-6 (min, max)
         struct {
             int64_t start, end;
             int has_end;

@@ -48,6 +48,13 @@ typedef enum {
     OP_EQUAL,
     OP_WHERE,
     OP_TRANSPOSE,
+    // Ops of the CNNs torchvision exports (mobile networks, grouped convolutions).
+    OP_SIGMOID,
+    OP_HARD_SIGMOID,
+    OP_HARD_SWISH,
+    OP_CLIP,
+    OP_DROPOUT,
+    OP_REDUCE_MEAN,
     OP_COUNT
 } OpKind;
 

@@ -151,7 +151,7 @@ static LoadStatus check_declared(PlanBuilder *b, int value_id, const char *where
 }
 
 static int is_view_op(OpKind kind) {
-    return kind == OP_IDENTITY || kind == OP_FLATTEN || kind == OP_RESHAPE;
+    return kind == OP_IDENTITY || kind == OP_FLATTEN || kind == OP_RESHAPE || kind == OP_DROPOUT;
 }
 
 // A view of a constant is itself a constant (same data, new shape).
@@ -289,9 +289,13 @@ static LoadStatus lower_conv(PlanBuilder *b, int n) {
         inputs[2] = plan_builder_add_tensor(b, &low->folded_bias->shape, low->folded_bias);
         if (inputs[1] < 0 || inputs[2] < 0) return out_of_memory(b);
     }
-    PlanStep *step = add_step(b, STEP_CONV, n, low->residual >= 0 ? 4 : 3, inputs, low->output);
+    const ConvExtras *extras = &b->geometry[n].conv_extras;
+    int grouped = extras->groups > 1 || extras->dilation_h > 1 || extras->dilation_w > 1;
+    PlanStep *step = add_step(b, grouped ? STEP_CONV_GROUPED : STEP_CONV, n,
+                              low->residual >= 0 ? 4 : 3, inputs, low->output);
     if (!step) return out_of_memory(b);
     step->p.conv.geom = b->geometry[n].geom.conv;
+    step->p.conv.extras = *extras;
     step->p.conv.geom.constant_weights = 1;  // uploaded once, never written: the backend may
                                              // keep them transformed (Winograd)
     step->p.conv.fuse_relu = low->fuse_relu;
@@ -433,6 +437,12 @@ static LoadStatus lower_simple(PlanBuilder *b, int n) {
     case OP_CONCAT: step_kind = STEP_CONCAT; n_inputs = node->n_inputs; break;
     case OP_SLICE: step_kind = STEP_SLICE; break;
     case OP_SOFTMAX: step_kind = STEP_SOFTMAX; break;
+    case OP_REDUCE_MEAN: step_kind = STEP_GLOBAL_AVGPOOL; break;
+    case OP_TRANSPOSE: step_kind = STEP_TRANSPOSE; break;
+    case OP_SIGMOID:
+    case OP_HARD_SIGMOID:
+    case OP_HARD_SWISH:
+    case OP_CLIP: step_kind = STEP_ACTIVATION; break;
     default:
         snprintf(b->err, b->err_len, "%s: internal error: no lowering for op %d", b->graph->source,
                  (int)kind);
@@ -453,6 +463,8 @@ static LoadStatus lower_simple(PlanBuilder *b, int n) {
     case STEP_CONCAT: step->p.concat = geo->geom.concat; break;
     case STEP_SLICE: step->p.slice = geo->geom.slice; break;
     case STEP_SOFTMAX: step->p.softmax = geo->geom.softmax; break;
+    case STEP_TRANSPOSE: step->p.transpose = geo->geom.transpose; break;
+    case STEP_ACTIVATION: step->p.activation = geo->geom.activation; break;
     default: break;
     }
     return LOAD_OK;
@@ -464,6 +476,7 @@ static LoadStatus lower_node(PlanBuilder *b, int n) {
     int out = node->outputs[0];
     switch (node->attrs.kind) {
     case OP_IDENTITY:
+    case OP_DROPOUT:
     case OP_FLATTEN:
     case OP_RESHAPE:
         // A view shares its input's memory; a view of a constant is a constant.
@@ -490,7 +503,8 @@ static LoadStatus append_softmax(PlanBuilder *b) {
     int64_t inner = shape->dims[shape->rank - 1];
     int producer = b->graph->values[logits].producer;
     if (producer >= 0 && b->graph->nodes[producer].attrs.kind == OP_SOFTMAX &&
-        b->geometry[producer].geom.softmax.inner == inner) {
+        b->geometry[producer].geom.softmax.inner == inner &&
+        b->geometry[producer].geom.softmax.after == 1) {
         plan->probabilities = logits;
         return LOAD_OK;
     }
@@ -500,6 +514,7 @@ static LoadStatus append_softmax(PlanBuilder *b) {
     if (!step) return out_of_memory(b);
     step->p.softmax.inner = inner;
     step->p.softmax.outer = (int64_t)plan->tensors[logits].count / inner;
+    step->p.softmax.after = 1;
     plan->probabilities = probabilities;
     return LOAD_OK;
 }

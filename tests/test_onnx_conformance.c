@@ -47,7 +47,9 @@
 static const char *const supported_ops[] = {
     "Conv", "BatchNormalization", "Relu", "Add", "Sub", "Mul", "Div", "AveragePool", "MaxPool",
     "GlobalAveragePool", "Pad", "Concat", "Slice", "Flatten", "Reshape", "Gemm", "MatMul",
-    "Identity", "Constant", "Softmax"};
+    "Identity", "Constant", "Softmax", "Sigmoid", "HardSigmoid", "HardSwish", "Clip", "Dropout",
+    "ReduceMean", "Transpose", "Shape", "Size", "Gather", "Unsqueeze", "Squeeze", "Cast",
+    "ConstantOfShape", "Range", "Expand", "Equal", "Where"};
 
 typedef enum { RESULT_PASS, RESULT_SKIP, RESULT_FAIL } Result;
 
