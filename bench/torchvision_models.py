@@ -159,7 +159,9 @@ def write_markdown(results, args, seconds):
         "onnxruntime-node `bench/ort_infer.js`), on the machine that ran the script, in one "
         "invocation.",
         "",
-        f"{len(results)} model exports checked: **{passed} pass**. Run took {seconds:.0f} s.",
+        f"{len(results)} model exports checked: **{passed} pass**. Run took {seconds:.0f} s; "
+        "load average (1 min) %.1f at the start, %.1f at the end (speeds measured on a busy "
+        "machine are only comparable within a row)." % (args.load_start, os.getloadavg()[0]),
         "",
         "| model | opset | result | max diff vs PyTorch | max diff vs onnxruntime | sdinfer images/s "
         "| onnxruntime images/s | note |",
@@ -202,6 +204,7 @@ def main():
         sys.exit("no model selected")
     work = args.work or tempfile.mkdtemp(prefix="sd_models_")
     start, results = time.time(), []
+    args.load_start = os.getloadavg()[0]
     for name in names:
         for opset in (int(o) for o in args.opsets.split(",")):
             r = check_one(name, opset, args.size, args, work)
