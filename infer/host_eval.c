@@ -34,7 +34,17 @@ static const HostTensor *arg(const Eval *c, int slot) {
     return present(c, slot) ? c->in[slot]->constant : NULL;
 }
 
+// The largest tensor the planner computes on the host: shape computations are tiny, and
+// a graph whose ConstantOfShape, Expand or Range would make gigabytes of constants is
+// refused rather than trusted (a few bytes of a model must not cost unbounded memory).
+#define SD_MAX_FOLDED_ELEMENTS ((int64_t)1 << 25)
+
 static LoadStatus new_output(const Eval *c, int dtype, const TensorShape *shape, HostTensor **t) {
+    int64_t count = shape_element_count(shape);
+    *t = NULL;
+    if (count < 0 || count > SD_MAX_FOLDED_ELEMENTS)
+        return fail(c, LOAD_UNSUPPORTED, "the computed tensor would have more than %lld elements",
+                    (long long)SD_MAX_FOLDED_ELEMENTS);
     *t = host_tensor_create(dtype, shape);
     if (!*t) return fail(c, LOAD_UNSUPPORTED, "the computed tensor is too large");
     *c->out = *t;

@@ -353,6 +353,12 @@ def main():
     write("err_gather_runtime.onnx",
           model([gather], [tensor("x", [2, 3])], [tensor("y", None)], [ints("i", [0])]),
           "unsupported", "plan", "node 'gather1' (Gather): input 'x' is only known when the model runs")
+    fill = helper.make_node("ConstantOfShape", ["dims"], ["zeros"], name="fill1")
+    add = helper.make_node("Add", ["x", "zeros"], ["y"], name="add1")
+    write("err_folded_too_large.onnx",
+          model([fill, add], [tensor("x", [1])], [tensor("y", None)], [ints("dims", [1 << 20, 64])]),
+          "unsupported", "plan",
+          "node 'fill1' (ConstantOfShape): the computed tensor would have more than 33554432 elements")
     index = helper.make_node("Gather", ["c", "i"], ["g"], name="gather2", axis=0)
     add = helper.make_node("Add", ["x", "g"], ["y"], name="add1")
     write("err_gather_index_range.onnx",
