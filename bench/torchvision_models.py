@@ -197,9 +197,12 @@ def main():
     parser.add_argument("--out", default=os.path.join(ROOT, "infer", "MODELS.md"))
     parser.add_argument("--work", default="")
     args = parser.parse_args()
-    names = [m for f, ms in FAMILIES.items() for m in ms
-             if (not args.families or f in args.families.split(","))
-             and (not args.models or m in args.models.split(","))]
+    known = [m for ms in FAMILIES.values() for m in ms]
+    if args.models:  # in the order given
+        names = [m for m in args.models.split(",") if m in known]
+    else:
+        names = [m for f, ms in FAMILIES.items() for m in ms
+                 if not args.families or f in args.families.split(",")]
     if not names:
         sys.exit("no model selected")
     work = args.work or tempfile.mkdtemp(prefix="sd_models_")
@@ -211,7 +214,8 @@ def main():
             print("%-22s opset %d  %-10s %s %s" % (name, opset, r["status"],
                   fmt(r.get("diff_torch"), "%.1e"), r["note"]), flush=True)
             results.append(r)
-    write_markdown(results, args, time.time() - start)
+            # Rewritten after every model: an interrupted run still leaves a valid table.
+            write_markdown(results, args, time.time() - start)
     print(f"wrote {args.out}")
 
 

@@ -92,8 +92,12 @@ static void run_step(Plan *plan, const PlanStep *step) {
                                    step->p.global_pool.spatial, in(plan, step, 0), y);
         break;
     case STEP_PAD:
-        be->pad_constant(be, in_shape(plan, step, 0), in(plan, step, 0), step->p.pad.pads,
-                         step->p.pad.value, &out->shape, y);
+        if (step->p.pad.mode == PAD_CONSTANT)
+            be->pad_constant(be, in_shape(plan, step, 0), in(plan, step, 0), step->p.pad.pads,
+                             step->p.pad.value, &out->shape, y);
+        else
+            be->pad_border(be, in_shape(plan, step, 0), in(plan, step, 0), step->p.pad.pads,
+                           step->p.pad.mode == PAD_REFLECT, &out->shape, y);
         break;
     case STEP_CONCAT: run_concat(plan, step, y); break;
     case STEP_SLICE:

@@ -315,9 +315,13 @@ static LoadStatus parse_pad(const AttrReader *r, int version, PadAttrs *pad) {
     char mode[32];
     int present;
     TRY(read_string(r, "mode", mode, sizeof mode, &present));
-    if (present && strcmp(mode, "constant") != 0) {
-        snprintf(r->err, r->err_len, "%s: mode '%s' is not supported (only constant)", r->where,
-                 mode);
+    pad->mode = !present || strcmp(mode, "constant") == 0 ? PAD_CONSTANT
+                : strcmp(mode, "reflect") == 0            ? PAD_REFLECT
+                : strcmp(mode, "edge") == 0               ? PAD_EDGE
+                                                          : -1;
+    if (pad->mode < 0) {
+        snprintf(r->err, r->err_len, "%s: mode '%s' is not supported (constant, reflect, edge)",
+                 r->where, mode);
         return LOAD_UNSUPPORTED;
     }
     pad->from_attributes = version < 11;

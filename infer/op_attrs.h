@@ -11,6 +11,7 @@
 #include "host_tensor.h"
 #include "load_status.h"
 #include "onnx.pb-c.h"
+#include "op_params.h"
 #include "op_registry.h"
 
 typedef enum { AUTO_PAD_NOTSET, AUTO_PAD_SAME_UPPER, AUTO_PAD_SAME_LOWER, AUTO_PAD_VALID } AutoPad;
@@ -36,6 +37,7 @@ typedef struct {
 // Pad-2 keeps its pads and value as attributes; Pad-11+ takes them as inputs.
 typedef struct {
     int from_attributes;
+    int mode;  // PadMode
     int n_pads;
     int64_t pads[2 * SD_MAX_DIMS];
     float value;

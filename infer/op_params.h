@@ -11,9 +11,12 @@ typedef struct {
     int batch, channels, spatial;
 } GlobalPoolParams;
 
+typedef enum { PAD_CONSTANT, PAD_REFLECT, PAD_EDGE } PadMode;
+
 typedef struct {
     int64_t pads[2 * SD_MAX_DIMS];
     real value;
+    PadMode mode;
 } PadParams;
 
 typedef struct {

@@ -227,6 +227,11 @@ struct Backend {
     // y = x with its axes permuted: axis i of y is axis perm[i] of x.
     void (*transpose)(Backend *be, const TensorShape *in_shape, const real *x, const int *perm,
                       const TensorShape *out_shape, real *y);
+    // Padding that repeats the border (reflect 0: ONNX mode "edge") or mirrors the tensor
+    // around it without repeating it (reflect 1: "reflect"); pads as pad_constant's, >= 0
+    // (reflect: each < the axis's size).
+    void (*pad_border)(Backend *be, const TensorShape *in_shape, const real *x, const int64_t *pads,
+                       int reflect, const TensorShape *out_shape, real *y);
     // Softmax along the middle axis of an [outer][extent][inner] view.
     void (*softmax_axis)(Backend *be, int64_t outer, int64_t extent, int64_t inner, const real *x,
                          real *y);

@@ -690,6 +690,15 @@ static void test_infer_ops(Parity *p) {
     p->cpu->transpose(p->cpu, &in_shape, x.cpu, perm, &out_shape, y.cpu);
     p->gpu->transpose(p->gpu, &in_shape, x.gpu, perm, &out_shape, y.gpu);
     check_twin(p, &y, "transpose (channel shuffle)");
+    const int64_t padded_dims[5] = {2, 2, 5, 9, 10}, pads[10] = {0, 0, 1, 2, 3, 0, 0, 1, 2, 0};
+    TensorShape padded = shape_of(5, padded_dims);
+    for (int reflect = 0; reflect < 2; reflect++) {
+        Twin z = twin_nan(p, shape_count(&padded));
+        p->cpu->pad_border(p->cpu, &in_shape, x.cpu, pads, reflect, &padded, z.cpu);
+        p->gpu->pad_border(p->gpu, &in_shape, x.gpu, pads, reflect, &padded, z.gpu);
+        check_twin(p, &z, reflect ? "pad reflect" : "pad edge");
+        twin_free(p, &z);
+    }
     p->cpu->softmax_axis(p->cpu, 6, 5, 7, x.cpu, y.cpu);
     p->gpu->softmax_axis(p->gpu, 6, 5, 7, x.gpu, y.gpu);
     check_twin(p, &y, "softmax over a middle axis");

@@ -161,6 +161,7 @@ static void fill_table(Backend *be) {
     be->conv2d_grouped_forward = cpu_conv2d_grouped_forward;
     be->transpose = cpu_transpose;
     be->softmax_axis = cpu_softmax_axis;
+    be->pad_border = cpu_pad_border;
 }
 
 Backend *backend_cpu_create(int threads, char *err, size_t err_len) {

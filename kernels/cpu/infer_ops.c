@@ -95,6 +95,35 @@ void cpu_transpose(Backend *be, const TensorShape *in_shape, const real *x, cons
     }
 }
 
+// The input coordinate an output coordinate reads along one axis of size n.
+static int64_t border_source(int64_t i, int64_t n, int reflect) {
+    if (!reflect || n == 1) return i < 0 ? 0 : i >= n ? n - 1 : i;
+    while (i < 0 || i >= n) i = i < 0 ? -i : 2 * (n - 1) - i;
+    return i;
+}
+
+void cpu_pad_border(Backend *be, const TensorShape *in_shape, const real *x, const int64_t *pads,
+                    int reflect, const TensorShape *out_shape, real *y) {
+    CpuState *st = cpu_state(be);
+    int rank = out_shape->rank;
+    int64_t in_strides[SD_MAX_DIMS], total = 1, stride = 1;
+    for (int d = rank - 1; d >= 0; d--) {
+        in_strides[d] = stride;
+        stride *= in_shape->dims[d];
+        total *= out_shape->dims[d];
+    }
+#pragma omp parallel for schedule(static) num_threads(st->threads) if (total >= CPU_PARALLEL_MIN_ELEMENTS)
+    for (int64_t i = 0; i < total; i++) {
+        int64_t rest = i, from = 0;
+        for (int d = rank - 1; d >= 0; d--) {
+            int64_t coord = rest % out_shape->dims[d] - pads[d];
+            rest /= out_shape->dims[d];
+            from += border_source(coord, in_shape->dims[d], reflect) * in_strides[d];
+        }
+        y[i] = x[from];
+    }
+}
+
 void cpu_softmax_axis(Backend *be, int64_t outer, int64_t extent, int64_t inner, const real *x,
                       real *y) {
     CpuState *st = cpu_state(be);

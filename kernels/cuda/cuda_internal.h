@@ -225,6 +225,8 @@ void cuda_conv2d_grouped_forward(Backend *be, const ConvGeom *g, int groups, int
                                  real *y);
 void cuda_transpose(Backend *be, const TensorShape *in_shape, const real *x, const int *perm,
                     const TensorShape *out_shape, real *y);
+void cuda_pad_border(Backend *be, const TensorShape *in_shape, const real *x, const int64_t *pads,
+                     int reflect, const TensorShape *out_shape, real *y);
 void cuda_softmax_axis(Backend *be, int64_t outer, int64_t extent, int64_t inner, const real *x,
                        real *y);
 

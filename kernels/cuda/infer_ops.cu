@@ -120,6 +120,53 @@ void cuda_transpose(Backend *be, const TensorShape *in_shape, const real *x, con
     LAUNCH_OK(st, "transpose_kernel");
 }
 
+typedef struct {
+    int rank, reflect;
+    int64_t out_dims[SD_MAX_DIMS], in_dims[SD_MAX_DIMS], in_strides[SD_MAX_DIMS], pads[SD_MAX_DIMS];
+} BorderWalk;
+
+static __device__ int64_t border_source(int64_t i, int64_t n, int reflect) {
+    if (!reflect || n == 1) return i < 0 ? 0 : i >= n ? n - 1 : i;
+    while (i < 0 || i >= n) i = i < 0 ? -i : 2 * (n - 1) - i;
+    return i;
+}
+
+static __global__ void pad_border_kernel(int64_t count, BorderWalk walk, const float *x, float *y) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < count;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t rest = i, from = 0;
+        for (int d = walk.rank - 1; d >= 0; d--) {
+            const int64_t coord = rest % walk.out_dims[d] - walk.pads[d];
+            rest /= walk.out_dims[d];
+            from += border_source(coord, walk.in_dims[d], walk.reflect) * walk.in_strides[d];
+        }
+        y[i] = x[from];
+    }
+}
+
+void cuda_pad_border(Backend *be, const TensorShape *in_shape, const real *x, const int64_t *pads,
+                     int reflect, const TensorShape *out_shape, real *y) {
+    CudaState *st = cuda_state(be);
+    const int64_t count = shape_count(out_shape);
+    if (st->failed || count <= 0) return;
+    if (out_shape->rank > SD_MAX_DIMS || in_shape->rank != out_shape->rank) {
+        cuda_record_error(st, __FILE__, __LINE__, "pad_border: ranks differ or exceed SD_MAX_DIMS");
+        return;
+    }
+    BorderWalk walk = {};
+    walk.rank = out_shape->rank;
+    walk.reflect = reflect;
+    contiguous_strides(in_shape, walk.in_strides);
+    for (int d = 0; d < walk.rank; d++) {
+        walk.out_dims[d] = out_shape->dims[d];
+        walk.in_dims[d] = in_shape->dims[d];
+        walk.pads[d] = pads[d];
+    }
+    pad_border_kernel<<<cuda_blocks_for(st, (size_t)count), CUDA_THREADS, 0, st->stream>>>(
+        count, walk, x, y);
+    LAUNCH_OK(st, "pad_border_kernel");
+}
+
 static __global__ void softmax_axis_kernel(int64_t lines, int64_t extent, int64_t inner,
                                            const float *x, float *y) {
     for (int64_t line = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; line < lines;

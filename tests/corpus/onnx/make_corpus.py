@@ -224,6 +224,12 @@ def cnn_ops():
     x = rng.standard_normal((2, 3, 4)).astype(np.float32)
     softmax13 = helper.make_node("Softmax", ["x"], ["y"], name="softmax1", axis=1)
     semantic_case("ok_sem_softmax13_inner_axis", [softmax13], x, softmax(x.astype(np.float64), 1))
+    x = rng.standard_normal((1, 2, 4, 5)).astype(np.float32)
+    for mode in ("reflect", "edge"):
+        pad = helper.make_node("Pad", ["x", "pads"], ["y"], name="pad_" + mode, mode=mode)
+        semantic_case("ok_sem_pad_" + mode, [pad], x,
+                      np.pad(x, ((0, 0), (1, 0), (3, 2), (1, 4)), mode=mode),
+                      [ints("pads", [0, 1, 3, 1, 0, 0, 2, 4])])
     x = rng.standard_normal((2, 4, 9, 8)).astype(np.float32)
     cases = [("ok_sem_conv_depthwise_dilated", 4, (1, 1), (2, 2), (2, 2, 2, 2), 4),
              ("ok_sem_conv_grouped_strided", 6, (2, 2), (1, 2), (1, 0, 1, 2), 2)]
@@ -328,9 +334,10 @@ def main():
           "invalid", "load", "node 'conv1' (Conv): required input #1 is empty")
     pad = helper.make_node("Pad", ["x", "pads"], ["y"], name="pad1", mode="reflect")
     pads = numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "pads")
-    write("err_pad_reflect.onnx",
-          model([pad], [tensor("x", [1, 3, 4, 4])], [tensor("y", None)], [pads]),
-          "unsupported", "load", "node 'pad1' (Pad): mode 'reflect' is not supported (only constant)")
+    write("err_pad_wrap.onnx",
+          model([helper.make_node("Pad", ["x", "pads"], ["y"], name="pad1", mode="wrap")],
+                [tensor("x", [1, 3, 4, 4])], [tensor("y", None)], [pads]),
+          "unsupported", "load", "node 'pad1' (Pad): mode 'wrap' is not supported (constant, reflect, edge)")
     bn = helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], name="bn1",
                           training_mode=1)
     params = [weights(n, [3], i) for i, n in enumerate("sbmv")]
