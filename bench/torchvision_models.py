@@ -79,7 +79,10 @@ def make_model(name):
 
 
 def run(cmd, timeout):
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    # OpenMP threads that wait sleep instead of spinning (as tests/run.sh): on a machine whose
+    # cores are busy with other work, spinning made sdinfer's batch 1 twenty times slower here.
+    env = dict(os.environ, OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "passive"))
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     return done.returncode, done.stdout + done.stderr
 
 
@@ -157,7 +160,7 @@ def write_markdown(results, args, seconds):
         "max(1, max |logit|), and the same argmax in all three. Speed: batch 1, "
         f"{args.runs} timed runs, {args.threads} threads on both sides (sdinfer `--bench`, "
         "onnxruntime-node `bench/ort_infer.js`), on the machine that ran the script, in one "
-        "invocation.",
+        "invocation; sdinfer with OMP_WAIT_POLICY=%s." % os.environ.get("OMP_WAIT_POLICY", "passive"),
         "",
         f"{len(results)} model exports checked: **{passed} pass**. Run took {seconds:.0f} s; "
         "load average (1 min) %.1f at the start, %.1f at the end (speeds measured on a busy "
