@@ -159,7 +159,7 @@ FAULT_SHIM := $(BUILD)/tests/fault_shim.so
 # The benchmarks' C tools: built (and the counters tested) with the tests.
 BENCH_TOOLS := $(BUILD)/bench/fma_peak $(BUILD)/bench/flops $(BUILD)/bench/conv_cpu
 
-.PHONY: all deps test demo bench bench-conv plot clean programs tests fuzz fuzz-programs
+.PHONY: all deps test demo bench bench-conv plot clean programs tests fuzz fuzz-programs models-md
 all: programs
 programs: $(PROGRAMS)
 ifeq ($(BUILD),build)
@@ -262,6 +262,13 @@ bench-conv:
 	@tools/deps.sh bench
 	@$(MAKE) --no-print-directory $(BENCH_TOOLS)
 	@SD_BUILD=$(BUILD) bench/conv_shapes.sh
+
+# sdinfer vs PyTorch and onnxruntime on torchvision's classification CNNs -> infer/MODELS.md
+# (slow; MODELS_ARGS="--families mobilenet,regnet --runs 10" narrows it).
+models-md:
+	@tools/deps.sh bench
+	@$(MAKE) --no-print-directory programs
+	@/usr/bin/python3 bench/torchvision_models.py $(MODELS_ARGS)
 
 plot:
 	@tools/plot.sh $(RUNS)

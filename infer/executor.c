@@ -50,6 +50,18 @@ static void run_matmul(Plan *plan, const PlanStep *step, real *y) {
     }
 }
 
+// A grouped or dilated convolution, then what fusion put into its step: the residual
+// of an Add (input 3) and the ReLU, in the order of the dense conv's epilogue.
+static void run_conv_grouped(Plan *plan, const PlanStep *step, real *y, size_t count) {
+    Backend *be = plan->be;
+    const ConvExtras *extras = &step->p.conv.extras;
+    be->conv2d_grouped_forward(be, &step->p.conv.geom, extras->groups, extras->dilation_h,
+                               extras->dilation_w, in(plan, step, 0), in(plan, step, 1),
+                               in(plan, step, 2), y);
+    if (step->n_inputs > 3) be->accumulate(be, count, in(plan, step, 3), y);
+    if (step->p.conv.fuse_relu) be->relu_forward(be, count, y, y);
+}
+
 static void run_step(Plan *plan, const PlanStep *step) {
     Backend *be = plan->be;
     const PlanTensor *out = &plan->tensors[step->output];
@@ -80,8 +92,12 @@ static void run_step(Plan *plan, const PlanStep *step) {
                                    step->p.global_pool.spatial, in(plan, step, 0), y);
         break;
     case STEP_PAD:
-        be->pad_constant(be, in_shape(plan, step, 0), in(plan, step, 0), step->p.pad.pads,
-                         step->p.pad.value, &out->shape, y);
+        if (step->p.pad.mode == PAD_CONSTANT)
+            be->pad_constant(be, in_shape(plan, step, 0), in(plan, step, 0), step->p.pad.pads,
+                             step->p.pad.value, &out->shape, y);
+        else
+            be->pad_border(be, in_shape(plan, step, 0), in(plan, step, 0), step->p.pad.pads,
+                           step->p.pad.mode == PAD_REFLECT, &out->shape, y);
         break;
     case STEP_CONCAT: run_concat(plan, step, y); break;
     case STEP_SLICE:
@@ -89,7 +105,20 @@ static void run_step(Plan *plan, const PlanStep *step) {
                   step->p.slice.steps, &out->shape, y);
         break;
     case STEP_SOFTMAX:
-        be->softmax(be, step->p.softmax.outer, step->p.softmax.inner, in(plan, step, 0), y);
+        if (step->p.softmax.after > 1)
+            be->softmax_axis(be, step->p.softmax.outer, step->p.softmax.inner,
+                             step->p.softmax.after, in(plan, step, 0), y);
+        else
+            be->softmax(be, step->p.softmax.outer, step->p.softmax.inner, in(plan, step, 0), y);
+        break;
+    case STEP_CONV_GROUPED: run_conv_grouped(plan, step, y, out->count); break;
+    case STEP_ACTIVATION:
+        be->activation_forward(be, step->p.activation.op, out->count, step->p.activation.alpha,
+                               step->p.activation.beta, in(plan, step, 0), y);
+        break;
+    case STEP_TRANSPOSE:
+        be->transpose(be, in_shape(plan, step, 0), in(plan, step, 0), step->p.transpose.perm,
+                      &out->shape, y);
         break;
     case STEP_FC:
         be->fc_forward(be, step->p.fc.batch, step->p.fc.in_features, step->p.fc.out_features,
@@ -135,7 +164,8 @@ void plan_download_tensor(Plan *plan, int tensor_id, real *host) {
 static const char *step_name(StepKind kind) {
     static const char *names[] = {"conv", "batchnorm", "relu", "add+relu", "binary",
                                   "maxpool", "avgpool", "global_avgpool", "pad", "concat",
-                                  "slice", "softmax", "fc", "gemm", "matmul"};
+                                  "slice", "softmax", "fc", "gemm", "matmul", "conv_grouped",
+                                  "activation", "transpose"};
     return names[kind];
 }
 

@@ -34,7 +34,9 @@ const char *shape_format(const TensorShape *shape, char *buffer, size_t buffer_l
 
 HostTensor *host_tensor_create(int dtype, const TensorShape *shape) {
     int64_t count = shape_element_count(shape);
-    if (count < 0 || (dtype != ONNX_DTYPE_FLOAT && dtype != ONNX_DTYPE_INT64)) return NULL;
+    if (count < 0 || (dtype != ONNX_DTYPE_FLOAT && dtype != ONNX_DTYPE_INT64 &&
+                      dtype != ONNX_DTYPE_INT32 && dtype != ONNX_DTYPE_BOOL))
+        return NULL;
     HostTensor *tensor = calloc(1, sizeof *tensor);
     if (!tensor) return NULL;
     tensor->dtype = dtype;

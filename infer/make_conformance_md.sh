@@ -8,5 +8,6 @@ set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 make --no-print-directory -j2 "$BUILD/tests/test_onnx_conformance" >/dev/null
-"$BUILD/tests/test_onnx_conformance" --markdown infer/CONFORMANCE.md | tail -n 2
-echo "wrote infer/CONFORMANCE.md"
+"$BUILD/tests/test_onnx_conformance" --markdown infer/CONFORMANCE.md \
+    --write-passing tests/conformance_passing.txt | tail -n 3
+echo "wrote infer/CONFORMANCE.md and tests/conformance_passing.txt"

@@ -151,6 +151,10 @@ LoadStatus onnx_tensor_read_file(const char *path, HostTensor **out, char *err, 
 
 int onnx_tensor_write_file(const char *path, const HostTensor *tensor, const char *name, char *err,
                            size_t err_len) {
+    if (tensor->dtype != ONNX_DTYPE_FLOAT && tensor->dtype != ONNX_DTYPE_INT64) {
+        snprintf(err, err_len, "%s: only FLOAT and INT64 tensors are written", path);
+        return -1;
+    }
     int is_float = tensor->dtype == ONNX_DTYPE_FLOAT;
     size_t element_bytes = is_float ? 4 : 8;
     uint8_t *raw = malloc(tensor->count * element_bytes + 1);

@@ -1,5 +1,6 @@
 #include "op_attrs.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -39,6 +40,24 @@ static const char *const known_attributes[OP_COUNT][8] = {
     [OP_IDENTITY] = {0},
     [OP_CONSTANT] = {"value", "value_float", "value_floats", "value_int", "value_ints"},
     [OP_SOFTMAX] = {"axis"},
+    [OP_SHAPE] = {"start", "end"},
+    [OP_SIZE] = {0},
+    [OP_GATHER] = {"axis"},
+    [OP_UNSQUEEZE] = {"axes"},
+    [OP_SQUEEZE] = {"axes"},
+    [OP_CAST] = {"to"},
+    [OP_CONSTANT_OF_SHAPE] = {"value"},
+    [OP_RANGE] = {0},
+    [OP_EXPAND] = {0},
+    [OP_EQUAL] = {0},
+    [OP_WHERE] = {0},
+    [OP_TRANSPOSE] = {"perm"},
+    [OP_SIGMOID] = {0},
+    [OP_HARD_SIGMOID] = {"alpha", "beta"},
+    [OP_HARD_SWISH] = {0},
+    [OP_CLIP] = {"min", "max"},
+    [OP_DROPOUT] = {"ratio", "seed", "is_test"},
+    [OP_REDUCE_MEAN] = {"axes", "keepdims"},
 };
 
 static const char *attr_type_name(int type) {
@@ -193,6 +212,27 @@ static LoadStatus parse_auto_pad(const AttrReader *r, AutoPad *out) {
     return LOAD_OK;
 }
 
+// Conv's group (>= 1; the channel counts are checked against it by shape inference)
+// and dilations (>= 1).
+static LoadStatus parse_conv_extras(const AttrReader *r, WindowAttrs *w) {
+    TRY(read_int(r, "group", 1, &w->group));
+    if (w->group < 1 || w->group > 65536) {
+        snprintf(r->err, r->err_len, "%s: group=%lld is out of range", r->where,
+                 (long long)w->group);
+        return LOAD_INVALID;
+    }
+    int count = 0;
+    TRY(read_ints(r, "dilations", 2, w->dilations, &count));
+    for (int i = count; i < 2; i++) w->dilations[i] = 1;
+    for (int i = 0; i < count; i++)
+        if (w->dilations[i] < 1 || w->dilations[i] > 4096) {
+            snprintf(r->err, r->err_len, "%s: dilations entry %lld is out of range", r->where,
+                     (long long)w->dilations[i]);
+            return LOAD_INVALID;
+        }
+    return LOAD_OK;
+}
+
 static LoadStatus parse_window(const AttrReader *r, OpKind kind, WindowAttrs *w) {
     memset(w, 0, sizeof *w);
     TRY(read_ints(r, "kernel_shape", 2, w->kernel, &w->n_kernel));
@@ -225,16 +265,8 @@ static LoadStatus parse_window(const AttrReader *r, OpKind kind, WindowAttrs *w)
         snprintf(r->err, r->err_len, "%s: pads and auto_pad are both set", r->where);
         return LOAD_INVALID;
     }
-    if (kind == OP_CONV) {
-        int64_t group;
-        TRY(read_int(r, "group", 1, &group));
-        if (group != 1) {
-            snprintf(r->err, r->err_len, "%s: group=%lld is not supported (only group=1)",
-                     r->where, (long long)group);
-            return LOAD_UNSUPPORTED;
-        }
-    }
-    if (kind == OP_CONV || kind == OP_MAXPOOL) TRY(require_all_one(r, "dilations"));
+    if (kind == OP_CONV) TRY(parse_conv_extras(r, w));
+    if (kind == OP_MAXPOOL) TRY(require_all_one(r, "dilations"));
     int64_t flag;
     if (kind != OP_CONV) {
         TRY(read_int(r, "ceil_mode", 0, &flag));
@@ -283,9 +315,13 @@ static LoadStatus parse_pad(const AttrReader *r, int version, PadAttrs *pad) {
     char mode[32];
     int present;
     TRY(read_string(r, "mode", mode, sizeof mode, &present));
-    if (present && strcmp(mode, "constant") != 0) {
-        snprintf(r->err, r->err_len, "%s: mode '%s' is not supported (only constant)", r->where,
-                 mode);
+    pad->mode = !present || strcmp(mode, "constant") == 0 ? PAD_CONSTANT
+                : strcmp(mode, "reflect") == 0            ? PAD_REFLECT
+                : strcmp(mode, "edge") == 0               ? PAD_EDGE
+                                                          : -1;
+    if (pad->mode < 0) {
+        snprintf(r->err, r->err_len, "%s: mode '%s' is not supported (constant, reflect, edge)",
+                 r->where, mode);
         return LOAD_UNSUPPORTED;
     }
     pad->from_attributes = version < 11;
@@ -364,6 +400,71 @@ static LoadStatus parse_axis(const AttrReader *r, int64_t fallback, int64_t *axi
     return read_int(r, "axis", fallback, axis);
 }
 
+// An INTS attribute of up to SD_MAX_DIMS entries; count -1 when absent.
+static LoadStatus parse_axes(const AttrReader *r, const char *name, OpAttrs *out) {
+    int count = 0;
+    TRY(read_ints(r, name, SD_MAX_DIMS, out->u.axes.values, &count));
+    out->u.axes.count = find_attr(r, name) ? count : -1;
+    return LOAD_OK;
+}
+
+// Dropout before version 12 may say is_test=0 (training): refused, as the mask would differ.
+static LoadStatus parse_dropout(const AttrReader *r) {
+    int64_t is_test;
+    TRY(read_int(r, "is_test", 1, &is_test));
+    if (!is_test) {
+        snprintf(r->err, r->err_len, "%s: is_test=0 (training-mode dropout) is not supported",
+                 r->where);
+        return LOAD_UNSUPPORTED;
+    }
+    return LOAD_OK;
+}
+
+// The element types the host evaluator holds.
+static LoadStatus parse_cast(const AttrReader *r, int *to) {
+    int64_t value;
+    TRY(read_int(r, "to", -1, &value));
+    if (value != ONNX_DTYPE_FLOAT && value != ONNX_DTYPE_INT64 && value != ONNX_DTYPE_INT32 &&
+        value != ONNX_DTYPE_BOOL) {
+        snprintf(r->err, r->err_len, "%s: cast to element type %lld is not supported (FLOAT, "
+                 "INT32, INT64, BOOL are)", r->where, (long long)value);
+        return LOAD_UNSUPPORTED;
+    }
+    *to = (int)value;
+    return LOAD_OK;
+}
+
+static LoadStatus parse_shape_range(const AttrReader *r, OpAttrs *out) {
+    TRY(read_int(r, "start", 0, &out->u.shape_range.start));
+    out->u.shape_range.has_end = find_attr(r, "end") != NULL;
+    return read_int(r, "end", 0, &out->u.shape_range.end);
+}
+
+// ConstantOfShape's value: a one-element tensor (default: float 0).
+static LoadStatus parse_fill_value(const AttrReader *r, HostTensor **out) {
+    LoadStatus status = LOAD_OK;
+    const Attr *attr = typed_attr(r, "value", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR, &status);
+    if (status != LOAD_OK) return status;
+    if (!attr) {
+        TensorShape scalar = {.rank = 0};
+        *out = host_tensor_create(ONNX_DTYPE_FLOAT, &scalar);
+        if (*out) return LOAD_OK;
+        snprintf(r->err, r->err_len, "%s: out of memory", r->where);
+        return LOAD_INVALID;
+    }
+    if (!attr->t) {
+        snprintf(r->err, r->err_len, "%s: attribute 'value' holds no tensor", r->where);
+        return LOAD_INVALID;
+    }
+    TRY(onnx_tensor_decode(attr->t, r->where, out, r->err, r->err_len));
+    if ((*out)->count != 1) {
+        snprintf(r->err, r->err_len, "%s: attribute 'value' must hold one element, holds %zu",
+                 r->where, (*out)->count);
+        return LOAD_INVALID;
+    }
+    return LOAD_OK;
+}
+
 LoadStatus op_attrs_parse(const Onnx__NodeProto *node, OpKind kind, int version, const char *where,
                           OpAttrs *out, char *err, size_t err_len) {
     memset(out, 0, sizeof *out);
@@ -394,6 +495,27 @@ LoadStatus op_attrs_parse(const Onnx__NodeProto *node, OpKind kind, int version,
         return LOAD_OK;
     }
     case OP_CONSTANT: return parse_constant(r, &out->constant);
+    case OP_GATHER: return parse_axis(r, 0, &out->u.axis);
+    case OP_UNSQUEEZE:
+    case OP_SQUEEZE: return parse_axes(r, "axes", out);
+    case OP_TRANSPOSE: return parse_axes(r, "perm", out);
+    case OP_CAST: return parse_cast(r, &out->u.cast_to);
+    case OP_SHAPE: return parse_shape_range(r, out);
+    case OP_CONSTANT_OF_SHAPE: return parse_fill_value(r, &out->constant);
+    case OP_HARD_SIGMOID:
+        TRY(read_float(r, "alpha", 0.2f, &out->u.activation.alpha));
+        return read_float(r, "beta", 0.5f, &out->u.activation.beta);
+    case OP_CLIP:
+        TRY(read_float(r, "min", -FLT_MAX, &out->u.activation.alpha));
+        return read_float(r, "max", FLT_MAX, &out->u.activation.beta);
+    case OP_DROPOUT: return parse_dropout(r);
+    case OP_REDUCE_MEAN: {
+        int64_t keepdims;
+        TRY(parse_axes(r, "axes", out));
+        TRY(read_int(r, "keepdims", 1, &keepdims));
+        out->u.axes.keepdims = keepdims != 0;
+        return LOAD_OK;
+    }
     default: return LOAD_OK;
     }
 }

@@ -11,6 +11,7 @@
 #include "host_tensor.h"
 #include "load_status.h"
 #include "onnx.pb-c.h"
+#include "op_params.h"
 #include "op_registry.h"
 
 typedef enum { AUTO_PAD_NOTSET, AUTO_PAD_SAME_UPPER, AUTO_PAD_SAME_LOWER, AUTO_PAD_VALID } AutoPad;
@@ -24,6 +25,8 @@ typedef struct {
     AutoPad auto_pad;
     int ceil_mode;
     int count_include_pad;
+    int64_t group;         // Conv
+    int64_t dilations[2];  // Conv (1 when absent)
 } WindowAttrs;
 
 typedef struct {
@@ -34,6 +37,7 @@ typedef struct {
 // Pad-2 keeps its pads and value as attributes; Pad-11+ takes them as inputs.
 typedef struct {
     int from_attributes;
+    int mode;  // PadMode
     int n_pads;
     int64_t pads[2 * SD_MAX_DIMS];
     float value;
@@ -49,8 +53,21 @@ typedef struct {
         float epsilon;      // BatchNormalization
         int64_t axis;       // Concat, Flatten, Softmax (the default filled in)
         int allowzero;      // Reshape
+        int cast_to;        // Cast: the ONNX element type
+        struct {
+            int count;      // -1: the attribute is absent
+            int64_t values[SD_MAX_DIMS];
+            int keepdims;   // ReduceMean
+        } axes;             // Unsqueeze/Squeeze before 13, ReduceMean (axes), Transpose (perm)
+        struct {
+            float alpha, beta;
+        } activation;       // HardSigmoid (alpha, beta), Clip-6 (min, max)
+        struct {
+            int64_t start, end;
+            int has_end;
+        } shape_range;      // Shape-15
     } u;
-    HostTensor *constant;  // Constant: its value (owned)
+    HostTensor *constant;  // Constant: its value; ConstantOfShape: the fill value (owned)
 } OpAttrs;
 
 // Parses and checks the node's attributes for an op of the given kind and

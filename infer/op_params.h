@@ -11,9 +11,12 @@ typedef struct {
     int batch, channels, spatial;
 } GlobalPoolParams;
 
+typedef enum { PAD_CONSTANT, PAD_REFLECT, PAD_EDGE } PadMode;
+
 typedef struct {
     int64_t pads[2 * SD_MAX_DIMS];
     real value;
+    PadMode mode;
 } PadParams;
 
 typedef struct {
@@ -25,8 +28,24 @@ typedef struct {
 } SliceParams;
 
 typedef struct {
-    int64_t outer, inner;
+    int64_t outer, inner;  // [outer][inner] lines of `inner` values normalised together
+    int64_t after;  // Softmax-13 over an axis with later axes: their product (the stride of the
+                    // normalised axis, whose extent is then `inner`); 1: the lines are contiguous
 } SoftmaxParams;
+
+typedef struct {
+    int perm[SD_MAX_DIMS];
+} TransposeParams;
+
+typedef struct {
+    ActivationOp op;
+    real alpha, beta;
+} ActivationParams;
+
+// Conv beyond what ConvGeom says: groups and dilation (1, 1, 1: a dense convolution).
+typedef struct {
+    int groups, dilation_h, dilation_w;
+} ConvExtras;
 
 typedef struct {
     int m, n, k;     // per matrix product: op(A) is m x k, op(B) is k x n

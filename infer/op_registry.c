@@ -31,6 +31,26 @@ static const OpInfo op_table[OP_COUNT] = {
     [OP_IDENTITY] = {"Identity", {1, 13, 14, 16}, 1, 1, 1, 1, 1, 0},
     [OP_CONSTANT] = {"Constant", {1, 9, 11, 12, 13}, 1, 0, 0, 1, 1, 0},
     [OP_SOFTMAX] = {"Softmax", {1, 11, 13}, 1, 1, 1, 1, 1, 0},
+    [OP_SHAPE] = {"Shape", {1, 13, 15}, 1, 1, 1, 1, 1, 0, 1},
+    [OP_SIZE] = {"Size", {1, 13}, 1, 1, 1, 1, 1, 0, 1},
+    [OP_GATHER] = {"Gather", {1, 11, 13}, 1, 2, 2, 1, 1, 0, 1},
+    [OP_UNSQUEEZE] = {"Unsqueeze", {1, 11, 13}, 1, 1, 2, 1, 1, 0, 1},
+    [OP_SQUEEZE] = {"Squeeze", {1, 11, 13}, 1, 1, 2, 1, 1, 0, 1},
+    [OP_CAST] = {"Cast", {1, 6, 9, 13}, 6, 1, 1, 1, 1, 0, 1},
+    [OP_CONSTANT_OF_SHAPE] = {"ConstantOfShape", {9}, 9, 1, 1, 1, 1, 0, 1},
+    [OP_RANGE] = {"Range", {11}, 11, 3, 3, 1, 1, 0, 1},
+    [OP_EXPAND] = {"Expand", {8, 13}, 8, 2, 2, 1, 1, 0, 1},
+    [OP_EQUAL] = {"Equal", {1, 7, 11, 13}, 7, 2, 2, 1, 1, 0, 1},
+    [OP_WHERE] = {"Where", {9, 16}, 9, 3, 3, 1, 1, 0, 1},
+    [OP_TRANSPOSE] = {"Transpose", {1, 13}, 1, 1, 1, 1, 1, 0},
+    [OP_SIGMOID] = {"Sigmoid", {1, 6, 13}, 6, 1, 1, 1, 1, 0},
+    [OP_HARD_SIGMOID] = {"HardSigmoid", {1, 6}, 6, 1, 1, 1, 1, 0},
+    [OP_HARD_SWISH] = {"HardSwish", {14}, 14, 1, 1, 1, 1, 0},
+    // Clip: min and max are inputs from version 11 on, plan-time constants.
+    [OP_CLIP] = {"Clip", {1, 6, 11, 12, 13}, 6, 1, 3, 1, 1, 0x6},
+    // Dropout: inference is the identity; ratio and training_mode are constants.
+    [OP_DROPOUT] = {"Dropout", {1, 6, 7, 10, 12, 13}, 7, 1, 3, 1, 2, 0x6},
+    [OP_REDUCE_MEAN] = {"ReduceMean", {1, 11, 13}, 1, 1, 1, 1, 1, 0},
 };
 
 const OpInfo *op_info(OpKind kind) { return &op_table[kind]; }

@@ -33,6 +33,28 @@ typedef enum {
     OP_IDENTITY,
     OP_CONSTANT,
     OP_SOFTMAX,
+    // Shape computations: evaluated on the host at plan time (host_eval.c), never
+    // run as steps. A node of these whose inputs are not plan-time constants
+    // (a data-dependent shape) is refused by name.
+    OP_SHAPE,
+    OP_SIZE,
+    OP_GATHER,
+    OP_UNSQUEEZE,
+    OP_SQUEEZE,
+    OP_CAST,
+    OP_CONSTANT_OF_SHAPE,
+    OP_RANGE,
+    OP_EXPAND,
+    OP_EQUAL,
+    OP_WHERE,
+    OP_TRANSPOSE,
+    // Ops of the CNNs torchvision exports (mobile networks, grouped convolutions).
+    OP_SIGMOID,
+    OP_HARD_SIGMOID,
+    OP_HARD_SWISH,
+    OP_CLIP,
+    OP_DROPOUT,
+    OP_REDUCE_MEAN,
     OP_COUNT
 } OpKind;
 
@@ -43,6 +65,7 @@ typedef struct {
     int min_inputs, max_inputs;    // max_inputs -1: variadic
     int min_outputs, max_outputs;  // only output 0 may be consumed (checked by the graph)
     unsigned constant_inputs;      // bit i set: input i must be a plan-time constant
+    int host_only;  // no backend step: every node must be folded at plan time (host_eval.h)
 } OpInfo;
 
 const OpInfo *op_info(OpKind kind);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../common/host_memory.h"
+#include "host_eval.h"
 #include "plan_builder.h"
 
 PlanOptions plan_default_options(void) {
@@ -150,7 +151,7 @@ static LoadStatus check_declared(PlanBuilder *b, int value_id, const char *where
 }
 
 static int is_view_op(OpKind kind) {
-    return kind == OP_IDENTITY || kind == OP_FLATTEN || kind == OP_RESHAPE;
+    return kind == OP_IDENTITY || kind == OP_FLATTEN || kind == OP_RESHAPE || kind == OP_DROPOUT;
 }
 
 // A view of a constant is itself a constant (same data, new shape).
@@ -163,6 +164,38 @@ static LoadStatus constant_view(PlanBuilder *b, const HostTensor *source, const 
     else memcpy(copy->ints, source->ints, source->count * sizeof(int64_t));
     *out = copy;
     return LOAD_OK;
+}
+
+// The node's inputs are all known on the host: its output becomes a constant.
+static LoadStatus fold_node(PlanBuilder *b, int n, const ValueState *const *inputs,
+                            const char *where) {
+    HostTensor *value = NULL;
+    LoadStatus status = host_eval_node(&b->graph->nodes[n], inputs, where, &value, b->err,
+                                       b->err_len);
+    if (status != LOAD_OK) return status;
+    if (plan_builder_own(b, value) != 0) return out_of_memory(b);
+    b->values[b->graph->nodes[n].outputs[0]] =
+        (ValueState){.known = 1, .dtype = value->dtype, .shape = value->shape, .constant = value};
+    b->folded[n] = 1;
+    b->plan->stats.folded_nodes++;
+    return LOAD_OK;
+}
+
+// A shape computation that would need a tensor only known when the plan runs.
+static LoadStatus refuse_runtime_input(PlanBuilder *b, int n, const ValueState *const *inputs,
+                                       const char *where) {
+    const GraphNode *node = &b->graph->nodes[n];
+    const char *runtime = "?";
+    for (int k = 0; k < node->n_inputs; k++)
+        if (node->inputs[k] >= 0 && !inputs[k]->constant) {
+            runtime = b->graph->values[node->inputs[k]].name;
+            break;
+        }
+    snprintf(b->err, b->err_len, "%s: input '%.300s' is only known when the model runs; sdinfer "
+             "computes %s only when the plan is made, on constants and shapes (a data-dependent "
+             "shape, or %s on run-time data, is not supported)", where, runtime,
+             op_info(node->attrs.kind)->name, op_info(node->attrs.kind)->name);
+    return LOAD_UNSUPPORTED;
 }
 
 static LoadStatus infer_all_shapes(PlanBuilder *b) {
@@ -189,6 +222,14 @@ static LoadStatus infer_all_shapes(PlanBuilder *b) {
             inputs[k] = node->inputs[k] >= 0 ? &b->values[node->inputs[k]] : &absent;
         char where[600];
         onnx_graph_node_where(g, n, where, sizeof where);
+        if (host_eval_ready(node, inputs)) {
+            status = fold_node(b, n, inputs, where);
+            continue;
+        }
+        if (op_info(node->attrs.kind)->host_only) {
+            status = refuse_runtime_input(b, n, inputs, where);
+            break;
+        }
         status = shape_infer_node(g, n, inputs, where, &b->geometry[n], b->err, b->err_len);
         if (status != LOAD_OK) break;
         int out = node->outputs[0];
@@ -248,9 +289,13 @@ static LoadStatus lower_conv(PlanBuilder *b, int n) {
         inputs[2] = plan_builder_add_tensor(b, &low->folded_bias->shape, low->folded_bias);
         if (inputs[1] < 0 || inputs[2] < 0) return out_of_memory(b);
     }
-    PlanStep *step = add_step(b, STEP_CONV, n, low->residual >= 0 ? 4 : 3, inputs, low->output);
+    const ConvExtras *extras = &b->geometry[n].conv_extras;
+    int grouped = extras->groups > 1 || extras->dilation_h > 1 || extras->dilation_w > 1;
+    PlanStep *step = add_step(b, grouped ? STEP_CONV_GROUPED : STEP_CONV, n,
+                              low->residual >= 0 ? 4 : 3, inputs, low->output);
     if (!step) return out_of_memory(b);
     step->p.conv.geom = b->geometry[n].geom.conv;
+    step->p.conv.extras = *extras;
     step->p.conv.geom.constant_weights = 1;  // uploaded once, never written: the backend may
                                              // keep them transformed (Winograd)
     step->p.conv.fuse_relu = low->fuse_relu;
@@ -392,6 +437,12 @@ static LoadStatus lower_simple(PlanBuilder *b, int n) {
     case OP_CONCAT: step_kind = STEP_CONCAT; n_inputs = node->n_inputs; break;
     case OP_SLICE: step_kind = STEP_SLICE; break;
     case OP_SOFTMAX: step_kind = STEP_SOFTMAX; break;
+    case OP_REDUCE_MEAN: step_kind = STEP_GLOBAL_AVGPOOL; break;
+    case OP_TRANSPOSE: step_kind = STEP_TRANSPOSE; break;
+    case OP_SIGMOID:
+    case OP_HARD_SIGMOID:
+    case OP_HARD_SWISH:
+    case OP_CLIP: step_kind = STEP_ACTIVATION; break;
     default:
         snprintf(b->err, b->err_len, "%s: internal error: no lowering for op %d", b->graph->source,
                  (int)kind);
@@ -412,6 +463,8 @@ static LoadStatus lower_simple(PlanBuilder *b, int n) {
     case STEP_CONCAT: step->p.concat = geo->geom.concat; break;
     case STEP_SLICE: step->p.slice = geo->geom.slice; break;
     case STEP_SOFTMAX: step->p.softmax = geo->geom.softmax; break;
+    case STEP_TRANSPOSE: step->p.transpose = geo->geom.transpose; break;
+    case STEP_ACTIVATION: step->p.activation = geo->geom.activation; break;
     default: break;
     }
     return LOAD_OK;
@@ -423,6 +476,7 @@ static LoadStatus lower_node(PlanBuilder *b, int n) {
     int out = node->outputs[0];
     switch (node->attrs.kind) {
     case OP_IDENTITY:
+    case OP_DROPOUT:
     case OP_FLATTEN:
     case OP_RESHAPE:
         // A view shares its input's memory; a view of a constant is a constant.
@@ -449,7 +503,8 @@ static LoadStatus append_softmax(PlanBuilder *b) {
     int64_t inner = shape->dims[shape->rank - 1];
     int producer = b->graph->values[logits].producer;
     if (producer >= 0 && b->graph->nodes[producer].attrs.kind == OP_SOFTMAX &&
-        b->geometry[producer].geom.softmax.inner == inner) {
+        b->geometry[producer].geom.softmax.inner == inner &&
+        b->geometry[producer].geom.softmax.after == 1) {
         plan->probabilities = logits;
         return LOAD_OK;
     }
@@ -459,6 +514,7 @@ static LoadStatus append_softmax(PlanBuilder *b) {
     if (!step) return out_of_memory(b);
     step->p.softmax.inner = inner;
     step->p.softmax.outer = (int64_t)plan->tensors[logits].count / inner;
+    step->p.softmax.after = 1;
     plan->probabilities = probabilities;
     return LOAD_OK;
 }
@@ -503,6 +559,7 @@ static void free_builder(PlanBuilder *b) {
     free(b->values);
     free(b->geometry);
     free(b->lowering);
+    free(b->folded);
     free(b->consumer_count);
     free(b->writer);
     free(b->host_constant);
@@ -520,6 +577,7 @@ static int allocate_builder(PlanBuilder *b) {
     b->values = calloc(values, sizeof *b->values);
     b->geometry = calloc(nodes, sizeof *b->geometry);
     b->lowering = calloc(nodes, sizeof *b->lowering);
+    b->folded = calloc(nodes, 1);
     b->consumer_count = calloc(values, sizeof *b->consumer_count);
     b->writer = calloc(values, sizeof *b->writer);
     b->host_constant = calloc((size_t)b->tensor_capacity, sizeof *b->host_constant);
@@ -528,7 +586,7 @@ static int allocate_builder(PlanBuilder *b) {
     plan->steps = calloc((size_t)b->steps_capacity, sizeof *plan->steps);
     plan->inputs = calloc((size_t)g->n_inputs + 1, sizeof *plan->inputs);
     plan->outputs = calloc((size_t)g->n_outputs + 1, sizeof *plan->outputs);
-    return b->values && b->geometry && b->lowering && b->consumer_count && b->writer &&
+    return b->values && b->geometry && b->lowering && b->folded && b->consumer_count && b->writer &&
                    b->host_constant && b->alias && plan->tensors && plan->steps && plan->inputs &&
                    plan->outputs
                ? 0

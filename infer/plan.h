@@ -46,6 +46,9 @@ typedef enum {
     STEP_FC,      // y = x w^T + bias: Gemm with a constant weight
     STEP_GEMM,    // y = alpha op(a) op(b)
     STEP_MATMUL,  // batched products with broadcast batch dims
+    STEP_CONV_GROUPED,  // groups or dilation (depthwise): then the fused residual and ReLU
+    STEP_ACTIVATION,    // Sigmoid, HardSigmoid, HardSwish, Clip
+    STEP_TRANSPOSE,
 } StepKind;
 
 typedef struct {
@@ -58,6 +61,7 @@ typedef struct {
         struct {
             ConvGeom geom;
             int fuse_relu;
+            ConvExtras extras;  // groups > 1 or dilation: STEP_CONV_GROUPED
         } conv;
         BatchNormGeom batchnorm;
         PoolGeom pool;
@@ -75,6 +79,8 @@ typedef struct {
             real alpha;
         } gemm;
         MatmulParams matmul;
+        TransposeParams transpose;
+        ActivationParams activation;
     } p;
     real epsilon;  // BatchNormalization
 } PlanStep;
@@ -98,6 +104,7 @@ typedef struct {
     int fused_relus;
     int fused_adds;  // residual Adds computed in the epilogue of the conv before them
     int views;
+    int folded_nodes;  // computed on the host when the plan was made (shape computations, constants)
 } PlanStats;
 
 typedef struct {

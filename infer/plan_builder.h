@@ -28,6 +28,7 @@ typedef struct {
     ValueState *values;      // per graph value
     NodeGeometry *geometry;  // per node
     NodeLowering *lowering;  // per node
+    char *folded;            // per node: computed on the host at plan time (no step)
     int *consumer_count;     // per graph value: node input slots reading it, +1 if a graph output
     int *writer;             // per graph value: node whose step writes it (after fusion), or -1
     int tensor_capacity;

@@ -18,7 +18,7 @@ static void count_consumers(PlanBuilder *b) {
     const OnnxGraph *g = b->graph;
     memset(b->consumer_count, 0, sizeof(int) * (size_t)g->n_values);
     for (int n = 0; n < g->n_nodes; n++)
-        for (int k = 0; k < g->nodes[n].n_inputs; k++)
+        for (int k = 0; !b->folded[n] && k < g->nodes[n].n_inputs; k++)
             if (g->nodes[n].inputs[k] >= 0) b->consumer_count[g->nodes[n].inputs[k]]++;
     for (int i = 0; i < g->n_outputs; i++) b->consumer_count[g->outputs[i]]++;
 }
@@ -129,12 +129,16 @@ LoadStatus plan_fuse(PlanBuilder *b) {
     const OnnxGraph *g = b->graph;
     for (int v = 0; v < g->n_values; v++) b->writer[v] = g->values[v].producer;
     for (int n = 0; n < g->n_nodes; n++) {
-        b->lowering[n] = (NodeLowering){.output = g->nodes[n].outputs[0], .residual = -1};
+        // A folded node's output is a constant: no step writes it.
+        b->lowering[n] = (NodeLowering){.skip = b->folded[n], .output = g->nodes[n].outputs[0],
+                                        .residual = -1};
+        if (b->folded[n]) b->writer[g->nodes[n].outputs[0]] = -1;
     }
     count_consumers(b);
     // Node order is topological, so a Conv is seen before the BN and the ReLU after it.
     for (int n = 0; n < g->n_nodes; n++) {
         OpKind kind = g->nodes[n].attrs.kind;
+        if (b->folded[n]) continue;
         if (kind == OP_BATCHNORM && b->options.fold_batchnorm) {
             int conv = sole_writer(b, g->nodes[n].inputs[0]);
             if (conv >= 0 && g->nodes[conv].attrs.kind == OP_CONV &&

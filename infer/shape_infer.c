@@ -1,5 +1,6 @@
 #include "shape_infer.h"
 
+#include <float.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -176,9 +177,13 @@ static LoadStatus infer_conv(const InferContext *c) {
     if (weight->rank != x->rank)
         return fail(c, LOAD_INVALID, "weight rank %d does not match input rank %d", weight->rank,
                     x->rank);
-    if (weight->dims[1] != x->dims[1])
+    int64_t groups = w->group > 0 ? w->group : 1;
+    if (weight->dims[1] * groups != x->dims[1])
         return fail(c, LOAD_INVALID, "weight expects %lld input channels, input has %lld",
-                    (long long)weight->dims[1], (long long)x->dims[1]);
+                    (long long)(weight->dims[1] * groups), (long long)x->dims[1]);
+    if (weight->dims[0] % groups != 0)
+        return fail(c, LOAD_INVALID, "%lld output channels do not split into %lld groups",
+                    (long long)weight->dims[0], (long long)groups);
     int spatial = x->rank - 2;
     for (int axis = 0; axis < w->n_kernel && axis < spatial; axis++)
         if (w->kernel[axis] != weight->dims[2 + axis])
@@ -189,8 +194,17 @@ static LoadStatus infer_conv(const InferContext *c) {
         if (bias->rank != 1 || bias->dims[0] != weight->dims[0])
             return fail(c, LOAD_INVALID, "bias must have shape [%lld]", (long long)weight->dims[0]);
     }
+    // A dilated kernel covers (k - 1) d + 1 input positions: the window arithmetic uses that.
+    int64_t covered[2];
+    for (int axis = 0; axis < spatial; axis++)
+        covered[axis] = (weight->dims[2 + axis] - 1) * w->dilations[axis] + 1;
     Window2D r;
-    TRY(resolve_window(c, w, x, &weight->dims[2], &r));
+    TRY(resolve_window(c, w, x, covered, &r));
+    r.kernel_h = spatial == 2 ? weight->dims[2] : 1;
+    r.kernel_w = weight->dims[x->rank - 1];
+    c->out->conv_extras = (ConvExtras){.groups = (int)groups,
+                                       .dilation_h = spatial == 2 ? (int)w->dilations[0] : 1,
+                                       .dilation_w = (int)w->dilations[spatial - 1]};
     c->out->out.dims[1] = weight->dims[0];
     c->out->geom.conv = (ConvGeom){
         .batch = (int)x->dims[0], .in_c = (int)x->dims[1], .in_h = (int)r.in_h,
@@ -307,9 +321,15 @@ static LoadStatus infer_pad(const InferContext *c) {
         c->out->out.dims[axis] = x->dims[axis] + begin + end;
         if (c->out->out.dims[axis] < 0)
             return fail(c, LOAD_INVALID, "negative pads remove more than axis %d holds", axis);
+        if (attrs->mode != PAD_CONSTANT && (begin < 0 || end < 0))
+            return fail(c, LOAD_UNSUPPORTED, "negative pads with mode reflect or edge");
+        if (attrs->mode == PAD_REFLECT && (begin >= x->dims[axis] || end >= x->dims[axis]))
+            return fail(c, LOAD_INVALID, "reflect pads on axis %d must be smaller than its size %lld",
+                        axis, (long long)x->dims[axis]);
     }
     memcpy(c->out->geom.pad.pads, pads, (size_t)n_pads * sizeof(int64_t));
     c->out->geom.pad.value = value;
+    c->out->geom.pad.mode = (PadMode)attrs->mode;
     return finish_output(c);
 }
 
@@ -528,20 +548,113 @@ static LoadStatus infer_softmax(const InferContext *c) {
     if (axis < 0 || axis >= (x->rank ? x->rank : 1))
         return fail(c, LOAD_INVALID, "axis %lld is out of range for rank %d",
                     (long long)c->node->attrs.u.axis, x->rank);
-    int64_t outer = 1, inner = 1;
+    int64_t outer = 1, inner = 1, after = 1;
     for (int d = 0; d < x->rank; d++) *(d < axis ? &outer : &inner) *= x->dims[d];
-    if (c->node->attrs.version >= 13) {
-        // Softmax-13 normalises along one axis; the backend's softmax works on
-        // the innermost extent, which is the same only when later axes are 1.
-        for (int d = (int)axis + 1; d < x->rank; d++)
-            if (x->dims[d] != 1)
-                return fail(c, LOAD_UNSUPPORTED, "softmax over axis %lld of a rank-%d tensor "
-                            "whose later axes are not 1 needs a transpose, which the backend "
-                            "lacks", (long long)axis, x->rank);
+    if (c->node->attrs.version >= 13 && x->rank > 0) {
+        // Softmax-13 normalises along one axis: a strided line when later axes exist.
+        for (int d = (int)axis + 1; d < x->rank; d++) after *= x->dims[d];
+        inner = x->dims[axis];
     }
     c->out->out = *x;
     c->out->geom.softmax.outer = outer;
     c->out->geom.softmax.inner = inner;
+    c->out->geom.softmax.after = after;
+    return finish_output(c);
+}
+
+// A scalar float constant input (Clip's bounds), or the fallback when omitted.
+static LoadStatus scalar_constant(const InferContext *c, int slot, real fallback, real *out) {
+    *out = fallback;
+    if (!has_input(c, slot)) return LOAD_OK;
+    const HostTensor *t = input(c, slot)->constant;
+    if (!t || t->dtype != ONNX_DTYPE_FLOAT || t->count != 1)
+        return fail(c, LOAD_UNSUPPORTED, "input #%d must be a one-element float constant", slot);
+    *out = t->floats[0];
+    return LOAD_OK;
+}
+
+static LoadStatus infer_activation(const InferContext *c) {
+    TRY(require_float(c, 0));
+    const OpAttrs *attrs = &c->node->attrs;
+    ActivationParams *p = &c->out->geom.activation;
+    switch (attrs->kind) {
+    case OP_SIGMOID: p->op = ACTIVATION_SIGMOID; break;
+    case OP_HARD_SWISH: p->op = ACTIVATION_HARD_SWISH; break;
+    case OP_HARD_SIGMOID:
+        *p = (ActivationParams){ACTIVATION_HARD_SIGMOID, attrs->u.activation.alpha,
+                                attrs->u.activation.beta};
+        break;
+    default:  // Clip: attributes before version 11, constant inputs after
+        *p = (ActivationParams){ACTIVATION_CLIP, attrs->u.activation.alpha, attrs->u.activation.beta};
+        if (attrs->version >= 11) {
+            TRY(scalar_constant(c, 1, (real)-FLT_MAX, &p->alpha));
+            TRY(scalar_constant(c, 2, (real)FLT_MAX, &p->beta));
+        }
+        break;
+    }
+    c->out->out = input(c, 0)->shape;
+    return finish_output(c);
+}
+
+// Inference-mode Dropout is the identity; a constant training_mode must be false.
+static LoadStatus infer_dropout(const InferContext *c) {
+    TRY(require_float(c, 0));
+    if (has_input(c, 2)) {
+        const HostTensor *mode = input(c, 2)->constant;
+        if (!mode || mode->count != 1 || (mode->ints ? mode->ints[0] : mode->floats[0]) != 0)
+            return fail(c, LOAD_UNSUPPORTED, "training_mode must be a constant false");
+    }
+    c->out->out = input(c, 0)->shape;
+    return finish_output(c);
+}
+
+// ReduceMean over trailing axes: the mean of each [outer] line of `inner` values, which
+// the backend's global average pool computes (one channel per line).
+static LoadStatus infer_reduce_mean(const InferContext *c) {
+    TRY(require_float(c, 0));
+    const TensorShape *x = &input(c, 0)->shape;
+    const OpAttrs *attrs = &c->node->attrs;
+    int reduced[SD_MAX_DIMS] = {0};
+    for (int i = 0; i < (attrs->u.axes.count < 0 ? x->rank : attrs->u.axes.count); i++) {
+        int64_t axis = attrs->u.axes.count < 0 ? i : normalize_axis(attrs->u.axes.values[i], x->rank);
+        if (axis < 0 || axis >= x->rank)
+            return fail(c, LOAD_INVALID, "axis %lld is out of range", (long long)axis);
+        reduced[axis] = 1;
+    }
+    int first = x->rank;
+    while (first > 0 && reduced[first - 1]) first--;
+    for (int d = 0; d < first; d++)
+        if (reduced[d])
+            return fail(c, LOAD_UNSUPPORTED, "ReduceMean over axes that are not the last ones "
+                        "(axis %d) is not supported", d);
+    int64_t outer = 1, inner = 1;
+    TensorShape out = {.rank = 0};
+    for (int d = 0; d < x->rank; d++) {
+        *(d < first ? &outer : &inner) *= x->dims[d];
+        if (d < first || attrs->u.axes.keepdims) out.dims[out.rank++] = d < first ? x->dims[d] : 1;
+    }
+    if (outer > INT32_MAX || inner > INT32_MAX) return fail(c, LOAD_UNSUPPORTED, "too large");
+    c->out->out = out;
+    c->out->geom.global_pool = (GlobalPoolParams){.batch = (int)outer, .channels = 1,
+                                                  .spatial = (int)inner};
+    return finish_output(c);
+}
+
+static LoadStatus infer_transpose(const InferContext *c) {
+    TRY(require_float(c, 0));
+    const TensorShape *x = &input(c, 0)->shape;
+    const OpAttrs *attrs = &c->node->attrs;
+    if (attrs->u.axes.count >= 0 && attrs->u.axes.count != x->rank)
+        return fail(c, LOAD_INVALID, "perm has %d entries for rank %d", attrs->u.axes.count, x->rank);
+    int used[SD_MAX_DIMS] = {0};
+    c->out->out.rank = x->rank;
+    for (int d = 0; d < x->rank; d++) {
+        int64_t from = attrs->u.axes.count < 0 ? x->rank - 1 - d : attrs->u.axes.values[d];
+        if (from < 0 || from >= x->rank || used[from]++)
+            return fail(c, LOAD_INVALID, "perm is not a permutation of the axes");
+        c->out->geom.transpose.perm[d] = (int)from;
+        c->out->out.dims[d] = x->dims[from];
+    }
     return finish_output(c);
 }
 
@@ -570,6 +683,13 @@ LoadStatus shape_infer_node(const OnnxGraph *graph, int node, const ValueState *
     case OP_GEMM: return infer_gemm(c);
     case OP_MATMUL: return infer_matmul(c);
     case OP_SOFTMAX: return infer_softmax(c);
+    case OP_SIGMOID:
+    case OP_HARD_SIGMOID:
+    case OP_HARD_SWISH:
+    case OP_CLIP: return infer_activation(c);
+    case OP_DROPOUT: return infer_dropout(c);
+    case OP_REDUCE_MEAN: return infer_reduce_mean(c);
+    case OP_TRANSPOSE: return infer_transpose(c);
     default: return fail(c, LOAD_UNSUPPORTED, "no shape inference for this op");
     }
 }

@@ -37,7 +37,10 @@ typedef struct {
             int m, n, k;  // op(A) is m x k, op(B) is k x n
         } gemm;
         MatmulParams matmul;
+        TransposeParams transpose;
+        ActivationParams activation;
     } geom;
+    ConvExtras conv_extras;  // Conv
 } NodeGeometry;
 
 // Infers node `node` of the graph. inputs[i] describes node input i (ignored

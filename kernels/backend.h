@@ -55,6 +55,14 @@ typedef struct {
 
 typedef enum { BINARY_ADD, BINARY_SUB, BINARY_MUL, BINARY_DIV } BinaryOp;
 
+// Element-wise activations of foreign CNNs (sdinfer).
+typedef enum {
+    ACTIVATION_SIGMOID,       // 1 / (1 + e^-x)
+    ACTIVATION_HARD_SIGMOID,  // max(0, min(1, alpha x + beta))
+    ACTIVATION_HARD_SWISH,    // x max(0, min(1, x / 6 + 1/2))
+    ACTIVATION_CLIP,          // min(max(x, alpha), beta)  (ReLU6: alpha 0, beta 6)
+} ActivationOp;
+
 typedef struct Backend Backend;
 
 struct Backend {
@@ -206,6 +214,27 @@ struct Backend {
     // C must already hold the (broadcast) bias when beta != 0.
     void (*gemm)(Backend *be, int trans_a, int trans_b, int m, int n, int k, real alpha,
                  const real *a, const real *b, real beta, real *c);
+
+    // ---- forward ops of foreign CNNs (sdinfer; kernels/cpu/infer_ops.c, kernels/cuda/infer_ops.cu)
+    // y = f(x) element-wise (ActivationOp says what alpha and beta mean). In place allowed.
+    void (*activation_forward)(Backend *be, ActivationOp op, size_t count, real alpha, real beta,
+                               const real *x, real *y);
+    // Convolution with groups and dilation (depthwise: groups == in_c): w is
+    // [out_c][in_c / groups][kernel_h][kernel_w]; bias (out_c values) may be NULL.
+    void (*conv2d_grouped_forward)(Backend *be, const ConvGeom *g, int groups, int dilation_h,
+                                   int dilation_w, const real *x, const real *w, const real *bias,
+                                   real *y);
+    // y = x with its axes permuted: axis i of y is axis perm[i] of x.
+    void (*transpose)(Backend *be, const TensorShape *in_shape, const real *x, const int *perm,
+                      const TensorShape *out_shape, real *y);
+    // Padding that repeats the border (reflect 0: ONNX mode "edge") or mirrors the tensor
+    // around it without repeating it (reflect 1: "reflect"); pads as pad_constant's, >= 0
+    // (reflect: each < the axis's size).
+    void (*pad_border)(Backend *be, const TensorShape *in_shape, const real *x, const int64_t *pads,
+                       int reflect, const TensorShape *out_shape, real *y);
+    // Softmax along the middle axis of an [outer][extent][inner] view.
+    void (*softmax_axis)(Backend *be, int64_t outer, int64_t extent, int64_t inner, const real *x,
+                         real *y);
 };
 
 // Constructors. Each returns NULL and writes a message into err on failure.

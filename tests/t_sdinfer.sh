@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# sdinfer end to end: logits vs PyTorch's saved output and vs onnxruntime (1e-4),
+# sdinfer end to end: logits vs PyTorch's saved output and vs onnxruntime (1e-4) (the
+# tiny ResNet, and a CIFAR ResNet whose F.pad shortcuts export as shape computations),
 # dynamic batch, refusals (exit 2 with node + op + reason for every error file of
 # the corpus), precision/device refusals, a Fashion-MNIST evaluation whose
 # predictions CSV is checked row by row against onnxruntime on independently
@@ -37,6 +38,29 @@ for model in tiny_resnet tiny_resnet_fused; do
     check "$model: sdinfer vs onnxruntime" $PY tests/sdinfer_check.py compare "$TMP/$model.sd.pb" \
         "$TMP/$model.ort.pb" 1e-4
 done
+# A CIFAR ResNet written the common PyTorch way: option-A shortcuts as F.pad on a strided
+# slice, exported as shape computations (Shape, Gather, ConstantOfShape, Transpose, Cast, ...)
+# that sdinfer evaluates when it plans (tests/make_cifar_pad_fixture.py).
+for opset in 13 17; do
+    model="$FIX/cifar_pad_resnet_op$opset.onnx"
+    check "cifar F.pad opset $opset runs" "$SDINFER" "$model" \
+        --input-tensor "$FIX/cifar_pad_input.pb" --output-tensor "$TMP/pad$opset.sd.pb"
+    check "cifar F.pad opset $opset: sdinfer vs PyTorch" $PY tests/sdinfer_check.py compare \
+        "$TMP/pad$opset.sd.pb" "$FIX/cifar_pad_logits.pb" 1e-4
+    check "cifar F.pad opset $opset: onnxruntime runs" node tests/ort_run_tensor.js "$model" \
+        "$FIX/cifar_pad_input.pb" "$TMP/pad$opset.ort.pb"
+    check "cifar F.pad opset $opset: sdinfer vs onnxruntime" $PY tests/sdinfer_check.py compare \
+        "$TMP/pad$opset.sd.pb" "$TMP/pad$opset.ort.pb" 1e-4
+done
+# The shapes it computes follow the batch size the plan is made for.
+check "tile cifar batch 7" $PY tests/sdinfer_check.py tile "$FIX/cifar_pad_input.pb" 7 "$TMP/p7.pb"
+check "cifar F.pad batch 7 runs" "$SDINFER" "$FIX/cifar_pad_resnet_op13.onnx" \
+    --input-tensor "$TMP/p7.pb" --output-tensor "$TMP/p7.sd.pb"
+check "cifar F.pad batch 7 onnxruntime" node tests/ort_run_tensor.js \
+    "$FIX/cifar_pad_resnet_op13.onnx" "$TMP/p7.pb" "$TMP/p7.ort.pb"
+check "cifar F.pad batch 7: sdinfer vs onnxruntime" $PY tests/sdinfer_check.py compare \
+    "$TMP/p7.sd.pb" "$TMP/p7.ort.pb" 1e-4
+
 # A batch size the export never saw (dynamic batch axis).
 check "tile batch 13" $PY tests/sdinfer_check.py tile "$FIX/tiny_resnet_input.pb" 13 "$TMP/x13.pb"
 check "batch 13 runs" "$SDINFER" "$FIX/tiny_resnet.onnx" --input-tensor "$TMP/x13.pb" \

@@ -652,6 +652,60 @@ static void test_softmax(Parity *p) {
     twin_free(p, &y);
 }
 
+// ---- forward ops of foreign CNNs (kernels/*/infer_ops) ---------------------------------------
+
+static void test_infer_ops(Parity *p) {
+    const size_t count = 4099;
+    static const char *names[] = {"sigmoid", "hard sigmoid", "hard swish", "clip"};
+    for (int op = ACTIVATION_SIGMOID; op <= ACTIVATION_CLIP; op++) {
+        Twin x = twin_normal(p, count, 0, 4), y = twin_nan(p, count);
+        p->cpu->activation_forward(p->cpu, (ActivationOp)op, count, (real)0.2, (real)0.6, x.cpu, y.cpu);
+        p->gpu->activation_forward(p->gpu, (ActivationOp)op, count, (real)0.2, (real)0.6, x.gpu, y.gpu);
+        check_twin(p, &y, names[op]);
+        twin_free(p, &x);
+        twin_free(p, &y);
+    }
+    // Depthwise with dilation 2, and 4 groups of 3 -> 2 channels with stride 2.
+    const int cases[2][5] = {{12, 12, 12, 1, 2}, {12, 8, 4, 2, 1}};  // in_c out_c groups stride dil
+    for (int i = 0; i < 2; i++) {
+        const int *c = cases[i];
+        ConvGeom g = conv_geom(2, c[0], 11, c[1], 3, c[3], 2);
+        int covered = 2 * c[4] + 1;
+        g.out_h = g.out_w = (11 + 4 - covered) / c[3] + 1;
+        size_t weights = (size_t)c[1] * (c[0] / c[2]) * 9;
+        Twin x = twin_normal(p, conv_in_count(&g), 0, 1), w = twin_normal(p, weights, 0, 1);
+        Twin b = twin_normal(p, (size_t)c[1], 0, 1), y = twin_nan(p, conv_out_count(&g));
+        p->cpu->conv2d_grouped_forward(p->cpu, &g, c[2], c[4], c[4], x.cpu, w.cpu, b.cpu, y.cpu);
+        p->gpu->conv2d_grouped_forward(p->gpu, &g, c[2], c[4], c[4], x.gpu, w.gpu, b.gpu, y.gpu);
+        check_twin(p, &y, i == 0 ? "depthwise conv, dilation 2" : "grouped conv, stride 2");
+        twin_free(p, &x);
+        twin_free(p, &w);
+        twin_free(p, &b);
+        twin_free(p, &y);
+    }
+    const int64_t in_dims[5] = {2, 2, 3, 5, 7}, out_dims[5] = {2, 3, 2, 5, 7};
+    const int perm[5] = {0, 2, 1, 3, 4};  // a channel shuffle
+    TensorShape in_shape = shape_of(5, in_dims), out_shape = shape_of(5, out_dims);
+    Twin x = twin_normal(p, shape_count(&in_shape), 0, 1), y = twin_nan(p, shape_count(&in_shape));
+    p->cpu->transpose(p->cpu, &in_shape, x.cpu, perm, &out_shape, y.cpu);
+    p->gpu->transpose(p->gpu, &in_shape, x.gpu, perm, &out_shape, y.gpu);
+    check_twin(p, &y, "transpose (channel shuffle)");
+    const int64_t padded_dims[5] = {2, 2, 5, 9, 10}, pads[10] = {0, 0, 1, 2, 3, 0, 0, 1, 2, 0};
+    TensorShape padded = shape_of(5, padded_dims);
+    for (int reflect = 0; reflect < 2; reflect++) {
+        Twin z = twin_nan(p, shape_count(&padded));
+        p->cpu->pad_border(p->cpu, &in_shape, x.cpu, pads, reflect, &padded, z.cpu);
+        p->gpu->pad_border(p->gpu, &in_shape, x.gpu, pads, reflect, &padded, z.gpu);
+        check_twin(p, &z, reflect ? "pad reflect" : "pad edge");
+        twin_free(p, &z);
+    }
+    p->cpu->softmax_axis(p->cpu, 6, 5, 7, x.cpu, y.cpu);
+    p->gpu->softmax_axis(p->gpu, 6, 5, 7, x.gpu, y.gpu);
+    check_twin(p, &y, "softmax over a middle axis");
+    twin_free(p, &x);
+    twin_free(p, &y);
+}
+
 static void test_gemm(Parity *p) {
     const int m = 13, n = 17, k = 29;
     for (int trans = 0; trans < 4; trans++) {
@@ -935,6 +989,7 @@ static void run_all(TestContext *t, Backend *cpu, Backend *gpu) {
     test_binary_broadcast(&p);
     test_pad_slice_concat(&p);
     test_softmax(&p);
+    test_infer_ops(&p);
     test_gemm(&p);
     test_network(&p, &RESNET20_CASE, "resnet20");
     test_network(&p, &BOTTLENECK_CASE, "bottleneck");

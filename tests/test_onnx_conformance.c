@@ -8,10 +8,21 @@
 // attribute, a type or a form sdinfer lacks) is listed as skipped with the
 // reason and not counted; INVALID, a crash or a wrong output is a failure.
 //
+// Regression guard: tests/conformance_passing.txt (committed, one test name a
+// line, '#' comments) lists the node tests that passed before. Every one of them
+// must be a candidate and pass again: one that now fails, is skipped (the
+// loader refusing an op it used to take) or is no longer a candidate is a
+// failure. A pass that is not on the list is reported as NEW (not a failure):
+// add it to the list, which make_conformance_md.sh rewrites.
+//
 //   test_onnx_conformance [--markdown FILE] [--data DIR] [--device cpu|cuda]
+//                         [--expect FILE] [--write-passing FILE]
 //
 // --markdown writes the pass/skip lists (infer/CONFORMANCE.md is made this way,
-// see infer/make_conformance_md.sh).
+// see infer/make_conformance_md.sh); --write-passing writes the list of passing
+// tests (refused while a listed test regresses, so the list never shrinks
+// silently). --expect defaults to tests/conformance_passing.txt on the CPU; the
+// CUDA backend implements fewer ops and runs without a list unless given one.
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -30,11 +41,15 @@
 #define RTOL 1e-4
 #define ATOL 1e-5
 #define MAX_IO 8
+#define DEFAULT_EXPECT_FILE "tests/conformance_passing.txt"
+#define MAX_EXPECTED 4096
 
 static const char *const supported_ops[] = {
     "Conv", "BatchNormalization", "Relu", "Add", "Sub", "Mul", "Div", "AveragePool", "MaxPool",
     "GlobalAveragePool", "Pad", "Concat", "Slice", "Flatten", "Reshape", "Gemm", "MatMul",
-    "Identity", "Constant", "Softmax"};
+    "Identity", "Constant", "Softmax", "Sigmoid", "HardSigmoid", "HardSwish", "Clip", "Dropout",
+    "ReduceMean", "Transpose", "Shape", "Size", "Gather", "Unsqueeze", "Squeeze", "Cast",
+    "ConstantOfShape", "Range", "Expand", "Equal", "Where"};
 
 typedef enum { RESULT_PASS, RESULT_SKIP, RESULT_FAIL } Result;
 
@@ -273,24 +288,129 @@ static int write_markdown(const char *path, const Outcome *outcomes, int count, 
     return 0;
 }
 
+typedef struct {
+    int count;
+    char names[MAX_EXPECTED][256];
+} ExpectedList;
+
+// Reads the committed list of passing tests. Returns 0, or -1 with a message.
+static int expected_read(const char *path, ExpectedList *list, char *err, size_t err_len) {
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    if (file_read_bounded(path, 1 << 20, &bytes, &size, err, err_len) != 0) return -1;
+    list->count = 0;
+    char *text = (char *)bytes, *end = text + size;
+    int status = 0;
+    for (char *line = text; line < end && status == 0;) {
+        char *newline = memchr(line, '\n', (size_t)(end - line));
+        size_t length = newline ? (size_t)(newline - line) : (size_t)(end - line);
+        if (length > 0 && line[0] != '#') {
+            if (length >= sizeof list->names[0] || strncmp(line, "test_", 5) != 0 ||
+                list->count == MAX_EXPECTED) {
+                snprintf(err, err_len, "%s: line %d is not a test name (or the list is too long)",
+                         path, list->count + 1);
+                status = -1;
+            } else {
+                memcpy(list->names[list->count], line, length);
+                list->names[list->count++][length] = '\0';
+            }
+        }
+        line += length + 1;
+    }
+    free(bytes);
+    if (status == 0 && list->count == 0) {
+        snprintf(err, err_len, "%s: no test names", path);
+        status = -1;
+    }
+    return status;
+}
+
+static const Outcome *find_outcome(const Outcome *outcomes, int count, const char *name) {
+    for (int i = 0; i < count; i++)
+        if (strcmp(outcomes[i].name, name) == 0) return &outcomes[i];
+    return NULL;
+}
+
+static int is_expected(const ExpectedList *list, const char *name) {
+    for (int i = 0; i < list->count; i++)
+        if (strcmp(list->names[i], name) == 0) return 1;
+    return 0;
+}
+
+// Each listed test must pass again. Returns how many regressed.
+static int check_expected(TestContext *t, const ExpectedList *list, const Outcome *outcomes,
+                          int count) {
+    int regressed = 0;
+    for (int i = 0; i < list->count; i++) {
+        const Outcome *o = find_outcome(outcomes, count, list->names[i]);
+        const char *now = !o                         ? "no longer a candidate (op not listed or data missing)"
+                          : o->result == RESULT_SKIP ? "skipped"
+                          : o->result == RESULT_FAIL ? "failed"
+                                                     : NULL;
+        if (now) {
+            printf("REGRESSION %s: passed before, now %s%s%s\n", list->names[i], now,
+                   o ? ": " : "", o ? o->reason : "");
+            regressed++;
+        }
+        CHECK(t, now == NULL, "%s passed before (listed), now %s", list->names[i],
+              now ? now : "passes");
+    }
+    for (int i = 0; i < count; i++)
+        if (outcomes[i].result == RESULT_PASS && !is_expected(list, outcomes[i].name))
+            printf("NEW %s passes and is not listed yet\n", outcomes[i].name);
+    return regressed;
+}
+
+static int write_passing(const char *path, const Outcome *outcomes, int count) {
+    AtomicFile file;
+    char err[512];
+    if (atomic_file_open(&file, path, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    fprintf(file.stream, "# ONNX node tests sdinfer passes on the CPU (tests/test_onnx_conformance.c\n"
+                         "# fails when one of them stops passing). Written by "
+                         "infer/make_conformance_md.sh.\n");
+    for (int i = 0; i < count; i++)
+        if (outcomes[i].result == RESULT_PASS) fprintf(file.stream, "%s\n", outcomes[i].name);
+    if (atomic_file_commit(&file, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
 static int by_name(const struct dirent **a, const struct dirent **b) {
     return strcmp((*a)->d_name, (*b)->d_name);
 }
 
 int main(int argc, char **argv) {
     const char *markdown = NULL, *data = getenv("SD_ONNX_TESTDATA"), *device = "cpu";
+    const char *expect = NULL, *write_list = NULL;
     if (!data) data = DEFAULT_DATA_DIR;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--markdown") == 0 && i + 1 < argc) markdown = argv[++i];
+        else if (strcmp(argv[i], "--expect") == 0 && i + 1 < argc) expect = argv[++i];
+        else if (strcmp(argv[i], "--write-passing") == 0 && i + 1 < argc) write_list = argv[++i];
         else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) data = argv[++i];
         else if (strcmp(argv[i], "--device") == 0 && i + 1 < argc) device = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--markdown FILE] [--data DIR] [--device cpu|cuda]\n",
+            fprintf(stderr,
+                    "usage: %s [--markdown FILE] [--data DIR] [--device cpu|cuda] [--expect FILE] "
+                    "[--write-passing FILE]\n",
                     argv[0]);
             return 2;
         }
     }
+    if (!expect && strcmp(device, "cpu") == 0) expect = DEFAULT_EXPECT_FILE;
     TestContext t = {"test_onnx_conformance", 0, 0};
+    static ExpectedList expected;
+    if (expect) {
+        char list_err[600];
+        int read = expected_read(expect, &expected, list_err, sizeof list_err);
+        CHECK(&t, read == 0, "expected list: %s", list_err);
+        if (read != 0) expect = NULL;
+    }
     struct dirent **entries = NULL;
     int n_entries = scandir(data, &entries, NULL, by_name);
     CHECK(&t, n_entries > 0, "cannot list %s (install libonnx-testdata)", data);
@@ -332,6 +452,16 @@ int main(int argc, char **argv) {
            "weights\n", count, passed, skipped, failed, constant_passed);
     // Guard against a silently empty run (e.g. the candidate filter matching nothing).
     CHECK(&t, count >= 50, "only %d candidate tests found in %s", count, data);
+    int regressed = 0;
+    if (expect) {
+        regressed = check_expected(&t, &expected, outcomes, count);
+        printf("%d of %d listed tests (%s) pass again, %d regressed\n", expected.count - regressed,
+               expected.count, expect, regressed);
+    }
+    if (write_list && regressed == 0 && write_passing(write_list, outcomes, count) != 0)
+        CHECK(&t, 0, "cannot write %s", write_list);
+    CHECK(&t, !write_list || regressed == 0, "%s not written: %d listed tests regressed",
+          write_list ? write_list : "", regressed);
     if (markdown && write_markdown(markdown, outcomes, count, data, be ? be->name : device, constant_passed) != 0)
         CHECK(&t, 0, "cannot write %s", markdown);
     for (int i = 0; i < n_entries; i++) free(entries[i]);

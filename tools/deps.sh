@@ -5,7 +5,8 @@
 # tested in three runtimes besides sdinfer: onnxruntime-node, OpenCV DNN from Python
 # (python3-opencv) and from C++ (libopencv-dnn-dev, the README's snippet).
 #   tools/deps.sh          build, tests, demo
-#   tools/deps.sh bench    also python3-torch, the benchmarks' peer (~950 MB)
+#   tools/deps.sh bench    also python3-torch, the benchmarks' peer (~950 MB), and
+#                          python3-torchvision (make models-md)
 #   tools/deps.sh fuzz     also clang and libFuzzer (make fuzz)
 set -eu
 cd "$(dirname "$0")/.."
@@ -14,7 +15,7 @@ DEBS="build-essential libprotobuf-c-dev protobuf-c-compiler libonnx-dev libopenb
 libcjson-dev libmatio-dev dataset-fashion-mnist python3-onnx python3-numpy python3-scipy python3-h5py
 libonnx-testdata gnuplot-nox nodejs npm python3-opencv libopencv-dnn-dev pkgconf libopenmpi-dev openmpi-bin
 libturbojpeg0-dev libpng-dev python3-pil"
-if [ "${1:-}" = bench ]; then DEBS="$DEBS python3-torch"; fi
+if [ "${1:-}" = bench ]; then DEBS="$DEBS python3-torch python3-torchvision"; fi
 if [ "${1:-}" = fuzz ]; then DEBS="$DEBS clang libfuzzer-14-dev"; fi
 
 missing=""

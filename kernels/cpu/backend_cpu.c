@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cpu_ops.h"
+#include "infer_ops.h"
 
 // ---- shared helpers ----------------------------------------------------------
 
@@ -155,6 +156,12 @@ static void fill_table(Backend *be) {
     be->concat_part = cpu_concat_part;
     be->softmax = cpu_softmax;
     be->gemm = cpu_gemm;
+
+    be->activation_forward = cpu_activation_forward;
+    be->conv2d_grouped_forward = cpu_conv2d_grouped_forward;
+    be->transpose = cpu_transpose;
+    be->softmax_axis = cpu_softmax_axis;
+    be->pad_border = cpu_pad_border;
 }
 
 Backend *backend_cpu_create(int threads, char *err, size_t err_len) {

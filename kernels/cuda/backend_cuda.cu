@@ -350,6 +350,11 @@ static void fill_table(Backend *be) {
     be->concat_part = cuda_concat_part;
     be->softmax = cuda_softmax;
     be->gemm = cuda_gemm;
+    be->activation_forward = cuda_activation_forward;
+    be->conv2d_grouped_forward = cuda_conv2d_grouped_forward;
+    be->transpose = cuda_transpose;
+    be->softmax_axis = cuda_softmax_axis;
+    be->pad_border = cuda_pad_border;
 }
 
 // Device, stream, library handles and the small descriptors every call reuses.

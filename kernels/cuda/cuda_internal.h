@@ -217,4 +217,17 @@ void cuda_slice(Backend *be, const TensorShape *in_shape, const real *x, const i
 void cuda_concat_part(Backend *be, const TensorShape *in_shape, const real *x, int axis,
                       int64_t offset, const TensorShape *out_shape, real *y);
 
+// infer_ops.cu
+void cuda_activation_forward(Backend *be, ActivationOp op, size_t count, real alpha, real beta,
+                             const real *x, real *y);
+void cuda_conv2d_grouped_forward(Backend *be, const ConvGeom *g, int groups, int dilation_h,
+                                 int dilation_w, const real *x, const real *w, const real *bias,
+                                 real *y);
+void cuda_transpose(Backend *be, const TensorShape *in_shape, const real *x, const int *perm,
+                    const TensorShape *out_shape, real *y);
+void cuda_pad_border(Backend *be, const TensorShape *in_shape, const real *x, const int64_t *pads,
+                     int reflect, const TensorShape *out_shape, real *y);
+void cuda_softmax_axis(Backend *be, int64_t outer, int64_t extent, int64_t inner, const real *x,
+                       real *y);
+
 #endif

@@ -147,6 +147,103 @@ def semantics():
                   [numpy_helper.from_array(w, "W"), numpy_helper.from_array(c, "C")])
 
 
+def ints(name, values):
+    return numpy_helper.from_array(np.array(values, np.int64), name)
+
+
+def host_evaluated():
+    """Shape computations and constant subgraphs sdinfer evaluates when it plans."""
+    rng = np.random.default_rng(11)
+    # The reshape exporters write for x.view(x.size(0), -1): Shape -> Gather -> Unsqueeze ->
+    # Concat; here the second dim is Size / dim 0 (integer Div) instead of -1.
+    x = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    nodes = [helper.make_node("Shape", ["x"], ["shape"], name="shape"),
+             helper.make_node("Gather", ["shape", "zero"], ["n"], name="gather", axis=0),
+             helper.make_node("Size", ["x"], ["size"], name="size"),
+             helper.make_node("Div", ["size", "n"], ["rest"], name="div"),
+             helper.make_node("Unsqueeze", ["n", "axes0"], ["n1"], name="unsqueeze_n"),
+             helper.make_node("Unsqueeze", ["rest", "axes0"], ["rest1"], name="unsqueeze_rest"),
+             helper.make_node("Concat", ["n1", "rest1"], ["target"], name="concat", axis=0),
+             helper.make_node("Reshape", ["x", "target"], ["y"], name="reshape")]
+    semantic_case("ok_sem_shape_chain_reshape", nodes, x, x.reshape(2, 12),
+                  [ints("zero", 0), ints("axes0", [0])])
+
+    # A constant subgraph over int64, bool and float: Range, Equal, Where, Cast, Slice with a
+    # negative step, Mul, Expand, Transpose, Unsqueeze/Squeeze, ConstantOfShape, then one Add.
+    x = rng.standard_normal((2, 4, 3)).astype(np.float32)
+    f32 = lambda name, v: numpy_helper.from_array(np.array(v, np.float32), name)
+    nodes = [helper.make_node("Range", ["r0", "r4", "r1"], ["r"], name="range"),
+             helper.make_node("Equal", ["r", "two"], ["is_two"], name="equal"),
+             helper.make_node("Where", ["is_two", "ten", "one"], ["w"], name="where"),
+             helper.make_node("Cast", ["r"], ["rf"], name="cast", to=TensorProto.FLOAT),
+             helper.make_node("Slice", ["rf", "s_start", "s_end", "s_axes", "s_step"], ["rev"],
+                              name="slice"),
+             helper.make_node("Mul", ["w", "rev"], ["m"], name="mul"),
+             helper.make_node("Expand", ["m", "shape34"], ["ex"], name="expand"),
+             helper.make_node("Transpose", ["ex"], ["t"], name="transpose", perm=[1, 0]),
+             helper.make_node("Unsqueeze", ["t", "axes0"], ["t1"], name="unsqueeze"),
+             helper.make_node("Squeeze", ["t1", "axes0"], ["q"], name="squeeze"),
+             helper.make_node("ConstantOfShape", ["shape43"], ["half"], name="fill",
+                              value=numpy_helper.from_array(np.array([0.5], np.float32))),
+             helper.make_node("Add", ["q", "half"], ["q2"], name="add_const"),
+             helper.make_node("Add", ["x", "q2"], ["y"], name="add")]
+    r = np.arange(0, 4, 1)
+    m = np.where(r == 2, 10.0, 1.0) * r.astype(np.float32)[::-1]
+    q = np.broadcast_to(m, (3, 4)).T + 0.5
+    semantic_case("ok_sem_constant_subgraph", nodes, x, x + q,
+                  [ints("r0", 0), ints("r4", 4), ints("r1", 1), ints("two", [2]),
+                   f32("ten", 10), f32("one", 1), ints("s_start", [-1]), ints("s_end", [-5]),
+                   ints("s_axes", [0]), ints("s_step", [-1]), ints("shape34", [3, 4]),
+                   ints("axes0", [0]), ints("shape43", [4, 3])])
+
+
+def conv2d_general(x, w, b, stride, pads, dilation, groups):
+    """Naive NCHW convolution with groups and dilation; pads (top, left, bottom, right)."""
+    n, c, h, wd = x.shape
+    m, cg, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])))
+    oh = (xp.shape[2] - (kh - 1) * dilation[0] - 1) // stride[0] + 1
+    ow = (xp.shape[3] - (kw - 1) * dilation[1] - 1) // stride[1] + 1
+    y = np.zeros((n, m, oh, ow), np.float64)
+    per_group = m // groups
+    for oc in range(m):
+        g = oc // per_group
+        for i in range(oh):
+            for j in range(ow):
+                patch = xp[:, g * cg:(g + 1) * cg,
+                           i * stride[0]:i * stride[0] + (kh - 1) * dilation[0] + 1:dilation[0],
+                           j * stride[1]:j * stride[1] + (kw - 1) * dilation[1] + 1:dilation[1]]
+                y[:, oc, i, j] = (patch * w[oc]).reshape(n, -1).sum(axis=1) + b[oc]
+    return y
+
+
+def cnn_ops():
+    """Grouped, depthwise and dilated convolutions (there is no such ONNX node test), and
+    Softmax-13 over an axis that has later axes (a strided softmax)."""
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    softmax13 = helper.make_node("Softmax", ["x"], ["y"], name="softmax1", axis=1)
+    semantic_case("ok_sem_softmax13_inner_axis", [softmax13], x, softmax(x.astype(np.float64), 1))
+    x = rng.standard_normal((1, 2, 4, 5)).astype(np.float32)
+    for mode in ("reflect", "edge"):
+        pad = helper.make_node("Pad", ["x", "pads"], ["y"], name="pad_" + mode, mode=mode)
+        semantic_case("ok_sem_pad_" + mode, [pad], x,
+                      np.pad(x, ((0, 0), (1, 0), (3, 2), (1, 4)), mode=mode),
+                      [ints("pads", [0, 1, 3, 1, 0, 0, 2, 4])])
+    x = rng.standard_normal((2, 4, 9, 8)).astype(np.float32)
+    cases = [("ok_sem_conv_depthwise_dilated", 4, (1, 1), (2, 2), (2, 2, 2, 2), 4),
+             ("ok_sem_conv_grouped_strided", 6, (2, 2), (1, 2), (1, 0, 1, 2), 2)]
+    for name, out_c, stride, dilation, pads, groups in cases:
+        w = rng.standard_normal((out_c, 4 // groups, 3, 3)).astype(np.float32)
+        b = rng.standard_normal(out_c).astype(np.float32)
+        conv = helper.make_node("Conv", ["x", "W", "B"], ["c"], name="conv", group=groups,
+                                strides=list(stride), dilations=list(dilation), pads=list(pads))
+        relu = helper.make_node("Relu", ["c"], ["y"], name="relu")
+        y = np.maximum(conv2d_general(x.astype(np.float64), w, b, stride, pads, dilation, groups), 0)
+        semantic_case(name, [conv, relu], x, y,
+                      [numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "B")])
+
+
 def main():
     valid = conv_relu()
     write("ok_conv_relu.onnx", valid, "ok", "plan", "")
@@ -199,10 +296,10 @@ def main():
     write("err_init_double.onnx", model([conv], [tensor("x", [1, 3, 8, 8])], [tensor("y", None)], [double]),
           "unsupported", "load", "element type DOUBLE (11) is not supported")
 
-    write("err_conv_group.onnx", conv_relu({"group": 3}, w_shape=(3, 1, 3, 3)), "unsupported", "load",
-          "node 'conv1' (Conv): group=3 is not supported (only group=1)")
-    write("err_conv_dilation.onnx", conv_relu({"dilations": [2, 2]}), "unsupported", "load",
-          "node 'conv1' (Conv): dilations other than 1 are not supported")
+    write("err_conv_group.onnx", conv_relu({"group": 3}, w_shape=(3, 2, 3, 3)), "invalid", "plan",
+          "node 'conv1' (Conv): weight expects 6 input channels, input has 3")
+    write("err_conv_dilation.onnx", conv_relu({"dilations": [0, 2]}), "invalid", "load",
+          "node 'conv1' (Conv): dilations entry 0 is out of range")
     write("err_conv_attr_type.onnx", conv_relu({"strides": 2.0}), "invalid", "load",
           "node 'conv1' (Conv): attribute 'strides' should be INTS, is FLOAT")
     write("err_conv_3d.onnx", conv_relu({"kernel_shape": [3, 3, 3]}, x_shape=(1, 3, 4, 8, 8),
@@ -237,9 +334,10 @@ def main():
           "invalid", "load", "node 'conv1' (Conv): required input #1 is empty")
     pad = helper.make_node("Pad", ["x", "pads"], ["y"], name="pad1", mode="reflect")
     pads = numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "pads")
-    write("err_pad_reflect.onnx",
-          model([pad], [tensor("x", [1, 3, 4, 4])], [tensor("y", None)], [pads]),
-          "unsupported", "load", "node 'pad1' (Pad): mode 'reflect' is not supported (only constant)")
+    write("err_pad_wrap.onnx",
+          model([helper.make_node("Pad", ["x", "pads"], ["y"], name="pad1", mode="wrap")],
+                [tensor("x", [1, 3, 4, 4])], [tensor("y", None)], [pads]),
+          "unsupported", "load", "node 'pad1' (Pad): mode 'wrap' is not supported (constant, reflect, edge)")
     bn = helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], name="bn1",
                           training_mode=1)
     params = [weights(n, [3], i) for i, n in enumerate("sbmv")]
@@ -252,6 +350,28 @@ def main():
           "unsupported", "load", "node 'pool1' (MaxPool): output #1 ('idx') is not supported")
 
     # Planner errors: shapes and constants.
+    # Shape computations on values only known when the model runs are refused by node.
+    cast = helper.make_node("Cast", ["x"], ["xi"], name="cast1", to=TensorProto.INT64)
+    reshape = helper.make_node("Reshape", ["x", "xi"], ["y"], name="reshape1")
+    write("err_data_dependent_shape.onnx",
+          model([cast, reshape], [tensor("x", [2])], [tensor("y", None)]),
+          "unsupported", "plan", "node 'cast1' (Cast): input 'x' is only known when the model runs")
+    gather = helper.make_node("Gather", ["x", "i"], ["y"], name="gather1", axis=1)
+    write("err_gather_runtime.onnx",
+          model([gather], [tensor("x", [2, 3])], [tensor("y", None)], [ints("i", [0])]),
+          "unsupported", "plan", "node 'gather1' (Gather): input 'x' is only known when the model runs")
+    fill = helper.make_node("ConstantOfShape", ["dims"], ["zeros"], name="fill1")
+    add = helper.make_node("Add", ["x", "zeros"], ["y"], name="add1")
+    write("err_folded_too_large.onnx",
+          model([fill, add], [tensor("x", [1])], [tensor("y", None)], [ints("dims", [1 << 20, 64])]),
+          "unsupported", "plan",
+          "node 'fill1' (ConstantOfShape): the computed tensor would have more than 33554432 elements")
+    index = helper.make_node("Gather", ["c", "i"], ["g"], name="gather2", axis=0)
+    add = helper.make_node("Add", ["x", "g"], ["y"], name="add1")
+    write("err_gather_index_range.onnx",
+          model([index, add], [tensor("x", [2])], [tensor("y", None)],
+                [numpy_helper.from_array(np.zeros((3, 2), np.float32), "c"), ints("i", [3])]),
+          "invalid", "plan", "node 'gather2' (Gather): index 3 is out of range [-3, 3)")
     relu = helper.make_node("Relu", ["x"], ["y"], name="relu1")
     write("err_declared_output_shape.onnx",
           model([relu], [tensor("x", [1, 4])], [tensor("y", [1, 5])]),
@@ -270,10 +390,6 @@ def main():
     shape = numpy_helper.from_array(np.array([4], np.int64), "shape")
     write("err_reshape_count.onnx", model([reshape], [tensor("x", [2, 3])], [tensor("y", None)], [shape]),
           "invalid", "plan", "node 'reshape1' (Reshape): cannot reshape 6 elements into 4")
-    softmax = helper.make_node("Softmax", ["x"], ["y"], name="softmax1", axis=1)
-    write("err_softmax_inner_axis.onnx",
-          model([softmax], [tensor("x", [2, 3, 4])], [tensor("y", None)]),
-          "unsupported", "plan", "node 'softmax1' (Softmax): softmax over axis 1 of a rank-3 tensor")
     pool = helper.make_node("MaxPool", ["x"], ["y"], name="pool1", kernel_shape=[5, 5])
     write("err_pool_window_too_large.onnx",
           model([pool], [tensor("x", [1, 1, 3, 3])], [tensor("y", None)]),
@@ -310,6 +426,8 @@ def main():
           "ok", "plan", "")
 
     semantics()
+    host_evaluated()
+    cnn_ops()
 
     with open(os.path.join(HERE, "expected.tsv"), "w") as f:
         f.write("# file\tresult\tstage\tmessage substring (written by make_corpus.py)\n")

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# sdinfer on one tiny model per torchvision classification family (resnet, wide_resnet,
+# resnext, mobilenet v2/v3, efficientnet v1/v2, regnet x/y, shufflenet, densenet,
+# squeezenet, mnasnet, vgg, alexnet, googlenet), built from torchvision 0.14's own
+# blocks and exported at opsets 13 and 17 (tests/make_torchvision_fixtures.py): logits
+# within 1e-4 of PyTorch's (saved with the fixtures), and of onnxruntime's at opset 17.
+# Needs: $SD_BIN/sdinfer, node (tests/node/node_modules), /usr/bin/python3 with onnx + numpy.
+set -u
+cd "$(dirname "$0")/.."
+SDINFER=${SD_BIN:-build/bin}/sdinfer
+PY=/usr/bin/python3
+FIX=tests/fixtures/torchvision
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+pass=0 fail=0
+check() {  # check "what" command...
+    local what=$1; shift
+    if "$@" >"$TMP/check.log" 2>&1; then pass=$((pass + 1)); else
+        fail=$((fail + 1)); echo "FAIL: $what"; sed 's/^/    /' "$TMP/check.log"; fi
+}
+names=$(ls "$FIX"/*_logits.pb | sed 's|.*/||; s|_logits.pb$||')
+check "the fixtures are there (17 families)" test "$(echo "$names" | wc -w)" -eq 17
+pairs=()
+for name in $names; do
+    for opset in 13 17; do
+        check "$name opset $opset runs" "$SDINFER" "$FIX/${name}_op$opset.onnx" \
+            --input-tensor "$FIX/${name}_input.pb" --output-tensor "$TMP/$name.$opset.sd.pb"
+        pairs+=("$TMP/$name.$opset.sd.pb" "$FIX/${name}_logits.pb")
+    done
+    check "$name: onnxruntime runs" node tests/ort_run_tensor.js "$FIX/${name}_op17.onnx" \
+        "$FIX/${name}_input.pb" "$TMP/$name.ort.pb"
+    pairs+=("$TMP/$name.17.sd.pb" "$TMP/$name.ort.pb")
+done
+# One Python process compares every pair (max |a-b| <= 1e-4 (1 + |b|), same argmax).
+check "sdinfer vs PyTorch and onnxruntime (${#pairs[@]} files)" $PY - "${pairs[@]}" <<'PYEOF'
+import sys
+import numpy as np
+import onnx
+from onnx import numpy_helper
+load = lambda path: numpy_helper.to_array(onnx.load_tensor(path))
+bad = 0
+for ours, reference in zip(sys.argv[1::2], sys.argv[2::2]):
+    a, b = load(ours), load(reference)
+    excess = np.abs(a - b) - 1e-4 * (1 + np.abs(b)) if a.shape == b.shape else np.array([np.inf])
+    if excess.max() > 0 or a.argmax() != b.argmax():
+        bad += 1
+        print("%s vs %s: shapes %s %s, max |diff| %.3g" % (ours, reference, a.shape, b.shape,
+              float(np.abs(a - b).max()) if a.shape == b.shape else float("inf")))
+print("%d pairs, %d differ" % (len(sys.argv[1:]) // 2, bad))
+sys.exit(1 if bad else 0)
+PYEOF
+echo "t_torchvision: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
