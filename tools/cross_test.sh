@@ -99,7 +99,7 @@ echo "cross_test: $(qemu-aarch64 --version | head -n 1), CPU $QEMU_CPU"
 unset OPENBLAS_CORETYPE
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}  # as tests/run.sh
 
-programs_passed=0 programs_failed=0 checks_passed=0 checks_failed=0
+programs_passed=0 programs_failed=0 programs_skipped=0 checks_passed=0 checks_failed=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 run_start=$SECONDS
@@ -116,10 +116,16 @@ for t in "$BUILD"/tests/test_* "$BUILD"/tests/gradcheck_*; do
     line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1 || true)
     p=$(sed -nE 's/(.*[^0-9])?([0-9]+) passed, ([0-9]+) failed.*/\2/p' <<<"$line")
     f=$(sed -nE 's/(.*[^0-9])?([0-9]+) passed, ([0-9]+) failed.*/\3/p' <<<"$line")
-    p=${p:-0} f=${f:-0}
+    # The counted skip form (tests/harness.h test_skip_all): a program whose subject
+    # this build leaves out (IMAGES=0 here) says so and counts as skipped, as in tests/run.sh.
+    s=$(sed -nE 's/.* passed, [0-9]+ failed, ([0-9]+) skipped.*/\1/p' <<<"$line")
+    p=${p:-0} f=${f:-0} s=${s:-0}
     checks_passed=$((checks_passed + p)) checks_failed=$((checks_failed + f))
     if [ "$rc" -eq 0 ] && [ "$f" -eq 0 ] && [ "$p" -gt 0 ]; then
         programs_passed=$((programs_passed + 1))
+    elif [ "$rc" -eq 0 ] && [ "$f" -eq 0 ] && [ "$p" -eq 0 ] && [ "$s" -gt 0 ]; then
+        programs_skipped=$((programs_skipped + 1))
+        grep -E 'SKIP' "$log" | sed 's/^/  /'
     else
         programs_failed=$((programs_failed + 1))
         if [ "$rc" -eq 124 ]; then line="TIMEOUT after ${TEST_TIMEOUT}s${line:+; $line}"; fi
@@ -130,6 +136,6 @@ for t in "$BUILD"/tests/test_* "$BUILD"/tests/gradcheck_*; do
     printf '%-22s %-6s %4ds  %s\n' "$name" "$*" $((SECONDS - t0)) "${line:-exit $rc, no closing line}"
 done
 echo "cross_test: aarch64 under qemu ($QEMU_CPU): $programs_passed programs passed," \
-     "$programs_failed failed; checks: $checks_passed passed, $checks_failed failed;" \
+     "$programs_failed failed, $programs_skipped skipped; checks: $checks_passed passed, $checks_failed failed;" \
      "run $((SECONDS - run_start))s, total $((SECONDS - start))s"
 [ "$programs_failed" -eq 0 ] && [ "$programs_passed" -gt 0 ]
