@@ -74,16 +74,25 @@ void cpu_conv2d_grouped_forward(Backend *be, const ConvGeom *g, int groups, int 
     }
 }
 
-void cpu_transpose(Backend *be, const TensorShape *in_shape, const real *x, const int *perm,
-                   const TensorShape *out_shape, real *y) {
-    CpuState *st = cpu_state(be);
-    int rank = out_shape->rank;
-    int64_t in_strides[SD_MAX_DIMS], total = 1, stride = 1;
-    for (int d = rank - 1; d >= 0; d--) {
+// The input's row-major strides (in elements), and the output's element count: what an
+// output-order loop that gathers from the input needs (Transpose, border Pad).
+static int64_t strides_and_total(const TensorShape *in_shape, const TensorShape *out_shape,
+                                 int64_t *in_strides) {
+    int64_t total = 1, stride = 1;
+    for (int d = out_shape->rank - 1; d >= 0; d--) {
         in_strides[d] = stride;
         stride *= in_shape->dims[d];
         total *= out_shape->dims[d];
     }
+    return total;
+}
+
+void cpu_transpose(Backend *be, const TensorShape *in_shape, const real *x, const int *perm,
+                   const TensorShape *out_shape, real *y) {
+    CpuState *st = cpu_state(be);
+    int rank = out_shape->rank;
+    int64_t in_strides[SD_MAX_DIMS];
+    const int64_t total = strides_and_total(in_shape, out_shape, in_strides);
 #pragma omp parallel for schedule(static) num_threads(st->threads) if (total >= CPU_PARALLEL_MIN_ELEMENTS)
     for (int64_t i = 0; i < total; i++) {
         int64_t rest = i, from = 0;
@@ -106,12 +115,8 @@ void cpu_pad_border(Backend *be, const TensorShape *in_shape, const real *x, con
                     int reflect, const TensorShape *out_shape, real *y) {
     CpuState *st = cpu_state(be);
     int rank = out_shape->rank;
-    int64_t in_strides[SD_MAX_DIMS], total = 1, stride = 1;
-    for (int d = rank - 1; d >= 0; d--) {
-        in_strides[d] = stride;
-        stride *= in_shape->dims[d];
-        total *= out_shape->dims[d];
-    }
+    int64_t in_strides[SD_MAX_DIMS];
+    const int64_t total = strides_and_total(in_shape, out_shape, in_strides);
 #pragma omp parallel for schedule(static) num_threads(st->threads) if (total >= CPU_PARALLEL_MIN_ELEMENTS)
     for (int64_t i = 0; i < total; i++) {
         int64_t rest = i, from = 0;
