@@ -117,14 +117,45 @@ static void images_in_parallel(CpuState *st, const ConvGeom *g, const WinogradCo
         real *xt = st->scratch[omp_get_thread_num()].data;
         real *yt = xt + (size_t)group * in_size, *blocks = yt + (size_t)group * out_size;
         k->winograd_to_nhwc(wc, images, x + n0 * in_size, xt);
-        k->winograd_tiles(wc, xt, u, 0, images * per_image, blocks, yt);
+        k->winograd_tiles(wc, xt, u, 0, images * per_image, 0, g->out_c, blocks, yt);
         k->winograd_to_nchw(wc, images, yt, bias, residual ? residual + n0 * out_size : NULL,
                             fuse_relu, 0, g->out_c, y + n0 * out_size);
     }
 }
 
-// Fewer images than threads: each image's tiles, then its output channels, split
-// between the threads. The channels-last copies live in thread 0's scratch.
+// Fewer images than threads, and at least a vector of output channels per thread: the
+// threads split the output channels. Each one transposes the whole image and transforms
+// every input tile (all channels need them: repeated work, a small part of a call), then
+// computes the products, output transforms and transpose back of its own channels only,
+// so it reads only its part of the transformed weights (at batch 1 those come from
+// memory, not cache: the products wait for them) and there is no barrier inside the call.
+static void channels_per_thread(CpuState *st, const ConvGeom *g, const WinogradConv *wc,
+                                const real *u, const real *x, const real *bias,
+                                const real *residual, int fuse_relu, real *y) {
+    const CpuKernels *k = st->kernels;
+    const int per_image = winograd_tiles_per_image(wc);
+    const int lanes = k->vector_bytes / (int)sizeof(real), vectors = g->out_c / lanes;
+    const size_t in_size = (size_t)g->in_c * g->in_h * g->in_w;
+    const size_t out_size = (size_t)g->out_c * g->out_h * g->out_w;
+    cpu_scratch_reserve(st, in_size + out_size + k->winograd_block_scratch_size(wc));
+#pragma omp parallel num_threads(st->threads)
+    {
+        const int thread = omp_get_thread_num(), threads = omp_get_num_threads();
+        const int k_begin = vectors * thread / threads * lanes;
+        const int k_end = vectors * (thread + 1) / threads * lanes;
+        real *xt = st->scratch[thread].data, *yt = xt + in_size, *blocks = yt + out_size;
+        for (int n = 0; n < g->batch && k_begin < k_end; n++) {
+            k->winograd_to_nhwc(wc, 1, x + n * in_size, xt);
+            k->winograd_tiles(wc, xt, u, 0, per_image, k_begin, k_end, blocks, yt);
+            k->winograd_to_nchw(wc, 1, yt, bias, residual ? residual + n * out_size : NULL,
+                                fuse_relu, k_begin, k_end, y + n * out_size);
+        }
+    }
+}
+
+// Fewer images than threads, and fewer vectors of output channels than threads: each
+// image's tiles, then its output channels, split between the threads. The
+// channels-last copies live in thread 0's scratch.
 static void threads_per_image(CpuState *st, const ConvGeom *g, const WinogradConv *wc,
                               const real *u, const real *x, const real *bias,
                               const real *residual, int fuse_relu, real *y) {
@@ -146,7 +177,7 @@ static void threads_per_image(CpuState *st, const ConvGeom *g, const WinogradCon
 #pragma omp for schedule(dynamic, 1)
             for (int c = 0; c < chunks; c++) {
                 const int end = (c + 1) * chunk < per_image ? (c + 1) * chunk : per_image;
-                k->winograd_tiles(wc, xt, u, c * chunk, end, blocks, yt);
+                k->winograd_tiles(wc, xt, u, c * chunk, end, 0, g->out_c, blocks, yt);
             }
 #pragma omp for schedule(static)
             for (int v = 0; v < channel_vectors; v++)
@@ -156,11 +187,23 @@ static void threads_per_image(CpuState *st, const ConvGeom *g, const WinogradCon
     }
 }
 
+// Whether the threads split one image's output channels (channels_per_thread): fewer
+// images than threads, a vector of output channels for every thread, and enough work
+// for each to pay for waking it (no barriers inside: a lower bar than cpu_split_images).
+#define WINOGRAD_SPLIT_MIN_MACS_PER_THREAD (512.0 * 1024)
+static int winograd_split_channels(const CpuState *st, const ConvGeom *g, int lanes) {
+    return st->threads > 1 && g->batch < st->threads && g->out_c / lanes >= st->threads &&
+           conv_macs(g) >= WINOGRAD_SPLIT_MIN_MACS_PER_THREAD * st->threads;
+}
+
 void cpu_winograd_forward(CpuState *st, const ConvGeom *g, int m, const real *x, const real *w,
                           const real *bias, const real *residual, int fuse_relu, real *y) {
     const WinogradConv wc = winograd_conv(g, m);
     const real *u = transformed_weights(st, g, &wc, w);
-    if (cpu_split_images(st, g->batch, conv_macs(g)))
+    const int lanes = st->kernels->vector_bytes / (int)sizeof(real);
+    if (winograd_split_channels(st, g, lanes))
+        channels_per_thread(st, g, &wc, u, x, bias, residual, fuse_relu, y);
+    else if (cpu_split_images(st, g->batch, conv_macs(g)))
         threads_per_image(st, g, &wc, u, x, bias, residual, fuse_relu, y);
     else
         images_in_parallel(st, g, &wc, u, x, bias, residual, fuse_relu, y);

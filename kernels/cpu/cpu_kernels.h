@@ -75,10 +75,13 @@ typedef struct {
     size_t (*winograd_block_scratch_size)(const WinogradConv *wc);
     // x [images][in_c][in_h][in_w] -> xt [images][in_h * in_w][in_c].
     void (*winograd_to_nhwc)(const WinogradConv *wc, int images, const real *x, real *xt);
-    // Output tiles [tile_begin, tile_end) (numbered over the images of xt, row by row)
-    // into yt [images][out_h * out_w][out_c].
+    // Output channels [k_begin, k_end) (multiples of the vector length) of the output
+    // tiles [tile_begin, tile_end) (numbered over the images of xt, row by row) into yt
+    // [images][out_h * out_w][out_c]. Every tile's input transform is computed whatever
+    // the channel range (each output channel needs all of it), so threads that split the
+    // output channels each repeat it; each value is computed the same way for any range.
     void (*winograd_tiles)(const WinogradConv *wc, const real *xt, const real *u, int tile_begin,
-                           int tile_end, real *scratch, real *yt);
+                           int tile_end, int k_begin, int k_end, real *scratch, real *yt);
     // y [images][out_c][out_h][out_w] channels [k_begin, k_end) (multiples of the vector
     // length) = ReLU?(yt + bias[k] + residual); bias, residual may be NULL; residual may be y.
     void (*winograd_to_nchw)(const WinogradConv *wc, int images, const real *yt,

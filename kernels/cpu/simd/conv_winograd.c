@@ -34,12 +34,17 @@
 // and smaller blocks keep the transformed tiles in cache (filter_block).
 #define FILTER_BLOCK 64
 #if VEC_REGISTERS >= 32
-#define GEMM_TILES 8   // register block of the products: tiles x vectors of output channels
+#define GEMM_TILES 8   // register block of the filter gradient's sums: channels x vectors
 #define GEMM_KVECS 3
 #else
 #define GEMM_TILES 4
 #define GEMM_KVECS 2
 #endif
+// The forward products' register blocks (products): at most these many tiles and
+// vectors of output channels, and tiles in multiples of PRODUCT_MIN_TILES.
+#define PRODUCT_MAX_TILES 16
+#define PRODUCT_MAX_KVECS 4
+#define PRODUCT_MIN_TILES 4
 
 
 static int alpha_of(const WinogradConv *wc) { return wc->m + 2; }
@@ -307,12 +312,14 @@ __attribute__((always_inline)) SIMD_FMA static inline void input_tile(
         input_window(wc, m, image, row0, col0, 0, block, slot, v);
 }
 
-// The tile's m x m outputs from M[xi][slot][k] into yt (channels-last, valid pixels only).
+// The tile's m x m outputs of channels [k_begin, k_end) from M[xi][slot][k] into yt
+// (channels-last, valid pixels only).
 __attribute__((always_inline)) SIMD_FMA static inline void output_tile(
-    const WinogradConv *wc, const int m, const real *mm, TilePosition tp, int slot, real *yt) {
+    const WinogradConv *wc, const int m, const real *mm, TilePosition tp, int slot, int k_begin,
+    int k_end, real *yt) {
     const int a = m + 2, channels = wc->out_c;
     real *image = yt + (size_t)tp.image * wc->out_h * wc->out_w * channels;
-    for (int k0 = 0; k0 < channels; k0 += VEC_LEN) {
+    for (int k0 = k_begin; k0 < k_end; k0 += VEC_LEN) {
         RealVec rows[ALPHA_MAX][ALPHA_MAX];
         for (int i = 0; i < a; i++) {
             RealVec v[ALPHA_MAX];
@@ -335,70 +342,118 @@ __attribute__((always_inline)) SIMD_FMA static inline void output_tile(
     }
 }
 
-// M[xi][t][k] = sum_c V[xi][t][c] U[xi][c][k] for GEMM_TILES tiles from t0 and `kvecs`
-// vectors of output channels from k0 (kvecs a constant after inlining).
+// M[xi][t][k] = sum_c V[xi][t][c] U[xi][c][k] for `tiles` tiles from t0 and `kvecs`
+// vectors of output channels from k0 (both constants after inlining): tiles x kvecs
+// accumulators in registers, one load of U per k vector and one broadcast of V per tile
+// for each input channel.
 __attribute__((always_inline)) SIMD_FMA static inline void product_block(
-    const real *v, const real *u, int in_c, int out_c, int t0, int k0, const int kvecs,
-    real *mm) {
-    RealVec acc[GEMM_TILES][GEMM_KVECS];
-    for (int t = 0; t < GEMM_TILES; t++)
+    const real *v, const real *u, int in_c, int out_c, int t0, int k0, const int tiles,
+    const int kvecs, real *mm) {
+    RealVec acc[PRODUCT_MAX_TILES][PRODUCT_MAX_KVECS];
+#pragma GCC unroll 16
+    for (int t = 0; t < tiles; t++)
+#pragma GCC unroll 4
         for (int kv = 0; kv < kvecs; kv++) acc[t][kv] = (RealVec){0};
     for (int c = 0; c < in_c; c++) {
-        RealVec uk[GEMM_KVECS];
+        RealVec uk[PRODUCT_MAX_KVECS];
+#pragma GCC unroll 4
         for (int kv = 0; kv < kvecs; kv++) uk[kv] = load_vec(u + (size_t)c * out_c + k0 + kv * VEC_LEN);
-        for (int t = 0; t < GEMM_TILES; t++) {
+#pragma GCC unroll 16
+        for (int t = 0; t < tiles; t++) {
             const real vt = v[(size_t)(t0 + t) * in_c + c];  // broadcast by the product
+#pragma GCC unroll 4
             for (int kv = 0; kv < kvecs; kv++) acc[t][kv] += vt * uk[kv];
         }
     }
-    for (int t = 0; t < GEMM_TILES; t++)
+#pragma GCC unroll 16
+    for (int t = 0; t < tiles; t++)
+#pragma GCC unroll 4
         for (int kv = 0; kv < kvecs; kv++)
             store_vec(mm + (size_t)(t0 + t) * out_c + k0 + kv * VEC_LEN, acc[t][kv]);
 }
 
-// The products for the first `slots` tiles of the block (a multiple of GEMM_TILES).
-SIMD_FMA static void products(const WinogradConv *wc, const real *v, const real *u, int slots,
-                              real *mm) {
+// Tiles [t0, t0 + tiles) against output channels [k_begin, k_end): register blocks of
+// `kvecs` vectors, then single vectors for what is left.
+__attribute__((always_inline)) SIMD_FMA static inline void product_row(
+    const real *v, const real *u, int in_c, int out_c, int t0, const int tiles, const int kvecs,
+    int k_begin, int k_end, real *mm) {
+    int k0 = k_begin;
+    for (; k0 + kvecs * VEC_LEN <= k_end; k0 += kvecs * VEC_LEN)
+        product_block(v, u, in_c, out_c, t0, k0, tiles, kvecs, mm);
+    for (; k0 < k_end; k0 += VEC_LEN) product_block(v, u, in_c, out_c, t0, k0, tiles, 1, mm);
+}
+
+// The products for the first `slots` tiles of the block (a multiple of PRODUCT_MIN_TILES)
+// with register blocks of `tiles` x `kvecs`, the last tiles PRODUCT_MIN_TILES at a time.
+__attribute__((always_inline)) SIMD_FMA static inline void products_with(
+    const WinogradConv *wc, const real *v, const real *u, int slots, const int tiles,
+    const int kvecs, int k_begin, int k_end, real *mm) {
     const int a = alpha_of(wc), in_c = wc->in_c, out_c = wc->out_c;
     for (int xi = 0; xi < a * a; xi++) {
         const real *v_xi = v + (size_t)xi * TILE_BLOCK * in_c;
         const real *u_xi = u + (size_t)xi * in_c * out_c;
         real *m_xi = mm + (size_t)xi * TILE_BLOCK * out_c;
-        for (int t0 = 0; t0 < slots; t0 += GEMM_TILES) {
-            int k0 = 0;
-            for (; k0 + GEMM_KVECS * VEC_LEN <= out_c; k0 += GEMM_KVECS * VEC_LEN)
-                product_block(v_xi, u_xi, in_c, out_c, t0, k0, GEMM_KVECS, m_xi);
-            for (; k0 < out_c; k0 += VEC_LEN)
-                product_block(v_xi, u_xi, in_c, out_c, t0, k0, 1, m_xi);
-        }
+        int t0 = 0;
+        for (; t0 + tiles <= slots; t0 += tiles)
+            product_row(v_xi, u_xi, in_c, out_c, t0, tiles, kvecs, k_begin, k_end, m_xi);
+        for (; t0 < slots; t0 += PRODUCT_MIN_TILES)
+            product_row(v_xi, u_xi, in_c, out_c, t0, PRODUCT_MIN_TILES, kvecs, k_begin, k_end,
+                        m_xi);
     }
+}
+
+// Output channels [k_begin, k_end). The register block by the number of their vectors:
+// enough accumulators to hide the FMA latency and as few loads per FMA as the registers
+// allow. A block one vector wide needs a broadcast per FMA, so it takes the most tiles
+// (the CIFAR nets' 16-channel stage with AVX-512 is such a case). Every product is the
+// same sum over c in the same order whatever the block, so results do not depend on it.
+SIMD_FMA static void products(const WinogradConv *wc, const real *v, const real *u, int slots,
+                              int k_begin, int k_end, real *mm) {
+    const int kvectors = (k_end - k_begin) / VEC_LEN;
+#if VEC_REGISTERS >= 32
+    if (kvectors == 1)
+        products_with(wc, v, u, slots, 16, 1, k_begin, k_end, mm);
+    else if (kvectors == 2)
+        products_with(wc, v, u, slots, 8, 2, k_begin, k_end, mm);
+    else if (kvectors % 4 == 0)
+        products_with(wc, v, u, slots, 4, 4, k_begin, k_end, mm);
+    else
+        products_with(wc, v, u, slots, 8, 3, k_begin, k_end, mm);
+#else
+    if (kvectors == 1)
+        products_with(wc, v, u, slots, 8, 1, k_begin, k_end, mm);
+    else
+        products_with(wc, v, u, slots, 4, 2, k_begin, k_end, mm);
+#endif
 }
 
 __attribute__((always_inline)) SIMD_FMA static inline void tiles_with(
     const WinogradConv *wc, const int m, const real *xt, const real *u, int tile_begin,
-    int tile_end, real *scratch, real *yt) {
+    int tile_end, int k_begin, int k_end, real *scratch, real *yt) {
     const int a = m + 2;
     real *v = scratch, *mm = scratch + (size_t)a * a * TILE_BLOCK * wc->in_c;
     for (int t0 = tile_begin; t0 < tile_end; t0 += TILE_BLOCK) {
         const int count = tile_end - t0 < TILE_BLOCK ? tile_end - t0 : TILE_BLOCK;
         // The products run over whole register blocks of tiles: empty slots read zeros.
-        const int slots = (count + GEMM_TILES - 1) / GEMM_TILES * GEMM_TILES;
+        const int slots = (count + PRODUCT_MIN_TILES - 1) / PRODUCT_MIN_TILES * PRODUCT_MIN_TILES;
         if (count < slots) memset(v, 0, sizeof(real) * (size_t)a * a * TILE_BLOCK * wc->in_c);
         for (int slot = 0; slot < count; slot++)
             input_tile(wc, m, xt, tile_position(wc, t0 + slot), TILE_BLOCK, slot, v);
-        products(wc, v, u, slots, mm);
+        products(wc, v, u, slots, k_begin, k_end, mm);
         for (int slot = 0; slot < count; slot++)
-            output_tile(wc, m, mm, tile_position(wc, t0 + slot), slot, yt);
+            output_tile(wc, m, mm, tile_position(wc, t0 + slot), slot, k_begin, k_end, yt);
     }
 }
 
-// Tiles [tile_begin, tile_end) of the images in xt (channels-last) into yt.
+// Output channels [k_begin, k_end) of tiles [tile_begin, tile_end) of the images in xt
+// (channels-last) into yt.
 SIMD_FMA void SIMD_NAME(winograd_tiles)(const WinogradConv *wc, const real *xt, const real *u,
-                                        int tile_begin, int tile_end, real *scratch, real *yt) {
+                                        int tile_begin, int tile_end, int k_begin, int k_end,
+                                        real *scratch, real *yt) {
     if (wc->m == 2)
-        tiles_with(wc, 2, xt, u, tile_begin, tile_end, scratch, yt);
+        tiles_with(wc, 2, xt, u, tile_begin, tile_end, k_begin, k_end, scratch, yt);
     else
-        tiles_with(wc, 4, xt, u, tile_begin, tile_end, scratch, yt);
+        tiles_with(wc, 4, xt, u, tile_begin, tile_end, k_begin, k_end, scratch, yt);
 }
 
 // ---- the filter gradient -----------------------------------------------------------------------
