@@ -7,7 +7,9 @@
 // pointer obtained from be->alloc (host memory for the CPU backend).
 //
 // Layout conventions, the same on every backend:
-//   - activations are NCHW, contiguous, of type `real` (float32 in production);
+//   - activations are NCHW, contiguous, of type `real` (float32 in production), except
+//     where a convolution's ConvGeom says channels-last and the backend accepted it
+//     (conv2d_channels_last: sdinfer keeps activations between such convolutions NHWC);
 //   - convolution weights are [out_c][in_c][kernel_h][kernel_w] (ONNX / Torch);
 //   - fully connected weights are [out_features][in_features] (ONNX Gemm transB=1);
 //   - "backward" ops OVERWRITE their gradient outputs unless the name says
@@ -32,6 +34,9 @@ typedef struct {
     // The caller never changes w's contents for this geometry while the backend lives
     // (sdinfer's uploaded weights): the backend may keep a transformed copy of them.
     int constant_weights;
+    // Channels-last (NHWC: [batch][h][w][c]) x, y and residual instead of NCHW. Only for
+    // a geometry the backend's conv2d_channels_last accepts (sdinfer's planner asks).
+    int in_channels_last, out_channels_last, residual_channels_last;
 } ConvGeom;
 
 typedef struct {
@@ -119,6 +124,11 @@ struct Backend {
     // the output). bias and residual may be NULL; residual (shaped like y) may be y.
     void (*conv2d_forward)(Backend *be, const ConvGeom *g, const real *x, const real *w,
                            const real *bias, const real *residual, int fuse_relu, real *y);
+    // Whether conv2d_forward takes this geometry (its layout flags ignored) with any of
+    // x, y and residual channels-last: where the channels-last convolution is the fast
+    // one (the CPU's Winograd path works on channels-last tiles, and keeping them so
+    // between two such convolutions saves both transposes). NULL: never.
+    int (*conv2d_channels_last)(Backend *be, const ConvGeom *g);
     void (*conv2d_backward_data)(Backend *be, const ConvGeom *g, const real *w, const real *dy,
                                  real *dx);
     void (*conv2d_backward_filter)(Backend *be, const ConvGeom *g, const real *x, const real *dy,

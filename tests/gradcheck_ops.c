@@ -159,7 +159,7 @@ static void naive_conv(const ConvGeom *g, const real *x, const real *w, const re
 
 static ConvGeom make_conv(int batch, int in_c, int in_h, int in_w, int out_c, int kernel,
                           int stride, int pad) {
-    ConvGeom g = {batch, in_c, in_h, in_w, out_c, 0, 0, kernel, kernel, stride, stride, pad, pad, 0};
+    ConvGeom g = {batch, in_c, in_h, in_w, out_c, 0, 0, kernel, kernel, stride, stride, pad, pad, 0, 0, 0, 0};
     g.out_h = (in_h + 2 * pad - kernel) / stride + 1;
     g.out_w = (in_w + 2 * pad - kernel) / stride + 1;
     return g;
@@ -216,7 +216,7 @@ static void test_convolutions(Ctx *c, Backend *be3) {
     g.out_h = 2, g.out_w = 2;  // (6 + 1 - 3) / 2 + 1: top/left pad 1, bottom/right pad 0
     test_conv(c, c->be, "threads 2", "3x3 s2 pad top/left only", g);
     // Everything different along H and W: a 3x2 kernel, strides 1x2, padding 2x0.
-    ConvGeom odd = {2, 2, 5, 6, 3, 7, 3, 3, 2, 1, 2, 2, 0, 0};
+    ConvGeom odd = {2, 2, 5, 6, 3, 7, 3, 3, 2, 1, 2, 2, 0, 0, 0, 0, 0};
     test_conv(c, c->be, "threads 2", "3x2 kernel, stride 1x2, pad 2x0", odd);
     test_conv(c, be3, "threads 3", "3x2 kernel, stride 1x2, pad 2x0", odd);
     // Winograd F(2x2) and F(4x4), forced, for every kernel set this CPU runs: 8 channels

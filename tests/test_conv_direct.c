@@ -380,28 +380,28 @@ static ConvGeom sample_geometry(Rng *rng) {
 // Hand-picked corners the sampler may miss. ConvGeom: batch, in c/h/w, out c/h/w,
 // kernel h/w, stride h/w, pad top/left.
 static const ConvGeom fixed_shapes[] = {
-    {3, 2, 1, 1, 3, 5, 5, 5, 5, 1, 1, 4, 4, 0},       // 1x1 image, all padding
-    {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0},       // the smallest (pointwise, im2col path)
-    {3, 3, 6, 7, 4, 4, 5, 1, 1, 1, 1, 0, 0, 0},       // 1x1 kernel cropped: direct path
-    {3, 3, 6, 7, 4, 8, 9, 1, 1, 1, 1, 1, 1, 0},       // 1x1 kernel with padding: direct path
-    {9, 9, 8, 8, 7, 8, 8, 3, 3, 1, 1, 1, 1, 0},       // 8x8 narrow tiles, 6 + 1 channel blocks
-    {9, 5, 8, 8, 9, 8, 8, 3, 3, 1, 1, 1, 1, 0},       // 8x8, 9 output channels
-    {19, 4, 33, 17, 5, 33, 17, 5, 3, 1, 1, 2, 1, 0},  // the largest image, 5x3
-    {19, 3, 33, 17, 6, 31, 15, 3, 5, 1, 1, 0, 1, 0},  // 3x5, cropped bottom and right
-    {9, 7, 17, 12, 3, 17, 12, 5, 1, 1, 1, 2, 0, 0},   // 5x1
-    {9, 3, 12, 17, 5, 12, 17, 1, 5, 1, 1, 0, 2, 0},   // 1x5
-    {3, 2, 4, 4, 2, 2, 2, 4, 4, 1, 1, 0, 0, 0},       // kernel the size of the image
-    {67, 3, 5, 4, 5, 5, 4, 3, 3, 1, 1, 1, 1, 0},      // 67 images: several stacks per slot
-    {73, 2, 3, 6, 9, 3, 6, 2, 4, 1, 1, 1, 2, 0},      // 73 images, even kernel sizes
-    {65, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0},      // 65 images of one pixel (im2col)
+    {3, 2, 1, 1, 3, 5, 5, 5, 5, 1, 1, 4, 4, 0, 0, 0, 0},       // 1x1 image, all padding
+    {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0},       // the smallest (pointwise, im2col path)
+    {3, 3, 6, 7, 4, 4, 5, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0},       // 1x1 kernel cropped: direct path
+    {3, 3, 6, 7, 4, 8, 9, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},       // 1x1 kernel with padding: direct path
+    {9, 9, 8, 8, 7, 8, 8, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0},       // 8x8 narrow tiles, 6 + 1 channel blocks
+    {9, 5, 8, 8, 9, 8, 8, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0},       // 8x8, 9 output channels
+    {19, 4, 33, 17, 5, 33, 17, 5, 3, 1, 1, 2, 1, 0, 0, 0, 0},  // the largest image, 5x3
+    {19, 3, 33, 17, 6, 31, 15, 3, 5, 1, 1, 0, 1, 0, 0, 0, 0},  // 3x5, cropped bottom and right
+    {9, 7, 17, 12, 3, 17, 12, 5, 1, 1, 1, 2, 0, 0, 0, 0, 0},   // 5x1
+    {9, 3, 12, 17, 5, 12, 17, 1, 5, 1, 1, 0, 2, 0, 0, 0, 0},   // 1x5
+    {3, 2, 4, 4, 2, 2, 2, 4, 4, 1, 1, 0, 0, 0, 0, 0, 0},       // kernel the size of the image
+    {67, 3, 5, 4, 5, 5, 4, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0},      // 67 images: several stacks per slot
+    {73, 2, 3, 6, 9, 3, 6, 2, 4, 1, 1, 1, 2, 0, 0, 0, 0},      // 73 images, even kernel sizes
+    {65, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0},      // 65 images of one pixel (im2col)
     // Large enough at batch 1 (> 4M multiply-adds per thread) for the threads to split the
     // image: direct, im2col (stride 2) and pointwise.
-    {1, 9, 96, 96, 9, 96, 96, 5, 5, 1, 1, 2, 2, 0},
-    {1, 16, 96, 96, 16, 48, 48, 5, 5, 2, 2, 2, 2, 0},
-    {2, 64, 64, 64, 48, 64, 64, 1, 1, 1, 1, 0, 0, 0},
-    {19, 4, 33, 17, 5, 17, 9, 3, 3, 2, 2, 1, 1, 0},   // stride 2
-    {9, 3, 15, 16, 4, 7, 8, 5, 4, 2, 2, 2, 1, 0},     // stride 2, 5x4
-    {3, 2, 9, 10, 3, 9, 5, 3, 3, 1, 2, 1, 1, 0},      // stride 1x2
+    {1, 9, 96, 96, 9, 96, 96, 5, 5, 1, 1, 2, 2, 0, 0, 0, 0},
+    {1, 16, 96, 96, 16, 48, 48, 5, 5, 2, 2, 2, 2, 0, 0, 0, 0},
+    {2, 64, 64, 64, 48, 64, 64, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0},
+    {19, 4, 33, 17, 5, 17, 9, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0},   // stride 2
+    {9, 3, 15, 16, 4, 7, 8, 5, 4, 2, 2, 2, 1, 0, 0, 0, 0},     // stride 2, 5x4
+    {3, 2, 9, 10, 3, 9, 5, 3, 3, 1, 2, 1, 1, 0, 0, 0, 0},      // stride 1x2
 };
 
 int main(int argc, char **argv) {

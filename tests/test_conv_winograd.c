@@ -254,7 +254,73 @@ static void check_constant_weights(Ctx *c, const Shape *s) {
     free(per_call), free(kept), free(again);
 }
 
-static void test_shape(Ctx *c, ConvGeom g) {
+// [n][c][p] <-> [n][p][c] over `planes` images of `channels` x `pixels`.
+static void to_channels_last(const real *x, int planes, int channels, int pixels, real *out) {
+    for (int n = 0; n < planes; n++)
+        for (int ch = 0; ch < channels; ch++)
+            for (int p = 0; p < pixels; p++)
+                out[((size_t)n * pixels + p) * channels + ch] = x[((size_t)n * channels + ch) * pixels + p];
+}
+static void to_channels_first(const real *x, int planes, int channels, int pixels, real *out) {
+    for (int n = 0; n < planes; n++)
+        for (int ch = 0; ch < channels; ch++)
+            for (int p = 0; p < pixels; p++)
+                out[((size_t)n * channels + ch) * pixels + p] = x[((size_t)n * pixels + p) * channels + ch];
+}
+
+// Channels-last operands (sdinfer keeps activations NHWC between Winograd
+// convolutions): every combination of input, output and residual layouts, the
+// residual separate and in place (also in the other layout than the output: the
+// output overwrites a residual it reads in another order), gives the NCHW call's
+// bits, for every kernel set, both Winograd variants and 1-3 threads; the direct
+// algorithm refuses channels-last operands.
+static void check_channels_last(Ctx *c, const Shape *s) {
+    const ConvGeom *g = &s->g;
+    const size_t nx = x_size(g), ny = y_size(g);
+    const int in_pixels = g->in_h * g->in_w, out_pixels = g->out_h * g->out_w;
+    real *want = nan_array(ny), *y = nan_array(ny), *got = nan_array(ny);
+    real *x_last = nan_array(nx), *residual_last = nan_array(ny);
+    to_channels_last(s->x, g->batch, g->in_c, in_pixels, x_last);
+    to_channels_last(s->residual, g->batch, g->out_c, out_pixels, residual_last);
+    for (int set = 0; set < c->n_sets; set++) {
+        Backend *direct = c->be[set][0][0];
+        CHECK(c->t, direct->conv2d_channels_last(direct, g) == 0,
+              "%s direct [%s]: channels-last refused", c->sets[set]->isa, s->name);
+        for (int a = 1; a < ALGORITHMS; a++)
+            for (int v = 0; v < THREAD_VARIANTS; v++) {
+                Backend *be = c->be[set][a][v];
+                CHECK(c->t, be->conv2d_channels_last(be, g) == 1, "%s %s [%s]: channels-last taken",
+                      c->sets[set]->isa, algorithms[a], s->name);
+                be->conv2d_forward(be, g, s->x, s->w, s->bias, s->residual, 1, want);
+                for (int layout = 1; layout < 8; layout++)
+                    for (int in_place = 0; in_place < 2; in_place++) {
+                        ConvGeom lg = *g;
+                        lg.in_channels_last = layout & 1;
+                        lg.out_channels_last = layout >> 1 & 1;
+                        lg.residual_channels_last = layout >> 2 & 1;
+                        const real *residual = lg.residual_channels_last ? residual_last : s->residual;
+                        for (size_t i = 0; i < ny; i++) y[i] = NAN;
+                        if (in_place) memcpy(y, residual, sizeof(real) * ny), residual = y;
+                        be->conv2d_forward(be, &lg, lg.in_channels_last ? x_last : s->x, s->w,
+                                           s->bias, residual, 1, y);
+                        if (lg.out_channels_last)
+                            to_channels_first(y, g->batch, g->out_c, out_pixels, got);
+                        else
+                            memcpy(got, y, sizeof(real) * ny);
+                        CHECK(c->t, memcmp(got, want, sizeof(real) * ny) == 0,
+                              "%s %s %d threads [%s]: in %s, out %s, residual %s%s: the NCHW bits",
+                              c->sets[set]->isa, algorithms[a], v + 1, s->name,
+                              lg.in_channels_last ? "NHWC" : "NCHW",
+                              lg.out_channels_last ? "NHWC" : "NCHW",
+                              lg.residual_channels_last ? "NHWC" : "NCHW", in_place ? " in place" : "");
+                    }
+            }
+    }
+    free(want), free(y), free(got), free(x_last), free(residual_last);
+}
+
+// layouts: also check_channels_last (the hand-picked shapes).
+static void test_shape(Ctx *c, ConvGeom g, int layouts) {
     Shape s = {.g = g};
     snprintf(s.name, sizeof s.name, "batch %d, %d->%d ch, in %dx%d, out %dx%d, pad %d/%d",
              g.batch, g.in_c, g.out_c, g.in_h, g.in_w, g.out_h, g.out_w, g.pad_top, g.pad_left);
@@ -268,6 +334,7 @@ static void test_shape(Ctx *c, ConvGeom g) {
     make_references(&s);
     check_shape(c, &s);
     check_constant_weights(c, &s);
+    if (layouts) check_channels_last(c, &s);
     CHECK(c->t, memcmp(before, s.x, sizeof(real) * x_size(&g)) == 0, "input unchanged [%s]",
           s.name);
     for (int k = 0; k < OUTPUTS; k++) free(s.want[k]);
@@ -277,7 +344,7 @@ static void test_shape(Ctx *c, ConvGeom g) {
 // ---- the shapes -----------------------------------------------------------------------------
 
 static ConvGeom geometry(int batch, int in_c, int out_c, int h, int w, int pad, int pad_end) {
-    ConvGeom g = {batch, in_c, h, w, out_c, 0, 0, 3, 3, 1, 1, pad, pad, 0};
+    ConvGeom g = {batch, in_c, h, w, out_c, 0, 0, 3, 3, 1, 1, pad, pad, 0, 0, 0, 0};
     g.out_h = h + pad + pad_end - 2;
     g.out_w = w + pad + pad_end - 2;
     return g;
@@ -337,8 +404,9 @@ int main(int argc, char **argv) {
     for (int k = 0; k < fixed; k++)
         test_shape(&c, geometry(fixed_shapes[k].batch, fixed_shapes[k].in_c, fixed_shapes[k].out_c,
                                 fixed_shapes[k].h, fixed_shapes[k].w, fixed_shapes[k].pad,
-                                fixed_shapes[k].pad_end));
-    for (int k = 0; k < sampled; k++) test_shape(&c, sample_geometry(&c.rng));
+                                fixed_shapes[k].pad_end),
+                   1);
+    for (int k = 0; k < sampled; k++) test_shape(&c, sample_geometry(&c.rng), 0);
     printf("%d shapes (%d fixed, %d sampled, seed %llu); worst normalised error:\n", fixed + sampled,
            fixed, sampled, seed);
     for (int set = 0; set < c.n_sets; set++)

@@ -409,7 +409,7 @@ static void test_conv_resnet_shape(Ctx *c, const char *name, ConvGeom g) {
 }
 
 static void test_conv_bias_relu(Ctx *c) {
-    ConvGeom g = {3, 4, 6, 5, 6, 6, 5, 3, 3, 1, 1, 1, 1, 0};
+    ConvGeom g = {3, 4, 6, 5, 6, 6, 5, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0};
     const size_t nx = 3 * 4 * 30, ny = 3 * 6 * 30, nw = 6 * 4 * 9;
     real *x = random_array(c, nx, -1, 1), *w = random_array(c, nw, -0.5, 0.5), *bias = random_array(c, 6, -1, 1);
     real *dy = checked_calloc(ny, sizeof(real)), *y = checked_calloc(ny, sizeof(real));
@@ -430,8 +430,8 @@ static void test_conv_bias_relu(Ctx *c) {
 // The three passes give the same bits for any thread count (images in parallel,
 // or one after another with a threaded BLAS), so runs reproduce exactly.
 static void test_conv_thread_invariance(Ctx *c) {
-    const ConvGeom cases[2] = {{5, 8, 12, 10, 12, 12, 10, 3, 3, 1, 1, 1, 1, 0},
-                               {5, 8, 12, 10, 12, 6, 5, 3, 3, 2, 2, 1, 1, 0}};
+    const ConvGeom cases[2] = {{5, 8, 12, 10, 12, 12, 10, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0},
+                               {5, 8, 12, 10, 12, 6, 5, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0}};
     const int thread_counts[3] = {2, 3, 8};  // 8 > batch: the BLAS-threaded path
     for (int k = 0; k < 2; k++) {
         const ConvGeom *g = &cases[k];
@@ -618,10 +618,10 @@ int main(void) {
     test_pooling(&c);
     test_conv_bias_relu(&c);
     // ConvGeom: batch, in c/h/w, out c/h/w, kernel h/w, stride h/w, pad top/left.
-    test_conv_resnet_shape(&c, "3x3 16->16 32x32 batch 32", (ConvGeom){32, 16, 32, 32, 16, 32, 32, 3, 3, 1, 1, 1, 1, 0});
-    test_conv_resnet_shape(&c, "3x3/2 16->32 32x32 batch 32", (ConvGeom){32, 16, 32, 32, 32, 16, 16, 3, 3, 2, 2, 1, 1, 0});
-    test_conv_resnet_shape(&c, "3x3 64->64 8x8 batch 32", (ConvGeom){32, 64, 8, 8, 64, 8, 8, 3, 3, 1, 1, 1, 1, 0});
-    test_conv_resnet_shape(&c, "1x1 16->64 8x8 batch 32", (ConvGeom){32, 16, 8, 8, 64, 8, 8, 1, 1, 1, 1, 0, 0, 0});
+    test_conv_resnet_shape(&c, "3x3 16->16 32x32 batch 32", (ConvGeom){32, 16, 32, 32, 16, 32, 32, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0});
+    test_conv_resnet_shape(&c, "3x3/2 16->32 32x32 batch 32", (ConvGeom){32, 16, 32, 32, 32, 16, 16, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0});
+    test_conv_resnet_shape(&c, "3x3 64->64 8x8 batch 32", (ConvGeom){32, 64, 8, 8, 64, 8, 8, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0});
+    test_conv_resnet_shape(&c, "1x1 16->64 8x8 batch 32", (ConvGeom){32, 16, 8, 8, 64, 8, 8, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0});
     test_conv_thread_invariance(&c);
     test_batchnorm_float(&c);
     test_sgd(&c);

@@ -25,6 +25,8 @@
 // it is large enough (cpu_split_images). The blocks are fixed by the shape, so results
 // do not depend on the thread count (see backward filter for its sums).
 #include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cpu_ops.h"
@@ -266,6 +268,12 @@ static void direct_conv_batch(CpuState *st, int batch, const DirectConv *d, cons
     }
 }
 
+// Channels-last operands: only the Winograd path reads and writes them (its tiles are
+// channels-last anyway), so exactly the geometries it takes.
+int cpu_conv2d_channels_last(Backend *be, const ConvGeom *g) {
+    return cpu_winograd_tile(cpu_state(be), g) != 0;
+}
+
 void cpu_conv2d_forward(Backend *be, const ConvGeom *g, const real *x, const real *w,
                         const real *bias, const real *residual, int fuse_relu, real *y) {
     CpuState *st = cpu_state(be);
@@ -273,6 +281,12 @@ void cpu_conv2d_forward(Backend *be, const ConvGeom *g, const real *x, const rea
     if (winograd_tile) {
         cpu_winograd_forward(st, g, winograd_tile, x, w, bias, residual, fuse_relu, y);
         return;
+    }
+    if (g->in_channels_last || g->out_channels_last || g->residual_channels_last) {
+        // A caller that did not ask conv2d_channels_last: the other paths would read NHWC
+        // data as NCHW and return garbage.
+        fprintf(stderr, "cpu backend: a channels-last convolution this backend refused\n");
+        abort();
     }
     if (is_stride_one(g) && !is_pointwise(g)) {
         const DirectConv d = forward_as_direct(g);
@@ -361,7 +375,7 @@ void cpu_conv2d_backward_data(Backend *be, const ConvGeom *g, const real *w, con
         const DirectConv d = backward_data_as_direct(g);
         const ConvGeom as_forward = {g->batch,    d.in_c,    d.in_h,    d.in_w,     d.out_c,
                                      d.out_h,     d.out_w,   d.kernel_h, d.kernel_w, 1,
-                                     1,           d.pad_top, d.pad_left, 0};
+                                     1,           d.pad_top, d.pad_left, 0, 0, 0, 0};
         const int winograd_tile = cpu_winograd_tile(st, &as_forward);
         if (winograd_tile)
             cpu_winograd_forward(st, &as_forward, winograd_tile, dy, w_flipped, NULL, NULL, 0, dx);

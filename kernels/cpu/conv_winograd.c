@@ -98,28 +98,93 @@ void cpu_winograd_cache_free(CpuState *st) {
     free(st->winograd_weights.data);
 }
 
+// One forward call's operands and layouts, as the paths below share them.
+typedef struct {
+    const ConvGeom *g;
+    WinogradConv wc;
+    const real *u;  // transformed weights
+    const real *x, *bias, *residual;
+    int fuse_relu;
+    real *y;
+    size_t in_size, out_size;  // reals per image
+    WinogradConv residual_view;  // the residual seen as a convolution input (its transpose)
+} WinogradCall;
+
+// The residual that an epilogue in the output transform adds (channels-last): the
+// residual itself, or its transpose into `scratch` when it is NCHW and the output is
+// channels-last. NULL when the transpose back to NCHW adds it (winograd_to_nchw).
+static const real *channels_last_residual(const CpuKernels *k, const WinogradCall *c, int n0,
+                                          int images, real *scratch) {
+    const ConvGeom *g = c->g;
+    if (!c->residual) return NULL;
+    const real *first = c->residual + (size_t)n0 * c->out_size;
+    if (g->residual_channels_last) return first;
+    if (!g->out_channels_last) return NULL;
+    k->winograd_to_nhwc(&c->residual_view, images, first, scratch);
+    return scratch;
+}
+
+// Tiles [tile_begin, tile_end) of the images from n0, output channels [k_begin, k_end), from the input xt
+// (channels-last) to the output in its layout. yt: channels-last scratch for an NCHW
+// output; res: channels_last_residual's answer for these images.
+static void run_images(const CpuKernels *k, const WinogradCall *c, int n0, const real *xt, const real *res, int tile_begin, int tile_end,
+                       int k_begin, int k_end, real *blocks, real *yt) {
+    const ConvGeom *g = c->g;
+    real *y = c->y + (size_t)n0 * c->out_size;
+    const WinogradEpilogue epilogue = {c->bias, res, c->fuse_relu};
+    if (g->out_channels_last) {
+        k->winograd_tiles(&c->wc, xt, c->u, tile_begin, tile_end, k_begin, k_end, &epilogue,
+                          blocks, y);
+        return;
+    }
+    // NCHW output: the transpose back adds bias, residual and ReLU, unless the residual
+    // is channels-last (then the output transform adds all three, in the same order).
+    k->winograd_tiles(&c->wc, xt, c->u, tile_begin, tile_end, k_begin, k_end,
+                      res ? &epilogue : NULL, blocks, yt);
+}
+
+static void to_nchw(const CpuKernels *k, const WinogradCall *c, int n0, int images,
+                    const real *res, int k_begin, int k_end, const real *yt) {
+    if (c->g->out_channels_last) return;
+    const real *residual = c->residual ? c->residual + (size_t)n0 * c->out_size : NULL;
+    if (res)  // the epilogue has been applied
+        k->winograd_to_nchw(&c->wc, images, yt, NULL, NULL, 0, k_begin, k_end,
+                            c->y + (size_t)n0 * c->out_size);
+    else
+        k->winograd_to_nchw(&c->wc, images, yt, c->bias, residual, c->fuse_relu, k_begin, k_end,
+                            c->y + (size_t)n0 * c->out_size);
+}
+
+// The input of images [n0, n0 + images) channels-last: x itself, or its transpose.
+static const real *channels_last_input(const CpuKernels *k, const WinogradCall *c, int n0,
+                                       int images, real *scratch) {
+    const real *first = c->x + (size_t)n0 * c->in_size;
+    if (c->g->in_channels_last) return first;
+    k->winograd_to_nhwc(&c->wc, images, first, scratch);
+    return scratch;
+}
+
 // Images in groups of `group`, each group on one thread from input to output.
-static void images_in_parallel(CpuState *st, const ConvGeom *g, const WinogradConv *wc,
-                               const real *u, const real *x, const real *bias,
-                               const real *residual, int fuse_relu, real *y) {
+static void images_in_parallel(CpuState *st, const WinogradCall *c) {
     const CpuKernels *k = st->kernels;
-    const int per_image = winograd_tiles_per_image(wc);
+    const ConvGeom *g = c->g;
+    const int per_image = winograd_tiles_per_image(&c->wc);
     int group = (WINOGRAD_TILE_TARGET + per_image - 1) / per_image;
     if (group > g->batch) group = g->batch;
-    const size_t in_size = (size_t)g->in_c * g->in_h * g->in_w;
-    const size_t out_size = (size_t)g->out_c * g->out_h * g->out_w;
-    const size_t block = k->winograd_block_scratch_size(wc);
-    cpu_scratch_reserve(st, (size_t)group * (in_size + out_size) + block);
+    const size_t block = k->winograd_block_scratch_size(&c->wc);
+    const size_t group_in = (size_t)group * c->in_size, group_out = (size_t)group * c->out_size;
+    cpu_scratch_reserve(st, group_in + 2 * group_out + block);
     const int groups = (g->batch + group - 1) / group;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(st->threads) if (st->threads > 1 && groups > 1)
     for (int i = 0; i < groups; i++) {
         const int n0 = i * group, images = g->batch - n0 < group ? g->batch - n0 : group;
-        real *xt = st->scratch[omp_get_thread_num()].data;
-        real *yt = xt + (size_t)group * in_size, *blocks = yt + (size_t)group * out_size;
-        k->winograd_to_nhwc(wc, images, x + n0 * in_size, xt);
-        k->winograd_tiles(wc, xt, u, 0, images * per_image, 0, g->out_c, blocks, yt);
-        k->winograd_to_nchw(wc, images, yt, bias, residual ? residual + n0 * out_size : NULL,
-                            fuse_relu, 0, g->out_c, y + n0 * out_size);
+        real *scratch = st->scratch[omp_get_thread_num()].data;
+        real *xt_space = scratch, *yt = scratch + group_in, *rt = yt + group_out;
+        real *blocks = rt + group_out;
+        const real *xt = channels_last_input(k, c, n0, images, xt_space);
+        const real *res = channels_last_residual(k, c, n0, images, rt);
+        run_images(k, c, n0, xt, res, 0, images * per_image, 0, g->out_c, blocks, yt);
+        to_nchw(k, c, n0, images, res, 0, g->out_c, yt);
     }
 }
 
@@ -128,27 +193,35 @@ static void images_in_parallel(CpuState *st, const ConvGeom *g, const WinogradCo
 // every input tile (all channels need them: repeated work, a small part of a call), then
 // computes the products, output transforms and transpose back of its own channels only,
 // so it reads only its part of the transformed weights (at batch 1 those come from
-// memory, not cache: the products wait for them) and there is no barrier inside the call.
-static void channels_per_thread(CpuState *st, const ConvGeom *g, const WinogradConv *wc,
-                                const real *u, const real *x, const real *bias,
-                                const real *residual, int fuse_relu, real *y) {
+// memory, not cache: the products wait for them). No barrier inside the call, except
+// where the residual's layout differs from the output's and the residual may be the
+// output itself: then every thread must have read the residual before any writes.
+static void channels_per_thread(CpuState *st, const WinogradCall *c) {
     const CpuKernels *k = st->kernels;
-    const int per_image = winograd_tiles_per_image(wc);
+    const ConvGeom *g = c->g;
+    const int per_image = winograd_tiles_per_image(&c->wc);
     const int lanes = k->vector_bytes / (int)sizeof(real), vectors = g->out_c / lanes;
-    const size_t in_size = (size_t)g->in_c * g->in_h * g->in_w;
-    const size_t out_size = (size_t)g->out_c * g->out_h * g->out_w;
-    cpu_scratch_reserve(st, in_size + out_size + k->winograd_block_scratch_size(wc));
+    const int mixed = c->residual && g->residual_channels_last != g->out_channels_last;
+    cpu_scratch_reserve(st, c->in_size + 2 * c->out_size + k->winograd_block_scratch_size(&c->wc));
 #pragma omp parallel num_threads(st->threads)
     {
         const int thread = omp_get_thread_num(), threads = omp_get_num_threads();
         const int k_begin = vectors * thread / threads * lanes;
         const int k_end = vectors * (thread + 1) / threads * lanes;
-        real *xt = st->scratch[thread].data, *yt = xt + in_size, *blocks = yt + out_size;
-        for (int n = 0; n < g->batch && k_begin < k_end; n++) {
-            k->winograd_to_nhwc(wc, 1, x + n * in_size, xt);
-            k->winograd_tiles(wc, xt, u, 0, per_image, k_begin, k_end, blocks, yt);
-            k->winograd_to_nchw(wc, 1, yt, bias, residual ? residual + n * out_size : NULL,
-                                fuse_relu, k_begin, k_end, y + n * out_size);
+        real *xt_space = st->scratch[thread].data, *yt = xt_space + c->in_size;
+        real *rt = yt + c->out_size, *blocks = rt + c->out_size;
+        for (int n = 0; n < g->batch; n++) {
+            const real *xt = channels_last_input(k, c, n, 1, xt_space);
+            const real *res = channels_last_residual(k, c, n, 1, rt);
+            if (mixed && g->out_channels_last) {
+#pragma omp barrier
+            }
+            if (k_begin < k_end)
+                run_images(k, c, n, xt, res, 0, per_image, k_begin, k_end, blocks, yt);
+            if (mixed && !g->out_channels_last) {
+#pragma omp barrier
+            }
+            if (k_begin < k_end) to_nchw(k, c, n, 1, res, k_begin, k_end, yt);
         }
     }
 }
@@ -156,33 +229,30 @@ static void channels_per_thread(CpuState *st, const ConvGeom *g, const WinogradC
 // Fewer images than threads, and fewer vectors of output channels than threads: each
 // image's tiles, then its output channels, split between the threads. The
 // channels-last copies live in thread 0's scratch.
-static void threads_per_image(CpuState *st, const ConvGeom *g, const WinogradConv *wc,
-                              const real *u, const real *x, const real *bias,
-                              const real *residual, int fuse_relu, real *y) {
+static void threads_per_image(CpuState *st, const WinogradCall *c) {
     const CpuKernels *k = st->kernels;
-    const int per_image = winograd_tiles_per_image(wc);
+    const ConvGeom *g = c->g;
+    const int per_image = winograd_tiles_per_image(&c->wc);
     const int lanes = k->vector_bytes / (int)sizeof(real);
-    const size_t in_size = (size_t)g->in_c * g->in_h * g->in_w;
-    const size_t out_size = (size_t)g->out_c * g->out_h * g->out_w;
-    cpu_scratch_reserve(st, in_size + out_size + k->winograd_block_scratch_size(wc));
-    real *xt = st->scratch[0].data, *yt = xt + in_size;
+    cpu_scratch_reserve(st, c->in_size + 2 * c->out_size + k->winograd_block_scratch_size(&c->wc));
+    real *xt_space = st->scratch[0].data, *yt = xt_space + c->in_size, *rt = yt + c->out_size;
     int chunk = (per_image + st->threads - 1) / st->threads;
     if (chunk > WINOGRAD_TILE_TARGET) chunk = WINOGRAD_TILE_TARGET;
     const int chunks = (per_image + chunk - 1) / chunk, channel_vectors = g->out_c / lanes;
     for (int n = 0; n < g->batch; n++) {
-        k->winograd_to_nhwc(wc, 1, x + n * in_size, xt);
+        const real *xt = channels_last_input(k, c, n, 1, xt_space);
+        const real *res = channels_last_residual(k, c, n, 1, rt);
 #pragma omp parallel num_threads(st->threads)
         {
-            real *blocks = st->scratch[omp_get_thread_num()].data + in_size + out_size;
+            real *blocks = st->scratch[omp_get_thread_num()].data + c->in_size + 2 * c->out_size;
 #pragma omp for schedule(dynamic, 1)
-            for (int c = 0; c < chunks; c++) {
-                const int end = (c + 1) * chunk < per_image ? (c + 1) * chunk : per_image;
-                k->winograd_tiles(wc, xt, u, c * chunk, end, 0, g->out_c, blocks, yt);
+            for (int i = 0; i < chunks; i++) {
+                const int end = (i + 1) * chunk < per_image ? (i + 1) * chunk : per_image;
+                run_images(k, c, n, xt, res, i * chunk, end, 0, g->out_c, blocks, yt);
             }
 #pragma omp for schedule(static)
             for (int v = 0; v < channel_vectors; v++)
-                k->winograd_to_nchw(wc, 1, yt, bias, residual ? residual + n * out_size : NULL,
-                                    fuse_relu, v * lanes, (v + 1) * lanes, y + n * out_size);
+                to_nchw(k, c, n, 1, res, v * lanes, (v + 1) * lanes, yt);
         }
     }
 }
@@ -198,15 +268,27 @@ static int winograd_split_channels(const CpuState *st, const ConvGeom *g, int la
 
 void cpu_winograd_forward(CpuState *st, const ConvGeom *g, int m, const real *x, const real *w,
                           const real *bias, const real *residual, int fuse_relu, real *y) {
-    const WinogradConv wc = winograd_conv(g, m);
-    const real *u = transformed_weights(st, g, &wc, w);
+    const WinogradCall c = {
+        .g = g,
+        .wc = winograd_conv(g, m),
+        .x = x,
+        .bias = bias,
+        .residual = residual,
+        .fuse_relu = fuse_relu,
+        .y = y,
+        .in_size = (size_t)g->in_c * g->in_h * g->in_w,
+        .out_size = (size_t)g->out_c * g->out_h * g->out_w,
+        .residual_view = {m, g->out_c, g->out_h, g->out_w, g->out_c, g->out_h, g->out_w, 0, 0},
+    };
+    WinogradCall call = c;
+    call.u = transformed_weights(st, g, &call.wc, w);
     const int lanes = st->kernels->vector_bytes / (int)sizeof(real);
     if (winograd_split_channels(st, g, lanes))
-        channels_per_thread(st, g, &wc, u, x, bias, residual, fuse_relu, y);
+        channels_per_thread(st, &call);
     else if (cpu_split_images(st, g->batch, conv_macs(g)))
-        threads_per_image(st, g, &wc, u, x, bias, residual, fuse_relu, y);
+        threads_per_image(st, &call);
     else
-        images_in_parallel(st, g, &wc, u, x, bias, residual, fuse_relu, y);
+        images_in_parallel(st, &call);
 }
 
 // The filter gradient sums over images. As the direct one (conv.c), the sum is split

@@ -33,6 +33,15 @@ typedef struct {
     int pad_top, pad_left;
 } WinogradConv;
 
+// What winograd_tiles adds to each output before storing it: y = ReLU?(conv + bias[k] +
+// residual). bias and residual may be NULL; residual is channels-last like the output
+// ([images][out_h * out_w][out_c], indexed as the output) and may be the output itself.
+typedef struct {
+    const real *bias;
+    const real *residual;
+    int fuse_relu;
+} WinogradEpilogue;
+
 static inline int winograd_tiles_per_image(const WinogradConv *wc) {
     return ((wc->out_h + wc->m - 1) / wc->m) * ((wc->out_w + wc->m - 1) / wc->m);
 }
@@ -80,8 +89,10 @@ typedef struct {
     // [images][out_h * out_w][out_c]. Every tile's input transform is computed whatever
     // the channel range (each output channel needs all of it), so threads that split the
     // output channels each repeat it; each value is computed the same way for any range.
+    // ep: the epilogue applied on the way out, or NULL (the plain convolution).
     void (*winograd_tiles)(const WinogradConv *wc, const real *xt, const real *u, int tile_begin,
-                           int tile_end, int k_begin, int k_end, real *scratch, real *yt);
+                           int tile_end, int k_begin, int k_end, const WinogradEpilogue *ep,
+                           real *scratch, real *yt);
     // y [images][out_c][out_h][out_w] channels [k_begin, k_end) (multiples of the vector
     // length) = ReLU?(yt + bias[k] + residual); bias, residual may be NULL; residual may be y.
     void (*winograd_to_nchw)(const WinogradConv *wc, int images, const real *yt,

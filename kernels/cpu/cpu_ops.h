@@ -99,6 +99,7 @@ void cpu_winograd_filter(CpuState *st, const ConvGeom *g, int m, const real *x, 
 void cpu_winograd_cache_free(CpuState *st);
 
 // ---- convolution (conv.c) ----
+int cpu_conv2d_channels_last(Backend *be, const ConvGeom *g);
 void cpu_conv2d_forward(Backend *be, const ConvGeom *g, const real *x, const real *w,
                         const real *bias, const real *residual, int fuse_relu, real *y);
 void cpu_conv2d_backward_data(Backend *be, const ConvGeom *g, const real *w, const real *dy,

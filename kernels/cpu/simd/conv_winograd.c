@@ -313,12 +313,17 @@ __attribute__((always_inline)) SIMD_FMA static inline void input_tile(
 }
 
 // The tile's m x m outputs of channels [k_begin, k_end) from M[xi][slot][k] into yt
-// (channels-last, valid pixels only).
+// (channels-last, valid pixels only), through the epilogue when there is one: + bias,
+// + residual (read before the same thread writes the element: it may be yt itself),
+// then ReLU, in the order winograd_to_nchw adds them (the same results either way).
 __attribute__((always_inline)) SIMD_FMA static inline void output_tile(
     const WinogradConv *wc, const int m, const real *mm, TilePosition tp, int slot, int k_begin,
-    int k_end, real *yt) {
+    int k_end, const WinogradEpilogue *ep, real *yt) {
     const int a = m + 2, channels = wc->out_c;
-    real *image = yt + (size_t)tp.image * wc->out_h * wc->out_w * channels;
+    const size_t image_offset = (size_t)tp.image * wc->out_h * wc->out_w * channels;
+    real *image = yt + image_offset;
+    const real *residual = ep && ep->residual ? ep->residual + image_offset : NULL;
+    const RealVec zero = {0};
     for (int k0 = k_begin; k0 < k_end; k0 += VEC_LEN) {
         RealVec rows[ALPHA_MAX][ALPHA_MAX];
         for (int i = 0; i < a; i++) {
@@ -335,8 +340,15 @@ __attribute__((always_inline)) SIMD_FMA static inline void output_tile(
             if (col >= wc->out_w) continue;
             for (int i = 0; i < m; i++) {
                 const int row = tp.ty * m + i;
-                if (row < wc->out_h)
-                    store_vec(image + ((size_t)row * wc->out_w + col) * channels + k0, out[i]);
+                if (row >= wc->out_h) continue;
+                const size_t at = ((size_t)row * wc->out_w + col) * channels + k0;
+                RealVec v = out[i];
+                if (ep) {
+                    if (ep->bias) v += load_vec(ep->bias + k0);
+                    if (residual) v += load_vec(residual + at);
+                    if (ep->fuse_relu) v = (RealVec)((IndexVec)v & (IndexVec)(v > zero));
+                }
+                store_vec(image + at, v);
             }
         }
     }
@@ -429,7 +441,7 @@ SIMD_FMA static void products(const WinogradConv *wc, const real *v, const real 
 
 __attribute__((always_inline)) SIMD_FMA static inline void tiles_with(
     const WinogradConv *wc, const int m, const real *xt, const real *u, int tile_begin,
-    int tile_end, int k_begin, int k_end, real *scratch, real *yt) {
+    int tile_end, int k_begin, int k_end, const WinogradEpilogue *ep, real *scratch, real *yt) {
     const int a = m + 2;
     real *v = scratch, *mm = scratch + (size_t)a * a * TILE_BLOCK * wc->in_c;
     for (int t0 = tile_begin; t0 < tile_end; t0 += TILE_BLOCK) {
@@ -441,19 +453,19 @@ __attribute__((always_inline)) SIMD_FMA static inline void tiles_with(
             input_tile(wc, m, xt, tile_position(wc, t0 + slot), TILE_BLOCK, slot, v);
         products(wc, v, u, slots, k_begin, k_end, mm);
         for (int slot = 0; slot < count; slot++)
-            output_tile(wc, m, mm, tile_position(wc, t0 + slot), slot, k_begin, k_end, yt);
+            output_tile(wc, m, mm, tile_position(wc, t0 + slot), slot, k_begin, k_end, ep, yt);
     }
 }
 
 // Output channels [k_begin, k_end) of tiles [tile_begin, tile_end) of the images in xt
-// (channels-last) into yt.
+// (channels-last) into yt, through the epilogue ep (may be NULL).
 SIMD_FMA void SIMD_NAME(winograd_tiles)(const WinogradConv *wc, const real *xt, const real *u,
                                         int tile_begin, int tile_end, int k_begin, int k_end,
-                                        real *scratch, real *yt) {
+                                        const WinogradEpilogue *ep, real *scratch, real *yt) {
     if (wc->m == 2)
-        tiles_with(wc, 2, xt, u, tile_begin, tile_end, k_begin, k_end, scratch, yt);
+        tiles_with(wc, 2, xt, u, tile_begin, tile_end, k_begin, k_end, ep, scratch, yt);
     else
-        tiles_with(wc, 4, xt, u, tile_begin, tile_end, k_begin, k_end, scratch, yt);
+        tiles_with(wc, 4, xt, u, tile_begin, tile_end, k_begin, k_end, ep, scratch, yt);
 }
 
 // ---- the filter gradient -----------------------------------------------------------------------

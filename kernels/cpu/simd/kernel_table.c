@@ -16,8 +16,8 @@ void SIMD_NAME(winograd_weights)(const WinogradConv *wc, const real *w, real *u)
 size_t SIMD_NAME(winograd_block_scratch_size)(const WinogradConv *wc);
 void SIMD_NAME(winograd_to_nhwc)(const WinogradConv *wc, int images, const real *x, real *xt);
 void SIMD_NAME(winograd_tiles)(const WinogradConv *wc, const real *xt, const real *u,
-                              int tile_begin, int tile_end, int k_begin, int k_end, real *scratch,
-                              real *yt);
+                              int tile_begin, int tile_end, int k_begin, int k_end,
+                              const WinogradEpilogue *ep, real *scratch, real *yt);
 void SIMD_NAME(winograd_to_nchw)(const WinogradConv *wc, int images, const real *yt,
                                  const real *bias, const real *residual, int fuse_relu,
                                  int k_begin, int k_end, real *y);
