@@ -10,7 +10,8 @@
 
 PlanOptions plan_default_options(void) {
     return (PlanOptions){.batch_size = 0, .append_softmax = 0, .fold_batchnorm = 1,
-                         .fuse_activations = 1, .max_memory_bytes = host_memory_bytes()};
+                         .fuse_activations = 1, .channels_last = 1,
+                         .max_memory_bytes = host_memory_bytes()};
 }
 
 static LoadStatus out_of_memory(PlanBuilder *b) {
@@ -611,6 +612,7 @@ LoadStatus plan_create(const OnnxGraph *graph, Backend *be, const PlanOptions *o
     if (status == LOAD_OK) status = infer_all_shapes(b);
     if (status == LOAD_OK) status = plan_fuse(b);
     if (status == LOAD_OK) status = lower_all(b);
+    if (status == LOAD_OK && plan_choose_layouts(b) != 0) status = out_of_memory(b);
     if (status == LOAD_OK) status = plan_assign_memory(b);
     free_builder(b);
     if (status != LOAD_OK) {

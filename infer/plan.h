@@ -23,6 +23,7 @@ typedef struct {
     int append_softmax;     // also compute softmax over the last axis of output 0 (probabilities)
     int fold_batchnorm;     // fold BN into Conv where possible
     int fuse_activations;   // fuse ReLU into Conv / Add
+    int channels_last;      // keep activations channels-last between convolutions that prefer it
     // A plan whose weights plus activation arena need more bytes than this is
     // refused before they are allocated (default: the host's physical memory).
     size_t max_memory_bytes;
@@ -105,6 +106,7 @@ typedef struct {
     int fused_adds;  // residual Adds computed in the epilogue of the conv before them
     int views;
     int folded_nodes;  // computed on the host when the plan was made (shape computations, constants)
+    int channels_last;  // activations kept channels-last between convolutions (plan_layout.c)
 } PlanStats;
 
 typedef struct {

@@ -46,6 +46,10 @@ int plan_builder_add_tensor(PlanBuilder *b, const TensorShape *shape, const Host
 // plan_fusion.c: decides BN folding and ReLU fusion (fills lowering[], writer[]).
 LoadStatus plan_fuse(PlanBuilder *b);
 
+// plan_layout.c: which activations stay channels-last between convolutions (sets the
+// conv steps' ConvGeom layout flags). 0, or -1 when out of memory.
+int plan_choose_layouts(PlanBuilder *b);
+
 // plan_memory.c: drops dead steps, assigns activation memory by liveness,
 // uploads constants, resolves every tensor's device pointer.
 LoadStatus plan_assign_memory(PlanBuilder *b);

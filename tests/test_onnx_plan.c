@@ -1,8 +1,9 @@
 // The planner and executor on a real PyTorch export (tests/fixtures/, made by
 // tools/make_torch_fixture.py): logits against PyTorch's own, with and without
 // BN folding and ReLU fusion, at other batch sizes (dynamic batch), the
-// torch-fused export, memory reuse that never clobbers a live tensor, and no
-// device allocation once the plan exists.
+// torch-fused export, memory reuse that never clobbers a live tensor, no device
+// allocation once the plan exists, and channels-last activations between Winograd
+// convolutions giving the NCHW plan's bits.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "../infer/onnx_graph.h"
 #include "../infer/onnx_tensor.h"
 #include "../infer/plan.h"
+#include "cpu/cpu_kernels.h"
 #include "harness.h"
 
 #define FIXTURES "tests/fixtures/"
@@ -233,6 +235,78 @@ static void check_no_allocation_per_batch(TestContext *t, Backend *cpu) {
     onnx_graph_free(graph);
 }
 
+static Plan *plan_with_layouts(TestContext *t, const OnnxGraph *graph, Backend *be, int batch,
+                               int channels_last) {
+    PlanOptions options = plan_default_options();
+    options.batch_size = batch;
+    options.channels_last = channels_last;
+    Plan *plan = NULL;
+    char err[1024];
+    CHECK(t, plan_create(graph, be, &options, &plan, err, sizeof err) == LOAD_OK,
+          "plan (channels_last %d): %s", channels_last, err);
+    return plan;
+}
+
+// Channels-last activations (plan_layout.c) on the two fixture ResNets (one with
+// 1x1 projection shortcuts, one with PyTorch's option-A Pad/Slice shortcut: residuals
+// that come NCHW into a channels-last block) for every kernel set this CPU runs and
+// 1 and 2 threads: the plan keeps activations channels-last where the set's vectors
+// fit the channels (the portable set's 4 lanes fit all of them), and the logits are
+// bit-identical to the NCHW plan's and within 1e-4 of PyTorch's.
+static void check_channels_last(TestContext *t) {
+    static const char *const models[2][3] = {
+        {FIXTURES "tiny_resnet.onnx", FIXTURES "tiny_resnet_input.pb", FIXTURES "tiny_resnet_logits.pb"},
+        {FIXTURES "cifar_pad_resnet_op13.onnx", FIXTURES "cifar_pad_input.pb",
+         FIXTURES "cifar_pad_logits.pb"}};
+    const CpuKernels *sets[3];
+    const int n_sets = cpu_kernels_available(sets, 3);
+    char err[1024];
+    for (int m = 0; m < 2; m++) {
+        OnnxGraph *graph = NULL;
+        HostTensor *input = NULL, *logits = NULL;
+        if (onnx_graph_load_file(models[m][0], &graph, err, sizeof err) != LOAD_OK ||
+            onnx_tensor_read_file(models[m][1], &input, err, sizeof err) != LOAD_OK ||
+            onnx_tensor_read_file(models[m][2], &logits, err, sizeof err) != LOAD_OK) {
+            CHECK(t, 0, "%s", err);
+        } else {
+            const int batch = (int)input->shape.dims[0];
+            int images[64];
+            for (int i = 0; i < batch && i < 64; i++) images[i] = i;
+            for (int set = 0; set < n_sets; set++)
+                for (int threads = 1; threads <= 2; threads++) {
+                    const CpuBackendOptions o = {threads, sets[set]->isa, NULL};
+                    Backend *be = backend_cpu_create_with(&o, err, sizeof err);
+                    CHECK(t, be != NULL, "cpu backend %s: %s", sets[set]->isa, err);
+                    if (!be) continue;
+                    Plan *last = plan_with_layouts(t, graph, be, batch, 1);
+                    Plan *first = plan_with_layouts(t, graph, be, batch, 0);
+                    if (last && first) {
+                        real *got = run_images(last, input, images, batch);
+                        real *want = run_images(first, input, images, batch);
+                        const size_t n = last->tensors[last->outputs[0]].count;
+                        char what[256];
+                        snprintf(what, sizeof what, "%s, %s, %d threads, channels-last", models[m][0],
+                                 sets[set]->isa, threads);
+                        CHECK(t, first->stats.channels_last == 0, "%s: none without the option", what);
+                        if (strcmp(sets[set]->isa, "portable") == 0)
+                            CHECK(t, last->stats.channels_last > 0, "%s: %d activations kept", what,
+                                  last->stats.channels_last);
+                        CHECK(t, memcmp(got, want, n * sizeof(real)) == 0,
+                              "%s (%d activations): logits bit-identical to NCHW", what,
+                              last->stats.channels_last);
+                        check_logits(t, got, logits, images, batch, what);
+                        check_no_clobbering(t, last);
+                        free(got), free(want);
+                    }
+                    plan_free(last), plan_free(first);
+                    be->destroy(be);
+                }
+        }
+        host_tensor_free(input), host_tensor_free(logits);
+        onnx_graph_free(graph);
+    }
+}
+
 int main(void) {
     TestContext t = {"test_onnx_plan", 0, 0};
     char err[256];
@@ -243,5 +317,6 @@ int main(void) {
         check_no_allocation_per_batch(&t, be);
         be->destroy(be);
     }
+    check_channels_last(&t);
     return test_finish(&t);
 }
