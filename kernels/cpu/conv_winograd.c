@@ -110,6 +110,17 @@ typedef struct {
     WinogradConv residual_view;  // the residual seen as a convolution input (its transpose)
 } WinogradCall;
 
+// Asks for `count` reals from p in cache, one request per line. A channels-last operand
+// is read by the tiles straight from the activation (no transpose first): its image
+// was written a whole layer ago and has left the core's caches, and the tiles read it
+// in small blocks of rows that the hardware prefetchers do not anticipate, so the loads
+// would wait for memory one window at a time. Asking for the image in one sweep lets the
+// memory system fetch it in parallel, as the transpose's sequential reads did.
+static void prefetch_range(const real *p, size_t count) {
+    const size_t line = 64 / sizeof(real);
+    for (size_t i = 0; i < count; i += line) __builtin_prefetch(p + i, 0, 3);
+}
+
 // The residual that an epilogue in the output transform adds (channels-last): the
 // residual itself, or its transpose into `scratch` when it is NCHW and the output is
 // channels-last. NULL when the transpose back to NCHW adds it (winograd_to_nchw).
@@ -118,7 +129,10 @@ static const real *channels_last_residual(const CpuKernels *k, const WinogradCal
     const ConvGeom *g = c->g;
     if (!c->residual) return NULL;
     const real *first = c->residual + (size_t)n0 * c->out_size;
-    if (g->residual_channels_last) return first;
+    if (g->residual_channels_last) {
+        prefetch_range(first, (size_t)images * c->out_size);
+        return first;
+    }
     if (!g->out_channels_last) return NULL;
     k->winograd_to_nhwc(&c->residual_view, images, first, scratch);
     return scratch;
@@ -159,7 +173,10 @@ static void to_nchw(const CpuKernels *k, const WinogradCall *c, int n0, int imag
 static const real *channels_last_input(const CpuKernels *k, const WinogradCall *c, int n0,
                                        int images, real *scratch) {
     const real *first = c->x + (size_t)n0 * c->in_size;
-    if (c->g->in_channels_last) return first;
+    if (c->g->in_channels_last) {
+        prefetch_range(first, (size_t)images * c->in_size);
+        return first;
+    }
     k->winograd_to_nhwc(&c->wc, images, first, scratch);
     return scratch;
 }
