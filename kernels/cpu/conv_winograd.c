@@ -205,15 +205,17 @@ static void images_in_parallel(CpuState *st, const WinogradCall *c) {
     }
 }
 
-// Fewer images than threads, and at least a vector of output channels per thread: the
-// threads split the output channels. Each one transposes the whole image and transforms
-// every input tile (all channels need them: repeated work, a small part of a call), then
-// computes the products, output transforms and transpose back of its own channels only,
-// so it reads only its part of the transformed weights (at batch 1 those come from
-// memory, not cache: the products wait for them). No barrier inside the call, except
-// where the residual's layout differs from the output's and the residual may be the
-// output itself: then every thread must have read the residual before any writes.
-static void channels_per_thread(CpuState *st, const WinogradCall *c) {
+// Fewer images than threads: the threads split each image, without barriers inside the
+// call. With a vector of output channels for every thread they split the output
+// channels: each one transposes the whole image and transforms every input tile (all
+// channels need them: repeated work, a small part of a call), then computes the
+// products, output transforms and transpose back of its own channels only, so it reads
+// only its part of the transformed weights (at batch 1 those come from memory, not
+// cache: the products wait for them). Otherwise, when the output is channels-last (no
+// transpose back that needs every tile), they split the tiles. A barrier only where the
+// residual's layout differs from the output's and the residual may be the output
+// itself: then every thread must have read the residual before any writes.
+static void split_each_image(CpuState *st, const WinogradCall *c) {
     const CpuKernels *k = st->kernels;
     const ConvGeom *g = c->g;
     const int per_image = winograd_tiles_per_image(&c->wc);
@@ -223,8 +225,12 @@ static void channels_per_thread(CpuState *st, const WinogradCall *c) {
 #pragma omp parallel num_threads(st->threads)
     {
         const int thread = omp_get_thread_num(), threads = omp_get_num_threads();
-        const int k_begin = vectors * thread / threads * lanes;
-        const int k_end = vectors * (thread + 1) / threads * lanes;
+        const int by_channels = vectors >= threads;
+        const int k_begin = by_channels ? vectors * thread / threads * lanes : 0;
+        const int k_end = by_channels ? vectors * (thread + 1) / threads * lanes : g->out_c;
+        const int tile_begin = by_channels ? 0 : per_image * thread / threads;
+        const int tile_end = by_channels ? per_image : per_image * (thread + 1) / threads;
+        const int has_work = k_begin < k_end && tile_begin < tile_end;
         real *xt_space = st->scratch[thread].data, *yt = xt_space + c->in_size;
         real *rt = yt + c->out_size, *blocks = rt + c->out_size;
         for (int n = 0; n < g->batch; n++) {
@@ -233,12 +239,12 @@ static void channels_per_thread(CpuState *st, const WinogradCall *c) {
             if (mixed && g->out_channels_last) {
 #pragma omp barrier
             }
-            if (k_begin < k_end)
-                run_images(k, c, n, xt, res, 0, per_image, k_begin, k_end, blocks, yt);
+            if (has_work)
+                run_images(k, c, n, xt, res, tile_begin, tile_end, k_begin, k_end, blocks, yt);
             if (mixed && !g->out_channels_last) {
 #pragma omp barrier
             }
-            if (k_begin < k_end) to_nchw(k, c, n, 1, res, k_begin, k_end, yt);
+            if (has_work) to_nchw(k, c, n, 1, res, k_begin, k_end, yt);
         }
     }
 }
@@ -274,12 +280,14 @@ static void threads_per_image(CpuState *st, const WinogradCall *c) {
     }
 }
 
-// Whether the threads split one image's output channels (channels_per_thread): fewer
-// images than threads, a vector of output channels for every thread, and enough work
-// for each to pay for waking it (no barriers inside: a lower bar than cpu_split_images).
+// Whether the threads split each image (split_each_image): fewer images than threads,
+// a vector of output channels for every thread or a channels-last output, and enough
+// work for each thread to pay for waking it (no barriers inside: a lower bar than
+// cpu_split_images).
 #define WINOGRAD_SPLIT_MIN_MACS_PER_THREAD (512.0 * 1024)
-static int winograd_split_channels(const CpuState *st, const ConvGeom *g, int lanes) {
-    return st->threads > 1 && g->batch < st->threads && g->out_c / lanes >= st->threads &&
+static int winograd_split_image(const CpuState *st, const ConvGeom *g, int lanes) {
+    return st->threads > 1 && g->batch < st->threads &&
+           (g->out_c / lanes >= st->threads || g->out_channels_last) &&
            conv_macs(g) >= WINOGRAD_SPLIT_MIN_MACS_PER_THREAD * st->threads;
 }
 
@@ -300,8 +308,8 @@ void cpu_winograd_forward(CpuState *st, const ConvGeom *g, int m, const real *x,
     WinogradCall call = c;
     call.u = transformed_weights(st, g, &call.wc, w);
     const int lanes = st->kernels->vector_bytes / (int)sizeof(real);
-    if (winograd_split_channels(st, g, lanes))
-        channels_per_thread(st, &call);
+    if (winograd_split_image(st, g, lanes))
+        split_each_image(st, &call);
     else if (cpu_split_images(st, g->batch, conv_macs(g)))
         threads_per_image(st, &call);
     else
