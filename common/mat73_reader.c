@@ -242,6 +242,7 @@ int mat73_reader_ask(Mat73Reader *reader, const char *path, const char *name, Ma
         return -1;
     }
     *var = reply.var;
+    var->name[sizeof var->name - 1] = '\0';
     if (values) *values = data;
     return 0;
 }

@@ -3,12 +3,13 @@
 // slow path (libmatio and libhdf5 in a reader process, not instrumented) does not slow
 // down the level-5 campaign. Input: test_32x32.mat.
 //
-// The programs start one reader process per v7.3 file; under ASan a fork of the
-// fuzzer costs about 25 ms (the copy-on-write faults of its shadow memory and
-// allocator), 20 times the reading itself. Here one reader serves the inputs one
+// The programs start one reader process per v7.3 file. Under ASan a fork of the
+// fuzzer costs far more than the reading: perf put about 25 ms of CPU time on each
+// child (page-table copies and the copy-on-write faults of the shadow memory and the
+// allocator): 11 to 13 executions/s in all. Here one reader serves the inputs one
 // after the other (each request opens the file afresh: mat73_reader.h) and is
 // replaced when it crashes or after MAX_REQUESTS requests, which bounds whatever
-// libmatio or libhdf5 leak in it.
+// libmatio or libhdf5 leave behind in it.
 #include <string.h>
 
 #include "../common/data_loaders.h"
