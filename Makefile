@@ -81,7 +81,7 @@ endif
 endif
 
 # libhdf5 (Debian's serial build, under libmatio): initialised once before the
-# child processes that read MATLAB v7.3 files (common/matfile_v73.c).
+# reader processes that read MATLAB v7.3 files (common/mat73_reader.c).
 HDF5_CFLAGS ?= $(shell pkg-config --cflags hdf5 2>/dev/null || echo -I/usr/include/hdf5/serial)
 HDF5_LIBS   ?= $(shell pkg-config --libs hdf5 2>/dev/null || echo -lhdf5_serial)
 # OpenMPI (optional, tools/deps.sh installs it): sdtrain trains data-parallel under

@@ -13,6 +13,11 @@ int cifar_load(DatasetKind kind, const char *dir, DatasetSplit split, Dataset *o
                size_t err_len);
 // SVHN format 2 (cropped digits), MATLAB files.
 int svhn_load(const char *dir, DatasetSplit split, Dataset *out, char *err, size_t err_len);
+// One SVHN file (out zeroed by the caller). v73_reader: NULL, or a reader process
+// for MATLAB v7.3 files kept across files (common/mat73_reader.h).
+typedef struct Mat73Reader Mat73Reader;
+int svhn_load_file(const char *path, Mat73Reader *v73_reader, Dataset *out, char *err,
+                   size_t err_len);
 // MNIST or Fashion-MNIST, IDX files (gzipped or not).
 int idx_load(DatasetKind kind, const char *dir, DatasetSplit split, Dataset *out, char *err,
              size_t err_len);

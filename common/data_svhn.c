@@ -93,7 +93,12 @@ int svhn_load(const char *dir, DatasetSplit split, Dataset *out, char *err, size
                                              : "extra_32x32.mat";
     char path[SVHN_PATH_MAX];
     if (data_join_path(path, sizeof path, dir, name, err, err_len) != 0) return -1;
-    MatFile *mf = mat_open(path, err, err_len);
+    return svhn_load_file(path, NULL, out, err, err_len);
+}
+
+int svhn_load_file(const char *path, Mat73Reader *v73_reader, Dataset *out, char *err,
+                   size_t err_len) {
+    MatFile *mf = mat_open_with_reader(path, v73_reader, err, err_len);
     if (!mf) return -1;
     MatVariable x;
     uint8_t *pixels = NULL;

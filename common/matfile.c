@@ -553,13 +553,14 @@ static const char *header_problem(const uint8_t *header, size_t header_bytes,
     return NULL;
 }
 
-static MatFile *open_v73(const char *path, int64_t size, char *err, size_t err_len) {
+static MatFile *open_v73(const char *path, int64_t size, Mat73Reader *reader, char *err,
+                         size_t err_len) {
     MatFile *mf = calloc(1, sizeof *mf);
     if (!mf) {
         data_error(err, err_len, "%s: out of memory", path);
         return NULL;
     }
-    mf->v73 = mat73_open(path, size, err, err_len);
+    mf->v73 = mat73_open(path, size, reader, err, err_len);
     if (!mf->v73) {
         free(mf);
         return NULL;
@@ -568,6 +569,11 @@ static MatFile *open_v73(const char *path, int64_t size, char *err, size_t err_l
 }
 
 MatFile *mat_open(const char *path, char *err, size_t err_len) {
+    return mat_open_with_reader(path, NULL, err, err_len);
+}
+
+MatFile *mat_open_with_reader(const char *path, Mat73Reader *v73_reader, char *err,
+                              size_t err_len) {
     FILE *file = fopen(path, "rb");
     if (!file) {
         data_error(err, err_len, "%s: cannot open", path);
@@ -584,7 +590,7 @@ MatFile *mat_open(const char *path, char *err, size_t err_len) {
                                                     &big_endian);
     if (problem == V73_FILE) {
         fclose(file);
-        return open_v73(path, size, err, err_len);
+        return open_v73(path, size, v73_reader, err, err_len);
     }
     MatFile *mf = problem ? NULL : calloc(1, sizeof *mf);
     if (mf) mf->path = strdup(path);

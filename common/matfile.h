@@ -61,6 +61,11 @@ typedef struct MatFile MatFile;
 
 // Opens and checks the header. NULL with a message naming the file on failure.
 MatFile *mat_open(const char *path, char *err, size_t err_len);
+// The same, but a v7.3 file is read through `v73_reader`, a reader process the
+// caller keeps across files (mat73_reader.h), instead of one of its own.
+typedef struct Mat73Reader Mat73Reader;
+MatFile *mat_open_with_reader(const char *path, Mat73Reader *v73_reader, char *err,
+                              size_t err_len);
 void mat_close(MatFile *mf);
 
 // Finds the top-level variable `name` and reads its description. After success the

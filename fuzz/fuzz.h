@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/dataset.h"
 #include "../kernels/backend.h"
 
 // Memory a harness lets one input use (networks, plans): inputs that would need
@@ -26,9 +27,14 @@
 // that libFuzzer's -rss_limit_mb (2048) is never the thing that stops them.
 #define FUZZ_MEMORY_BUDGET ((size_t)256 << 20)
 
+struct Mat73Reader;
+
 typedef struct {
     char dir[256];  // a private scratch directory for the files a parser reads
     Backend *cpu;   // one CPU backend (one thread) for networks and plans
+    // The reader process for MATLAB v7.3 files that fuzz_svhn_v73 keeps across inputs
+    // (common/mat73_reader.h); NULL until its first input.
+    struct Mat73Reader *mat73_reader;
 } FuzzContext;
 
 // Creates the scratch directory and the backend. Returns 0, or -1 with a message.
@@ -60,6 +66,8 @@ int fuzz_preset(FuzzContext *ctx, const uint8_t *data, size_t size, char *err, s
 int fuzz_cifar(FuzzContext *ctx, const uint8_t *data, size_t size, char *err, size_t err_len);
 int fuzz_idx(FuzzContext *ctx, const uint8_t *data, size_t size, char *err, size_t err_len);
 int fuzz_svhn(FuzzContext *ctx, const uint8_t *data, size_t size, char *err, size_t err_len);
+// What fuzz_svhn checks after loading test_32x32.mat (status: the loader's return value).
+int fuzz_svhn_check(const FuzzContext *ctx, int status, Dataset *ds, const char *err);
 int fuzz_svhn_v73(FuzzContext *ctx, const uint8_t *data, size_t size, char *err,
                   size_t err_len);
 int fuzz_image(FuzzContext *ctx, const uint8_t *data, size_t size, char *err, size_t err_len);

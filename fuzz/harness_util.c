@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <dirent.h>
 
+#include "../common/mat73_reader.h"
 #include "fuzz.h"
 
 int fuzz_context_init(FuzzContext *ctx, char *err, size_t err_len) {
@@ -39,6 +40,7 @@ void fuzz_context_free(FuzzContext *ctx) {
     }
     rmdir(ctx->dir);
     if (ctx->cpu) ctx->cpu->destroy(ctx->cpu);
+    mat73_reader_free(ctx->mat73_reader);
     memset(ctx, 0, sizeof *ctx);
 }
 

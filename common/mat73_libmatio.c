@@ -1,0 +1,109 @@
+// One libmatio request on a MATLAB v7.3 file: see mat73_libmatio.h.
+#include "mat73_libmatio.h"
+
+#include <matio.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "data_io.h"
+
+// What libmatio logged during one of our calls. libmatio reports problems only
+// through one process-wide log function without a user pointer, so the calls of
+// this file point a thread-local at their own record while they run.
+typedef struct {
+    int problems;     // errors, critical errors and warnings
+    char first[256];  // the first of them
+} MatLog;
+
+static _Thread_local MatLog *active_log;
+
+static void log_to_active(int level, char *message) {
+    int problem =
+        level & (MATIO_LOG_LEVEL_ERROR | MATIO_LOG_LEVEL_CRITICAL | MATIO_LOG_LEVEL_WARNING);
+    if (!active_log || !problem) return;
+    if (active_log->problems++ == 0) {  // its first line: HDF5's reports span several
+        const char *text = message ? message : "?";
+        snprintf(active_log->first, sizeof active_log->first, "%.*s",
+                 (int)strcspn(text, "\n"), text);
+    }
+}
+
+static void log_begin(MatLog *log) {
+    memset(log, 0, sizeof *log);
+    Mat_LogInitFunc("sdtrain", log_to_active);
+    active_log = log;
+}
+
+static void log_end(void) { active_log = NULL; }
+
+__attribute__((format(printf, 4, 5))) static int v73_fail(const char *path, char *err,
+                                                          size_t err_len, const char *fmt, ...) {
+    char message[512];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(message, sizeof message, fmt, args);
+    va_end(args);
+    return data_error(err, err_len, "%s: %s", path, message);
+}
+
+static int describe(const char *path, const matvar_t *v, MatVariable *var, char *err,
+                    size_t err_len) {
+    memset(var, 0, sizeof *var);
+    snprintf(var->name, sizeof var->name, "%s", v->name ? v->name : "");
+    var->class_id = (int)v->class_type;
+    var->is_complex = v->isComplex != 0;
+    if (v->rank < 1 || v->rank > MAT_MAX_DIMS || !v->dims)
+        return v73_fail(path, err, err_len, "'%s' has %d dimensions (at most %d)", var->name,
+                        v->rank, MAT_MAX_DIMS);
+    var->ndims = v->rank;
+    var->element_count = 1;
+    for (int d = 0; d < v->rank; d++) {
+        if (v->dims[d] > (size_t)INT32_MAX ||
+            __builtin_mul_overflow(var->element_count, (int64_t)v->dims[d], &var->element_count))
+            return v73_fail(path, err, err_len, "'%s': dimension %d is too large", var->name, d);
+        var->dims[d] = (int64_t)v->dims[d];
+    }
+    return 0;
+}
+
+matvar_t *mat73_libmatio_request(const char *path, const char *name, int read, uint64_t bytes,
+                                 Mat73Reply *reply) {
+    memset(reply, 0, sizeof *reply);
+    char *err = reply->message;
+    size_t err_len = sizeof reply->message;
+    MatLog log;
+    log_begin(&log);
+    mat_t *mat = Mat_Open(path, MAT_ACC_RDONLY);
+    matvar_t *v = NULL;
+    reply->status = -1;
+    if (!mat || Mat_GetVersion(mat) != MAT_FT_MAT73) {
+        v73_fail(path, err, err_len, "a MATLAB v7.3 (HDF5) header, but libmatio cannot open it%s%s",
+                 log.problems ? ": " : "", log.problems ? log.first : "");
+    } else if (!(v = read ? Mat_VarRead(mat, name) : Mat_VarReadInfo(mat, name))) {
+        if (log.problems)
+            v73_fail(path, err, err_len, "'%s' cannot be read from the MATLAB v7.3 file (libmatio: %s)",
+                     name, log.first);
+        else
+            v73_fail(path, err, err_len, "no variable named '%s' (MATLAB v7.3 file)", name);
+    } else if (log.problems) {
+        v73_fail(path, err, err_len, "'%s' in the MATLAB v7.3 file is damaged (libmatio: %s)",
+                 name, log.first);
+    } else if (describe(path, v, &reply->var, err, err_len) == 0) {
+        if (read && (v->nbytes != bytes || !v->data))
+            v73_fail(path, err, err_len, "'%s' came back with %zu bytes instead of %llu", name,
+                     v->nbytes, (unsigned long long)bytes);
+        else
+            reply->status = 0;
+    }
+    log_end();
+    if (reply->status == 0 && read) reply->data_bytes = bytes;
+    if (mat) Mat_Close(mat);
+    return v;
+}
+
+const void *mat73_libmatio_values(const matvar_t *v) { return v ? v->data : NULL; }
+
+void mat73_libmatio_release(matvar_t *v) {
+    if (v) Mat_VarFree(v);
+}
