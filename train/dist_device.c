@@ -28,7 +28,7 @@ Backend *dist_backend_create(const TrainOptions *opt, const Dist *d, char *err, 
         int local = dist_local_rank(), devices = backend_cuda_device_count();
         int index = dist_device_index(local, devices);
         if (index < 0) {
-            snprintf(err, err_len, "rank %d: no CUDA device", d->rank);
+            snprintf(err, err_len, "no CUDA device visible to this rank");
             return NULL;
         }
         fprintf(stderr, "sdtrain: rank %d (local rank %d) on GPU %d of %d\n", d->rank, local,

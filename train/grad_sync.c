@@ -68,6 +68,7 @@ static void pack(GradSync *gs, int i) {
 }
 
 // Sums host[bucket_start, packed) over the ranks: started now, finished by the wait.
+// With NCCL: averages the bucket's segments where they are, queued on the device.
 static void send_bucket(GradSync *gs) {
     size_t count = gs->packed - gs->bucket_start;
     if (count == 0 || gs->dist->size == 1) return;
