@@ -22,6 +22,7 @@ skip() {
 }
 command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 || skip "no GPU here"
 command -v mpirun >/dev/null 2>&1 || skip "no mpirun on this machine: the 2-rank GPU run needs OpenMPI's launcher"
+echo "t_nccl_gpu: $(command -v mpirun): $(mpirun --version 2>&1 | head -n 1)"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 passed=0 failed=0
