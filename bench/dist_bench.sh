@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Data-parallel sdtrain on this machine's CPU: images/s of one process against two
-# ranks under mpirun, with the same cores and the same global batch, and the
+# ranks under mpirun, with the same cores and the same global batch ("ranks"), the
 # gradient bytes each rank gives to the all-reduce per step, stochastic depth
-# (linear, p_L = 0.5) against constant depth. Never part of `make test`.
+# (linear, p_L = 0.5) against constant depth ("bytes"), and 2 ranks x 1 thread with
+# the sums overlapped with backward (--overlap-kb) against after it ("overlap").
+# Never part of `make test`.
+#   bench/dist_bench.sh [all|ranks|bytes|overlap ...]     (default all)
 #
 # On one machine two ranks share its cores and memory: this shows the cost of the
 # exchange and of splitting the batch, not a speed-up (that needs a second machine).
@@ -12,6 +15,9 @@
 #   DIST_REPEATS  alternating runs of each side (default 3; the median is printed)
 #   DIST_BYTES_MODELS  presets whose bytes per step are counted (default
 #                 "resnet20-cifar resnet110-cifar")
+#   DIST_OVERLAP_MODELS  presets of the overlap comparison (default
+#                 "resnet20-cifar resnet110-cifar"), each with DIST_IMAGES / 4 images
+#   DIST_OVERLAP_KB  bucket size of the overlapped side (default 256)
 # Fashion-MNIST from Debian (dataset-fashion-mnist). Logs in runs/bench-dist/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +27,10 @@ batch=${DIST_BATCH:-128}
 images=${DIST_IMAGES:-4096}
 repeats=${DIST_REPEATS:-3}
 bytes_models=${DIST_BYTES_MODELS:-resnet20-cifar resnet110-cifar}
+overlap_models=${DIST_OVERLAP_MODELS:-resnet20-cifar resnet110-cifar}
+overlap_kb=${DIST_OVERLAP_KB:-256}
+parts=" ${*:-all} "
+wants() { [[ $parts == *" all "* || $parts == *" $1 "* ]]; }
 cores=$(nproc)
 out=runs/bench-dist
 mkdir -p "$out"
@@ -38,6 +48,7 @@ ips() { awk -F, 'NR == 2 { print $7 }' "$1/log.csv"; }  # images/s (global) of e
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $cores cores; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+if wants ranks; then
 one=() two=() single=()
 for r in $(seq "$repeats"); do  # alternating, so drifts of the machine hit both sides
     "$SDTRAIN" "${common[@]}" --batch-size "$batch" --threads "$cores" --out "$out/one" \
@@ -60,7 +71,9 @@ printf '  1 process x %d threads:         %10.1f images/s\n' "$cores" "$m1"
 printf '  1 process x 1 thread:           %10.1f images/s\n' "$m0"
 printf '  2 ranks x %d thread(s) (mpirun): %10.1f images/s  (%.2fx)\n' $((cores / 2)) "$m2" \
     "$(awk -v a="$m2" -v b="$m1" 'BEGIN { print a / b }')"
+fi
 
+if wants bytes; then
 echo "gradient bytes per rank per step (2 ranks, $((images / 4)) images):"
 for m in $bytes_models; do
     for rule in none linear; do
@@ -71,3 +84,27 @@ for m in $bytes_models; do
         printf '  %-18s %-7s %s\n' "$m" "$rule" "$line"
     done
 done
+fi
+
+# Overlap: the same 2 ranks x 1 thread and global batch, sums after backward (0) against
+# sums started during backward in buckets of overlap_kb (alternating runs, median).
+if wants overlap; then
+echo "overlap: 2 ranks x 1 thread, global batch $batch, $((images / 4)) images, --overlap-kb 0 vs $overlap_kb; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+for m in $overlap_models; do
+    after=() during=()
+    for r in $(seq "$repeats"); do
+        for kb in 0 "$overlap_kb"; do
+            mpi 1 2 --dataset fashion-mnist --model "$m" --epochs 1 --train-limit $((images / 4)) \
+                --val-size 0 --test-limit 1 --seed 1 --force --batch-size $((batch / 2)) --threads 1 \
+                --overlap-kb "$kb" --out "$out/overlap-$m-$kb" >"$out/overlap-$m-$kb.$r.log" 2>&1
+            if [ "$kb" = 0 ]; then after+=("$(ips "$out/overlap-$m-$kb")"); else during+=("$(ips "$out/overlap-$m-$kb")"); fi
+        done
+    done
+    ma=$(printf '%s\n' "${after[@]}" | median)
+    md=$(printf '%s\n' "${during[@]}" | median)
+    sums=$(grep -o '[0-9]* sums started during backward' "$out/overlap-$m-$overlap_kb.$repeats.log" | head -n 1)
+    printf '  %-16s after backward %8.1f images/s | overlapped %8.1f images/s | ratio %.3f  (runs: %s | %s; %s)\n' \
+        "$m" "$ma" "$md" "$(awk -v a="$md" -v b="$ma" 'BEGIN { print a / b }')" "${after[*]}" "${during[*]}" "$sums"
+done
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+fi

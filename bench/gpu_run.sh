@@ -10,13 +10,15 @@
 #                graphs vs eager                                           cap  90
 #   onnx_cuda    tests/test_onnx_cuda: sdinfer's plans on CUDA vs PyTorch's logits  45
 #   conformance  tests/test_onnx_conformance --device cuda (ONNX node tests)    60
+#   dist         tests/t_nccl_gpu.sh: 2 ranks on the GPU (NCCL or host-staged) vs
+#                1 process x 2 batch, --sync-bn, 10 steps; overlap; needs mpirun  90
 #   train        bench/gpu_train_bench.sh: constant vs stochastic depth, eager vs
 #                --cuda-graphs, vs PyTorch eager; real epochs, --prefetch 0 / 2  170
 #   infer        bench/gpu_infer_bench.sh: sdinfer on CUDA vs PyTorch eager and
 #                onnxruntime, batch 1 and 1024, after a logits check            80
 #   repro        bench/gpu_repro.sh: ResNet-110 on Fashion-MNIST, constant vs
 #                linear p_L = 0.5, sized from the train phase's images/s       150
-# `tests` = the first three, `bench` = the last three. Every phase runs under
+# `tests` = the first four, `bench` = the last three. Every phase runs under
 # `timeout`, within one overall budget (GPU_BUDGET_S, default 530 s, so the whole
 # run fits 9 minutes): a phase gets its cap or what is left after keeping a
 # minimum for the phases after it. A phase that fails or times out never stops
@@ -67,6 +69,8 @@ phase_command() {
     parity) "$TESTS/test_cuda_parity" ;;
     onnx_cuda) "$TESTS/test_onnx_cuda" ;;
     conformance) "$TESTS/test_onnx_conformance" --device "$DEVICE" --data "$ONNX_DATA" ;;
+    dist) env SD_BIN="$BIN" PYTHON="$PYTHON" FMNIST="${FMNIST:-/usr/share/datasets/fashion-mnist}" \
+              bash tests/t_nccl_gpu.sh ;;
     train) env "${common_env[@]}" "${train_env[@]}" bash bench/gpu_train_bench.sh ;;
     infer) env "${common_env[@]}" "${infer_env[@]}" bash bench/gpu_infer_bench.sh ;;
     repro)
@@ -91,12 +95,12 @@ budget=${GPU_BUDGET_S:-530}
 dry=${GPU_DRY_RUN:-0}
 summary=$dir/summary.txt
 
-phases=(parity onnx_cuda conformance train infer repro)
-declare -A cap=([parity]=90 [onnx_cuda]=45 [conformance]=60 [train]=170 [infer]=80 [repro]=150)
-declare -A floor_s=([parity]=30 [onnx_cuda]=15 [conformance]=20 [train]=60 [infer]=40 [repro]=60)
+phases=(parity onnx_cuda conformance dist train infer repro)
+declare -A cap=([parity]=90 [onnx_cuda]=45 [conformance]=60 [dist]=90 [train]=170 [infer]=80 [repro]=150)
+declare -A floor_s=([parity]=30 [onnx_cuda]=15 [conformance]=20 [dist]=30 [train]=60 [infer]=40 [repro]=60)
 case "$what" in
 all) selected=("${phases[@]}") ;;
-tests) selected=(parity onnx_cuda conformance) ;;
+tests) selected=(parity onnx_cuda conformance dist) ;;
 bench) selected=(train infer repro) ;;
 *)
     selected=()
@@ -144,7 +148,7 @@ for p in site.getsitepackages() + [site.getusersitepackages()] + sys.path: print
         [ -d "$d" ] && roots+=("$d")
     done
     local lib found dirs=""
-    for lib in libcudnn.so.9 libcublas.so.13 libcublasLt.so.13 libcudart.so.13; do
+    for lib in libcudnn.so.9 libcublas.so.13 libcublasLt.so.13 libcudart.so.13 libnccl.so.2; do
         found=$(find -L "${roots[@]}" -maxdepth 6 -name "$lib" 2>/dev/null | head -n 1)
         if [ -n "$found" ]; then
             dirs="$dirs:$(dirname "$found")"

@@ -30,9 +30,9 @@ dry() { GPU_DRY_RUN=1 SD_BIN="$BIN" SD_BUILD="$BUILD" GPU_WORK="$tmp/work" "$@";
 dry bench/gpu_run.sh all "$tmp/all" >"$tmp/out" 2>"$tmp/err"
 rc=$?
 expect "all phases: exit status $rc, want 0" [ "$rc" -eq 0 ]
-expect "summary printed last" bash -c "tail -n 6 '$tmp/out' | awk '{print \$1}' | paste -sd' ' - | grep -qx 'parity onnx_cuda conformance train infer repro'"
+expect "summary printed last" bash -c "tail -n 7 '$tmp/out' | awk '{print \$1}' | paste -sd' ' - | grep -qx 'parity onnx_cuda conformance dist train infer repro'"
 expect "summary.txt says it is a dry run" grep -q 'DRY RUN on the CPU' "$tmp/all/summary.txt"
-for p in parity onnx_cuda; do
+for p in parity onnx_cuda dist; do
     expect "$p: skip without a GPU" [ "$(status_of "$tmp/all" $p)" = skip ]
 done
 for p in conformance train infer repro; do
@@ -45,7 +45,7 @@ expect "infer: sdinfer's logits matched onnxruntime's" grep -Eq '^infer .*parity
 expect "repro: both test errors and the time ratio" grep -Eq '^repro .*constant [0-9.]+% vs stochastic [0-9.]+%; epoch time stochastic/constant [0-9.]+$' "$tmp/all/summary.txt"
 files=$(ls "$tmp/all" | paste -sd' ' -)
 expect "only the logs and the summary in DIR (<= 8 files for the device tool): $files" \
-    [ "$files" = "conformance.log infer.log onnx_cuda.log parity.log repro.log summary.txt train.log" ]
+    [ "$files" = "conformance.log dist.log infer.log onnx_cuda.log parity.log repro.log summary.txt train.log" ]
 
 # ---- a failing phase, an overrun, no time left ----------------------------------------------
 GPU_BREAK_PHASE=parity dry bench/gpu_run.sh "parity conformance" "$tmp/broken" >"$tmp/out" 2>"$tmp/err"
@@ -70,7 +70,7 @@ expect "no time left: the phases say not-run" bash -c "[ \$(grep -Ec '^(conforma
 dry bench/gpu_run.sh nonsense "$tmp/x" >"$tmp/out" 2>"$tmp/err"
 rc=$?
 expect "unknown phase: exit status $rc, want 2" [ "$rc" -eq 2 ]
-expect "unknown phase: usage names the phases" grep -q 'phases: parity onnx_cuda conformance train infer repro' "$tmp/err"
+expect "unknown phase: usage names the phases" grep -q 'phases: parity onnx_cuda conformance dist train infer repro' "$tmp/err"
 
 # ---- a failed sdtrain is never a figure ------------------------------------------------------
 # A stand-in sdtrain that prints a huge images/s (what a failed device used to give)

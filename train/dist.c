@@ -199,6 +199,22 @@ void dist_broadcast(Dist *d, void *bytes, size_t count) {
 #endif
 }
 
+void dist_watch(Dist *d, const char *what) {
+#ifdef SD_WITH_MPI
+    if (d->has_watchdog) arm(d, what);
+#else
+    (void)d, (void)what;
+#endif
+}
+
+void dist_unwatch(Dist *d) {
+#ifdef SD_WITH_MPI
+    if (d->has_watchdog) disarm(d);
+#else
+    (void)d;
+#endif
+}
+
 void dist_barrier(Dist *d) {
 #ifdef SD_WITH_MPI
     if (d->size == 1) return;

@@ -61,6 +61,13 @@ void dist_barrier(Dist *d);
 // 1 when every rank passed the same value, else 0 (on every rank).
 int dist_all_equal(Dist *d, uint64_t value);
 
+// The watchdog around a wait that is not an MPI call (NCCL's communicator set-up and
+// its reductions, which end inside a later device synchronisation): from dist_watch
+// on, this rank exits with the message after timeout_s unless dist_unwatch (or the
+// next collective, which re-arms and disarms it) came first.
+void dist_watch(Dist *d, const char *what);
+void dist_unwatch(Dist *d);
+
 // FNV-1a over bytes, continuing from hash (start with DIST_HASH_START).
 #define DIST_HASH_START 0xcbf29ce484222325ull
 uint64_t dist_hash(uint64_t hash, const void *bytes, size_t count);

@@ -1,6 +1,8 @@
 // Block-wise gradient averaging, optionally overlapped with backward (train/grad_sync.h).
 #include "grad_sync.h"
 
+#include "grad_nccl.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,10 +55,11 @@ static int segment_open(const GradSegment *s, const uint8_t *gates) {
     return s->block < 0 || gates == NULL || gates[s->block];
 }
 
-// Appends segment i to the packing buffer (a copy only when there is a peer).
+// Appends segment i to the packing buffer (a copy only when there is a peer and the
+// sums are host-staged; NCCL sums the segment where it is).
 static void pack(GradSync *gs, int i) {
     const GradSegment *s = &gs->segments[i];
-    if (gs->dist->size > 1)
+    if (gs->dist->size > 1 && !gs->device_sums)
         gs->net->be->download(gs->net->be, gs->host + gs->packed, gs->net->grads + s->offset,
                               s->count * sizeof(real));
     gs->is_packed[i] = 1;
@@ -65,9 +68,17 @@ static void pack(GradSync *gs, int i) {
 }
 
 // Sums host[bucket_start, packed) over the ranks: started now, finished by the wait.
+// With NCCL: averages the bucket's segments where they are, queued on the device.
 static void send_bucket(GradSync *gs) {
     size_t count = gs->packed - gs->bucket_start;
     if (count == 0 || gs->dist->size == 1) return;
+    if (gs->device_sums) {
+        grad_nccl_average(gs->device_sums, gs->net->grads, gs->segments, gs->packed_segments,
+                          gs->bucket_first, gs->n_packed);
+        gs->bucket_first = gs->n_packed;
+        gs->bucket_start = gs->packed;
+        return;
+    }
     real *values = gs->host + gs->bucket_start;
     if (dist_sum_start(gs->dist, values, count) != 0) dist_sum_reals(gs->dist, values, count);
     gs->bucket_start = gs->packed;
@@ -91,6 +102,7 @@ void grad_sync_begin(GradSync *gs, Dist *d, Net *net, const uint8_t *gates) {
     gs->gates = gates;
     gs->n_packed = 0;
     gs->packed = gs->bucket_start = 0;
+    gs->bucket_first = 0;
     memset(gs->is_packed, 0, (size_t)gs->n_segments);
     if (gs->bucket_elements > 0 && d->size > 1) {
         net->block_backward_done = block_done;
@@ -109,6 +121,10 @@ void grad_sync_finish(GradSync *gs) {
     d->bytes_reduced += (long long)(gs->packed * sizeof(real));
     if (d->size == 1) return;
     send_bucket(gs);
+    if (gs->device_sums) {  // averaged (ncclAvg) in place, queued before the SGD step
+        grad_nccl_finish_step(gs->device_sums);
+        return;
+    }
     dist_wait_sums(d);
     const real scale = (real)1 / (real)d->size;
     for (size_t i = 0; i < gs->packed; i++) gs->host[i] *= scale;

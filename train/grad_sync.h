@@ -17,6 +17,9 @@
 // nonblocking all-reduce while backward goes on; the rest (stem, projections,
 // classifier, the last bucket) follows after backward. The sums are element-wise,
 // so the result is the same whatever the buckets.
+//
+// On GPUs with NCCL (device_sums set, train/grad_nccl.h) nothing is packed: the
+// same buckets of open segments are averaged in place in device memory.
 #ifndef SD_TRAIN_GRAD_SYNC_H
 #define SD_TRAIN_GRAD_SYNC_H
 
@@ -30,6 +33,8 @@ typedef struct {
     int block;             // -1: sent every step; else only while block `block` is open
 } GradSegment;
 
+typedef struct GradNccl GradNccl;
+
 typedef struct {
     GradSegment *segments;
     int n_segments;
@@ -39,6 +44,7 @@ typedef struct {
     long long elements_sent;    // summed over those steps
     size_t bucket_elements;     // overlap: start a sum every this many packed; 0 = no overlap
     long long early_sums;       // sums started while backward went on, over those steps
+    GradNccl *device_sums;      // NULL: host-staged MPI sums; else NCCL on the device
 
     // The step in progress.
     Dist *dist;
@@ -48,6 +54,7 @@ typedef struct {
     uint8_t *is_packed;         // per segment
     int n_packed;
     size_t packed, bucket_start;  // elements packed; start of the bucket not yet sent
+    int bucket_first;           // packed_segments index of that bucket's first segment
 } GradSync;
 
 // Segments from net's tensor names ("blocks.L." and not "blocks.L.shortcut.": block L).

@@ -41,6 +41,7 @@ void options_defaults(TrainOptions *opt) {
     opt->save_every_epoch = 1;
     opt->dist_timeout = 600;
     opt->dist_check_every = 20;
+    snprintf(opt->dist_backend, sizeof opt->dist_backend, "auto");
     opt->folder = image_folder_default_options();
     opt->folder.eval_crop = 0;  // the recipe's default, decided when the data are loaded
 }
@@ -105,6 +106,9 @@ static void print_help(void) {
         "                        same gates (default %d)\n"
         "  --overlap-kb KB       under mpirun: start summing gradients while backward goes\n"
         "                        on, in buckets of KB kilobytes (default 0: after backward)\n"
+        "  --dist-backend B      under mpirun: how gradients are summed: auto (NCCL on GPUs when\n"
+        "                        it loads and accepts the ranks, else MPI), mpi (host memory),\n"
+        "                        nccl (GPUs only; fails instead of falling back) (default auto)\n"
         "  folder data set (--dataset folder --data DIR: DIR/train/CLASS/*.jpg|png, DIR/val/...,\n"
         "  optional DIR/test/...; see README):\n"
         "  --image-size S        network input S x S (default 224)\n"
@@ -160,6 +164,7 @@ enum {
     OPT_DEVICE, OPT_PRECISION, OPT_THREADS, OPT_PREFETCH, OPT_CUDA_GRAPHS, OPT_OUT, OPT_RESUME, OPT_TRAIN_LIMIT, OPT_TEST_LIMIT,
     OPT_GRAD_MAG, OPT_BENCH, OPT_BENCH_REPEATS, OPT_HELP, OPT_VERSION,
     OPT_SYNC_BN, OPT_DIST_TIMEOUT, OPT_DIST_CHECK_EVERY, OPT_OVERLAP_KB,
+    OPT_DIST_BACKEND,
     OPT_IMAGE_SIZE, OPT_RECIPE, OPT_EVAL_CROP, OPT_CACHE_MB, OPT_NORM_MEAN, OPT_NORM_STD,
 };
 
@@ -203,6 +208,7 @@ static const struct option long_options[] = {
     {"dist-timeout", required_argument, 0, OPT_DIST_TIMEOUT},
     {"dist-check-every", required_argument, 0, OPT_DIST_CHECK_EVERY},
     {"overlap-kb", required_argument, 0, OPT_OVERLAP_KB},
+    {"dist-backend", required_argument, 0, OPT_DIST_BACKEND},
     {"image-size", required_argument, 0, OPT_IMAGE_SIZE},
     {"augment-recipe", required_argument, 0, OPT_RECIPE},
     {"eval-crop", required_argument, 0, OPT_EVAL_CROP},
@@ -218,6 +224,7 @@ static int apply_option(TrainOptions *opt, int code, const char *arg) {
     static const char *const rules[] = {"linear", "uniform", "none", NULL};
     static const char *const devices[] = {"cpu", "cuda", NULL};
     static const char *const precisions[] = {"fp32", "tf32", "bf16", "fp16", NULL};
+    static const char *const dist_backends[] = {"auto", "mpi", "nccl", NULL};
     double seed;
     switch (code) {
     case OPT_DATASET:
@@ -264,6 +271,9 @@ static int apply_option(TrainOptions *opt, int code, const char *arg) {
     case OPT_DIST_TIMEOUT: return parse_real(arg, 1, 1e6, &opt->dist_timeout);
     case OPT_DIST_CHECK_EVERY: return parse_int(arg, 1, 1000000, &opt->dist_check_every);
     case OPT_OVERLAP_KB: return parse_int(arg, 0, 1048576, &opt->overlap_kb);
+    case OPT_DIST_BACKEND:
+        return one_of(arg, dist_backends)
+                   ? copy_arg(opt->dist_backend, sizeof opt->dist_backend, arg) : -1;
     case OPT_IMAGE_SIZE:
     case OPT_RECIPE:
     case OPT_EVAL_CROP:
@@ -310,6 +320,11 @@ int options_parse(TrainOptions *opt, int argc, char **argv) {
         return 2;
     }
     if (folder_check_options(opt) != 0) return 2;
+    if (strcmp(opt->dist_backend, "nccl") == 0 && strcmp(opt->device, "cuda") != 0) {
+        fprintf(stderr, "sdtrain: --dist-backend nccl sums GPU memory: it needs --device cuda "
+                        "(the CPU's gradients are summed with MPI)\n");
+        return 2;
+    }
     if (opt->warmup_epochs >= opt->epochs && opt->warmup_epochs > 0) {
         fprintf(stderr, "sdtrain: --warmup-epochs %d leaves no epoch after the warm-up\n",
                 opt->warmup_epochs);

@@ -48,6 +48,7 @@ typedef struct {
     double dist_timeout;        // seconds a rank waits for the others before it gives up
     int dist_check_every;       // steps between checks that every rank drew the same gates
     int overlap_kb;             // > 0: gradient sums overlap backward, in buckets of this size
+    char dist_backend[8];       // auto, mpi (host-staged), nccl (GPUs; train/grad_nccl.h)
     // --dataset folder (train/folder_data.c): --image-size, --augment-recipe, --eval-crop
     // (0 = the recipe's: 0.875 imagenet, 1 cifar), --cache-mb; --norm-mean/--norm-std
     // (channels 0: computed from the training images).

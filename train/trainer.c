@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist_device.h"
 #include "folder_data.h"
 #include "timer.h"
 
@@ -91,7 +92,7 @@ static int alloc_staging(Trainer *tr, char *err, size_t err_len) {
 int trainer_setup(Trainer *tr, char *err, size_t err_len) {
     const TrainOptions *opt = &tr->opt;
     tr->best_val_error = 2;
-    if (!tr->be) tr->be = backend_create(opt->device, opt->threads, err, err_len);
+    if (!tr->be) tr->be = dist_backend_create(opt, tr->dist, err, err_len);
     if (!tr->be) return -1;
     if (tr->be->set_precision(tr->be, opt->precision) != 0) {
         snprintf(err, err_len, "the %s backend does not offer --precision %s", tr->be->name,

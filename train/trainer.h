@@ -48,6 +48,7 @@ typedef struct {
     Dist *dist;
     Dist solo;
     GradSync grad_sync;
+    GradNccl *grad_nccl;           // NCCL on the GPUs (train/grad_nccl.h), or NULL: MPI
     uint64_t gate_hash;            // of the gates drawn since the last check
     long long skew_gates_at_step;  // test hook (SDTRAIN_TEST_SKEW_GATES): rank 1 flips a gate
     real *host_bn_state;           // rank 0's running statistics, broadcast each epoch

@@ -3,12 +3,65 @@
 // network (train/trainer.h). With one rank all of it is free or a no-op.
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../common/net_sync_bn.h"
+#include "grad_nccl.h"
+#include "nccl_lib.h"
 #include "trainer.h"
 
 static void sum_doubles(void *ctx, double *values, size_t count) {
     dist_sum_doubles(ctx, values, count);
+}
+
+// NCCL for a CUDA run (--dist-backend auto or nccl): every rank joins, or none does.
+// 0 with tr->grad_nccl set, or -1 with why.
+static int try_nccl(Trainer *tr, char *why, size_t why_len) {
+    GradNccl *g = calloc(1, sizeof *g);
+    if (!g) {
+        snprintf(why, why_len, "out of host memory");
+        return -1;
+    }
+    if (grad_nccl_init(g, tr->be, tr->dist, getenv("SD_NCCL_LIB"), tr->opt.overlap_kb > 0, why,
+                       why_len) != 0) {
+        free(g);
+        return -1;
+    }
+    tr->grad_nccl = g;
+    tr->grad_sync.device_sums = g;
+    return 0;
+}
+
+// Which reduction sums the gradients; rank 0 says which, and why NCCL is not used
+// when it was in question. -1 only when --dist-backend nccl cannot be honoured.
+static int choose_reduction(Trainer *tr, char *err, size_t err_len) {
+    const char *asked = tr->opt.dist_backend;
+    int say = tr->dist->rank == 0;
+    int on_gpu = strcmp(tr->be->name, "cuda") == 0;
+    if (strcmp(asked, "mpi") == 0 || !on_gpu) {
+        if (say)
+            fprintf(stderr, "sdtrain: gradient reduction: MPI_Allreduce in host memory%s\n",
+                    on_gpu ? " (host-staged, --dist-backend mpi)" : "");
+        return 0;
+    }
+    char why[700] = "";
+    if (try_nccl(tr, why, sizeof why) == 0) {
+        char version[32];
+        nccl_version_text(tr->grad_nccl->comm.api.version, version, sizeof version);
+        if (say)
+            fprintf(stderr, "sdtrain: gradient reduction: NCCL %s (%s) in GPU memory, ncclAllReduce "
+                    "average%s\n", version, tr->grad_nccl->comm.api.path,
+                    tr->opt.overlap_kb > 0 ? " on a second stream during backward" : "");
+        return 0;
+    }
+    if (strcmp(asked, "nccl") == 0) {
+        snprintf(err, err_len, "--dist-backend nccl: %s", why);
+        return -1;
+    }
+    if (say)
+        fprintf(stderr, "sdtrain: gradient reduction: MPI_Allreduce in host memory (host-staged): "
+                "NCCL not used: %s\n", why);
+    return 0;
 }
 
 int trainer_dist_setup(Trainer *tr, char *err, size_t err_len) {
@@ -25,6 +78,7 @@ int trainer_dist_setup(Trainer *tr, char *err, size_t err_len) {
     }
     size_t bucket = (size_t)tr->opt.overlap_kb * 1024 / sizeof(real);
     if (grad_sync_init(&tr->grad_sync, &tr->net, bucket, err, err_len) != 0) return -1;
+    if (d->size > 1 && choose_reduction(tr, err, err_len) != 0) return -1;
     tr->host_bn_state = malloc((tr->net.n_bn_state ? tr->net.n_bn_state : 1) * sizeof(real));
     if (!tr->host_bn_state) {
         snprintf(err, err_len, "out of host memory for the BN statistics");
@@ -43,6 +97,9 @@ int trainer_dist_setup(Trainer *tr, char *err, size_t err_len) {
 
 void trainer_dist_free(Trainer *tr) {
     grad_sync_free(&tr->grad_sync);
+    if (tr->grad_nccl) grad_nccl_free(tr->grad_nccl);
+    free(tr->grad_nccl);
+    tr->grad_nccl = NULL;
     free(tr->host_bn_state);
     tr->host_bn_state = NULL;
 }

@@ -26,6 +26,10 @@ void backend_cuda_describe(Backend *be, char *out, size_t out_len);
 // err. Synchronises first, so faults inside earlier kernels are caught too.
 int backend_cuda_error(Backend *be, char *err, size_t err_len);
 
+// The stream every op of this backend is queued on (a cudaStream_t), for callers
+// that queue their own work behind it (train/grad_nccl.c: NCCL's sums).
+void *backend_cuda_stream(Backend *be);
+
 #ifdef __cplusplus
 }
 #endif
