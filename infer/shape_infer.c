@@ -1,5 +1,7 @@
 #include "shape_infer.h"
 
+#include "../common/conv_geometry.h"
+
 #include <float.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -89,35 +91,21 @@ int shape_broadcast(const TensorShape *a, const TensorShape *b, TensorShape *out
 
 // ---- windows: Conv, AveragePool, MaxPool ------------------------------------
 
-typedef struct {
-    int64_t out, pad_begin;
-} AxisWindow;
+static const ConvPadRule pad_rules[] = {
+    [AUTO_PAD_NOTSET] = CONV_PAD_EXPLICIT, [AUTO_PAD_SAME_UPPER] = CONV_PAD_SAME_UPPER,
+    [AUTO_PAD_SAME_LOWER] = CONV_PAD_SAME_LOWER, [AUTO_PAD_VALID] = CONV_PAD_VALID};
 
-// Output length and begin padding of one spatial axis (ONNX conv/pool rules).
+// Output length and begin padding of one spatial axis (ONNX conv/pool rules, common/).
 static LoadStatus window_axis(const InferContext *c, const WindowAttrs *w, int axis, int spatial,
-                              int64_t in, int64_t kernel, AxisWindow *result) {
-    int64_t stride = w->n_strides ? w->strides[axis] : 1;
-    int64_t begin = w->n_pads ? w->pads[axis] : 0, end = w->n_pads ? w->pads[axis + spatial] : 0;
-    if (w->auto_pad == AUTO_PAD_SAME_UPPER || w->auto_pad == AUTO_PAD_SAME_LOWER) {
-        int64_t out = (in + stride - 1) / stride;
-        int64_t total = (out - 1) * stride + kernel - in;
-        if (total < 0) total = 0;
-        begin = w->auto_pad == AUTO_PAD_SAME_UPPER ? total / 2 : total - total / 2;
-        result->out = out;
-        result->pad_begin = begin;
-        return LOAD_OK;
-    }
-    if (w->auto_pad == AUTO_PAD_VALID) begin = end = 0;
-    int64_t span = in + begin + end - kernel;
-    if (span < 0)
+                              int64_t in, int64_t kernel, int64_t dilation, ConvAxis *result) {
+    ConvAxisRequest request = {
+        .in = in, .kernel = kernel, .stride = w->n_strides ? w->strides[axis] : 1,
+        .dilation = dilation, .pad_begin = w->n_pads ? w->pads[axis] : 0,
+        .pad_end = w->n_pads ? w->pads[axis + spatial] : 0, .rule = pad_rules[w->auto_pad],
+        .ceil_mode = w->ceil_mode};
+    if (conv_axis_resolve(&request, result) != 0)
         return fail(c, LOAD_INVALID, "the window (%lld) is larger than the padded input (%lld)",
-                    (long long)kernel, (long long)(in + begin + end));
-    int64_t out = (w->ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
-    // In ceil mode the last window must start inside the input or its begin
-    // padding (PyTorch's rule), else it would cover padding only.
-    if (w->ceil_mode && (out - 1) * stride >= in + begin) out--;
-    result->out = out;
-    result->pad_begin = begin;
+                    (long long)result->covered, (long long)result->padded_in);
     return LOAD_OK;
 }
 
@@ -134,13 +122,15 @@ typedef struct {
     int64_t in_h, in_w, out_h, out_w, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left;
 } Window2D;
 
+// dilations: per spatial axis, NULL for pooling (1).
 static LoadStatus resolve_window(const InferContext *c, const WindowAttrs *w, const TensorShape *x,
-                                 const int64_t *kernel, Window2D *r) {
+                                 const int64_t *kernel, const int64_t *dilations, Window2D *r) {
     int spatial = x->rank - 2;
     TRY(check_window_attrs(c, w, spatial));
-    AxisWindow axes[2];
+    ConvAxis axes[2];
     for (int axis = 0; axis < spatial; axis++)
-        TRY(window_axis(c, w, axis, spatial, x->dims[2 + axis], kernel[axis], &axes[axis]));
+        TRY(window_axis(c, w, axis, spatial, x->dims[2 + axis], kernel[axis],
+                        dilations ? dilations[axis] : 1, &axes[axis]));
     int last = spatial - 1;
     *r = (Window2D){
         .in_h = spatial == 2 ? x->dims[2] : 1,
@@ -194,12 +184,8 @@ static LoadStatus infer_conv(const InferContext *c) {
         if (bias->rank != 1 || bias->dims[0] != weight->dims[0])
             return fail(c, LOAD_INVALID, "bias must have shape [%lld]", (long long)weight->dims[0]);
     }
-    // A dilated kernel covers (k - 1) d + 1 input positions: the window arithmetic uses that.
-    int64_t covered[2];
-    for (int axis = 0; axis < spatial; axis++)
-        covered[axis] = (weight->dims[2 + axis] - 1) * w->dilations[axis] + 1;
     Window2D r;
-    TRY(resolve_window(c, w, x, covered, &r));
+    TRY(resolve_window(c, w, x, &weight->dims[2], w->dilations, &r));
     r.kernel_h = spatial == 2 ? weight->dims[2] : 1;
     r.kernel_w = weight->dims[x->rank - 1];
     c->out->conv_extras = (ConvExtras){.groups = (int)groups,
@@ -224,7 +210,7 @@ static LoadStatus infer_pool(const InferContext *c) {
         return fail(c, LOAD_INVALID, "kernel_shape has %d entries for %d spatial axes",
                     w->n_kernel, x->rank - 2);
     Window2D r;
-    TRY(resolve_window(c, w, x, w->kernel, &r));
+    TRY(resolve_window(c, w, x, w->kernel, NULL, &r));
     c->out->geom.pool = (PoolGeom){
         .batch = (int)x->dims[0], .channels = (int)x->dims[1], .in_h = (int)r.in_h,
         .in_w = (int)r.in_w, .out_h = (int)r.out_h, .out_w = (int)r.out_w,
