@@ -1,7 +1,10 @@
 // The ONNX operators sdinfer implements: their names, the operator versions
 // (since-versions in the ai.onnx opset, up to opset 17) it accepts, how many
 // inputs and outputs they take, and which inputs must be constants known when
-// the plan is made (shape vectors and pad values).
+// the plan is made (shape vectors and pad values). The table itself is
+// infer/ops/registry.c: one row per op, each defined in the op's own file
+// (infer/ops/NAME.c) with its attribute parser, shape rule, host evaluation and
+// lowering (infer/ops/op_def.h).
 #ifndef SD_INFER_OP_REGISTRY_H
 #define SD_INFER_OP_REGISTRY_H
 

@@ -8,6 +8,9 @@
 //                                 (backend conv2d_forward's residual);
 //   Conv -> Relu                : the conv step applies ReLU (backend fuse_relu);
 //   Add  -> Relu                : the residual merge ReLU(a + b), same shapes.
+// Unlike the rest of the planner, which reaches each op through its row of the op
+// table (infer/ops/), this file matches patterns of op kinds: a fusion is a property
+// of a pair or triple of nodes, not of one op, so it cannot live in one op's file.
 #include <stdio.h>
 #include <string.h>
 
