@@ -58,6 +58,7 @@ typedef enum {
     OP_CLIP,
     OP_DROPOUT,
     OP_REDUCE_MEAN,
+    OP_SPLIT,  // the one op whose every output is computed (not only output 0)
     OP_COUNT
 } OpKind;
 
@@ -66,7 +67,8 @@ typedef struct {
     int since_versions[8];  // every version of the op up to opset 17, ascending, 0-terminated
     int oldest_supported;   // the oldest of those versions sdinfer implements
     int min_inputs, max_inputs;    // max_inputs -1: variadic
-    int min_outputs, max_outputs;  // only output 0 may be consumed (checked by the graph)
+    int min_outputs, max_outputs;  // only output 0 may be consumed (checked by the graph),
+                                   // unless the op computes every output (OpDef)
     unsigned constant_inputs;      // bit i set: input i must be a plan-time constant
     int host_only;  // no backend step: every node must be folded at plan time (host_eval.h)
 } OpInfo;

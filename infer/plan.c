@@ -195,6 +195,23 @@ static LoadStatus refuse_runtime_input(PlanBuilder *b, int n, const ValueState *
     return LOAD_UNSUPPORTED;
 }
 
+// Outputs after the first, for the ops that compute them (Split); the graph
+// refused a consumer of any other op's later outputs when it was loaded.
+static LoadStatus infer_later_outputs(PlanBuilder *b, int n, const char *where) {
+    const GraphNode *node = &b->graph->nodes[n];
+    const OpDef *def = op_def(node->attrs.kind);
+    for (int k = 1; def->computes_every_output && k < node->n_outputs; k++) {
+        int value = node->outputs[k];
+        if (value < 0) continue;
+        ValueState *state = &b->values[value];
+        *state = (ValueState){.known = 1, .dtype = ONNX_DTYPE_FLOAT};
+        def->output_shape(&b->geometry[n], k, &state->shape);
+        LoadStatus status = check_declared(b, value, where);
+        if (status != LOAD_OK) return status;
+    }
+    return LOAD_OK;
+}
+
 static LoadStatus infer_all_shapes(PlanBuilder *b) {
     const OnnxGraph *g = b->graph;
     LoadStatus status = resolve_batch(b);
@@ -236,6 +253,7 @@ static LoadStatus infer_all_shapes(PlanBuilder *b) {
         if (op_def(node->attrs.kind)->is_view && source)
             status = constant_view(b, source, &state->shape, &state->constant);
         if (status == LOAD_OK) status = check_declared(b, out, where);
+        if (status == LOAD_OK) status = infer_later_outputs(b, n, where);
     }
     free(inputs);
     if (status != LOAD_OK) return status;
@@ -387,7 +405,10 @@ static int allocate_builder(PlanBuilder *b) {
     // Temporaries: at most 4 per node (folded weight and bias, Gemm's product,
     // scaled bias and beta) plus the appended softmax.
     b->tensor_capacity = g->n_values + 4 * g->n_nodes + 2;
-    b->steps_capacity = 3 * g->n_nodes + 2;
+    // Steps: at most 3 per node (Gemm), or one per output (Split), plus the softmax.
+    b->steps_capacity = 2;
+    for (int n = 0; n < g->n_nodes; n++)
+        b->steps_capacity += g->nodes[n].n_outputs > 3 ? g->nodes[n].n_outputs : 3;
     b->values = calloc(values, sizeof *b->values);
     b->geometry = calloc(nodes, sizeof *b->geometry);
     b->lowering = calloc(nodes, sizeof *b->lowering);

@@ -145,6 +145,11 @@ typedef struct {
     int host_reads_shape_only;  // Shape, Size: evaluated as soon as input 0's shape is known
     int is_view;                // the output is the input under another shape (no step)
     int is_softmax;             // its output may already be the probabilities (plan.c)
+    // Ops that compute every output (Split): the graph accepts consumers of outputs
+    // after the first, and output_shape gives output k >= 1 (the shape rule sets
+    // output 0's shape as for every op).
+    int computes_every_output;
+    void (*output_shape)(const NodeGeometry *geometry, int k, TensorShape *out);
 } OpDef;
 
 // The row of an op (registry.c).

@@ -50,6 +50,7 @@ extern const OpDef op_hard_sigmoid;
 extern const OpDef op_clip;
 extern const OpDef op_dropout;
 extern const OpDef op_reduce_mean;
+extern const OpDef op_split;
 
 static const OpDef *const rows[OP_COUNT] = {
     [OP_CONV] = &op_conv,
@@ -90,6 +91,7 @@ static const OpDef *const rows[OP_COUNT] = {
     [OP_CLIP] = &op_clip,
     [OP_DROPOUT] = &op_dropout,
     [OP_REDUCE_MEAN] = &op_reduce_mean,
+    [OP_SPLIT] = &op_split,
 };
 
 const OpDef *op_def(OpKind kind) { return rows[kind]; }
