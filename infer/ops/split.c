@@ -9,6 +9,11 @@
 
 static LoadStatus parse_attrs(const AttrReader *r, int version, OpAttrs *out) {
     SplitParams *split = &out->u.split;
+    if (r->node->n_output > SD_MAX_SPLIT_OUTPUTS) {
+        snprintf(r->err, r->err_len, "%s: %zu outputs; at most %d are supported", r->where,
+                 r->node->n_output, SD_MAX_SPLIT_OUTPUTS);
+        return LOAD_UNSUPPORTED;
+    }
     int64_t axis;
     TRY(attr_parse_axis(r, 0, &axis));
     if (axis < -SD_MAX_DIMS || axis >= SD_MAX_DIMS) {
@@ -117,9 +122,10 @@ static LoadStatus lower_split(PlanBuilder *b, int n) {
     return LOAD_OK;
 }
 
-// Input 1 (split, from version 13) is a plan-time constant.
+// Input 1 (split, from version 13) is a plan-time constant. ONNX bounds the outputs
+// by nothing; sdinfer's limit (SD_MAX_SPLIT_OUTPUTS) is refused as unsupported above.
 const OpDef op_split = {
-    .info = {"Split", {1, 2, 11, 13}, 2, 1, 2, 1, SD_MAX_SPLIT_OUTPUTS, 0x2, 0},
+    .info = {"Split", {1, 2, 11, 13}, 2, 1, 2, 1, 1 << 16, 0x2, 0},
     .attributes = {"axis", "split"},
     .parse_attrs = parse_attrs,
     .infer_shape = infer_split,

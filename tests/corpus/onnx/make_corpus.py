@@ -281,6 +281,9 @@ def split_cases():
           "invalid", "plan", "node 'split1' (Split): split has 3 entries for 2 outputs")
     write("err_split_attribute_13.onnx", split_model(["x"], ["a", "b"], axis=1, split=[2, 3]),
           "invalid", "load", "node 'split1' (Split): Split-13 takes split as an input, not an attribute")
+    write("err_split_too_many_outputs.onnx",
+          split_model(["x"], [f"o{k}" for k in range(33)], x_shape=(1, 33), axis=1),
+          "unsupported", "load", "node 'split1' (Split): 33 outputs; at most 32 are supported")
     write("err_split_runtime_sizes.onnx", split_model(["x", "sizes"], ["a", "b"], axis=1),
           "unsupported", "plan", "graph input 'sizes' feeds a shape/pads/bounds input, which must "
           "be a constant (an initializer)")
