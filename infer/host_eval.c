@@ -38,7 +38,8 @@ LoadStatus eval_new_output(const Eval *c, int dtype, const TensorShape *shape, H
     int64_t count = shape_element_count(shape);
     *t = NULL;
     if (count < 0 || count > SD_MAX_FOLDED_ELEMENTS)
-        return eval_fail(c, LOAD_UNSUPPORTED, "the computed tensor would have more than %lld elements",
+        return eval_fail(c, LOAD_UNSUPPORTED,
+                         "the computed tensor would have more than %lld elements",
                          (long long)SD_MAX_FOLDED_ELEMENTS);
     *t = host_tensor_create(dtype, shape);
     if (!*t) return eval_fail(c, LOAD_UNSUPPORTED, "the computed tensor is too large");
@@ -93,7 +94,8 @@ LoadStatus eval_int_vector(const Eval *c, int slot, const char *what, const Host
 
 LoadStatus eval_normalize_axis(const Eval *c, int64_t axis, int rank, int64_t *out) {
     if (axis < -rank || axis >= rank)
-        return eval_fail(c, LOAD_INVALID, "axis %lld is out of range for rank %d", (long long)axis, rank);
+        return eval_fail(c, LOAD_INVALID, "axis %lld is out of range for rank %d", (long long)axis,
+                         rank);
     *out = axis < 0 ? axis + rank : axis;
     return LOAD_OK;
 }
@@ -122,7 +124,8 @@ LoadStatus eval_read_axes(const Eval *c, int64_t *axes, int *count) {
     const HostTensor *t = NULL;
     LoadStatus status = eval_int_vector(c, 1, "axes", &t);
     if (status != LOAD_OK) return status;
-    if (t->count > SD_MAX_DIMS) return eval_fail(c, LOAD_UNSUPPORTED, "more than %d axes", SD_MAX_DIMS);
+    if (t->count > SD_MAX_DIMS)
+        return eval_fail(c, LOAD_UNSUPPORTED, "more than %d axes", SD_MAX_DIMS);
     *count = (int)t->count;
     memcpy(axes, t->ints, sizeof(int64_t) * t->count);
     return LOAD_OK;
@@ -145,7 +148,8 @@ LoadStatus host_eval_node(const GraphNode *node, const ValueState *const *inputs
     Eval c = {node, inputs, where, err, err_len, out};
     LoadStatus (*fn)(const Eval *c) = op_def(node->attrs.kind)->host_eval;
     if (!fn || !host_eval_ready(node, inputs))
-        return eval_fail(&c, LOAD_INVALID, "internal error: the node cannot be evaluated on the host");
+        return eval_fail(&c, LOAD_INVALID,
+                         "internal error: the node cannot be evaluated on the host");
     LoadStatus status = fn(&c);
     if (status != LOAD_OK) {
         host_tensor_free(*out);

@@ -156,7 +156,8 @@ static LoadStatus constant_view(PlanBuilder *b, const HostTensor *source, const 
                                 const HostTensor **out) {
     HostTensor *copy = host_tensor_create(source->dtype, shape);
     if (!copy || plan_builder_own(b, copy) != 0) return plan_out_of_memory(b);
-    if (copy->count != source->count) return plan_out_of_memory(b);  // shape inference guarantees equal
+    if (copy->count != source->count)
+        return plan_out_of_memory(b);  // shape inference guarantees equal
     if (source->floats) memcpy(copy->floats, source->floats, source->count * sizeof(real));
     else memcpy(copy->ints, source->ints, source->count * sizeof(int64_t));
     *out = copy;

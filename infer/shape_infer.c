@@ -31,8 +31,10 @@ LoadStatus shape_require_float(const InferContext *c, int slot) {
     const ValueState *v = shape_input(c, slot);
     if (!v->known) return shape_fail(c, LOAD_INVALID, "the shape of input #%d is unknown", slot);
     if (v->dtype != ONNX_DTYPE_FLOAT)
-        return shape_fail(c, LOAD_UNSUPPORTED, "input #%d has element type %d; only float tensors are "
-                          "computed", slot, v->dtype);
+        return shape_fail(c, LOAD_UNSUPPORTED,
+                          "input #%d has element type %d; only float tensors are "
+                          "computed",
+                          slot, v->dtype);
     if (shape_element_count(&v->shape) <= 0)
         return shape_fail(c, LOAD_UNSUPPORTED, "input #%d is empty or too large", slot);
     return LOAD_OK;
@@ -41,7 +43,8 @@ LoadStatus shape_require_float(const InferContext *c, int slot) {
 // A 1-D int64 constant input (shape vectors, pads, slice bounds).
 LoadStatus shape_require_int_vector(const InferContext *c, int slot, const char *what,
                                      const HostTensor **out) {
-    if (!shape_has_input(c, slot)) return shape_fail(c, LOAD_INVALID, "input '%s' is missing", what);
+    if (!shape_has_input(c, slot))
+        return shape_fail(c, LOAD_INVALID, "input '%s' is missing", what);
     const ValueState *v = shape_input(c, slot);
     if (!v->constant)
         return shape_fail(c, LOAD_UNSUPPORTED, "input '%s' must be a constant (an initializer or a "
@@ -87,6 +90,7 @@ LoadStatus shape_infer_node(const OnnxGraph *graph, int node, const ValueState *
     memset(out, 0, sizeof *out);
     InferContext context = {&graph->nodes[node], inputs, where, err, err_len, out};
     const OpDef *def = op_def(context.node->attrs.kind);
-    if (!def->infer_shape) return shape_fail(&context, LOAD_UNSUPPORTED, "no shape inference for this op");
+    if (!def->infer_shape)
+        return shape_fail(&context, LOAD_UNSUPPORTED, "no shape inference for this op");
     return def->infer_shape(&context);
 }

@@ -21,7 +21,8 @@ static LoadStatus integer_binary(const Eval *c, HostArith op, int64_t a, int64_t
     case ARITH_SUB: *out = (int64_t)((uint64_t)a - (uint64_t)b); return LOAD_OK;
     case ARITH_MUL: *out = (int64_t)((uint64_t)a * (uint64_t)b); return LOAD_OK;
     case ARITH_DIV:
-        if (b == 0 || (a == INT64_MIN && b == -1)) return eval_fail(c, LOAD_INVALID, "integer division by 0");
+        if (b == 0 || (a == INT64_MIN && b == -1))
+            return eval_fail(c, LOAD_INVALID, "integer division by 0");
         *out = a / b;  // truncation toward zero, as onnxruntime
         return LOAD_OK;
     default: *out = a == b; return LOAD_OK;  // Equal
@@ -40,14 +41,17 @@ static real float_binary(HostArith op, real a, real b) {
 
 LoadStatus binary_host_eval(const Eval *c, HostArith op) {
     const HostTensor *a = eval_arg(c, 0), *b = eval_arg(c, 1);
-    if (a->dtype != b->dtype) return eval_fail(c, LOAD_INVALID, "the inputs differ in element type");
+    if (a->dtype != b->dtype)
+        return eval_fail(c, LOAD_INVALID, "the inputs differ in element type");
     TensorShape shape;
     if (shape_broadcast(&a->shape, &b->shape, &shape) != 0)
         return eval_fail(c, LOAD_INVALID, "the input shapes do not broadcast");
     HostTensor *t = NULL;
-    LoadStatus status = eval_new_output(c, op == ARITH_EQUAL ? ONNX_DTYPE_BOOL : a->dtype, &shape, &t);
+    LoadStatus status =
+        eval_new_output(c, op == ARITH_EQUAL ? ONNX_DTYPE_BOOL : a->dtype, &shape, &t);
     for (size_t i = 0; status == LOAD_OK && i < t->count; i++) {
-        size_t ia = eval_broadcast_offset(&a->shape, &shape, i), ib = eval_broadcast_offset(&b->shape, &shape, i);
+        size_t ia = eval_broadcast_offset(&a->shape, &shape, i),
+               ib = eval_broadcast_offset(&b->shape, &shape, i);
         if (a->ints) status = integer_binary(c, op, a->ints[ia], b->ints[ib], &t->ints[i]);
         else if (op == ARITH_EQUAL) t->ints[i] = a->floats[ia] == b->floats[ib];
         else t->floats[i] = float_binary(op, a->floats[ia], b->floats[ib]);

@@ -35,7 +35,8 @@ static LoadStatus eval_cast(const Eval *c) {
         else if (to == ONNX_DTYPE_BOOL) t->ints[i] = v != 0;
         else if (x->ints) t->ints[i] = to == ONNX_DTYPE_INT32 ? (int32_t)x->ints[i] : x->ints[i];
         else if (!isfinite(v) || fabs(v) >= (to == ONNX_DTYPE_INT32 ? 2147483648.0 : 9.2e18))
-            status = eval_fail(c, LOAD_INVALID, "element %zu (%g) does not fit the integer type", i, v);
+            status =
+                eval_fail(c, LOAD_INVALID, "element %zu (%g) does not fit the integer type", i, v);
         else t->ints[i] = (int64_t)v;  // truncation toward zero, as C and numpy
     }
     return status;

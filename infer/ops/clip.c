@@ -18,7 +18,8 @@ static LoadStatus scalar_constant(const InferContext *c, int slot, real fallback
     if (!shape_has_input(c, slot)) return LOAD_OK;
     const HostTensor *t = shape_input(c, slot)->constant;
     if (!t || t->dtype != ONNX_DTYPE_FLOAT || t->count != 1)
-        return shape_fail(c, LOAD_UNSUPPORTED, "input #%d must be a one-element float constant", slot);
+        return shape_fail(c, LOAD_UNSUPPORTED, "input #%d must be a one-element float constant",
+                          slot);
     *out = t->floats[0];
     return LOAD_OK;
 }

@@ -57,13 +57,15 @@ static LoadStatus eval_concat(const Eval *c) {
     }
     HostTensor *t = NULL;
     if ((status = eval_new_output(c, first->dtype, &shape, &t)) != LOAD_OK) return status;
-    int64_t outer = eval_product(&shape, 0, (int)axis), inner = eval_product(&shape, (int)axis + 1, rank);
+    int64_t outer = eval_product(&shape, 0, (int)axis),
+            inner = eval_product(&shape, (int)axis + 1, rank);
     size_t to = 0;
     for (int64_t o = 0; o < outer; o++)
         for (int k = 0; k < c->node->n_inputs; k++) {
             const HostTensor *part = eval_arg(c, k);
             size_t block = (size_t)(part->shape.dims[axis] * inner);
-            for (size_t i = 0; i < block; i++) eval_copy_element(t, to++, part, (size_t)o * block + i);
+            for (size_t i = 0; i < block; i++)
+                eval_copy_element(t, to++, part, (size_t)o * block + i);
         }
     return LOAD_OK;
 }

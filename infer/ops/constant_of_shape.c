@@ -8,7 +8,8 @@
 // ConstantOfShape's value: a one-element tensor (default: float 0).
 static LoadStatus parse_fill_value(const AttrReader *r, HostTensor **out) {
     LoadStatus status = LOAD_OK;
-    const Onnx__AttributeProto *attr = attr_typed(r, "value", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR, &status);
+    const Onnx__AttributeProto *attr =
+        attr_typed(r, "value", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR, &status);
     if (status != LOAD_OK) return status;
     if (!attr) {
         TensorShape scalar = {.rank = 0};
@@ -39,7 +40,8 @@ static LoadStatus eval_constant_of_shape(const Eval *c) {
     const HostTensor *dims = NULL, *fill = c->node->attrs.constant;
     LoadStatus status = eval_int_vector(c, 0, "input", &dims);
     if (status != LOAD_OK) return status;
-    if (dims->count > SD_MAX_DIMS) return eval_fail(c, LOAD_UNSUPPORTED, "rank above %d", SD_MAX_DIMS);
+    if (dims->count > SD_MAX_DIMS)
+        return eval_fail(c, LOAD_UNSUPPORTED, "rank above %d", SD_MAX_DIMS);
     TensorShape shape = {.rank = (int)dims->count};
     for (int d = 0; d < shape.rank; d++) {
         if (dims->ints[d] < 0) return eval_fail(c, LOAD_INVALID, "a negative dim in the shape");

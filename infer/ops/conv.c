@@ -14,8 +14,8 @@ static LoadStatus infer_conv(const InferContext *c) {
     const TensorShape *x = &shape_input(c, 0)->shape, *weight = &shape_input(c, 1)->shape;
     TRY(window_require_spatial_rank(c, x));
     if (weight->rank != x->rank)
-        return shape_fail(c, LOAD_INVALID, "weight rank %d does not match input rank %d", weight->rank,
-                          x->rank);
+        return shape_fail(c, LOAD_INVALID, "weight rank %d does not match input rank %d",
+                          weight->rank, x->rank);
     int64_t groups = w->group > 0 ? w->group : 1;
     if (weight->dims[1] * groups != x->dims[1])
         return shape_fail(c, LOAD_INVALID, "weight expects %lld input channels, input has %lld",
@@ -31,7 +31,8 @@ static LoadStatus infer_conv(const InferContext *c) {
         TRY(shape_require_float(c, 2));
         const TensorShape *bias = &shape_input(c, 2)->shape;
         if (bias->rank != 1 || bias->dims[0] != weight->dims[0])
-            return shape_fail(c, LOAD_INVALID, "bias must have shape [%lld]", (long long)weight->dims[0]);
+            return shape_fail(c, LOAD_INVALID, "bias must have shape [%lld]",
+                              (long long)weight->dims[0]);
     }
     Window2D r;
     TRY(window_resolve(c, w, x, &weight->dims[2], w->dilations, &r));

@@ -27,7 +27,8 @@ static LoadStatus eval_flatten(const Eval *c) {
     int rank = x->shape.rank;
     int64_t axis = c->node->attrs.u.axis;
     if (axis < -rank || axis > rank)
-        return eval_fail(c, LOAD_INVALID, "axis %lld is out of range for rank %d", (long long)axis, rank);
+        return eval_fail(c, LOAD_INVALID, "axis %lld is out of range for rank %d", (long long)axis,
+                         rank);
     if (axis < 0) axis += rank;
     TensorShape shape = {.rank = 2, .dims = {eval_product(&x->shape, 0, (int)axis),
                                              eval_product(&x->shape, (int)axis, rank)}};

@@ -25,7 +25,8 @@ static LoadStatus eval_gather(const Eval *c) {
     HostTensor *t = NULL;
     if ((status = eval_new_output(c, data->dtype, &shape, &t)) != LOAD_OK) return status;
     int64_t extent = data->shape.dims[axis];
-    int64_t outer = eval_product(&data->shape, 0, (int)axis), inner = eval_product(&data->shape, (int)axis + 1, rank);
+    int64_t outer = eval_product(&data->shape, 0, (int)axis),
+            inner = eval_product(&data->shape, (int)axis + 1, rank);
     size_t to = 0;
     for (int64_t o = 0; o < outer; o++)
         for (size_t j = 0; j < indices->count; j++) {

@@ -126,12 +126,14 @@ static LoadStatus lower_gemm(PlanBuilder *b, int n) {
         if (beta_id < 0 || scaled < 0) return plan_out_of_memory(b);
         beta->floats[0] = (real)attrs->beta;
         int mul_inputs[2] = {c, beta_id};
-        if (!(step = plan_add_step(b, STEP_BINARY, n, 2, mul_inputs, scaled))) return plan_out_of_memory(b);
+        if (!(step = plan_add_step(b, STEP_BINARY, n, 2, mul_inputs, scaled)))
+            return plan_out_of_memory(b);
         step->p.binary = BINARY_MUL;
         c = scaled;
     }
     int add_inputs[2] = {product, c};
-    if (!(step = plan_add_step(b, STEP_BINARY, n, 2, add_inputs, output))) return plan_out_of_memory(b);
+    if (!(step = plan_add_step(b, STEP_BINARY, n, 2, add_inputs, output)))
+        return plan_out_of_memory(b);
     step->p.binary = BINARY_ADD;
     return LOAD_OK;
 }

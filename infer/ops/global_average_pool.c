@@ -7,7 +7,8 @@
 static LoadStatus infer_global_pool(const InferContext *c) {
     TRY(shape_require_float(c, 0));
     const TensorShape *x = &shape_input(c, 0)->shape;
-    if (x->rank < 3) return shape_fail(c, LOAD_INVALID, "input must have rank >= 3 (N, C, spatial...)");
+    if (x->rank < 3)
+        return shape_fail(c, LOAD_INVALID, "input must have rank >= 3 (N, C, spatial...)");
     int64_t spatial = 1;
     c->out->out = *x;
     for (int axis = 2; axis < x->rank; axis++) {

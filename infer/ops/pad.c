@@ -71,12 +71,14 @@ static LoadStatus infer_pad(const InferContext *c) {
             return shape_fail(c, LOAD_INVALID, "pads out of range for axis %d", axis);
         c->out->out.dims[axis] = x->dims[axis] + begin + end;
         if (c->out->out.dims[axis] < 0)
-            return shape_fail(c, LOAD_INVALID, "negative pads remove more than axis %d holds", axis);
+            return shape_fail(c, LOAD_INVALID, "negative pads remove more than axis %d holds",
+                              axis);
         if (attrs->mode != PAD_CONSTANT && (begin < 0 || end < 0))
             return shape_fail(c, LOAD_UNSUPPORTED, "negative pads with mode reflect or edge");
         if (attrs->mode == PAD_REFLECT && (begin >= x->dims[axis] || end >= x->dims[axis]))
-            return shape_fail(c, LOAD_INVALID, "reflect pads on axis %d must be smaller than its size %lld",
-                              axis, (long long)x->dims[axis]);
+            return shape_fail(c, LOAD_INVALID,
+                              "reflect pads on axis %d must be smaller than its size %lld", axis,
+                              (long long)x->dims[axis]);
     }
     memcpy(c->out->geom.pad.pads, pads, (size_t)n_pads * sizeof(int64_t));
     c->out->geom.pad.value = value;

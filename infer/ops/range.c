@@ -14,7 +14,8 @@ static LoadStatus eval_range(const Eval *c) {
     if (step == 0 || !isfinite(first) || !isfinite(step) || !isfinite(eval_value_at(limit, 0)))
         return eval_fail(c, LOAD_INVALID, "delta is 0 or a bound is not finite");
     double count = ceil((eval_value_at(limit, 0) - first) / step);
-    if (count > (double)SD_MAX_TENSOR_ELEMENTS) return eval_fail(c, LOAD_UNSUPPORTED, "the range is too long");
+    if (count > (double)SD_MAX_TENSOR_ELEMENTS)
+        return eval_fail(c, LOAD_UNSUPPORTED, "the range is too long");
     TensorShape shape = {.rank = 1, .dims = {count > 0 ? (int64_t)count : 0}};
     HostTensor *t = NULL;
     LoadStatus status = eval_new_output(c, start->dtype, &shape, &t);

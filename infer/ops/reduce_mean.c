@@ -21,7 +21,8 @@ static LoadStatus infer_reduce_mean(const InferContext *c) {
     const OpAttrs *attrs = &c->node->attrs;
     int reduced[SD_MAX_DIMS] = {0};
     for (int i = 0; i < (attrs->u.axes.count < 0 ? x->rank : attrs->u.axes.count); i++) {
-        int64_t axis = attrs->u.axes.count < 0 ? i : shape_normalize_axis(attrs->u.axes.values[i], x->rank);
+        int64_t axis =
+            attrs->u.axes.count < 0 ? i : shape_normalize_axis(attrs->u.axes.values[i], x->rank);
         if (axis < 0 || axis >= x->rank)
             return shape_fail(c, LOAD_INVALID, "axis %lld is out of range", (long long)axis);
         reduced[axis] = 1;
@@ -30,8 +31,10 @@ static LoadStatus infer_reduce_mean(const InferContext *c) {
     while (first > 0 && reduced[first - 1]) first--;
     for (int d = 0; d < first; d++)
         if (reduced[d])
-            return shape_fail(c, LOAD_UNSUPPORTED, "ReduceMean over axes that are not the last ones "
-                              "(axis %d) is not supported", d);
+            return shape_fail(c, LOAD_UNSUPPORTED,
+                              "ReduceMean over axes that are not the last ones "
+                              "(axis %d) is not supported",
+                              d);
     int64_t outer = 1, inner = 1;
     TensorShape out = {.rank = 0};
     for (int d = 0; d < x->rank; d++) {

@@ -27,7 +27,8 @@ static LoadStatus infer_reshape(const InferContext *c) {
     for (int d = 0; d < out->rank; d++) {
         int64_t dim = target->ints[d];
         if (dim == 0 && !c->node->attrs.u.allowzero) {
-            if (d >= x->rank) return shape_fail(c, LOAD_INVALID, "shape entry %d copies a missing axis", d);
+            if (d >= x->rank)
+                return shape_fail(c, LOAD_INVALID, "shape entry %d copies a missing axis", d);
             dim = x->dims[d];
         }
         if (dim == -1) {
@@ -39,7 +40,8 @@ static LoadStatus infer_reshape(const InferContext *c) {
         }
         out->dims[d] = dim;
         known *= dim;
-        if (known > SD_MAX_TENSOR_ELEMENTS) return shape_fail(c, LOAD_INVALID, "shape is too large");
+        if (known > SD_MAX_TENSOR_ELEMENTS)
+            return shape_fail(c, LOAD_INVALID, "shape is too large");
     }
     int64_t total = shape_element_count(x);
     if (inferred_axis >= 0) {
@@ -50,8 +52,8 @@ static LoadStatus infer_reshape(const InferContext *c) {
         known = total;
     }
     if (known != total)
-        return shape_fail(c, LOAD_INVALID, "cannot reshape %lld elements into %lld", (long long)total,
-                          (long long)known);
+        return shape_fail(c, LOAD_INVALID, "cannot reshape %lld elements into %lld",
+                          (long long)total, (long long)known);
     return shape_finish_output(c);
 }
 
@@ -60,21 +62,25 @@ static LoadStatus eval_reshape(const Eval *c) {
     const HostTensor *x = eval_arg(c, 0), *target = NULL;
     LoadStatus status = eval_int_vector(c, 1, "shape", &target);
     if (status != LOAD_OK) return status;
-    if (target->count > SD_MAX_DIMS) return eval_fail(c, LOAD_UNSUPPORTED, "rank above %d", SD_MAX_DIMS);
+    if (target->count > SD_MAX_DIMS)
+        return eval_fail(c, LOAD_UNSUPPORTED, "rank above %d", SD_MAX_DIMS);
     TensorShape shape = {.rank = (int)target->count};
     int inferred = -1;
     int64_t known = 1;
     for (int axis = 0; axis < shape.rank; axis++) {
         int64_t dim = target->ints[axis];
         if (dim == 0 && !c->node->attrs.u.allowzero) {
-            if (axis >= x->shape.rank) return eval_fail(c, LOAD_INVALID, "0 on axis %d copies no dim", axis);
+            if (axis >= x->shape.rank)
+                return eval_fail(c, LOAD_INVALID, "0 on axis %d copies no dim", axis);
             dim = x->shape.dims[axis];
         }
         if (dim == -1 && inferred < 0) inferred = axis;
-        else if (dim < 0) return eval_fail(c, LOAD_INVALID, "invalid dim %lld in the shape", (long long)dim);
+        else if (dim < 0)
+            return eval_fail(c, LOAD_INVALID, "invalid dim %lld in the shape", (long long)dim);
         else known *= dim;
         shape.dims[axis] = dim;
-        if (known > SD_MAX_TENSOR_ELEMENTS) return eval_fail(c, LOAD_INVALID, "the shape is too large");
+        if (known > SD_MAX_TENSOR_ELEMENTS)
+            return eval_fail(c, LOAD_INVALID, "the shape is too large");
     }
     if (inferred >= 0) {
         if (known == 0 || (int64_t)x->count % known != 0)

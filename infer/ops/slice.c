@@ -87,9 +87,11 @@ static LoadStatus eval_slice(const Eval *c) {
     int seen[SD_MAX_DIMS] = {0};
     for (size_t i = 0; i < n; i++) {
         int64_t axis = 0;
-        if ((status = eval_normalize_axis(c, axes ? axes->ints[i] : (int64_t)i, rank, &axis)) != LOAD_OK)
+        if ((status = eval_normalize_axis(c, axes ? axes->ints[i] : (int64_t)i, rank, &axis)) !=
+            LOAD_OK)
             return status;
-        if (seen[axis]++) return eval_fail(c, LOAD_INVALID, "axis %lld is repeated", (long long)axis);
+        if (seen[axis]++)
+            return eval_fail(c, LOAD_INVALID, "axis %lld is repeated", (long long)axis);
         step[axis] = steps ? steps->ints[i] : 1;
         if (step[axis] == 0) return eval_fail(c, LOAD_INVALID, "a step is 0");
         shape.dims[axis] = slice_axis(x->shape.dims[axis], starts->ints[i], ends->ints[i],

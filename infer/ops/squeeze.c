@@ -19,7 +19,8 @@ static LoadStatus eval_squeeze(const Eval *c) {
     for (int axis = 0; count < 0 && axis < x->shape.rank; axis++) removed[axis] = x->shape.dims[axis] == 1;
     for (int i = 0; i < count; i++) {
         int64_t axis = 0;
-        if ((status = eval_normalize_axis(c, axes[i], x->shape.rank, &axis)) != LOAD_OK) return status;
+        if ((status = eval_normalize_axis(c, axes[i], x->shape.rank, &axis)) != LOAD_OK)
+            return status;
         if (x->shape.dims[axis] != 1)
             return eval_fail(c, LOAD_INVALID, "axis %lld has size %lld, not 1", (long long)axes[i],
                              (long long)x->shape.dims[axis]);

@@ -14,7 +14,8 @@ static LoadStatus infer_transpose(const InferContext *c) {
     const TensorShape *x = &shape_input(c, 0)->shape;
     const OpAttrs *attrs = &c->node->attrs;
     if (attrs->u.axes.count >= 0 && attrs->u.axes.count != x->rank)
-        return shape_fail(c, LOAD_INVALID, "perm has %d entries for rank %d", attrs->u.axes.count, x->rank);
+        return shape_fail(c, LOAD_INVALID, "perm has %d entries for rank %d", attrs->u.axes.count,
+                          x->rank);
     int used[SD_MAX_DIMS] = {0};
     c->out->out.rank = x->rank;
     for (int d = 0; d < x->rank; d++) {

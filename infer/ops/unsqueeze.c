@@ -17,12 +17,14 @@ static LoadStatus eval_unsqueeze(const Eval *c) {
     if (status != LOAD_OK) return status;
     if (count < 1) return eval_fail(c, LOAD_INVALID, "no axes to insert");
     int rank = x->shape.rank + count;
-    if (rank > SD_MAX_DIMS) return eval_fail(c, LOAD_UNSUPPORTED, "rank %d is more than %d", rank, SD_MAX_DIMS);
+    if (rank > SD_MAX_DIMS)
+        return eval_fail(c, LOAD_UNSUPPORTED, "rank %d is more than %d", rank, SD_MAX_DIMS);
     int inserted[SD_MAX_DIMS] = {0};
     for (int i = 0; i < count; i++) {
         int64_t axis = 0;
         if ((status = eval_normalize_axis(c, axes[i], rank, &axis)) != LOAD_OK) return status;
-        if (inserted[axis]) return eval_fail(c, LOAD_INVALID, "axis %lld is repeated", (long long)axes[i]);
+        if (inserted[axis])
+            return eval_fail(c, LOAD_INVALID, "axis %lld is repeated", (long long)axes[i]);
         inserted[axis] = 1;
     }
     TensorShape shape = {.rank = rank};

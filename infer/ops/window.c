@@ -123,7 +123,8 @@ static LoadStatus window_axis(const InferContext *c, const WindowAttrs *w, int a
         .pad_end = w->n_pads ? w->pads[axis + spatial] : 0, .rule = pad_rules[w->auto_pad],
         .ceil_mode = w->ceil_mode};
     if (conv_axis_resolve(&request, result) != 0)
-        return shape_fail(c, LOAD_INVALID, "the window (%lld) is larger than the padded input (%lld)",
+        return shape_fail(c, LOAD_INVALID,
+                          "the window (%lld) is larger than the padded input (%lld)",
                           (long long)result->covered, (long long)result->padded_in);
     return LOAD_OK;
 }
@@ -167,8 +168,10 @@ LoadStatus window_resolve(const InferContext *c, const WindowAttrs *w, const Ten
 
 LoadStatus window_require_spatial_rank(const InferContext *c, const TensorShape *x) {
     if (x->rank != 3 && x->rank != 4)
-        return shape_fail(c, LOAD_UNSUPPORTED, "input of rank %d: only 1-D and 2-D windows (rank 3 or "
-                          "4, NCW / NCHW) are supported", x->rank);
+        return shape_fail(c, LOAD_UNSUPPORTED,
+                          "input of rank %d: only 1-D and 2-D windows (rank 3 or "
+                          "4, NCW / NCHW) are supported",
+                          x->rank);
     return LOAD_OK;
 }
 
