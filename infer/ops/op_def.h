@@ -147,7 +147,8 @@ typedef struct {
     int is_softmax;             // its output may already be the probabilities (plan.c)
     // Ops that compute every output (Split): the graph accepts consumers of outputs
     // after the first, and output_shape gives output k >= 1 (the shape rule sets
-    // output 0's shape as for every op).
+    // output 0's shape as for every op). Such an op has no host evaluation: folding
+    // (plan.c) makes one constant, output 0.
     int computes_every_output;
     void (*output_shape)(const NodeGeometry *geometry, int k, TensorShape *out);
 } OpDef;
