@@ -20,6 +20,7 @@
 #   kernels/cuda/*.cu kernels/cuda/*.c       the CUDA backend (CUDA=1 only)
 #   train/ export/ infer/                    one program each; main.c is its entry point,
 #                                            the other files are linked into the tests too
+#   infer/ops/*.c                            one file per ONNX operator (sdinfer)
 #   tests/test_*.c                           float tests, one binary each
 #   tests/gradcheck_*.c                      double-precision tests, one binary each
 #   tests/fault_shim.c                       LD_PRELOAD library that fails or kills file writes
@@ -114,7 +115,7 @@ CORE_SRC   := $(wildcard common/*.c) $(wildcard kernels/*.c) $(wildcard kernels/
 SIMD_SRC   := $(wildcard kernels/cpu/simd/*.c)
 TRAIN_SRC  := $(filter-out train/main.c,$(wildcard train/*.c))
 EXPORT_SRC := $(filter-out export/main.c,$(wildcard export/*.c))
-INFER_SRC  := $(filter-out infer/main.c,$(wildcard infer/*.c))
+INFER_SRC  := $(filter-out infer/main.c,$(wildcard infer/*.c)) $(wildcard infer/ops/*.c)
 PROTO_C    := proto/onnx.pb-c.c
 PROTO_H    := proto/onnx.pb-c.h
 

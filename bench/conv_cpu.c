@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "backend.h"
+#include "conv_geometry.h"
 
 #define MAX_SHAPES 64
 #define MAX_BATCHES 8
@@ -74,8 +75,9 @@ static int parse_shape_line(char *line, Shape *s) {
         return -1;
     for (const char *c = name; *c; c++)
         if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_') return -1;
-    int out_h = (h + 2 * pad - k) / stride + 1, out_w = (w + 2 * pad - k) / stride + 1;
-    if (h + 2 * pad < k || w + 2 * pad < k) return -1;
+    int out_h = (int)conv_output_size(h, pad, pad, k, 1, stride);
+    int out_w = (int)conv_output_size(w, pad, pad, k, 1, stride);
+    if (out_h < 1 || out_w < 1) return -1;
     snprintf(s->name, sizeof s->name, "%s", name);
     s->g = (ConvGeom){.in_c = in_c, .in_h = h, .in_w = w, .out_c = out_c, .out_h = out_h,
                       .out_w = out_w, .kernel_h = k, .kernel_w = k, .stride_h = stride,

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv_geometry.h"
 #include "net_sync_bn.h"
 
 // The layout is computed twice by the same code: a counting pass that only adds
@@ -80,8 +81,9 @@ static real *take_activation(Layout *lay, size_t count) {
     return lay->assign ? lay->activation_base + offset : NULL;
 }
 
+// Symmetric padding, no dilation: the only windows the presets lay out.
 static int conv_out_size(int in, int kernel, int stride, int pad) {
-    return (in + 2 * pad - kernel) / stride + 1;
+    return (int)conv_output_size(in, pad, pad, kernel, 1, stride);
 }
 
 static void layout_convbn(Layout *lay, ConvBN *u, const char *prefix, const char *conv_name,

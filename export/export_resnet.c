@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/checkpoint.h"
+#include "common/conv_geometry.h"
 #include "export.h"
 #include "fold.h"
 
@@ -64,7 +65,7 @@ static void relu_name_for(const char *bn_name, char *out) {
 static void conv_pads(int in, int out, int kernel, int stride, int pad_begin, int64_t *begin,
                       int64_t *end) {
     *begin = pad_begin;
-    if ((in + 2 * pad_begin - kernel) / stride + 1 == out) {
+    if (conv_output_size(in, pad_begin, pad_begin, kernel, 1, stride) == out) {
         *end = pad_begin;
         return;
     }
@@ -112,7 +113,7 @@ static int emit_conv_folded(Emitter *e, const ConvBN *u, const char *conv_name,
         return emit_fail(e, "out of memory");
     }
     BatchNormParams bn = bn_params_of(e, u);
-    fold_conv_bn(e->params + u->weight, g->out_c, per_channel, &bn, scale, weight, bias);
+    bn_fold_into_conv(e->params + u->weight, NULL, g->out_c, per_channel, &bn, scale, weight, bias);
     char name[NAME_LEN + 16];
     const char *inputs[3] = {input};
     snprintf(name, sizeof name, "%s.weight", conv_name);

@@ -62,74 +62,146 @@ static void run_conv_grouped(Plan *plan, const PlanStep *step, real *y, size_t c
     if (step->p.conv.fuse_relu) be->relu_forward(be, count, y, y);
 }
 
-static void run_step(Plan *plan, const PlanStep *step) {
+// One function per step kind, all with the same signature: y is the step's output
+// (out->data). The table below dispatches; the planner chose the kind (infer/ops/).
+typedef void (*StepRunner)(Plan *plan, const PlanStep *step, const PlanTensor *out, real *y);
+
+// inputs: x, w, bias (or -1), and the residual when an Add was fused in (plan_fusion.c)
+static void run_conv(Plan *plan, const PlanStep *step, const PlanTensor *out, real *y) {
+    (void)out;
+    plan->be->conv2d_forward(plan->be, &step->p.conv.geom, in(plan, step, 0), in(plan, step, 1),
+                             in(plan, step, 2), in(plan, step, 3), step->p.conv.fuse_relu, y);
+}
+
+static void run_batchnorm(Plan *plan, const PlanStep *step, const PlanTensor *out, real *y) {
+    (void)out;
+    plan->be->batchnorm_forward_eval(plan->be, &step->p.batchnorm, in(plan, step, 0),
+                                     in(plan, step, 1), in(plan, step, 2), in(plan, step, 3),
+                                     in(plan, step, 4), step->epsilon, y);
+}
+
+static void run_relu(Plan *plan, const PlanStep *step, const PlanTensor *out, real *y) {
+    plan->be->relu_forward(plan->be, out->count, in(plan, step, 0), y);
+}
+
+static void run_add_relu(Plan *plan, const PlanStep *step, const PlanTensor *out, real *y) {
+    plan->be->residual_forward(plan->be, out->count, 1, in(plan, step, 0), in(plan, step, 1), y);
+}
+
+static void run_binary(Plan *plan, const PlanStep *step, const PlanTensor *out, real *y) {
+    plan->be->binary_broadcast(plan->be, step->p.binary, in_shape(plan, step, 0),
+                               in(plan, step, 0), in_shape(plan, step, 1), in(plan, step, 1),
+                               &out->shape, y);
+}
+
+static void run_maxpool(Plan *plan, const PlanStep *step, const PlanTensor *out, real *y) {
+    (void)out;
+    plan->be->maxpool_forward(plan->be, &step->p.pool, in(plan, step, 0), y);
+}
+
+static void run_avgpool(Plan *plan, const PlanStep *step, const PlanTensor *out, real *y) {
+    (void)out;
+    plan->be->avgpool_forward(plan->be, &step->p.pool, in(plan, step, 0), y);
+}
+
+static void run_global_avgpool(Plan *plan, const PlanStep *step, const PlanTensor *out, real *y) {
+    (void)out;
+    plan->be->global_avgpool_forward(plan->be, step->p.global_pool.batch,
+                                     step->p.global_pool.channels, step->p.global_pool.spatial,
+                                     in(plan, step, 0), y);
+}
+
+static void run_pad(Plan *plan, const PlanStep *step, const PlanTensor *out, real *y) {
     Backend *be = plan->be;
+    if (step->p.pad.mode == PAD_CONSTANT)
+        be->pad_constant(be, in_shape(plan, step, 0), in(plan, step, 0), step->p.pad.pads,
+                         step->p.pad.value, &out->shape, y);
+    else
+        be->pad_border(be, in_shape(plan, step, 0), in(plan, step, 0), step->p.pad.pads,
+                       step->p.pad.mode == PAD_REFLECT, &out->shape, y);
+}
+
+static void run_concat_step(Plan *plan, const PlanStep *step, const PlanTensor *out, real *y) {
+    (void)out;
+    run_concat(plan, step, y);
+}
+
+static void run_slice(Plan *plan, const PlanStep *step, const PlanTensor *out, real *y) {
+    plan->be->slice(plan->be, in_shape(plan, step, 0), in(plan, step, 0), step->p.slice.starts,
+                    step->p.slice.steps, &out->shape, y);
+}
+
+static void run_softmax(Plan *plan, const PlanStep *step, const PlanTensor *out, real *y) {
+    (void)out;
+    Backend *be = plan->be;
+    if (step->p.softmax.after > 1)
+        be->softmax_axis(be, step->p.softmax.outer, step->p.softmax.inner, step->p.softmax.after,
+                         in(plan, step, 0), y);
+    else
+        be->softmax(be, step->p.softmax.outer, step->p.softmax.inner, in(plan, step, 0), y);
+}
+
+static void run_conv_grouped_step(Plan *plan, const PlanStep *step, const PlanTensor *out,
+                                  real *y) {
+    run_conv_grouped(plan, step, y, out->count);
+}
+
+static void run_activation(Plan *plan, const PlanStep *step, const PlanTensor *out, real *y) {
+    plan->be->activation_forward(plan->be, step->p.activation.op, out->count,
+                                 step->p.activation.alpha, step->p.activation.beta,
+                                 in(plan, step, 0), y);
+}
+
+static void run_transpose(Plan *plan, const PlanStep *step, const PlanTensor *out, real *y) {
+    plan->be->transpose(plan->be, in_shape(plan, step, 0), in(plan, step, 0),
+                        step->p.transpose.perm, &out->shape, y);
+}
+
+static void run_fc(Plan *plan, const PlanStep *step, const PlanTensor *out, real *y) {
+    (void)out;
+    plan->be->fc_forward(plan->be, step->p.fc.batch, step->p.fc.in_features,
+                         step->p.fc.out_features, in(plan, step, 0), in(plan, step, 1),
+                         in(plan, step, 2), y);
+}
+
+static void run_gemm(Plan *plan, const PlanStep *step, const PlanTensor *out, real *y) {
+    (void)out;
+    plan->be->gemm(plan->be, step->p.gemm.trans_a, step->p.gemm.trans_b, step->p.gemm.m,
+                   step->p.gemm.n, step->p.gemm.k, step->p.gemm.alpha, in(plan, step, 0),
+                   in(plan, step, 1), 0, y);
+}
+
+static void run_matmul_step(Plan *plan, const PlanStep *step, const PlanTensor *out, real *y) {
+    (void)out;
+    run_matmul(plan, step, y);
+}
+
+static const StepRunner step_runners[] = {
+    [STEP_CONV] = run_conv,
+    [STEP_BATCHNORM] = run_batchnorm,
+    [STEP_RELU] = run_relu,
+    [STEP_ADD_RELU] = run_add_relu,
+    [STEP_BINARY] = run_binary,
+    [STEP_MAXPOOL] = run_maxpool,
+    [STEP_AVGPOOL] = run_avgpool,
+    [STEP_GLOBAL_AVGPOOL] = run_global_avgpool,
+    [STEP_PAD] = run_pad,
+    [STEP_CONCAT] = run_concat_step,
+    [STEP_SLICE] = run_slice,
+    [STEP_SOFTMAX] = run_softmax,
+    [STEP_FC] = run_fc,
+    [STEP_GEMM] = run_gemm,
+    [STEP_MATMUL] = run_matmul_step,
+    [STEP_CONV_GROUPED] = run_conv_grouped_step,
+    [STEP_ACTIVATION] = run_activation,
+    [STEP_TRANSPOSE] = run_transpose,
+};
+_Static_assert(sizeof step_runners / sizeof step_runners[0] == STEP_KIND_COUNT,
+               "every step kind has a runner");
+
+static void run_step(Plan *plan, const PlanStep *step) {
     const PlanTensor *out = &plan->tensors[step->output];
-    real *y = out->data;
-    switch (step->kind) {
-    case STEP_CONV:
-        // inputs: x, w, bias (or -1), and the residual when an Add was fused in (plan_fusion.c)
-        be->conv2d_forward(be, &step->p.conv.geom, in(plan, step, 0), in(plan, step, 1),
-                           in(plan, step, 2), in(plan, step, 3), step->p.conv.fuse_relu, y);
-        break;
-    case STEP_BATCHNORM:
-        be->batchnorm_forward_eval(be, &step->p.batchnorm, in(plan, step, 0), in(plan, step, 1),
-                                   in(plan, step, 2), in(plan, step, 3), in(plan, step, 4),
-                                   step->epsilon, y);
-        break;
-    case STEP_RELU: be->relu_forward(be, out->count, in(plan, step, 0), y); break;
-    case STEP_ADD_RELU:
-        be->residual_forward(be, out->count, 1, in(plan, step, 0), in(plan, step, 1), y);
-        break;
-    case STEP_BINARY:
-        be->binary_broadcast(be, step->p.binary, in_shape(plan, step, 0), in(plan, step, 0),
-                             in_shape(plan, step, 1), in(plan, step, 1), &out->shape, y);
-        break;
-    case STEP_MAXPOOL: be->maxpool_forward(be, &step->p.pool, in(plan, step, 0), y); break;
-    case STEP_AVGPOOL: be->avgpool_forward(be, &step->p.pool, in(plan, step, 0), y); break;
-    case STEP_GLOBAL_AVGPOOL:
-        be->global_avgpool_forward(be, step->p.global_pool.batch, step->p.global_pool.channels,
-                                   step->p.global_pool.spatial, in(plan, step, 0), y);
-        break;
-    case STEP_PAD:
-        if (step->p.pad.mode == PAD_CONSTANT)
-            be->pad_constant(be, in_shape(plan, step, 0), in(plan, step, 0), step->p.pad.pads,
-                             step->p.pad.value, &out->shape, y);
-        else
-            be->pad_border(be, in_shape(plan, step, 0), in(plan, step, 0), step->p.pad.pads,
-                           step->p.pad.mode == PAD_REFLECT, &out->shape, y);
-        break;
-    case STEP_CONCAT: run_concat(plan, step, y); break;
-    case STEP_SLICE:
-        be->slice(be, in_shape(plan, step, 0), in(plan, step, 0), step->p.slice.starts,
-                  step->p.slice.steps, &out->shape, y);
-        break;
-    case STEP_SOFTMAX:
-        if (step->p.softmax.after > 1)
-            be->softmax_axis(be, step->p.softmax.outer, step->p.softmax.inner,
-                             step->p.softmax.after, in(plan, step, 0), y);
-        else
-            be->softmax(be, step->p.softmax.outer, step->p.softmax.inner, in(plan, step, 0), y);
-        break;
-    case STEP_CONV_GROUPED: run_conv_grouped(plan, step, y, out->count); break;
-    case STEP_ACTIVATION:
-        be->activation_forward(be, step->p.activation.op, out->count, step->p.activation.alpha,
-                               step->p.activation.beta, in(plan, step, 0), y);
-        break;
-    case STEP_TRANSPOSE:
-        be->transpose(be, in_shape(plan, step, 0), in(plan, step, 0), step->p.transpose.perm,
-                      &out->shape, y);
-        break;
-    case STEP_FC:
-        be->fc_forward(be, step->p.fc.batch, step->p.fc.in_features, step->p.fc.out_features,
-                       in(plan, step, 0), in(plan, step, 1), in(plan, step, 2), y);
-        break;
-    case STEP_GEMM:
-        be->gemm(be, step->p.gemm.trans_a, step->p.gemm.trans_b, step->p.gemm.m, step->p.gemm.n,
-                 step->p.gemm.k, step->p.gemm.alpha, in(plan, step, 0), in(plan, step, 1), 0, y);
-        break;
-    case STEP_MATMUL: run_matmul(plan, step, y); break;
-    }
+    step_runners[step->kind](plan, step, out, out->data);
 }
 
 void plan_run(Plan *plan) {

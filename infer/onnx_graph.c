@@ -9,6 +9,7 @@
 #include "onnx.pb-c.h"
 #include "onnx_tensor.h"
 #include "op_registry.h"
+#include "ops/op_def.h"
 
 // IR versions whose ModelProto layout this reader understands (ONNX 1.0 .. 1.14).
 #define MIN_IR_VERSION 3
@@ -283,7 +284,7 @@ static LoadStatus read_node_outputs(Builder *b, const Onnx__NodeProto *proto, co
             }
             continue;
         }
-        if (i > 0) {
+        if (i > 0 && !op_def(node->attrs.kind)->computes_every_output) {
             snprintf(b->err, b->err_len, "%s: output #%zu ('%.200s') is not supported (only the "
                      "first output of %s is computed)", where, i, name,
                      op_info(node->attrs.kind)->name);

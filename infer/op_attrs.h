@@ -66,6 +66,7 @@ typedef struct {
             int64_t start, end;
             int has_end;
         } shape_range;      // Shape-15
+        SplitParams split;  // Split: axis and the `split` attribute (before version 13)
     } u;
     HostTensor *constant;  // Constant: its value; ConstantOfShape: the fill value (owned)
 } OpAttrs;

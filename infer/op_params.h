@@ -23,6 +23,15 @@ typedef struct {
     int axis;
 } ConcatParams;
 
+// Split: at most this many outputs (parts).
+#define SD_MAX_SPLIT_OUTPUTS 32
+
+typedef struct {
+    int axis;   // attributes: as written (may be negative); geometry: resolved
+    int count;  // entries in sizes; attributes: -1 when `split` is absent
+    int64_t sizes[SD_MAX_SPLIT_OUTPUTS];  // the extent of each part along the axis
+} SplitParams;
+
 typedef struct {
     int64_t starts[SD_MAX_DIMS], steps[SD_MAX_DIMS];
 } SliceParams;

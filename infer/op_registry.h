@@ -1,7 +1,10 @@
 // The ONNX operators sdinfer implements: their names, the operator versions
 // (since-versions in the ai.onnx opset, up to opset 17) it accepts, how many
 // inputs and outputs they take, and which inputs must be constants known when
-// the plan is made (shape vectors and pad values).
+// the plan is made (shape vectors and pad values). The table itself is
+// infer/ops/registry.c: one row per op, each defined in the op's own file
+// (infer/ops/NAME.c) with its attribute parser, shape rule, host evaluation and
+// lowering (infer/ops/op_def.h).
 #ifndef SD_INFER_OP_REGISTRY_H
 #define SD_INFER_OP_REGISTRY_H
 
@@ -55,6 +58,7 @@ typedef enum {
     OP_CLIP,
     OP_DROPOUT,
     OP_REDUCE_MEAN,
+    OP_SPLIT,  // the one op whose every output is computed (not only output 0)
     OP_COUNT
 } OpKind;
 
@@ -63,7 +67,8 @@ typedef struct {
     int since_versions[8];  // every version of the op up to opset 17, ascending, 0-terminated
     int oldest_supported;   // the oldest of those versions sdinfer implements
     int min_inputs, max_inputs;    // max_inputs -1: variadic
-    int min_outputs, max_outputs;  // only output 0 may be consumed (checked by the graph)
+    int min_outputs, max_outputs;  // only output 0 may be consumed (checked by the graph),
+                                   // unless the op computes every output (OpDef)
     unsigned constant_inputs;      // bit i set: input i must be a plan-time constant
     int host_only;  // no backend step: every node must be folded at plan time (host_eval.h)
 } OpInfo;

@@ -6,6 +6,7 @@
 
 #include "../common/host_memory.h"
 #include "host_eval.h"
+#include "ops/op_def.h"
 #include "plan_builder.h"
 
 PlanOptions plan_default_options(void) {
@@ -14,7 +15,7 @@ PlanOptions plan_default_options(void) {
                          .max_memory_bytes = host_memory_bytes()};
 }
 
-static LoadStatus out_of_memory(PlanBuilder *b) {
+LoadStatus plan_out_of_memory(PlanBuilder *b) {
     snprintf(b->err, b->err_len, "%s: out of memory while planning", b->graph->source);
     return LOAD_INVALID;
 }
@@ -151,16 +152,13 @@ static LoadStatus check_declared(PlanBuilder *b, int value_id, const char *where
     return LOAD_OK;
 }
 
-static int is_view_op(OpKind kind) {
-    return kind == OP_IDENTITY || kind == OP_FLATTEN || kind == OP_RESHAPE || kind == OP_DROPOUT;
-}
-
 // A view of a constant is itself a constant (same data, new shape).
 static LoadStatus constant_view(PlanBuilder *b, const HostTensor *source, const TensorShape *shape,
                                 const HostTensor **out) {
     HostTensor *copy = host_tensor_create(source->dtype, shape);
-    if (!copy || plan_builder_own(b, copy) != 0) return out_of_memory(b);
-    if (copy->count != source->count) return out_of_memory(b);  // shape inference guarantees equal
+    if (!copy || plan_builder_own(b, copy) != 0) return plan_out_of_memory(b);
+    if (copy->count != source->count)
+        return plan_out_of_memory(b);  // shape inference guarantees equal
     if (source->floats) memcpy(copy->floats, source->floats, source->count * sizeof(real));
     else memcpy(copy->ints, source->ints, source->count * sizeof(int64_t));
     *out = copy;
@@ -174,7 +172,7 @@ static LoadStatus fold_node(PlanBuilder *b, int n, const ValueState *const *inpu
     LoadStatus status = host_eval_node(&b->graph->nodes[n], inputs, where, &value, b->err,
                                        b->err_len);
     if (status != LOAD_OK) return status;
-    if (plan_builder_own(b, value) != 0) return out_of_memory(b);
+    if (plan_builder_own(b, value) != 0) return plan_out_of_memory(b);
     b->values[b->graph->nodes[n].outputs[0]] =
         (ValueState){.known = 1, .dtype = value->dtype, .shape = value->shape, .constant = value};
     b->folded[n] = 1;
@@ -199,6 +197,23 @@ static LoadStatus refuse_runtime_input(PlanBuilder *b, int n, const ValueState *
     return LOAD_UNSUPPORTED;
 }
 
+// Outputs after the first, for the ops that compute them (Split); the graph
+// refused a consumer of any other op's later outputs when it was loaded.
+static LoadStatus infer_later_outputs(PlanBuilder *b, int n, const char *where) {
+    const GraphNode *node = &b->graph->nodes[n];
+    const OpDef *def = op_def(node->attrs.kind);
+    for (int k = 1; def->computes_every_output && k < node->n_outputs; k++) {
+        int value = node->outputs[k];
+        if (value < 0) continue;
+        ValueState *state = &b->values[value];
+        *state = (ValueState){.known = 1, .dtype = ONNX_DTYPE_FLOAT};
+        def->output_shape(&b->geometry[n], k, &state->shape);
+        LoadStatus status = check_declared(b, value, where);
+        if (status != LOAD_OK) return status;
+    }
+    return LOAD_OK;
+}
+
 static LoadStatus infer_all_shapes(PlanBuilder *b) {
     const OnnxGraph *g = b->graph;
     LoadStatus status = resolve_batch(b);
@@ -215,7 +230,7 @@ static LoadStatus infer_all_shapes(PlanBuilder *b) {
     for (int n = 0; n < g->n_nodes; n++)
         if (g->nodes[n].n_inputs > max_inputs) max_inputs = g->nodes[n].n_inputs;
     const ValueState **inputs = calloc((size_t)max_inputs, sizeof *inputs);
-    if (!inputs) return out_of_memory(b);
+    if (!inputs) return plan_out_of_memory(b);
     static const ValueState absent = {0};
     for (int n = 0; n < g->n_nodes && status == LOAD_OK; n++) {
         const GraphNode *node = &g->nodes[n];
@@ -237,9 +252,10 @@ static LoadStatus infer_all_shapes(PlanBuilder *b) {
         ValueState *state = &b->values[out];
         *state = (ValueState){.known = 1, .dtype = ONNX_DTYPE_FLOAT, .shape = b->geometry[n].out};
         const HostTensor *source = b->values[node->inputs[0]].constant;
-        if (is_view_op(node->attrs.kind) && source)
+        if (op_def(node->attrs.kind)->is_view && source)
             status = constant_view(b, source, &state->shape, &state->constant);
         if (status == LOAD_OK) status = check_declared(b, out, where);
+        if (status == LOAD_OK) status = infer_later_outputs(b, n, where);
     }
     free(inputs);
     if (status != LOAD_OK) return status;
@@ -257,7 +273,7 @@ static LoadStatus infer_all_shapes(PlanBuilder *b) {
 
 // ---- lowering: nodes -> steps -------------------------------------------------
 
-static PlanStep *add_step(PlanBuilder *b, StepKind kind, int node, int n_inputs,
+PlanStep *plan_add_step(PlanBuilder *b, StepKind kind, int node, int n_inputs,
                           const int *inputs, int output) {
     Plan *plan = b->plan;
     if (plan->n_steps >= b->steps_capacity) return NULL;
@@ -274,221 +290,38 @@ static PlanStep *add_step(PlanBuilder *b, StepKind kind, int node, int n_inputs,
     return step;
 }
 
-static int add_constant(PlanBuilder *b, HostTensor *tensor) {
+int plan_add_constant(PlanBuilder *b, HostTensor *tensor) {
     if (!tensor || plan_builder_own(b, tensor) != 0) return -1;
     return plan_builder_add_tensor(b, &tensor->shape, tensor);
 }
 
-static LoadStatus lower_conv(PlanBuilder *b, int n) {
+PlanStep *plan_add_node_step(PlanBuilder *b, int n, StepKind kind, int n_inputs) {
+    PlanStep *step = plan_add_step(b, kind, n, n_inputs, b->graph->nodes[n].inputs,
+                                   b->lowering[n].output);
+    if (!step) plan_out_of_memory(b);
+    return step;
+}
+
+LoadStatus plan_lower_view(PlanBuilder *b, int n) {
     const GraphNode *node = &b->graph->nodes[n];
-    const NodeLowering *low = &b->lowering[n];
-    // x, w, bias (or -1), the residual a fused Add adds (or -1)
-    int inputs[4] = {node->inputs[0], node->inputs[1], node->n_inputs > 2 ? node->inputs[2] : -1,
-                     low->residual};
-    if (low->folded_weight) {
-        inputs[1] = plan_builder_add_tensor(b, &low->folded_weight->shape, low->folded_weight);
-        inputs[2] = plan_builder_add_tensor(b, &low->folded_bias->shape, low->folded_bias);
-        if (inputs[1] < 0 || inputs[2] < 0) return out_of_memory(b);
-    }
-    const ConvExtras *extras = &b->geometry[n].conv_extras;
-    int grouped = extras->groups > 1 || extras->dilation_h > 1 || extras->dilation_w > 1;
-    PlanStep *step = add_step(b, grouped ? STEP_CONV_GROUPED : STEP_CONV, n,
-                              low->residual >= 0 ? 4 : 3, inputs, low->output);
-    if (!step) return out_of_memory(b);
-    step->p.conv.geom = b->geometry[n].geom.conv;
-    step->p.conv.extras = *extras;
-    step->p.conv.geom.constant_weights = 1;  // uploaded once, never written: the backend may
-                                             // keep them transformed (Winograd)
-    step->p.conv.fuse_relu = low->fuse_relu;
+    int out = node->outputs[0];
+    // A view shares its input's memory; a view of a constant is a constant.
+    if (!b->values[out].constant) b->alias[out] = b->alias[node->inputs[0]];
+    b->plan->stats.views++;
     return LOAD_OK;
 }
 
-// Gemm with a constant B and a bias that varies along N only: one fc_forward
-// call with the weight laid out [N][K] and alpha, beta folded in.
-static int gemm_is_fc(PlanBuilder *b, int n) {
-    const GraphNode *node = &b->graph->nodes[n];
-    const GemmAttrs *attrs = &node->attrs.u.gemm;
-    if (attrs->trans_a || !b->values[node->inputs[1]].constant) return 0;
-    if (node->n_inputs < 3 || node->inputs[2] < 0 || attrs->beta == 0) return 1;
-    const HostTensor *bias = b->values[node->inputs[2]].constant;
-    if (!bias) return 0;
-    int n_out = b->geometry[n].geom.gemm.n;
-    int along_n = bias->count == (size_t)n_out &&
-                  (bias->shape.rank < 2 || bias->shape.dims[0] == 1);
-    return bias->count == 1 || along_n;
-}
-
-static LoadStatus lower_gemm_fc(PlanBuilder *b, int n) {
-    const GraphNode *node = &b->graph->nodes[n];
-    const GemmAttrs *attrs = &node->attrs.u.gemm;
-    int m = b->geometry[n].geom.gemm.m, n_out = b->geometry[n].geom.gemm.n;
-    int k = b->geometry[n].geom.gemm.k;
-    const HostTensor *source = b->values[node->inputs[1]].constant;
-    TensorShape weight_shape = {.rank = 2, .dims = {n_out, k}};
-    TensorShape bias_shape = {.rank = 1, .dims = {n_out}};
-    HostTensor *weight = host_tensor_create(ONNX_DTYPE_FLOAT, &weight_shape);
-    HostTensor *bias = host_tensor_create(ONNX_DTYPE_FLOAT, &bias_shape);
-    int weight_id = add_constant(b, weight), bias_id = add_constant(b, bias);
-    if (weight_id < 0 || bias_id < 0) return out_of_memory(b);
-    for (int o = 0; o < n_out; o++)
-        for (int i = 0; i < k; i++) {
-            real w = attrs->trans_b ? source->floats[(size_t)o * k + i]
-                                    : source->floats[(size_t)i * n_out + o];
-            weight->floats[(size_t)o * k + i] = (real)(attrs->alpha * w);
-        }
-    const HostTensor *c = node->n_inputs > 2 && node->inputs[2] >= 0 && attrs->beta != 0
-                              ? b->values[node->inputs[2]].constant
-                              : NULL;
-    for (int o = 0; o < n_out; o++)
-        bias->floats[o] = c ? (real)(attrs->beta * c->floats[c->count == 1 ? 0 : o]) : 0;
-    int inputs[3] = {node->inputs[0], weight_id, bias_id};
-    PlanStep *step = add_step(b, STEP_FC, n, 3, inputs, b->lowering[n].output);
-    if (!step) return out_of_memory(b);
-    step->p.fc.batch = m;
-    step->p.fc.in_features = k;
-    step->p.fc.out_features = n_out;
-    return LOAD_OK;
-}
-
-static LoadStatus lower_gemm(PlanBuilder *b, int n) {
-    if (gemm_is_fc(b, n)) return lower_gemm_fc(b, n);
-    const GraphNode *node = &b->graph->nodes[n];
-    const GemmAttrs *attrs = &node->attrs.u.gemm;
-    const NodeGeometry *geo = &b->geometry[n];
-    int output = b->lowering[n].output;
-    int c = node->n_inputs > 2 && attrs->beta != 0 ? node->inputs[2] : -1;
-    // y = alpha op(A) op(B) into a temporary, then + beta C with broadcasting.
-    int product = c >= 0 ? plan_builder_add_tensor(b, &geo->out, NULL) : output;
-    if (product < 0) return out_of_memory(b);
-    int gemm_inputs[2] = {node->inputs[0], node->inputs[1]};
-    PlanStep *step = add_step(b, STEP_GEMM, n, 2, gemm_inputs, product);
-    if (!step) return out_of_memory(b);
-    step->p.gemm.trans_a = attrs->trans_a;
-    step->p.gemm.trans_b = attrs->trans_b;
-    step->p.gemm.m = geo->geom.gemm.m;
-    step->p.gemm.n = geo->geom.gemm.n;
-    step->p.gemm.k = geo->geom.gemm.k;
-    step->p.gemm.alpha = (real)attrs->alpha;
-    if (c < 0) return LOAD_OK;
-    if (attrs->beta != 1) {
-        TensorShape scalar = {.rank = 0};
-        HostTensor *beta = host_tensor_create(ONNX_DTYPE_FLOAT, &scalar);
-        int beta_id = add_constant(b, beta);
-        int scaled = plan_builder_add_tensor(b, &b->values[c].shape, NULL);
-        if (beta_id < 0 || scaled < 0) return out_of_memory(b);
-        beta->floats[0] = (real)attrs->beta;
-        int mul_inputs[2] = {c, beta_id};
-        if (!(step = add_step(b, STEP_BINARY, n, 2, mul_inputs, scaled))) return out_of_memory(b);
-        step->p.binary = BINARY_MUL;
-        c = scaled;
-    }
-    int add_inputs[2] = {product, c};
-    if (!(step = add_step(b, STEP_BINARY, n, 2, add_inputs, output))) return out_of_memory(b);
-    step->p.binary = BINARY_ADD;
-    return LOAD_OK;
-}
-
-static LoadStatus lower_matmul(PlanBuilder *b, int n) {
-    const GraphNode *node = &b->graph->nodes[n];
-    const NodeGeometry *geo = &b->geometry[n];
-    int inputs[2] = {node->inputs[0], node->inputs[1]};
-    int b_is_matrix = b->values[node->inputs[1]].shape.rank == 2;
-    PlanStep *step = add_step(b, b_is_matrix ? STEP_GEMM : STEP_MATMUL, n, 2, inputs,
-                              b->lowering[n].output);
-    if (!step) return out_of_memory(b);
-    if (b_is_matrix) {
-        step->p.gemm.m = geo->geom.matmul.m;
-        step->p.gemm.n = geo->geom.matmul.n;
-        step->p.gemm.k = geo->geom.matmul.k;
-        step->p.gemm.alpha = 1;
-        return LOAD_OK;
-    }
-    step->p.matmul = geo->geom.matmul;
-    return LOAD_OK;
-}
-
-static BinaryOp binary_of(OpKind kind) {
-    switch (kind) {
-    case OP_SUB: return BINARY_SUB;
-    case OP_MUL: return BINARY_MUL;
-    case OP_DIV: return BINARY_DIV;
-    default: return BINARY_ADD;
-    }
-}
-
-// Ops whose step is one backend call reading the node's inputs as they are.
-static LoadStatus lower_simple(PlanBuilder *b, int n) {
-    const GraphNode *node = &b->graph->nodes[n];
-    const NodeGeometry *geo = &b->geometry[n];
-    const NodeLowering *low = &b->lowering[n];
-    OpKind kind = node->attrs.kind;
-    StepKind step_kind;
-    int n_inputs = 1;
-    switch (kind) {
-    case OP_BATCHNORM: step_kind = STEP_BATCHNORM; n_inputs = 5; break;
-    case OP_RELU: step_kind = STEP_RELU; break;
-    case OP_ADD:
-    case OP_SUB:
-    case OP_MUL:
-    case OP_DIV: step_kind = low->add_relu ? STEP_ADD_RELU : STEP_BINARY; n_inputs = 2; break;
-    case OP_MAXPOOL: step_kind = STEP_MAXPOOL; break;
-    case OP_AVGPOOL: step_kind = STEP_AVGPOOL; break;
-    case OP_GLOBAL_AVGPOOL: step_kind = STEP_GLOBAL_AVGPOOL; break;
-    case OP_PAD: step_kind = STEP_PAD; break;
-    case OP_CONCAT: step_kind = STEP_CONCAT; n_inputs = node->n_inputs; break;
-    case OP_SLICE: step_kind = STEP_SLICE; break;
-    case OP_SOFTMAX: step_kind = STEP_SOFTMAX; break;
-    case OP_REDUCE_MEAN: step_kind = STEP_GLOBAL_AVGPOOL; break;
-    case OP_TRANSPOSE: step_kind = STEP_TRANSPOSE; break;
-    case OP_SIGMOID:
-    case OP_HARD_SIGMOID:
-    case OP_HARD_SWISH:
-    case OP_CLIP: step_kind = STEP_ACTIVATION; break;
-    default:
+// Each op lowers itself (infer/ops/NAME.c); a node folded or fused away has no step.
+static LoadStatus lower_node(PlanBuilder *b, int n) {
+    if (b->lowering[n].skip) return LOAD_OK;
+    OpKind kind = b->graph->nodes[n].attrs.kind;
+    LoadStatus (*lower)(PlanBuilder *b, int n) = op_def(kind)->lower;
+    if (!lower) {
         snprintf(b->err, b->err_len, "%s: internal error: no lowering for op %d", b->graph->source,
                  (int)kind);
         return LOAD_INVALID;
     }
-    PlanStep *step = add_step(b, step_kind, n, n_inputs, node->inputs, low->output);
-    if (!step) return out_of_memory(b);
-    switch (step_kind) {
-    case STEP_BATCHNORM:
-        step->p.batchnorm = geo->geom.batchnorm;
-        step->epsilon = (real)node->attrs.u.epsilon;
-        break;
-    case STEP_BINARY: step->p.binary = binary_of(kind); break;
-    case STEP_MAXPOOL:
-    case STEP_AVGPOOL: step->p.pool = geo->geom.pool; break;
-    case STEP_GLOBAL_AVGPOOL: step->p.global_pool = geo->geom.global_pool; break;
-    case STEP_PAD: step->p.pad = geo->geom.pad; break;
-    case STEP_CONCAT: step->p.concat = geo->geom.concat; break;
-    case STEP_SLICE: step->p.slice = geo->geom.slice; break;
-    case STEP_SOFTMAX: step->p.softmax = geo->geom.softmax; break;
-    case STEP_TRANSPOSE: step->p.transpose = geo->geom.transpose; break;
-    case STEP_ACTIVATION: step->p.activation = geo->geom.activation; break;
-    default: break;
-    }
-    return LOAD_OK;
-}
-
-static LoadStatus lower_node(PlanBuilder *b, int n) {
-    const GraphNode *node = &b->graph->nodes[n];
-    if (b->lowering[n].skip) return LOAD_OK;
-    int out = node->outputs[0];
-    switch (node->attrs.kind) {
-    case OP_IDENTITY:
-    case OP_DROPOUT:
-    case OP_FLATTEN:
-    case OP_RESHAPE:
-        // A view shares its input's memory; a view of a constant is a constant.
-        if (!b->values[out].constant) b->alias[out] = b->alias[node->inputs[0]];
-        b->plan->stats.views++;
-        return LOAD_OK;
-    case OP_CONV: return lower_conv(b, n);
-    case OP_GEMM: return lower_gemm(b, n);
-    case OP_MATMUL: return lower_matmul(b, n);
-    default: return lower_simple(b, n);
-    }
+    return lower(b, n);
 }
 
 // Probabilities for the report: softmax over the last axis of output 0, unless
@@ -503,16 +336,16 @@ static LoadStatus append_softmax(PlanBuilder *b) {
     }
     int64_t inner = shape->dims[shape->rank - 1];
     int producer = b->graph->values[logits].producer;
-    if (producer >= 0 && b->graph->nodes[producer].attrs.kind == OP_SOFTMAX &&
+    if (producer >= 0 && op_def(b->graph->nodes[producer].attrs.kind)->is_softmax &&
         b->geometry[producer].geom.softmax.inner == inner &&
         b->geometry[producer].geom.softmax.after == 1) {
         plan->probabilities = logits;
         return LOAD_OK;
     }
     int probabilities = plan_builder_add_tensor(b, shape, NULL);
-    if (probabilities < 0) return out_of_memory(b);
-    PlanStep *step = add_step(b, STEP_SOFTMAX, -1, 1, &logits, probabilities);
-    if (!step) return out_of_memory(b);
+    if (probabilities < 0) return plan_out_of_memory(b);
+    PlanStep *step = plan_add_step(b, STEP_SOFTMAX, -1, 1, &logits, probabilities);
+    if (!step) return plan_out_of_memory(b);
     step->p.softmax.inner = inner;
     step->p.softmax.outer = (int64_t)plan->tensors[logits].count / inner;
     step->p.softmax.after = 1;
@@ -574,7 +407,10 @@ static int allocate_builder(PlanBuilder *b) {
     // Temporaries: at most 4 per node (folded weight and bias, Gemm's product,
     // scaled bias and beta) plus the appended softmax.
     b->tensor_capacity = g->n_values + 4 * g->n_nodes + 2;
-    b->steps_capacity = 3 * g->n_nodes + 2;
+    // Steps: at most 3 per node (Gemm), or one per output (Split), plus the softmax.
+    b->steps_capacity = 2;
+    for (int n = 0; n < g->n_nodes; n++)
+        b->steps_capacity += g->nodes[n].n_outputs > 3 ? g->nodes[n].n_outputs : 3;
     b->values = calloc(values, sizeof *b->values);
     b->geometry = calloc(nodes, sizeof *b->geometry);
     b->lowering = calloc(nodes, sizeof *b->lowering);
@@ -608,7 +444,7 @@ LoadStatus plan_create(const OnnxGraph *graph, Backend *be, const PlanOptions *o
     PlanBuilder builder = {.graph = graph, .be = be, .err = err, .err_len = err_len, .plan = plan};
     builder.options = options ? *options : plan_default_options();
     PlanBuilder *b = &builder;
-    LoadStatus status = allocate_builder(b) == 0 ? LOAD_OK : out_of_memory(b);
+    LoadStatus status = allocate_builder(b) == 0 ? LOAD_OK : plan_out_of_memory(b);
     if (status == LOAD_OK) status = infer_all_shapes(b);
     if (status == LOAD_OK) status = plan_fuse(b);
     if (status == LOAD_OK) status = lower_all(b);

@@ -50,6 +50,7 @@ typedef enum {
     STEP_CONV_GROUPED,  // groups or dilation (depthwise): then the fused residual and ReLU
     STEP_ACTIVATION,    // Sigmoid, HardSigmoid, HardSwish, Clip
     STEP_TRANSPOSE,
+    STEP_KIND_COUNT  // not a step: the number of kinds (executor.c's table has a row each)
 } StepKind;
 
 typedef struct {

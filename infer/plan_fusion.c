@@ -8,10 +8,13 @@
 //                                 (backend conv2d_forward's residual);
 //   Conv -> Relu                : the conv step applies ReLU (backend fuse_relu);
 //   Add  -> Relu                : the residual merge ReLU(a + b), same shapes.
-#include <math.h>
+// Unlike the rest of the planner, which reaches each op through its row of the op
+// table (infer/ops/), this file matches patterns of op kinds: a fusion is a property
+// of a pair or triple of nodes, not of one op, so it cannot live in one op's file.
 #include <stdio.h>
 #include <string.h>
 
+#include "../common/bn_fold.h"
 #include "plan_builder.h"
 
 static void count_consumers(PlanBuilder *b) {
@@ -35,7 +38,8 @@ static const HostTensor *float_constant(const PlanBuilder *b, int value) {
     return t && t->dtype == ONNX_DTYPE_FLOAT ? t : NULL;
 }
 
-// w' = w * gamma / sqrt(var + eps);  b' = (b - mean) * gamma / sqrt(var + eps) + beta.
+// w' = w * gamma / sqrt(var + eps);  b' = (b - mean) * gamma / sqrt(var + eps) + beta
+// (common/bn_fold.c, the same arithmetic sdexport folds with).
 static LoadStatus fold_batchnorm(PlanBuilder *b, int conv, int bn) {
     const GraphNode *conv_node = &b->graph->nodes[conv], *bn_node = &b->graph->nodes[bn];
     const HostTensor *weight = float_constant(b, conv_node->inputs[1]);
@@ -46,9 +50,8 @@ static LoadStatus fold_batchnorm(PlanBuilder *b, int conv, int bn) {
     if (!weight || (bias_value >= 0 && !bias) || !params[0] || !params[1] || !params[2] ||
         !params[3])
         return LOAD_OK;  // something is computed at run time: keep the BN step
-    const real *gamma = params[0]->floats, *beta = params[1]->floats;
-    const real *mean = params[2]->floats, *var = params[3]->floats;
-    double eps = bn_node->attrs.u.epsilon;
+    BatchNormParams bn_params = {params[0]->floats, params[1]->floats, params[2]->floats,
+                                 params[3]->floats, bn_node->attrs.u.epsilon};
     int channels = (int)weight->shape.dims[0];
     size_t per_channel = weight->count / (size_t)channels;
     TensorShape bias_shape = {.rank = 1, .dims = {channels}};
@@ -58,14 +61,8 @@ static LoadStatus fold_batchnorm(PlanBuilder *b, int conv, int bn) {
         snprintf(b->err, b->err_len, "%s: out of memory while folding", b->graph->source);
         return LOAD_INVALID;
     }
-    for (int c = 0; c < channels; c++) {
-        double scale = gamma[c] / sqrt((double)var[c] + eps);
-        for (size_t i = 0; i < per_channel; i++)
-            new_weight->floats[c * per_channel + i] =
-                (real)(weight->floats[c * per_channel + i] * scale);
-        double old_bias = bias ? bias->floats[c] : 0.0;
-        new_bias->floats[c] = (real)((old_bias - mean[c]) * scale + beta[c]);
-    }
+    bn_fold_into_conv(weight->floats, bias ? bias->floats : NULL, channels, per_channel, &bn_params,
+                      1.0, new_weight->floats, new_bias->floats);
     NodeLowering *low = &b->lowering[conv];
     low->folded_weight = new_weight;
     low->folded_bias = new_bias;

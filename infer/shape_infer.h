@@ -39,6 +39,7 @@ typedef struct {
         MatmulParams matmul;
         TransposeParams transpose;
         ActivationParams activation;
+        SplitParams split;  // Split: every output's extent along the axis
     } geom;
     ConvExtras conv_extras;  // Conv
 } NodeGeometry;

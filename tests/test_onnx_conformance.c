@@ -49,7 +49,7 @@ static const char *const supported_ops[] = {
     "GlobalAveragePool", "Pad", "Concat", "Slice", "Flatten", "Reshape", "Gemm", "MatMul",
     "Identity", "Constant", "Softmax", "Sigmoid", "HardSigmoid", "HardSwish", "Clip", "Dropout",
     "ReduceMean", "Transpose", "Shape", "Size", "Gather", "Unsqueeze", "Squeeze", "Cast",
-    "ConstantOfShape", "Range", "Expand", "Equal", "Where"};
+    "ConstantOfShape", "Range", "Expand", "Equal", "Where", "Split"};
 
 typedef enum { RESULT_PASS, RESULT_SKIP, RESULT_FAIL } Result;
 

@@ -45,6 +45,7 @@ static const char *const seed_paths[] = {
     "tests/corpus/onnx/ok_sem_constant_subgraph.onnx",
     "tests/corpus/onnx/ok_sem_conv_grouped_strided.onnx",
     "tests/corpus/onnx/ok_sem_pad_reflect.onnx",
+    "tests/corpus/onnx/ok_sem_split13_sizes_input.onnx",
     "tests/fixtures/cifar_pad_resnet_op13.onnx",
     "/usr/share/libonnx-testdata/data/node/test_gemm_all_attributes/model.onnx",
     "/usr/share/libonnx-testdata/data/node/test_slice_neg_steps/model.onnx",

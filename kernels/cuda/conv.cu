@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/conv_geometry.h"
 #include "cuda_internal.h"
 
 // An algorithm that wants more scratch than this is passed over for the next
@@ -47,8 +48,7 @@ static int geom_is_valid(const ConvGeom *g) {
 
 // cuDNN's output size for symmetric padding pad on both sides (0 if none fits).
 static int cudnn_out_size(int in, int pad, int kernel, int stride) {
-    int span = in + 2 * pad - kernel;
-    return span < 0 ? 0 : span / stride + 1;
+    return (int)conv_output_size(in, pad, pad, kernel, 1, stride);
 }
 
 static int plan_init(CudaState *st, ConvPlan *p, const ConvGeom *g) {

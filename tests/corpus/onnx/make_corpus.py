@@ -244,6 +244,51 @@ def cnn_ops():
                       [numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "B")])
 
 
+def split_cases():
+    """Split: every output is consumed (put back together in another order, one through a
+    Relu, so a wrong part, order or size shows in output 0), and its refusals."""
+    rng = np.random.default_rng(17)
+    x = rng.standard_normal((2, 6, 3)).astype(np.float32)
+    nodes = [helper.make_node("Split", ["x", "sizes"], ["a", "b", "c"], name="split1", axis=1),
+             helper.make_node("Relu", ["b"], ["rb"], name="relu1"),
+             helper.make_node("Concat", ["c", "a", "rb"], ["y"], name="concat1", axis=1)]
+    y = np.concatenate([x[:, 4:6], x[:, 0:1], np.maximum(x[:, 1:4], 0)], axis=1)
+    semantic_case("ok_sem_split13_sizes_input", nodes, x, y, [ints("sizes", [1, 3, 2])])
+
+    x = rng.standard_normal((2, 3, 5)).astype(np.float32)
+    nodes = [helper.make_node("Split", ["x"], ["a", "b"], name="split1", axis=-1, split=[2, 3]),
+             helper.make_node("Concat", ["b", "a"], ["y"], name="concat1", axis=-1)]
+    semantic_case("ok_sem_split11_attribute", nodes, x,
+                  np.concatenate([x[..., 2:], x[..., :2]], axis=-1), opset=11)
+
+    x = rng.standard_normal((4, 2, 3)).astype(np.float32)
+    nodes = [helper.make_node("Split", ["x"], ["a", "b"], name="split1"),
+             helper.make_node("Sub", ["a", "b"], ["y"], name="sub1")]
+    semantic_case("ok_sem_split13_equal_parts", nodes, x, x[:2] - x[2:])
+
+    def split_model(inputs, outputs, initializers=(), opset=13, x_shape=(1, 5), **attrs):
+        node = helper.make_node("Split", inputs, outputs, name="split1", **attrs)
+        return model([node], [tensor(name, list(x_shape) if name == "x" else [len(outputs)],
+                                     F if name == "x" else TensorProto.INT64)
+                              for name in inputs if name not in [i.name for i in initializers]],
+                     [tensor(o, None) for o in outputs], initializers, opset=opset)
+    write("err_split_sizes_sum.onnx",
+          split_model(["x", "sizes"], ["a", "b"], [ints("sizes", [2, 2])], axis=1),
+          "invalid", "plan", "node 'split1' (Split): the split sizes add up to 4, axis 1 has 5")
+    write("err_split_unequal.onnx", split_model(["x"], ["a", "b"], axis=1),
+          "invalid", "plan", "node 'split1' (Split): axis 1 (5) does not split into 2 equal parts")
+    write("err_split_count.onnx", split_model(["x"], ["a", "b"], opset=11, axis=1, split=[1, 2, 2]),
+          "invalid", "plan", "node 'split1' (Split): split has 3 entries for 2 outputs")
+    write("err_split_attribute_13.onnx", split_model(["x"], ["a", "b"], axis=1, split=[2, 3]),
+          "invalid", "load", "node 'split1' (Split): Split-13 takes split as an input, not an attribute")
+    write("err_split_too_many_outputs.onnx",
+          split_model(["x"], [f"o{k}" for k in range(33)], x_shape=(1, 33), axis=1),
+          "unsupported", "load", "node 'split1' (Split): 33 outputs; at most 32 are supported")
+    write("err_split_runtime_sizes.onnx", split_model(["x", "sizes"], ["a", "b"], axis=1),
+          "unsupported", "plan", "graph input 'sizes' feeds a shape/pads/bounds input, which must "
+          "be a constant (an initializer)")
+
+
 def main():
     valid = conv_relu()
     write("ok_conv_relu.onnx", valid, "ok", "plan", "")
@@ -428,6 +473,7 @@ def main():
     semantics()
     host_evaluated()
     cnn_ops()
+    split_cases()
 
     with open(os.path.join(HERE, "expected.tsv"), "w") as f:
         f.write("# file\tresult\tstage\tmessage substring (written by make_corpus.py)\n")

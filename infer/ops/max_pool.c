@@ -1,0 +1,27 @@
+// MaxPool: 1-D and 2-D windows (window.c holds the attribute and output-size rules).
+#include <stdio.h>
+#include <string.h>
+
+#include "op_def.h"
+#include "window.h"
+
+static LoadStatus parse_attrs(const AttrReader *r, int version, OpAttrs *out) {
+    (void)version;
+    return window_parse_attrs(r, OP_MAXPOOL, &out->u.window);
+}
+
+static LoadStatus lower(PlanBuilder *b, int n) {
+    PlanStep *step = plan_add_node_step(b, n, STEP_MAXPOOL, 1);
+    if (!step) return LOAD_INVALID;
+    step->p.pool = b->geometry[n].geom.pool;
+    return LOAD_OK;
+}
+
+const OpDef op_max_pool = {
+    .info = {"MaxPool", {1, 8, 10, 11, 12}, 1, 1, 1, 1, 2, 0, 0},
+    .attributes = {"kernel_shape", "strides", "pads", "auto_pad", "ceil_mode", "dilations",
+                    "storage_order"},
+    .parse_attrs = parse_attrs,
+    .infer_shape = window_infer_pool,
+    .lower = lower,
+};
