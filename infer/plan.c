@@ -448,7 +448,7 @@ LoadStatus plan_create(const OnnxGraph *graph, Backend *be, const PlanOptions *o
     if (status == LOAD_OK) status = infer_all_shapes(b);
     if (status == LOAD_OK) status = plan_fuse(b);
     if (status == LOAD_OK) status = lower_all(b);
-    if (status == LOAD_OK && plan_choose_layouts(b) != 0) status = out_of_memory(b);
+    if (status == LOAD_OK && plan_choose_layouts(b) != 0) status = plan_out_of_memory(b);
     if (status == LOAD_OK) status = plan_assign_memory(b);
     free_builder(b);
     if (status != LOAD_OK) {
