@@ -352,7 +352,7 @@ static double pass_macs(const ConvGeom *g) {
 
 static ConvGeom sample_geometry(Rng *rng) {
     static const int batches[4] = {1, 3, 9, 19};
-    ConvGeom g;
+    ConvGeom g = {0};
     do {
         g.batch = batches[rng_below(rng, 4)];
         g.in_c = 1 + (int)rng_below(rng, 9);
