@@ -377,8 +377,10 @@ static const struct {
     {1, 80, 48, 6, 11, 1, 0},   // 80 channels, cropped bottom/right
     {1, 64, 64, 24, 24, 1, 1},  // 21M multiply-adds at batch 1: the threads split the image
     {2, 32, 48, 28, 27, 1, 1},  // batch 2 < 3 threads, 21M in all: split with 3 threads
-    {1, 48, 48, 14, 14, 1, 1},  // 4M at batch 1: the threads split the output channels
+    {1, 48, 48, 20, 20, 1, 1},  // 8.3M at batch 1: the threads split the output channels
                                 // (3 vectors of AVX-512 over 2 and 3 threads: unequal parts)
+    {1, 16, 16, 56, 56, 1, 1},  // 7.2M, one AVX-512 vector of channels: with a channels-last
+                                // output the threads split the tiles
 };
 
 int main(int argc, char **argv) {
