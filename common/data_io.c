@@ -14,6 +14,15 @@ int data_error(char *err, size_t err_len, const char *fmt, ...) {
     return -1;
 }
 
+int data_file_error(const char *path, char *err, size_t err_len, const char *fmt, ...) {
+    char message[512];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(message, sizeof message, fmt, args);
+    va_end(args);
+    return data_error(err, err_len, "%s: %s", path, message);
+}
+
 int data_join_path(char *out, size_t out_len, const char *dir, const char *name, char *err,
                    size_t err_len) {
     int written = snprintf(out, out_len, "%s/%s", dir, name);

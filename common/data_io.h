@@ -12,6 +12,9 @@
 // Always returns -1, so a reader can `return data_error(err, err_len, "...")`.
 int data_error(char *err, size_t err_len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+// The same, prefixed with the file's path: "PATH: message".
+int data_file_error(const char *path, char *err, size_t err_len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 // dir + "/" + name into out; -1 with a message when it does not fit.
 int data_join_path(char *out, size_t out_len, const char *dir, const char *name, char *err,

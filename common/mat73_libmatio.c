@@ -37,16 +37,6 @@ static void log_begin(MatLog *log) {
 
 static void log_end(void) { active_log = NULL; }
 
-__attribute__((format(printf, 4, 5))) static int v73_fail(const char *path, char *err,
-                                                          size_t err_len, const char *fmt, ...) {
-    char message[512];
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(message, sizeof message, fmt, args);
-    va_end(args);
-    return data_error(err, err_len, "%s: %s", path, message);
-}
-
 static int describe(const char *path, const matvar_t *v, MatVariable *var, char *err,
                     size_t err_len) {
     memset(var, 0, sizeof *var);
@@ -54,14 +44,14 @@ static int describe(const char *path, const matvar_t *v, MatVariable *var, char 
     var->class_id = (int)v->class_type;
     var->is_complex = v->isComplex != 0;
     if (v->rank < 1 || v->rank > MAT_MAX_DIMS || !v->dims)
-        return v73_fail(path, err, err_len, "'%s' has %d dimensions (at most %d)", var->name,
+        return data_file_error(path, err, err_len, "'%s' has %d dimensions (at most %d)", var->name,
                         v->rank, MAT_MAX_DIMS);
     var->ndims = v->rank;
     var->element_count = 1;
     for (int d = 0; d < v->rank; d++) {
         if (v->dims[d] > (size_t)INT32_MAX ||
             __builtin_mul_overflow(var->element_count, (int64_t)v->dims[d], &var->element_count))
-            return v73_fail(path, err, err_len, "'%s': dimension %d is too large", var->name, d);
+            return data_file_error(path, err, err_len, "'%s': dimension %d is too large", var->name, d);
         var->dims[d] = (int64_t)v->dims[d];
     }
     return 0;
@@ -78,20 +68,20 @@ matvar_t *mat73_libmatio_request(const char *path, const char *name, int read, u
     matvar_t *v = NULL;
     reply->status = -1;
     if (!mat || Mat_GetVersion(mat) != MAT_FT_MAT73) {
-        v73_fail(path, err, err_len, "a MATLAB v7.3 (HDF5) header, but libmatio cannot open it%s%s",
+        data_file_error(path, err, err_len, "a MATLAB v7.3 (HDF5) header, but libmatio cannot open it%s%s",
                  log.problems ? ": " : "", log.problems ? log.first : "");
     } else if (!(v = read ? Mat_VarRead(mat, name) : Mat_VarReadInfo(mat, name))) {
         if (log.problems)
-            v73_fail(path, err, err_len, "'%s' cannot be read from the MATLAB v7.3 file (libmatio: %s)",
+            data_file_error(path, err, err_len, "'%s' cannot be read from the MATLAB v7.3 file (libmatio: %s)",
                      name, log.first);
         else
-            v73_fail(path, err, err_len, "no variable named '%s' (MATLAB v7.3 file)", name);
+            data_file_error(path, err, err_len, "no variable named '%s' (MATLAB v7.3 file)", name);
     } else if (log.problems) {
-        v73_fail(path, err, err_len, "'%s' in the MATLAB v7.3 file is damaged (libmatio: %s)",
+        data_file_error(path, err, err_len, "'%s' in the MATLAB v7.3 file is damaged (libmatio: %s)",
                  name, log.first);
     } else if (describe(path, v, &reply->var, err, err_len) == 0) {
         if (read && (v->nbytes != bytes || !v->data))
-            v73_fail(path, err, err_len, "'%s' came back with %zu bytes instead of %llu", name,
+            data_file_error(path, err, err_len, "'%s' came back with %zu bytes instead of %llu", name,
                      v->nbytes, (unsigned long long)bytes);
         else
             reply->status = 0;

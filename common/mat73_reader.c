@@ -35,17 +35,6 @@ typedef struct {
 
 enum { MAT73_MAX_PATH = 65536 };
 
-__attribute__((format(printf, 4, 5))) static int reader_fail(const char *path, char *err,
-                                                             size_t err_len, const char *fmt,
-                                                             ...) {
-    char message[512];
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(message, sizeof message, fmt, args);
-    va_end(args);
-    return data_error(err, err_len, "%s: %s", path, message);
-}
-
 // MSG_NOSIGNAL: a peer that died must give an error here, not kill this process
 // with SIGPIPE (the parent outlives its readers; a reader just exits).
 static int send_all(int fd, const void *data, size_t size) {
@@ -157,17 +146,17 @@ pid_t mat73_reader_pid(const Mat73Reader *reader) { return reader->pid; }
 // reader would pay the library's first-use set-up again (about 30 ms measured here,
 // against 0.4 ms for a read itself).
 static int reader_start(Mat73Reader *reader, const char *path, char *err, size_t err_len) {
-    if (H5open() < 0) return reader_fail(path, err, err_len, "cannot initialise libhdf5");
+    if (H5open() < 0) return data_file_error(path, err, err_len, "cannot initialise libhdf5");
     int fds[2];
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0)
-        return reader_fail(path, err, err_len, "cannot create a socket pair: %s",
+        return data_file_error(path, err, err_len, "cannot create a socket pair: %s",
                            strerror(errno));
     fflush(NULL);
     pid_t child = fork();
     if (child < 0) {
         close(fds[0]);
         close(fds[1]);
-        return reader_fail(path, err, err_len, "cannot fork: %s", strerror(errno));
+        return data_file_error(path, err, err_len, "cannot fork: %s", strerror(errno));
     }
     if (child == 0) {
         close(fds[0]);
@@ -188,7 +177,7 @@ static int reader_crashed(Mat73Reader *reader, const char *path, const char *nam
     char how[64];
     if (WIFSIGNALED(wait_status)) snprintf(how, sizeof how, "signal %d", WTERMSIG(wait_status));
     else snprintf(how, sizeof how, "exit status %d", WEXITSTATUS(wait_status));
-    return reader_fail(path, err, err_len,
+    return data_file_error(path, err, err_len,
                        "libmatio/libhdf5 crashed reading '%s' (%s): the v7.3 file is damaged",
                        name, how);
 }
@@ -212,7 +201,7 @@ int mat73_reader_ask(Mat73Reader *reader, const char *path, const char *name, Ma
     if (values) *values = NULL;
     size_t path_bytes = strlen(path);
     if (path_bytes == 0 || path_bytes > MAT73_MAX_PATH)
-        return reader_fail(path, err, err_len, "the path is too long for the v7.3 reader");
+        return data_file_error(path, err, err_len, "the path is too long for the v7.3 reader");
     if (reader->pid > 0 && reader->max_requests > 0 && reader->served >= reader->max_requests)
         reader_stop(reader);
     if (reader->pid == 0 && reader_start(reader, path, err, err_len) != 0) return -1;
@@ -227,7 +216,7 @@ int mat73_reader_ask(Mat73Reader *reader, const char *path, const char *name, Ma
         data = malloc(bytes ? (size_t)bytes : 1);
         if (!data) {
             reader_stop(reader);  // it stops sending: the socket is closed
-            return reader_fail(path, err, err_len, "out of memory for '%s' (%llu bytes)", name,
+            return data_file_error(path, err, err_len, "out of memory for '%s' (%llu bytes)", name,
                                (unsigned long long)bytes);
         }
     }

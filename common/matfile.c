@@ -77,17 +77,6 @@ static uint64_t load_uint(const uint8_t *bytes, int size, int big_endian) {
     return value;
 }
 
-// A message prefixed with the file's path; returns -1.
-__attribute__((format(printf, 4, 5))) static int mat_fail(const MatFile *mf, char *err,
-                                                          size_t err_len, const char *fmt, ...) {
-    char message[512];
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(message, sizeof message, fmt, args);
-    va_end(args);
-    return data_error(err, err_len, "%s: %s", mf->path, message);
-}
-
 static size_t storage_size(uint32_t type) {
     switch (type) {
         case MI_INT8:
@@ -119,14 +108,14 @@ static void element_end(MatFile *mf) {
 static int element_begin(MatFile *mf, int64_t data_offset, int64_t bytes, int compressed,
                          char *err, size_t err_len) {
     if (fseeko(mf->file, (off_t)data_offset, SEEK_SET) != 0)
-        return mat_fail(mf, err, err_len, "cannot seek to offset %lld", (long long)data_offset);
+        return data_file_error(mf->path, err, err_len, "cannot seek to offset %lld", (long long)data_offset);
     mf->compressed = compressed;
     mf->file_left = bytes;
     mf->stream_ended = 0;
     if (compressed) {
         memset(&mf->zs, 0, sizeof mf->zs);
         if (inflateInit(&mf->zs) != Z_OK)
-            return mat_fail(mf, err, err_len, "zlib inflateInit failed");
+            return data_file_error(mf->path, err, err_len, "zlib inflateInit failed");
         mf->inflating = 1;
     }
     return 0;
@@ -142,13 +131,13 @@ static int64_t inflate_into(MatFile *mf, uint8_t *dst, size_t n, char *err, size
     while (zs->avail_out > 0) {
         if (zs->avail_in == 0) {
             if (mf->file_left == 0)
-                return mat_fail(mf, err, err_len,
+                return data_file_error(mf->path, err, err_len,
                                 "compressed element ends before its zlib stream does "
                                 "(truncated or corrupt file)");
             size_t chunk = mf->file_left < MAT_CHUNK_BYTES ? (size_t)mf->file_left
                                                            : MAT_CHUNK_BYTES;
             if (fread(mf->in_buffer, 1, chunk, mf->file) != chunk)
-                return mat_fail(mf, err, err_len, "read failed inside a compressed element");
+                return data_file_error(mf->path, err, err_len, "read failed inside a compressed element");
             mf->file_left -= (int64_t)chunk;
             zs->next_in = mf->in_buffer;
             zs->avail_in = (uInt)chunk;
@@ -159,7 +148,7 @@ static int64_t inflate_into(MatFile *mf, uint8_t *dst, size_t n, char *err, size
             break;
         }
         if (status != Z_OK)
-            return mat_fail(mf, err, err_len, "corrupt compressed data (zlib: %s)",
+            return data_file_error(mf->path, err, err_len, "corrupt compressed data (zlib: %s)",
                             zs->msg ? zs->msg : zError(status));
     }
     return (int64_t)(n - zs->avail_out);
@@ -173,11 +162,11 @@ static int element_read(MatFile *mf, uint8_t *dst, size_t n, char *err, size_t e
             int64_t got = inflate_into(mf, dst, piece, err, err_len);
             if (got < 0) return -1;
             if ((size_t)got < piece)
-                return mat_fail(mf, err, err_len,
+                return data_file_error(mf->path, err, err_len,
                                 "compressed data ends early (the variable claims more bytes)");
         } else {
             if ((int64_t)piece > mf->file_left || fread(dst, 1, piece, mf->file) != piece)
-                return mat_fail(mf, err, err_len, "read failed: element ends early");
+                return data_file_error(mf->path, err, err_len, "read failed: element ends early");
             mf->file_left -= (int64_t)piece;
         }
         dst += piece;
@@ -189,7 +178,7 @@ static int element_read(MatFile *mf, uint8_t *dst, size_t n, char *err, size_t e
 // Accounts for n bytes of the variable's contents, which must be there.
 static int matrix_take(MatFile *mf, uint64_t n, const char *what, char *err, size_t err_len) {
     if (n > (uint64_t)mf->matrix_left)
-        return mat_fail(mf, err, err_len, "%s of %llu bytes overruns its variable (%lld left)",
+        return data_file_error(mf->path, err, err_len, "%s of %llu bytes overruns its variable (%lld left)",
                         what, (unsigned long long)n, (long long)mf->matrix_left);
     mf->matrix_left -= (int64_t)n;
     return 0;
@@ -213,7 +202,7 @@ static int decode_tag(const MatFile *mf, const uint8_t raw[8], MatTag *tag, char
         tag->type = first & 0xffff;
         tag->bytes = first >> 16;
         if (tag->bytes > 4)
-            return mat_fail(mf, err, err_len, "small data element claims %u bytes (at most 4)",
+            return data_file_error(mf->path, err, err_len, "small data element claims %u bytes (at most 4)",
                             tag->bytes);
         memcpy(tag->small_data, raw + 4, 4);
     } else {
@@ -235,7 +224,7 @@ static int read_tag(MatFile *mf, MatTag *tag, char *err, size_t err_len) {
 static int read_payload(MatFile *mf, const MatTag *tag, uint8_t *dst, size_t capacity,
                         const char *what, char *err, size_t err_len) {
     if (tag->bytes > capacity)
-        return mat_fail(mf, err, err_len, "%s of %u bytes (at most %zu expected)", what,
+        return data_file_error(mf->path, err, err_len, "%s of %u bytes (at most %zu expected)", what,
                         tag->bytes, capacity);
     if (tag->small) {
         memcpy(dst, tag->small_data, tag->bytes);
@@ -255,7 +244,7 @@ static int parse_flags(MatFile *mf, MatVariable *var, char *err, size_t err_len)
     uint8_t flags[8];
     if (read_tag(mf, &tag, err, err_len) != 0) return -1;
     if (tag.type != MI_UINT32 || tag.bytes != 8)
-        return mat_fail(mf, err, err_len,
+        return data_file_error(mf->path, err, err_len,
                         "array flags: expected 8 bytes of miUINT32, found type %u, %u bytes",
                         tag.type, tag.bytes);
     if (read_payload(mf, &tag, flags, sizeof flags, "array flags", err, err_len) != 0) return -1;
@@ -271,7 +260,7 @@ static int parse_dims(MatFile *mf, MatVariable *var, char *err, size_t err_len) 
     if (read_tag(mf, &tag, err, err_len) != 0) return -1;
     if (tag.type != MI_INT32 || tag.bytes % 4 != 0 || tag.bytes < 8 ||
         tag.bytes > sizeof dims)
-        return mat_fail(mf, err, err_len,
+        return data_file_error(mf->path, err, err_len,
                         "dimensions: expected 2 to %d miINT32 values, found type %u, %u bytes",
                         MAT_MAX_DIMS, tag.type, tag.bytes);
     if (read_payload(mf, &tag, dims, sizeof dims, "dimensions", err, err_len) != 0) return -1;
@@ -280,10 +269,10 @@ static int parse_dims(MatFile *mf, MatVariable *var, char *err, size_t err_len) 
     for (int d = 0; d < var->ndims; d++) {
         int32_t size = (int32_t)(uint32_t)load_uint(dims + 4 * d, 4, mf->big_endian);
         if (size < 0)
-            return mat_fail(mf, err, err_len, "dimension %d is negative (%d)", d, size);
+            return data_file_error(mf->path, err, err_len, "dimension %d is negative (%d)", d, size);
         var->dims[d] = size;
         if (size > 0 && var->element_count > MAT_MAX_ELEMENTS / size)
-            return mat_fail(mf, err, err_len, "dimensions give more than 2^40 elements");
+            return data_file_error(mf->path, err, err_len, "dimensions give more than 2^40 elements");
         var->element_count *= size;
     }
     return 0;
@@ -293,7 +282,7 @@ static int parse_name(MatFile *mf, MatVariable *var, char *err, size_t err_len) 
     MatTag tag;
     if (read_tag(mf, &tag, err, err_len) != 0) return -1;
     if (tag.type != MI_INT8 && tag.type != MI_UINT8 && tag.type != MI_UTF8)
-        return mat_fail(mf, err, err_len, "array name: expected miINT8 text, found type %u",
+        return data_file_error(mf->path, err, err_len, "array name: expected miINT8 text, found type %u",
                         tag.type);
     if (read_payload(mf, &tag, (uint8_t *)var->name, MAT_MAX_NAME - 1, "array name", err,
                      err_len) != 0)
@@ -308,16 +297,16 @@ static int parse_real_part(MatFile *mf, MatVariable *var, char *err, size_t err_
     if (read_tag(mf, &tag, err, err_len) != 0) return -1;
     size_t size = storage_size(tag.type);
     if (size == 0)
-        return mat_fail(mf, err, err_len, "'%s': real part has non-numeric type %u", var->name,
+        return data_file_error(mf->path, err, err_len, "'%s': real part has non-numeric type %u", var->name,
                         tag.type);
     if ((uint64_t)tag.bytes != (uint64_t)var->element_count * size)
-        return mat_fail(mf, err, err_len,
+        return data_file_error(mf->path, err, err_len,
                         "'%s': real part holds %u bytes, but %lld elements of %zu bytes "
                         "need %llu",
                         var->name, tag.bytes, (long long)var->element_count, size,
                         (unsigned long long)var->element_count * size);
     if (!tag.small && tag.bytes > (uint64_t)mf->matrix_left)
-        return mat_fail(mf, err, err_len, "'%s': real part of %u bytes overruns its variable",
+        return data_file_error(mf->path, err, err_len, "'%s': real part of %u bytes overruns its variable",
                         var->name, tag.bytes);
     var->storage_type = (int)tag.type;
     mf->data_bytes = tag.bytes;
@@ -352,7 +341,7 @@ static int begin_variable(MatFile *mf, int64_t data_offset, uint32_t type, uint3
     if (element_read(mf, raw, 8, err, err_len) != 0 || decode_tag(mf, raw, &tag, err, err_len) != 0)
         return -1;
     if (tag.type != MI_MATRIX || tag.small)
-        return mat_fail(mf, err, err_len,
+        return data_file_error(mf->path, err, err_len,
                         "compressed element at offset %lld holds type %u, not miMATRIX (14)",
                         (long long)data_offset - 8, tag.type);
     mf->matrix_left = tag.bytes;
@@ -367,7 +356,7 @@ int mat_find(MatFile *mf, const char *name, MatVariable *var, char *err, size_t 
         uint8_t raw[8];
         if (mf->file_size - offset < 8 || fseeko(mf->file, (off_t)offset, SEEK_SET) != 0 ||
             fread(raw, 1, 8, mf->file) != 8)
-            return mat_fail(mf, err, err_len,
+            return data_file_error(mf->path, err, err_len,
                             "%lld stray bytes at offset %lld, too few for an element tag "
                             "(truncated file?)",
                             (long long)(mf->file_size - offset), (long long)offset);
@@ -375,10 +364,10 @@ int mat_find(MatFile *mf, const char *name, MatVariable *var, char *err, size_t 
         uint32_t bytes = (uint32_t)load_uint(raw + 4, 4, mf->big_endian);
         int64_t data_offset = offset + 8, left = mf->file_size - data_offset;
         if ((type >> 16) != 0)
-            return mat_fail(mf, err, err_len, "bad element tag at offset %lld (type 0x%08x)",
+            return data_file_error(mf->path, err, err_len, "bad element tag at offset %lld (type 0x%08x)",
                             (long long)offset, type);
         if ((int64_t)bytes > left)
-            return mat_fail(mf, err, err_len,
+            return data_file_error(mf->path, err, err_len,
                             "element at offset %lld (type %u) claims %u bytes, but only %lld "
                             "follow (truncated file?)",
                             (long long)offset, type, bytes, (long long)left);
@@ -398,7 +387,7 @@ int mat_find(MatFile *mf, const char *name, MatVariable *var, char *err, size_t 
         element_end(mf);
         offset = next;
     }
-    return mat_fail(mf, err, err_len, "no variable named '%s'", name);
+    return data_file_error(mf->path, err, err_len, "no variable named '%s'", name);
 }
 
 // ---------------------------------------------------------------- reading values
@@ -415,7 +404,7 @@ static int element_finish(MatFile *mf, char *err, size_t err_len) {
         int64_t got = inflate_into(mf, &extra, 1, err, err_len);
         if (got < 0) return -1;
         if (got > 0)
-            return mat_fail(mf, err, err_len,
+            return data_file_error(mf->path, err, err_len,
                             "compressed element holds more data than its variable");
     }
     element_end(mf);
@@ -469,9 +458,9 @@ static int read_values(MatFile *mf, const MatVariable *var, size_t out_size, Con
                        void **out, char *err, size_t err_len) {
     *out = NULL;
     if (!mf->at_data)
-        return mat_fail(mf, err, err_len, "'%s': no numeric variable found to read", var->name);
+        return data_file_error(mf->path, err, err_len, "'%s': no numeric variable found to read", var->name);
     if (var->is_complex)
-        return mat_fail(mf, err, err_len, "'%s' is complex; a real array is expected",
+        return data_file_error(mf->path, err, err_len, "'%s' is complex; a real array is expected",
                         var->name);
     mf->at_data = 0;
     size_t in_size = storage_size((uint32_t)var->storage_type);
@@ -479,7 +468,7 @@ static int read_values(MatFile *mf, const MatVariable *var, size_t out_size, Con
     uint8_t *values = NULL;
     if (mf->data_small) {
         values = malloc(limit > 0 ? limit : 1);
-        if (!values) return mat_fail(mf, err, err_len, "out of memory");
+        if (!values) return data_file_error(mf->path, err, err_len, "out of memory");
         convert(mf->small_data, count, var->storage_type, mf->big_endian, values);
     } else if (matrix_take(mf, mf->data_bytes, "real part", err, err_len) != 0) {
         return -1;
@@ -493,7 +482,7 @@ static int read_values(MatFile *mf, const MatVariable *var, size_t out_size, Con
         }
         if (data_grow_buffer((void **)&values, &capacity, (done + n) * out_size, limit) != 0) {
             free(values);
-            return mat_fail(mf, err, err_len, "out of memory for '%s'", var->name);
+            return data_file_error(mf->path, err, err_len, "out of memory for '%s'", var->name);
         }
         convert(mf->scratch, n, var->storage_type, mf->big_endian, values + done * out_size);
         done += n;
@@ -512,7 +501,7 @@ int mat_read_uint8(MatFile *mf, const MatVariable *var, uint8_t **out, char *err
     *out = NULL;
     if (mf->v73) return mat73_read(mf->v73, var, 1, (void **)out, err, err_len);
     if (var->storage_type != MI_UINT8 || var->class_id != MAT_CLASS_UINT8)
-        return mat_fail(mf, err, err_len,
+        return data_file_error(mf->path, err, err_len,
                         "'%s' is not a uint8 array (class %d stored as type %d; expected "
                         "class %d stored as miUINT8)",
                         var->name, var->class_id, var->storage_type, MAT_CLASS_UINT8);
@@ -524,7 +513,7 @@ int mat_read_double(MatFile *mf, const MatVariable *var, double **out, char *err
     *out = NULL;
     if (mf->v73) return mat73_read(mf->v73, var, 0, (void **)out, err, err_len);
     if (!is_numeric_class(var->class_id) || var->storage_type == 0)
-        return mat_fail(mf, err, err_len, "'%s' is not a numeric array (class %d)", var->name,
+        return data_file_error(mf->path, err, err_len, "'%s' is not a numeric array (class %d)", var->name,
                         var->class_id);
     return read_values(mf, var, sizeof(double), convert_double, (void **)out, err, err_len);
 }

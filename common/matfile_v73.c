@@ -17,16 +17,6 @@ struct Mat73File {
     Mat73Reader *own_reader;
 };
 
-__attribute__((format(printf, 4, 5))) static int v73_fail(const char *path, char *err,
-                                                          size_t err_len, const char *fmt, ...) {
-    char message[512];
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(message, sizeof message, fmt, args);
-    va_end(args);
-    return data_error(err, err_len, "%s: %s", path, message);
-}
-
 static size_t class_size(int class_id) {
     switch (class_id) {
         case MAT_C_DOUBLE:
@@ -56,7 +46,7 @@ Mat73File *mat73_open(const char *path, int64_t file_size, Mat73Reader *reader, 
             free(file->path);
         }
         free(file);
-        v73_fail(path, err, err_len, "out of memory");
+        data_file_error(path, err, err_len, "out of memory");
         return NULL;
     }
     file->file_size = file_size;
@@ -94,17 +84,17 @@ int mat73_read(Mat73File *file, const MatVariable *var, int as_uint8, void **out
                size_t err_len) {
     *out = NULL;
     if (as_uint8 && var->class_id != MAT_CLASS_UINT8)
-        return v73_fail(file->path, err, err_len,
+        return data_file_error(file->path, err, err_len,
                         "'%s' is not a uint8 array (class %d; expected %d)", var->name,
                         var->class_id, MAT_CLASS_UINT8);
     size_t element = class_size(var->class_id), bytes;
     if (element == 0 || var->is_complex)
-        return v73_fail(file->path, err, err_len,
+        return data_file_error(file->path, err, err_len,
                         "'%s' is %s (class %d); a real numeric array is expected", var->name,
                         var->is_complex ? "complex" : "not numeric", var->class_id);
     if (__builtin_mul_overflow((size_t)var->element_count, element, &bytes) ||
         bytes / MAT_MAX_INFLATE_RATIO > (uint64_t)file->file_size)
-        return v73_fail(file->path, err, err_len,
+        return data_file_error(file->path, err, err_len,
                         "'%s' declares %lld elements (%.1f MiB), more than the %lld-byte file "
                         "can hold",
                         var->name, (long long)var->element_count,
@@ -117,7 +107,7 @@ int mat73_read(Mat73File *file, const MatVariable *var, int as_uint8, void **out
         return -1;
     if (read_var.class_id != var->class_id || read_var.element_count != var->element_count) {
         free(values);
-        return v73_fail(file->path, err, err_len, "'%s' changed between two reads", var->name);
+        return data_file_error(file->path, err, err_len, "'%s' changed between two reads", var->name);
     }
     if (as_uint8) {
         *out = values;
@@ -127,7 +117,7 @@ int mat73_read(Mat73File *file, const MatVariable *var, int as_uint8, void **out
     double *converted = malloc((count ? count : 1) * sizeof *converted);
     if (!converted) {
         free(values);
-        return v73_fail(file->path, err, err_len, "out of memory for '%s'", var->name);
+        return data_file_error(file->path, err, err_len, "out of memory for '%s'", var->name);
     }
     for (size_t i = 0; i < count; i++) converted[i] = value_at(values, var->class_id, i);
     free(values);
