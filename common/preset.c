@@ -16,7 +16,8 @@ static int parse_line(Preset *out, char *line, const char *origin, int line_no, 
                       size_t err_len) {
     char *words[PRESET_MAX_STAGES + 2];
     int n_words = 0;
-    for (char *tok = strtok(line, " \t\r"); tok; tok = strtok(NULL, " \t\r")) {
+    char *save = NULL;  // strtok_r: two threads may parse presets at once (strtok's state is global)
+    for (char *tok = strtok_r(line, " \t\r", &save); tok; tok = strtok_r(NULL, " \t\r", &save)) {
         if (n_words == PRESET_MAX_STAGES + 2) {
             snprintf(err, err_len, "%s:%d: too many words", origin, line_no);
             return -1;

@@ -8,6 +8,7 @@
 //     stay untouched; SGD still decays it (momentum and weight decay act);
 //   - parameter counts against the published figures, preset depths;
 //   - survival rules, gate statistics, build errors, deterministic init.
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -654,6 +655,36 @@ static void check_init(TestContext *t, Backend *be) {
     net_free(&a), net_free(&b), net_free(&c);
 }
 
+// Presets parsed by two threads at once (sdtrain's ranks-as-threads test, libsdinfer
+// users) all parse: the parser keeps no state between calls (it used strtok, whose
+// position is global: under qemu one thread read the other's line and test_sync_bn hung).
+#define PARSES_PER_THREAD 4000
+static const char *const CONCURRENT_PRESET =
+    "name resnet20-cifar\nblock basic\nshortcut A\nstem 16 3 1\nstem-pool none\n"
+    "stages 3x16 3x32 3x64\n";
+
+static void *parse_many(void *arg) {
+    int *failures = arg;
+    for (int i = 0; i < PARSES_PER_THREAD; i++) {
+        Preset preset;
+        char err[256];
+        if (preset_parse(CONCURRENT_PRESET, "threads", &preset, err, sizeof err) != 0 ||
+            preset.n_stages != 3 || strcmp(preset.name, "resnet20-cifar") != 0)
+            (*failures)++;
+    }
+    return NULL;
+}
+
+static void check_concurrent_parsing(TestContext *t) {
+    pthread_t threads[2];
+    int failures[2] = {0, 0};
+    for (int i = 0; i < 2; i++) pthread_create(&threads[i], NULL, parse_many, &failures[i]);
+    for (int i = 0; i < 2; i++) pthread_join(threads[i], NULL);
+    CHECK(t, failures[0] + failures[1] == 0,
+          "two threads parsing presets at once: %d of %d parses failed", failures[0] + failures[1],
+          2 * PARSES_PER_THREAD);
+}
+
 int main(void) {
     TestContext t = {"test_net", 0, 0};
     char err[256];
@@ -677,6 +708,7 @@ int main(void) {
     check_gate_draws(&t, be);
     check_build_errors(&t, be);
     check_init(&t, be);
+    check_concurrent_parsing(&t);
     be->destroy(be);
     return test_finish(&t);
 }
