@@ -22,7 +22,8 @@ static LoadStatus infer_global_pool(const InferContext *c) {
     return shape_finish_output(c);
 }
 
-static LoadStatus lower(PlanBuilder *b, int n) {
+// Also ReduceMean's lowering (reduce_mean.c): both are the backend's global average pool.
+LoadStatus lower_global_average_pool(PlanBuilder *b, int n) {
     PlanStep *step = plan_add_node_step(b, n, STEP_GLOBAL_AVGPOOL, 1);
     if (!step) return LOAD_INVALID;
     step->p.global_pool = b->geometry[n].geom.global_pool;
@@ -32,5 +33,5 @@ static LoadStatus lower(PlanBuilder *b, int n) {
 const OpDef op_global_average_pool = {
     .info = {"GlobalAveragePool", {1}, 1, 1, 1, 1, 1, 0, 0},
     .infer_shape = infer_global_pool,
-    .lower = lower,
+    .lower = lower_global_average_pool,
 };

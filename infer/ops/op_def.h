@@ -130,6 +130,8 @@ int plan_add_constant(PlanBuilder *b, HostTensor *tensor);
 // One backend call reading the node's first n_inputs inputs as they are, writing the
 // node's (possibly fused) output; NULL when out of memory (the message is set).
 PlanStep *plan_add_node_step(PlanBuilder *b, int n, StepKind kind, int n_inputs);
+// One STEP_GLOBAL_AVGPOOL from the node's global_pool geometry (GlobalAveragePool, ReduceMean).
+LoadStatus lower_global_average_pool(PlanBuilder *b, int n);
 // Identity, Flatten, Reshape, Dropout: the output shares the input's memory, no step.
 LoadStatus plan_lower_view(PlanBuilder *b, int n);
 

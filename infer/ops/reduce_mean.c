@@ -48,17 +48,10 @@ static LoadStatus infer_reduce_mean(const InferContext *c) {
     return shape_finish_output(c);
 }
 
-static LoadStatus lower(PlanBuilder *b, int n) {
-    PlanStep *step = plan_add_node_step(b, n, STEP_GLOBAL_AVGPOOL, 1);
-    if (!step) return LOAD_INVALID;
-    step->p.global_pool = b->geometry[n].geom.global_pool;
-    return LOAD_OK;
-}
-
 const OpDef op_reduce_mean = {
     .info = {"ReduceMean", {1, 11, 13}, 1, 1, 1, 1, 1, 0, 0},
     .attributes = {"axes", "keepdims"},
     .parse_attrs = parse_attrs,
     .infer_shape = infer_reduce_mean,
-    .lower = lower,
+    .lower = lower_global_average_pool,
 };

@@ -296,7 +296,7 @@ static int winograd_split_image(const CpuState *st, const ConvGeom *g, int lanes
 
 void cpu_winograd_forward(CpuState *st, const ConvGeom *g, int m, const real *x, const real *w,
                           const real *bias, const real *residual, int fuse_relu, real *y) {
-    const WinogradCall c = {
+    WinogradCall call = {
         .g = g,
         .wc = winograd_conv(g, m),
         .x = x,
@@ -308,7 +308,6 @@ void cpu_winograd_forward(CpuState *st, const ConvGeom *g, int m, const real *x,
         .out_size = (size_t)g->out_c * g->out_h * g->out_w,
         .residual_view = {m, g->out_c, g->out_h, g->out_w, g->out_c, g->out_h, g->out_w, 0, 0},
     };
-    WinogradCall call = c;
     call.u = transformed_weights(st, g, &call.wc, w);
     const int lanes = st->kernels->vector_bytes / (int)sizeof(real);
     if (winograd_split_image(st, g, lanes))
