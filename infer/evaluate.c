@@ -8,6 +8,7 @@
 
 #include "../common/atomic_file.h"
 #include "latency.h"
+#include "sdinfer_internal.h"
 
 // dataset_make_batch writes float; the plan's tensors are `real`.
 _Static_assert(sizeof(real) == sizeof(float), "sdinfer runs float32 plans");
@@ -47,13 +48,11 @@ int evaluate_check_shapes(const Plan *plan, const Dataset *ds, char *err, size_t
     return 0;
 }
 
-// Runs one batch already in host memory; returns its latency in seconds.
-static double run_batch(Plan *plan, const real *images, real *scores) {
+// Runs one batch already in host memory: its latency in seconds, or -1 with the
+// context's error.
+static double run_batch(sdinfer_context *context, const real *images, real *scores) {
     double start = now_seconds();
-    plan_upload_input(plan, 0, images);
-    plan_run(plan);
-    plan_download_tensor(plan, scores_tensor(plan), scores);  // waits for the device
-    plan->be->synchronize(plan->be);
+    if (sdi_context_run_host(context, images, scores) != 0) return -1;
     return now_seconds() - start;
 }
 
@@ -102,9 +101,10 @@ static int write_rows(AtomicFile *csv, int first, int count, const int32_t *labe
     return 0;
 }
 
-int evaluate_dataset(Plan *plan, const Dataset *ds, const Normalization *norm, int limit,
+int evaluate_dataset(sdinfer_context *context, const Dataset *ds, const Normalization *norm, int limit,
                      const char *predictions_path, EvalReport *report, char *err, size_t err_len) {
     memset(report, 0, sizeof *report);
+    const Plan *plan = context->plan;
     if (evaluate_check_shapes(plan, ds, err, err_len) != 0) return -1;
     int batch = plan->batch_size, classes = ds->classes;
     int total = limit > 0 && limit < ds->count ? limit : ds->count;
@@ -141,7 +141,13 @@ int evaluate_dataset(Plan *plan, const Dataset *ds, const Normalization *norm, i
         if (count < batch)
             memset(b.images + (size_t)count * image_elements, 0,
                    (size_t)(batch - count) * image_elements * sizeof(real));
-        b.latencies[k] = run_batch(plan, b.images, b.scores);
+        b.latencies[k] = run_batch(context, b.images, b.scores);
+        if (b.latencies[k] < 0) {
+            snprintf(err, err_len, "%s", context->err);
+            free_buffers(&b);
+            if (predictions_path) atomic_file_abort(&csv);
+            return -1;
+        }
         report->model_seconds += b.latencies[k];
         for (int i = 0; i < count; i++) {
             int rank = rank_of_label(b.scores + (size_t)i * classes, classes, b.labels[i]);
@@ -162,9 +168,10 @@ int evaluate_dataset(Plan *plan, const Dataset *ds, const Normalization *norm, i
     return 0;
 }
 
-int bench_plan(Plan *plan, const real *host_batch, int warmup, int batches, BenchReport *report,
-               char *err, size_t err_len) {
+int bench_context(sdinfer_context *context, const real *host_batch, int warmup, int batches,
+                  BenchReport *report, char *err, size_t err_len) {
     memset(report, 0, sizeof *report);
+    const Plan *plan = context->plan;
     int scores = scores_tensor(plan);
     real *output = malloc(plan->tensors[scores].count * sizeof(real));
     double *latencies = malloc((size_t)batches * sizeof(double));
@@ -174,11 +181,19 @@ int bench_plan(Plan *plan, const real *host_batch, int warmup, int batches, Benc
         snprintf(err, err_len, "out of memory for benchmark buffers");
         return -1;
     }
-    for (int i = 0; i < warmup; i++) run_batch(plan, host_batch, output);
     double total = 0;
-    for (int i = 0; i < batches; i++) {
-        latencies[i] = run_batch(plan, host_batch, output);
+    int failed = 0;
+    for (int i = 0; i < warmup && !failed; i++) failed = run_batch(context, host_batch, output) < 0;
+    for (int i = 0; i < batches && !failed; i++) {
+        latencies[i] = run_batch(context, host_batch, output);
+        failed = latencies[i] < 0;
         total += latencies[i];
+    }
+    if (failed) {
+        snprintf(err, err_len, "%s", context->err);
+        free(output);
+        free(latencies);
+        return -1;
     }
     report->batches = batches;
     report->batch_size = plan->batch_size;

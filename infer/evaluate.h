@@ -1,7 +1,7 @@
-// Evaluating a plan on a test split (top-1/top-5 error, throughput, latency)
+// Evaluating a context on a test split (top-1/top-5 error, throughput, latency)
 // and benchmarking it on one batch. Both time each batch as the host sees it:
-// upload of the images, the plan's steps, synchronisation, download of the
-// class probabilities.
+// upload of the images, the plan's steps (or its lanes: batch_lanes.h),
+// synchronisation, download of the class probabilities.
 #ifndef SD_INFER_EVALUATE_H
 #define SD_INFER_EVALUATE_H
 
@@ -9,6 +9,7 @@
 
 #include "../common/dataset.h"
 #include "plan.h"
+#include "sdinfer.h"
 
 typedef struct {
     int images, classes, batches;
@@ -26,7 +27,7 @@ int evaluate_check_shapes(const Plan *plan, const Dataset *ds, char *err, size_t
 // The plan must fit the data set (evaluate_check_shapes). limit > 0
 // evaluates only the first limit images. predictions_path (or NULL) receives
 // index,label,prediction,probability rows, written atomically.
-int evaluate_dataset(Plan *plan, const Dataset *ds, const Normalization *norm, int limit,
+int evaluate_dataset(sdinfer_context *context, const Dataset *ds, const Normalization *norm, int limit,
                      const char *predictions_path, EvalReport *report, char *err, size_t err_len);
 
 typedef struct {
@@ -36,7 +37,7 @@ typedef struct {
 } BenchReport;
 
 // Times `batches` runs of one host batch (input 0) after `warmup` untimed runs.
-int bench_plan(Plan *plan, const real *host_batch, int warmup, int batches, BenchReport *report,
-               char *err, size_t err_len);
+int bench_context(sdinfer_context *context, const real *host_batch, int warmup, int batches,
+                  BenchReport *report, char *err, size_t err_len);
 
 #endif

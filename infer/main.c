@@ -65,6 +65,7 @@ static int make_plan(Session *s, int batch_size, int append_softmax) {
     s->be->describe(s->be, device, sizeof device);
     printf("device: %s; precision %s, batch %d\n", device,
            s->options.precision ? s->options.precision : "fp32", s->plan->batch_size);
+    printf("batch: %s\n", s->context->lanes_note);
     printf("memory: activations %.3f MiB peak (%.3f MiB without reuse), weights %.3f MiB, "
            "total %.3f MiB\n",
            st->activation_bytes / mib, st->activation_naive_bytes / mib, st->weight_bytes / mib,
@@ -216,7 +217,7 @@ static int run_bench(Session *s, const Normalization *norm) {
         dataset_make_batch(&s->dataset, indices, count, norm, 0, NULL, (float *)batch, labels);
     }
     BenchReport report;
-    if (!code && bench_plan(s->plan, batch, s->options.warmup_batches, s->options.bench_batches,
+    if (!code && bench_context(s->context, batch, s->options.warmup_batches, s->options.bench_batches,
                             &report, s->err, sizeof s->err) != 0)
         code = fail(s, EXIT_RUNTIME);
     if (!code) {
@@ -256,7 +257,7 @@ static int run_dataset(Session *s) {
         return fail(s, EXIT_REFUSED);
     if (s->options.bench_batches) return run_bench(s, &norm);
     EvalReport r;
-    if (evaluate_dataset(s->plan, &s->dataset, &norm, s->options.limit,
+    if (evaluate_dataset(s->context, &s->dataset, &norm, s->options.limit,
                          s->options.predictions_path, &r, s->err, sizeof s->err) != 0)
         return fail(s, EXIT_RUNTIME);
     printf("%s test: %d images, top-1 error %.2f%% (%d wrong)", name, r.images,

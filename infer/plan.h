@@ -142,6 +142,10 @@ void plan_run_profiled(Plan *plan, double *step_seconds);
 void plan_upload_input(Plan *plan, int input_index, const real *host);
 void plan_download_tensor(Plan *plan, int tensor_id, real *host);
 
+// Whether every sample's outputs depend on that sample's inputs only (plan_separable.c):
+// 1, or 0 with the first step (node) that mixes samples and why.
+int plan_batch_separable(const Plan *plan, char *why, size_t why_len);
+
 // One line per step (kind, node, shapes) for --verbose; with step_seconds (or
 // NULL) also each step's share of the time measured by plan_run_profiled.
 void plan_describe(const Plan *plan, const double *step_seconds, void *stream);

@@ -1,4 +1,6 @@
 // libsdinfer: run contexts, one plan and one backend each (see sdinfer.h).
+#include <errno.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +29,59 @@ static int fixed_batch(const sdinfer_model *model) {
     return v->declared_rank >= 1 && v->declared_dims[0] > 0 ? (int)v->declared_dims[0] : 0;
 }
 
+// SDINFER_CHUNK: images per lane chunk; 0 turns lanes off; unset: chosen per model.
+static int chunk_from_environment(int *chunk, char *err, size_t err_len) {
+    const char *text = getenv("SDINFER_CHUNK");
+    *chunk = -1;
+    if (!text) return 0;
+    char *end;
+    errno = 0;
+    long value = strtol(text, &end, 10);
+    if (end == text || *end || errno || value < 0 || value > 1 << 20) {
+        sdi_fail(SDINFER_ERR_ARGUMENT, err, err_len,
+                 "SDINFER_CHUNK='%s': expected a number of images >= 0 (0: no lanes)", text);
+        return -1;
+    }
+    *chunk = (int)value;
+    return 0;
+}
+
+// On the CPU a batch of several chunks runs as lanes (batch_lanes.h) when the plan allows.
+static sdinfer_status choose_lanes(sdinfer_context *c, const PlanOptions *plan_options,
+                                   char *err, size_t err_len) {
+    batch_lanes_free(c->lanes);
+    c->lanes = NULL;
+    const sdinfer_load_options *o = &c->model->options;
+    int chunk;
+    if (chunk_from_environment(&chunk, err, err_len) != 0) return SDINFER_ERR_ARGUMENT;
+    if (o->device != SDINFER_DEVICE_CPU || fixed_batch(c->model) || chunk == 0) {
+        snprintf(c->lanes_note, sizeof c->lanes_note, "one plan (%s)",
+                 o->device != SDINFER_DEVICE_CPU ? "device"
+                 : chunk == 0                    ? "SDINFER_CHUNK=0"
+                                                 : "the model's batch is fixed");
+        return SDINFER_OK;
+    }
+    BatchLanesOptions lane_options = {
+        .threads = o->threads > 0 ? o->threads : omp_get_num_procs(),
+        .chunk = chunk > 0 ? chunk : 0,
+        .softmax = c->options.softmax,
+        .precision = o->precision,
+    };
+    char why[160];
+    c->lanes = batch_lanes_create(c->plan, plan_options, &lane_options, why, sizeof why);
+    if (c->lanes) {
+        char lanes[64];
+        batch_lanes_describe(c->lanes, lanes, sizeof lanes);
+        snprintf(c->lanes_note, sizeof c->lanes_note, "%s", lanes);
+    } else {
+        snprintf(c->lanes_note, sizeof c->lanes_note, "one plan (%s)", why);
+    }
+    return SDINFER_OK;
+}
+
 static sdinfer_status plan_for_batch(sdinfer_context *c, int batch, char *err, size_t err_len) {
+    batch_lanes_free(c->lanes);
+    c->lanes = NULL;
     plan_free(c->plan);
     c->plan = NULL;
     PlanOptions options = plan_default_options();
@@ -43,7 +97,7 @@ static sdinfer_status plan_for_batch(sdinfer_context *c, int batch, char *err, s
                                    : 0;
     c->output_size =
         plan->tensors[sdi_context_result_tensor(c)].count / (size_t)plan->batch_size;
-    return SDINFER_OK;
+    return choose_lanes(c, &options, err, err_len);
 }
 
 static sdinfer_status check_create_arguments(const sdinfer_model *model,
@@ -100,6 +154,7 @@ sdinfer_status sdinfer_context_create(const sdinfer_model *model,
 void sdinfer_context_free(sdinfer_context *context) {
     if (!sdi_context_valid(context)) return;
     context->tag = 0;
+    batch_lanes_free(context->lanes);
     plan_free(context->plan);
     if (context->be) context->be->destroy(context->be);
     free(context);
@@ -157,12 +212,18 @@ sdinfer_status sdinfer_run(sdinfer_context *context, int batch, const float *inp
     context->err[0] = '\0';
     sdinfer_status status = check_run(context, batch, input, input_count, output, output_count);
     if (status != SDINFER_OK) return status;
+    if (sdi_context_run_host(context, input, output) != 0) return SDINFER_ERR_DEVICE;
+    return SDINFER_OK;
+}
+
+int sdi_context_run_host(sdinfer_context *context, const float *input, float *output) {
+    if (context->lanes)
+        return batch_lanes_run(context->lanes, input, output, context->err, sizeof context->err);
     Plan *plan = context->plan;
     plan_upload_input(plan, 0, input);
     plan_run(plan);
     plan_download_tensor(plan, sdi_context_result_tensor(context), output);
+    plan->be->synchronize(plan->be);
     // A failed launch or allocation must not pass for a result.
-    if (context->be->last_error(context->be, context->err, sizeof context->err) != 0)
-        return SDINFER_ERR_DEVICE;
-    return SDINFER_OK;
+    return context->be->last_error(context->be, context->err, sizeof context->err) != 0 ? -1 : 0;
 }

@@ -4,6 +4,7 @@
 #ifndef SD_INFER_SDINFER_INTERNAL_H
 #define SD_INFER_SDINFER_INTERNAL_H
 
+#include "batch_lanes.h"
 #include "model_metadata.h"
 #include "onnx_graph.h"
 #include "plan.h"
@@ -32,6 +33,8 @@ struct sdinfer_context {
     sdinfer_context_options options;
     Backend *be;
     Plan *plan;
+    BatchLanes *lanes;   // the batch as per-thread chunks (CPU), or NULL: the plan runs whole
+    char lanes_note[192];  // what runs the batch: the lanes, or why not
     size_t input_size;   // elements per sample
     size_t output_size;
     char err[1024];
@@ -47,5 +50,9 @@ sdinfer_status sdi_fail(sdinfer_status status, char *err, size_t err_len, const 
 
 // The planned backend/plan of a context: the plan's output tensor (softmax applied or not).
 int sdi_context_result_tensor(const sdinfer_context *context);
+
+// One batch of host input through the context (lanes or the whole plan) into host
+// result rows. 0, or -1 with the message in context->err.
+int sdi_context_run_host(sdinfer_context *context, const float *input, float *output);
 
 #endif
