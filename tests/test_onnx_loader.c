@@ -119,8 +119,10 @@ static void check_semantics(TestContext *t, Backend *be, const char *name) {
     snprintf(path, sizeof path, "%s/%s", CORPUS_DIR, name);
     OnnxGraph *graph = NULL;
     Plan *plan = NULL;
+    PlanOptions options = plan_default_options();
+    options.batch_size = input && input->shape.rank >= 1 ? (int)input->shape.dims[0] : 0;
     if (input && want && onnx_graph_load_file(path, &graph, err, sizeof err) == LOAD_OK &&
-        plan_create(graph, be, NULL, &plan, err, sizeof err) == LOAD_OK) {
+        plan_create(graph, be, &options, &plan, err, sizeof err) == LOAD_OK) {
         const PlanTensor *out = &plan->tensors[plan->outputs[0]];
         CHECK(t, shape_equal(&out->shape, &want->shape), "%s: output shape differs", name);
         if (shape_equal(&out->shape, &want->shape)) {

@@ -80,8 +80,9 @@ def conv2d(x, w, b, pads):
     return y + b.reshape(1, m, 1, 1)
 
 
-def semantic_case(name, nodes, x, y, initializers=(), opset=13):
-    data = model(nodes, [tensor("x", list(x.shape))], [tensor("y", None)], initializers, opset=opset)
+def semantic_case(name, nodes, x, y, initializers=(), opset=13, dynamic_batch=False):
+    shape = (["N"] if dynamic_batch else []) + list(x.shape[1 if dynamic_batch else 0:])
+    data = model(nodes, [tensor("x", shape)], [tensor("y", None)], initializers, opset=opset)
     write(name + ".onnx", data, "ok", "plan", "")
     save_tensor(x, name + ".in.pb")
     save_tensor(y, name + ".out.pb")
@@ -242,6 +243,45 @@ def cnn_ops():
         y = np.maximum(conv2d_general(x.astype(np.float64), w, b, stride, pads, dilation, groups), 0)
         semantic_case(name, [conv, relu], x, y,
                       [numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "B")])
+
+
+def batch_cases():
+    """ok_sem_batch_*: a dynamic batch of 3, for sdinfer's lanes (infer/batch_lanes.h), which
+    run chunks of the batch apart: one model whose every step is per-sample, and models
+    that mix the samples (the lanes must not run them; numpy's answer shows it)."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    scale = rng.standard_normal((1, 4)).astype(np.float32)
+    shift = rng.standard_normal(4).astype(np.float32)
+    w = rng.standard_normal((5, 4)).astype(np.float32)
+    nodes = [helper.make_node("Mul", ["x", "scale"], ["m"], name="mul"),
+             helper.make_node("Add", ["m", "shift"], ["a"], name="add"),
+             helper.make_node("Gemm", ["a", "W"], ["g"], name="fc", transB=1),
+             helper.make_node("Softmax", ["g"], ["y"], name="softmax", axis=1)]
+    semantic_case("ok_sem_batch_per_sample", nodes, x,
+                  softmax((x.astype(np.float64) * scale + shift) @ w.T, 1),
+                  [numpy_helper.from_array(scale, "scale"), numpy_helper.from_array(shift, "shift"),
+                   numpy_helper.from_array(w, "W")], dynamic_batch=True)
+    semantic_case("ok_sem_batch_softmax_axis0",
+                  [helper.make_node("Softmax", ["x"], ["y"], name="softmax0", axis=0)], x,
+                  softmax(x.astype(np.float64), 0), dynamic_batch=True)
+    nodes = [helper.make_node("Reshape", ["x", "flat"], ["f"], name="merge"),
+             helper.make_node("Softmax", ["f"], ["s"], name="softmax_all", axis=1),
+             helper.make_node("Reshape", ["s", "rows"], ["y"], name="split")]
+    semantic_case("ok_sem_batch_reshape_merge", nodes, x,
+                  softmax(x.astype(np.float64).reshape(1, 12), 1).reshape(3, 4),
+                  [numpy_helper.from_array(np.array([1, -1], np.int64), "flat"),
+                   numpy_helper.from_array(np.array([-1, 4], np.int64), "rows")],
+                  dynamic_batch=True)
+    nodes = [helper.make_node("Transpose", ["x"], ["t"], name="transpose", perm=[1, 0]),
+             helper.make_node("Softmax", ["t"], ["s"], name="softmax_samples", axis=1),
+             helper.make_node("Transpose", ["s"], ["y"], name="transpose_back", perm=[1, 0])]
+    semantic_case("ok_sem_batch_transpose", nodes, x, softmax(x.astype(np.float64), 0),
+                  dynamic_batch=True)
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
+             helper.make_node("Concat", ["x", "r"], ["y"], name="concat_batch", axis=0)]
+    semantic_case("ok_sem_batch_concat_axis0", nodes, x, np.concatenate([x, np.maximum(x, 0)]),
+                  dynamic_batch=True)
 
 
 def split_cases():
@@ -474,6 +514,7 @@ def main():
     host_evaluated()
     cnn_ops()
     split_cases()
+    batch_cases()
 
     with open(os.path.join(HERE, "expected.tsv"), "w") as f:
         f.write("# file\tresult\tstage\tmessage substring (written by make_corpus.py)\n")
