@@ -28,6 +28,13 @@
  *     options gives.
  *   - On the CPU, creating a context sets OpenBLAS to one thread, process-wide
  *     (the runner splits work between its own OpenMP threads instead).
+ *   - On the CPU, a context whose batch holds several chunks runs it as lanes:
+ *     each of its threads runs the whole network on one chunk at a time, with a
+ *     one-thread plan (and a copy of the weights) of its own; only when every
+ *     step computes each sample from that sample alone. The environment variable
+ *     SDINFER_CHUNK, read when a context plans, sets the chunk in images (0: no
+ *     lanes; anything but a whole number >= 0 makes context creation fail with
+ *     SDINFER_ERR_ARGUMENT). Rows equal the whole-batch plan's within rounding.
  *   The library keeps no global state of its own.
  *
  * Errors: every function that can fail returns an sdinfer_status. Loading and
