@@ -395,16 +395,32 @@ __attribute__((always_inline)) SIMD_FMA static inline void product_row(
     for (; k0 < k_end; k0 += VEC_LEN) product_block(v, u, in_c, out_c, t0, k0, tiles, 1, mm);
 }
 
+// Asks for the next coefficient's weights (the rows of output channels [k_begin, k_end))
+// while this one's products run: only the first group of tiles reads a coefficient's
+// weights from memory, the others find them in L1, so without this the loads come in
+// bursts the hardware prefetchers do not run ahead of. Done for a call's first block of
+// tiles only (batch 1: the only block, and every weight comes from memory once per
+// image); the later blocks find the weights in cache.
+__attribute__((always_inline)) static inline void prefetch_weights(const real *u, int in_c,
+                                                                   int out_c, int k_begin,
+                                                                   int k_end) {
+    const int line = 64 / (int)sizeof(real);
+    for (int c = 0; c < in_c; c++)
+        for (int k = k_begin; k < k_end; k += line) __builtin_prefetch(u + (size_t)c * out_c + k, 0, 3);
+}
+
 // The products for the first `slots` tiles of the block (a multiple of PRODUCT_MIN_TILES)
 // with register blocks of `tiles` x `kvecs`, the last tiles PRODUCT_MIN_TILES at a time.
 __attribute__((always_inline)) SIMD_FMA static inline void products_with(
     const WinogradConv *wc, const real *v, const real *u, int slots, const int tiles,
-    const int kvecs, int k_begin, int k_end, real *mm) {
+    const int kvecs, int k_begin, int k_end, int prefetch, real *mm) {
     const int a = alpha_of(wc), in_c = wc->in_c, out_c = wc->out_c;
     for (int xi = 0; xi < a * a; xi++) {
         const real *v_xi = v + (size_t)xi * TILE_BLOCK * in_c;
         const real *u_xi = u + (size_t)xi * in_c * out_c;
         real *m_xi = mm + (size_t)xi * TILE_BLOCK * out_c;
+        if (prefetch && xi + 1 < a * a)
+            prefetch_weights(u_xi + (size_t)in_c * out_c, in_c, out_c, k_begin, k_end);
         int t0 = 0;
         for (; t0 + tiles <= slots; t0 += tiles)
             product_row(v_xi, u_xi, in_c, out_c, t0, tiles, kvecs, k_begin, k_end, m_xi);
@@ -420,22 +436,22 @@ __attribute__((always_inline)) SIMD_FMA static inline void products_with(
 // (the CIFAR nets' 16-channel stage with AVX-512 is such a case). Every product is the
 // same sum over c in the same order whatever the block, so results do not depend on it.
 SIMD_FMA static void products(const WinogradConv *wc, const real *v, const real *u, int slots,
-                              int k_begin, int k_end, real *mm) {
+                              int k_begin, int k_end, int prefetch, real *mm) {
     const int kvectors = (k_end - k_begin) / VEC_LEN;
 #if VEC_REGISTERS >= 32
     if (kvectors == 1)
-        products_with(wc, v, u, slots, 16, 1, k_begin, k_end, mm);
+        products_with(wc, v, u, slots, 16, 1, k_begin, k_end, prefetch, mm);
     else if (kvectors == 2)
-        products_with(wc, v, u, slots, 8, 2, k_begin, k_end, mm);
+        products_with(wc, v, u, slots, 8, 2, k_begin, k_end, prefetch, mm);
     else if (kvectors % 4 == 0)
-        products_with(wc, v, u, slots, 4, 4, k_begin, k_end, mm);
+        products_with(wc, v, u, slots, 4, 4, k_begin, k_end, prefetch, mm);
     else
-        products_with(wc, v, u, slots, 8, 3, k_begin, k_end, mm);
+        products_with(wc, v, u, slots, 8, 3, k_begin, k_end, prefetch, mm);
 #else
     if (kvectors == 1)
-        products_with(wc, v, u, slots, 8, 1, k_begin, k_end, mm);
+        products_with(wc, v, u, slots, 8, 1, k_begin, k_end, prefetch, mm);
     else
-        products_with(wc, v, u, slots, 4, 2, k_begin, k_end, mm);
+        products_with(wc, v, u, slots, 4, 2, k_begin, k_end, prefetch, mm);
 #endif
 }
 
@@ -451,7 +467,8 @@ __attribute__((always_inline)) SIMD_FMA static inline void tiles_with(
         if (count < slots) memset(v, 0, sizeof(real) * (size_t)a * a * TILE_BLOCK * wc->in_c);
         for (int slot = 0; slot < count; slot++)
             input_tile(wc, m, xt, tile_position(wc, t0 + slot), TILE_BLOCK, slot, v);
-        products(wc, v, u, slots, k_begin, k_end, mm);
+        // The first block reads the weights from memory (the next blocks find them in cache).
+        products(wc, v, u, slots, k_begin, k_end, t0 == tile_begin, mm);
         for (int slot = 0; slot < count; slot++)
             output_tile(wc, m, mm, tile_position(wc, t0 + slot), slot, k_begin, k_end, ep, yt);
     }
