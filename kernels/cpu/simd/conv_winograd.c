@@ -465,6 +465,8 @@ __attribute__((always_inline)) SIMD_FMA static inline void tiles_with(
         // The products run over whole register blocks of tiles: empty slots read zeros.
         const int slots = (count + PRODUCT_MIN_TILES - 1) / PRODUCT_MIN_TILES * PRODUCT_MIN_TILES;
         if (count < slots) memset(v, 0, sizeof(real) * (size_t)a * a * TILE_BLOCK * wc->in_c);
+        // The first coefficient's weights arrive while the first input tiles are transformed.
+        if (t0 == tile_begin) prefetch_weights(u, wc->in_c, wc->out_c, k_begin, k_end);
         for (int slot = 0; slot < count; slot++)
             input_tile(wc, m, xt, tile_position(wc, t0 + slot), TILE_BLOCK, slot, v);
         // The first block reads the weights from memory (the next blocks find them in cache).
