@@ -181,28 +181,47 @@ static const real *channels_last_input(const CpuKernels *k, const WinogradCall *
     return scratch;
 }
 
-// Images in groups of `group`, each group on one thread from input to output.
+// One group of images, input to output, in the calling thread's scratch.
+typedef struct {
+    int group, per_image;
+    size_t group_in, group_out;
+} ImageGroups;
+
+static void image_group(CpuState *st, const WinogradCall *c, const ImageGroups *groups, int i,
+                        int thread) {
+    const CpuKernels *k = st->kernels;
+    const int n0 = i * groups->group;
+    const int images = c->g->batch - n0 < groups->group ? c->g->batch - n0 : groups->group;
+    real *scratch = st->scratch[thread].data;
+    real *xt_space = scratch, *yt = scratch + groups->group_in, *rt = yt + groups->group_out;
+    real *blocks = rt + groups->group_out;
+    const real *xt = channels_last_input(k, c, n0, images, xt_space);
+    const real *res = channels_last_residual(k, c, n0, images, rt);
+    run_images(k, c, n0, xt, res, 0, images * groups->per_image, 0, c->g->out_c, blocks, yt);
+    to_nchw(k, c, n0, images, res, 0, c->g->out_c, yt);
+}
+
+// Images in groups of `group`, each group on one thread from input to output. One group
+// or one thread runs without an OpenMP region: entering even a one-thread region costs a
+// futex call in libgomp (1.2 us on the 2-core AMD EPYC VM here, measured: about 5% of a
+// ResNet-110 image at batch 1, where every convolution is one group).
 static void images_in_parallel(CpuState *st, const WinogradCall *c) {
     const CpuKernels *k = st->kernels;
     const ConvGeom *g = c->g;
-    const int per_image = winograd_tiles_per_image(&c->wc);
-    int group = (WINOGRAD_TILE_TARGET + per_image - 1) / per_image;
-    if (group > g->batch) group = g->batch;
+    ImageGroups groups = {.per_image = winograd_tiles_per_image(&c->wc)};
+    groups.group = (WINOGRAD_TILE_TARGET + groups.per_image - 1) / groups.per_image;
+    if (groups.group > g->batch) groups.group = g->batch;
     const size_t block = k->winograd_block_scratch_size(&c->wc);
-    const size_t group_in = (size_t)group * c->in_size, group_out = (size_t)group * c->out_size;
-    cpu_scratch_reserve(st, group_in + 2 * group_out + block);
-    const int groups = (g->batch + group - 1) / group;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(st->threads) if (st->threads > 1 && groups > 1)
-    for (int i = 0; i < groups; i++) {
-        const int n0 = i * group, images = g->batch - n0 < group ? g->batch - n0 : group;
-        real *scratch = st->scratch[omp_get_thread_num()].data;
-        real *xt_space = scratch, *yt = scratch + group_in, *rt = yt + group_out;
-        real *blocks = rt + group_out;
-        const real *xt = channels_last_input(k, c, n0, images, xt_space);
-        const real *res = channels_last_residual(k, c, n0, images, rt);
-        run_images(k, c, n0, xt, res, 0, images * per_image, 0, g->out_c, blocks, yt);
-        to_nchw(k, c, n0, images, res, 0, g->out_c, yt);
+    groups.group_in = (size_t)groups.group * c->in_size;
+    groups.group_out = (size_t)groups.group * c->out_size;
+    cpu_scratch_reserve(st, groups.group_in + 2 * groups.group_out + block);
+    const int count = (g->batch + groups.group - 1) / groups.group;
+    if (st->threads == 1 || count == 1) {
+        for (int i = 0; i < count; i++) image_group(st, c, &groups, i, 0);
+        return;
     }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(st->threads)
+    for (int i = 0; i < count; i++) image_group(st, c, &groups, i, omp_get_thread_num());
 }
 
 // Fewer images than threads: the threads split each image, without barriers inside the
