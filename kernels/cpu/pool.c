@@ -62,11 +62,17 @@ static long first_max_index(const PoolGeom *g, const real *plane, Window win) {
     return best;
 }
 
+// Window reads of a pooling call: below CPU_PARALLEL_MIN_ELEMENTS it runs on the calling
+// thread (waking another costs more than the work; sdinfer's batch 1).
+static double pool_work(const PoolGeom *g) {
+    return (double)g->batch * g->channels * g->out_h * g->out_w * g->kernel_h * g->kernel_w;
+}
+
 void cpu_maxpool_forward(Backend *be, const PoolGeom *g, const real *x, real *y) {
     CpuState *st = cpu_state(be);
     const int planes = g->batch * g->channels;
     const size_t in_plane = (size_t)g->in_h * g->in_w, out_plane = (size_t)g->out_h * g->out_w;
-#pragma omp parallel for schedule(static) num_threads(st->threads)
+#pragma omp parallel for schedule(static) num_threads(st->threads) if (pool_work(g) >= CPU_PARALLEL_MIN_ELEMENTS)
     for (int p = 0; p < planes; p++) {
         const real *src = x + (size_t)p * in_plane;
         real *dst = y + (size_t)p * out_plane;
@@ -87,7 +93,7 @@ void cpu_maxpool_backward(Backend *be, const PoolGeom *g, const real *x, const r
     CpuState *st = cpu_state(be);
     const int planes = g->batch * g->channels;
     const size_t in_plane = (size_t)g->in_h * g->in_w, out_plane = (size_t)g->out_h * g->out_w;
-#pragma omp parallel for schedule(static) num_threads(st->threads)
+#pragma omp parallel for schedule(static) num_threads(st->threads) if (pool_work(g) >= CPU_PARALLEL_MIN_ELEMENTS)
     for (int p = 0; p < planes; p++) {
         const real *src = x + (size_t)p * in_plane;
         const real *grad = dy + (size_t)p * out_plane;
@@ -106,7 +112,7 @@ void cpu_avgpool_forward(Backend *be, const PoolGeom *g, const real *x, real *y)
     const int planes = g->batch * g->channels;
     const size_t in_plane = (size_t)g->in_h * g->in_w, out_plane = (size_t)g->out_h * g->out_w;
     const int full_window = g->kernel_h * g->kernel_w;
-#pragma omp parallel for schedule(static) num_threads(st->threads)
+#pragma omp parallel for schedule(static) num_threads(st->threads) if (pool_work(g) >= CPU_PARALLEL_MIN_ELEMENTS)
     for (int p = 0; p < planes; p++) {
         const real *src = x + (size_t)p * in_plane;
         real *dst = y + (size_t)p * out_plane;
