@@ -16,18 +16,11 @@
 #include "../infer/sdinfer.h"
 #include "../infer/sdinfer_internal.h"
 #include "harness.h"
+#include "test_tensors.h"
 
 #define CORPUS "tests/corpus/onnx/"
 #define FIXTURES "tests/fixtures/"
 #define TOLERANCE 1e-4
-
-static HostTensor *read_tensor(TestContext *t, const char *path) {
-    HostTensor *tensor = NULL;
-    char err[512];
-    int ok = onnx_tensor_read_file(path, &tensor, err, sizeof err) == LOAD_OK;
-    CHECK(t, ok, "read %s: %s", path, ok ? "" : err);
-    return ok ? tensor : NULL;
-}
 
 static void set_chunk(const char *chunk) {
     if (chunk) setenv("SDINFER_CHUNK", chunk, 1);

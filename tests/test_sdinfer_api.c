@@ -13,6 +13,7 @@
 #include "../infer/sdinfer.h"
 #include "../infer/sdinfer_internal.h"
 #include "harness.h"
+#include "test_tensors.h"
 
 #define FIXTURES "tests/fixtures/"
 #define TINY FIXTURES "tiny_resnet.onnx"
@@ -20,14 +21,6 @@
 #define FIXED_BATCH_1 "tests/corpus/onnx/ok_conv_relu.onnx"
 #define TOLERANCE 1e-4
 #define THREAD_RUNS 8
-
-static HostTensor *read_tensor(TestContext *t, const char *path) {
-    HostTensor *tensor = NULL;
-    char err[512];
-    int ok = onnx_tensor_read_file(path, &tensor, err, sizeof err) == LOAD_OK;
-    CHECK(t, ok, "read %s: %s", path, ok ? "" : err);
-    return ok ? tensor : NULL;
-}
 
 static int contains(const char *text, const char *part) { return text && strstr(text, part); }
 
