@@ -204,6 +204,9 @@ int batch_lanes_run(BatchLanes *lanes, const real *input, real *output, char *er
 }
 
 void batch_lanes_describe(const BatchLanes *lanes, char *out, size_t out_len) {
-    snprintf(out, out_len, "%d lane%s x %d image%s", lanes->n_lanes,
-             lanes->n_lanes == 1 ? "" : "s", lanes->chunk, lanes->chunk == 1 ? "" : "s");
+    const PlanStats *st = &lanes->lanes[0].plan->stats;
+    const double mib = 1024.0 * 1024.0;
+    snprintf(out, out_len, "%d lane%s x %d image%s (each: activations %.3f MiB, weights %.3f MiB)",
+             lanes->n_lanes, lanes->n_lanes == 1 ? "" : "s", lanes->chunk,
+             lanes->chunk == 1 ? "" : "s", st->activation_bytes / mib, st->weight_bytes / mib);
 }

@@ -40,7 +40,7 @@ void batch_lanes_free(BatchLanes *lanes);
 int batch_lanes_run(BatchLanes *lanes, const real *input, real *output, char *err,
                     size_t err_len);
 
-// "2 lanes x 16 images" for the program's report.
+// "2 lanes x 16 images (each: activations A MiB, weights W MiB)" for the program's report.
 void batch_lanes_describe(const BatchLanes *lanes, char *out, size_t out_len);
 
 #endif

@@ -70,7 +70,7 @@ static sdinfer_status choose_lanes(sdinfer_context *c, const PlanOptions *plan_o
     char why[160];
     c->lanes = batch_lanes_create(c->plan, plan_options, &lane_options, why, sizeof why);
     if (c->lanes) {
-        char lanes[64];
+        char lanes[160];
         batch_lanes_describe(c->lanes, lanes, sizeof lanes);
         snprintf(c->lanes_note, sizeof c->lanes_note, "%s", lanes);
     } else {

@@ -34,7 +34,7 @@ struct sdinfer_context {
     Backend *be;
     Plan *plan;
     BatchLanes *lanes;   // the batch as per-thread chunks (CPU), or NULL: the plan runs whole
-    char lanes_note[192];  // what runs the batch: the lanes, or why not
+    char lanes_note[256];  // what runs the batch: the lanes, or why not
     size_t input_size;   // elements per sample
     size_t output_size;
     char err[1024];

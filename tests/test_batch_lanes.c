@@ -62,7 +62,8 @@ static int count_off(const float *got, const float *want, size_t n, double rtol,
 // ---- the corpus: lanes only where the samples stay apart ---------------------------------------
 typedef struct {
     const char *name;
-    const char *batch_note;  // the context's lanes_note with 2 threads and chunks of 1
+    const char *batch_note;  // the context's lanes_note with 2 threads and chunks of 1 (a
+                             // note ending in a space: how the note starts)
 } CorpusCase;
 
 static void check_corpus_case(TestContext *t, const CorpusCase *c) {
@@ -76,8 +77,11 @@ static void check_corpus_case(TestContext *t, const CorpusCase *c) {
     const int batch = input ? (int)input->shape.dims[0] : 0;
     sdinfer_context *context = model && input ? context_for(t, model, batch, 0, "1") : NULL;
     if (context && want) {
-        CHECK(t, strcmp(context->lanes_note, c->batch_note) == 0, "%s: batch runs as '%s', not '%s'",
-              c->name, context->lanes_note, c->batch_note);
+        // Lanes: the line goes on with the memory of each lane.
+        const size_t n = c->batch_note[strlen(c->batch_note) - 1] == ' ' ? strlen(c->batch_note)
+                                                                         : sizeof context->lanes_note;
+        CHECK(t, strncmp(context->lanes_note, c->batch_note, n) == 0,
+              "%s: batch runs as '%s', not '%s'", c->name, context->lanes_note, c->batch_note);
         float *got = calloc(want->count, sizeof(float));
         sdinfer_status status = sdinfer_run(context, batch, input->floats, input->count, got,
                                             want->count);
@@ -94,7 +98,7 @@ static void check_corpus_case(TestContext *t, const CorpusCase *c) {
 
 static void check_corpus(TestContext *t) {
     static const CorpusCase cases[] = {
-        {"ok_sem_batch_per_sample", "2 lanes x 1 image"},
+        {"ok_sem_batch_per_sample", "2 lanes x 1 image (each: activations "},
         {"ok_sem_batch_softmax_axis0",
          "one plan (softmax0: it normalises across the batch axis)"},
         {"ok_sem_batch_reshape_merge",
