@@ -81,6 +81,13 @@ check "fixed batch vs --batch-size" expect_exit 2 "fixed batch size of 1" \
     "$SDINFER" tests/corpus/onnx/ok_conv_relu.onnx --bench 1 --batch-size 3
 check "cpu refuses fp16" expect_exit 2 "does not offer precision 'fp16'" \
     "$SDINFER" "$FIX/tiny_resnet.onnx" --bench 1 --precision fp16
+check "SDINFER_CHUNK that is not a number" expect_exit 2 \
+    "sdinfer: SDINFER_CHUNK='abc': expected a number of images >= 0 (0: no lanes)" \
+    env SDINFER_CHUNK=abc "$SDINFER" "$FIX/tiny_resnet.onnx" --bench 1 --batch-size 8
+check "batch 8 on 2 threads runs as lanes" bash -c "'$SDINFER' '$FIX/tiny_resnet.onnx' --bench 1 \
+    --warmup 0 --batch-size 8 --threads 2 | grep -q '^batch: 2 lanes x 4 images (each: '"
+check "SDINFER_CHUNK=0: one plan" bash -c "SDINFER_CHUNK=0 '$SDINFER' '$FIX/tiny_resnet.onnx' \
+    --bench 1 --warmup 0 --batch-size 8 --threads 2 | grep -qx 'batch: one plan (SDINFER_CHUNK=0)'"
 check "unknown option" expect_exit 2 "unknown option --frobnicate" \
     "$SDINFER" "$FIX/tiny_resnet.onnx" --frobnicate 3
 check "missing model file" expect_exit 2 "cannot open" "$SDINFER" "$TMP/none.onnx" --bench 1
