@@ -112,25 +112,6 @@ LoadStatus eval_copy_reshaped(const Eval *c, const HostTensor *src, const Tensor
 }
 
 // Unsqueeze's and Squeeze's axes: the attribute before version 13, the input after.
-LoadStatus eval_read_axes(const Eval *c, int64_t *axes, int *count) {
-    const OpAttrs *attrs = &c->node->attrs;
-    if (attrs->version < 13) {
-        *count = attrs->u.axes.count;
-        if (*count > 0) memcpy(axes, attrs->u.axes.values, sizeof(int64_t) * (size_t)*count);
-        return LOAD_OK;
-    }
-    *count = -1;
-    if (!eval_present(c, 1)) return LOAD_OK;
-    const HostTensor *t = NULL;
-    LoadStatus status = eval_int_vector(c, 1, "axes", &t);
-    if (status != LOAD_OK) return status;
-    if (t->count > SD_MAX_DIMS)
-        return eval_fail(c, LOAD_UNSUPPORTED, "more than %d axes", SD_MAX_DIMS);
-    *count = (int)t->count;
-    memcpy(axes, t->ints, sizeof(int64_t) * t->count);
-    return LOAD_OK;
-}
-
 // ---- dispatch (through the op table, infer/ops/registry.c) ---------------------------
 
 int host_eval_ready(const GraphNode *node, const ValueState *const *inputs) {

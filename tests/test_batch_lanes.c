@@ -105,6 +105,7 @@ static void check_corpus(TestContext *t) {
          "one plan (softmax_all: it normalises across the batch axis)"},
         {"ok_sem_batch_transpose", "one plan (transpose: it moves the batch axis)"},
         {"ok_sem_batch_concat_axis0", "one plan (output 0 does not have the batch first)"},
+        {"ok_sem_batch_unsqueeze_squeeze", "2 lanes x 1 image (each: activations "},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_corpus_case(t, &cases[i]);
 }

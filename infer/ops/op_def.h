@@ -117,8 +117,6 @@ LoadStatus eval_int_vector(const Eval *c, int slot, const char *what, const Host
 LoadStatus eval_normalize_axis(const Eval *c, int64_t axis, int rank, int64_t *out);
 // The same elements under a new shape (Identity, Reshape, Flatten, (Un)Squeeze).
 LoadStatus eval_copy_reshaped(const Eval *c, const HostTensor *src, const TensorShape *shape);
-// Unsqueeze's and Squeeze's axes: the attribute before version 13, the input after.
-LoadStatus eval_read_axes(const Eval *c, int64_t *axes, int *count);
 
 // ---- lowering (infer/plan.c) ----------------------------------------------------------
 

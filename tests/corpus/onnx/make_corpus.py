@@ -278,10 +278,20 @@ def batch_cases():
              helper.make_node("Transpose", ["s"], ["y"], name="transpose_back", perm=[1, 0])]
     semantic_case("ok_sem_batch_transpose", nodes, x, softmax(x.astype(np.float64), 0),
                   dynamic_batch=True)
+    nodes = [helper.make_node("Unsqueeze", ["x", "axis2"], ["u"], name="unsqueeze"),
+             helper.make_node("Relu", ["u"], ["r"], name="relu"),
+             helper.make_node("Squeeze", ["r", "axis2"], ["y"], name="squeeze")]
+    semantic_case("ok_sem_batch_unsqueeze_squeeze", nodes, x, np.maximum(x, 0),
+                  [numpy_helper.from_array(np.array([2], np.int64), "axis2")], dynamic_batch=True)
     nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
              helper.make_node("Concat", ["x", "r"], ["y"], name="concat_batch", axis=0)]
     semantic_case("ok_sem_batch_concat_axis0", nodes, x, np.concatenate([x, np.maximum(x, 0)]),
                   dynamic_batch=True)
+    squeeze = helper.make_node("Squeeze", ["x", "axis1"], ["y"], name="squeeze1")
+    write("err_squeeze_runtime_size.onnx",
+          model([squeeze], [tensor("x", [2, 3])], [tensor("y", None)],
+                [numpy_helper.from_array(np.array([1], np.int64), "axis1")]),
+          "invalid", "plan", "node 'squeeze1' (Squeeze): axis 1 has size 3, not 1")
 
 
 def split_cases():
