@@ -18,7 +18,8 @@
 //   - nothing written past the output (a guard band), the inputs unchanged.
 // The whole sweep runs once per kernel set this CPU runs (portable, avx2, avx512).
 //
-// Usage: test_conv_grouped [seed] (default 1).
+// Usage: test_conv_grouped [repeats [seed]] (defaults 2 and 1): random draws per
+// combination (fewer under emulation: tools/cross_test.sh), and the seed.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +34,7 @@
 #define GUARD 16
 #define GUARD_VALUE 12345.0f
 #define THREAD_VARIANTS 3
-#define REPEATS 2  // random draws per combination of kernel, stride, pad, dilation, multiplier
+#define DEFAULT_REPEATS 2  // random draws per combination of kernel, stride, pad, dilation, multiplier
 
 typedef struct {
     ConvGeom g;
@@ -251,11 +252,11 @@ static const Shape fixed_shapes[] = {
     {{7, 48, 14, 14, 96, 14, 14, 3, 3, 1, 1, 2, 2, 0, 0, 0, 0}, 4, 2, 2},  // dilated: scalar loop
 };
 
-static void run_sweep(Ctx *c) {
+static void run_sweep(Ctx *c, int repeats) {
     const int fixed = (int)(sizeof fixed_shapes / sizeof fixed_shapes[0]);
     for (int k = 0; k < fixed; k++) test_shape(c, &fixed_shapes[k]);
     for (int combo = 0; combo < 72; combo++)
-        for (int repeat = 0; repeat < REPEATS; repeat++)
+        for (int repeat = 0; repeat < repeats; repeat++)
             for (int depthwise = 0; depthwise < 2; depthwise++) {
                 const Shape s = sample_shape(&c->rng, combo, depthwise);
                 test_shape(c, &s);
@@ -263,7 +264,8 @@ static void run_sweep(Ctx *c) {
 }
 
 int main(int argc, char **argv) {
-    const unsigned long long seed = argc > 1 ? strtoull(argv[1], NULL, 10) : 1;
+    const int repeats = argc > 1 ? atoi(argv[1]) : DEFAULT_REPEATS;
+    const unsigned long long seed = argc > 2 ? strtoull(argv[2], NULL, 10) : 1;
     TestContext t = {"test_conv_grouped", 0, 0};
     const CpuKernels *sets[3];
     const int n_sets = cpu_kernels_available(sets, 3);
@@ -279,10 +281,11 @@ int main(int argc, char **argv) {
             }
         }
         rng_seed(&c.rng, seed, 12);  // the same shapes and data for every kernel set
-        run_sweep(&c);
+        run_sweep(&c, repeats);
         printf("%s kernels: %d depthwise, %d grouped as dense, %d dilated grouped (scalar) "
-               "shapes (seed %llu); worst normalised error %.3g\n",
-               c.isa, c.depthwise_shapes, c.dense_group_shapes, c.scalar_shapes, seed, c.worst);
+               "shapes (%d draws per combination, seed %llu); worst normalised error %.3g\n",
+               c.isa, c.depthwise_shapes, c.dense_group_shapes, c.scalar_shapes, repeats, seed,
+               c.worst);
         for (int b = 0; b < THREAD_VARIANTS; b++) c.be[b]->destroy(c.be[b]);
     }
     return test_finish(&t);
