@@ -34,6 +34,7 @@
 #define GUARD 16
 #define GUARD_VALUE 12345.0f
 #define THREAD_VARIANTS 3
+#define MAX_SAMPLED_MACS 400000  // per random shape
 #define DEFAULT_REPEATS 2  // random draws per combination of kernel, stride, pad, dilation, multiplier
 
 typedef struct {
@@ -213,7 +214,13 @@ static const int kernels[3] = {1, 3, 5}, pads[3] = {0, 1, 2};
 
 // Combination `combo` of kernel, stride, pad, dilation and multiplier, as depthwise
 // (depthwise = 1) or with several channels per group.
-static Shape sample_shape(Rng *rng, int combo, int depthwise) {
+static double shape_macs(const Shape *s) {
+    const ConvGeom *g = &s->g;
+    return (double)g->batch * g->out_c * (g->in_c / s->groups) * g->out_h * g->out_w *
+           g->kernel_h * g->kernel_w;
+}
+
+static Shape sample_once(Rng *rng, int combo, int depthwise) {
     const int kernel = kernels[combo % 3], stride = 1 + combo / 3 % 2, pad = pads[combo / 6 % 3];
     const int dilation = 1 + combo / 18 % 2, multiplier = 1 + combo / 36 % 2;
     Shape s = {.dilation_h = dilation, .dilation_w = dilation};
@@ -235,6 +242,14 @@ static Shape sample_shape(Rng *rng, int combo, int depthwise) {
     return s;
 }
 
+// A draw small enough for the double-precision loops (and ASan) to stay quick.
+static Shape sample_shape(Rng *rng, int combo, int depthwise) {
+    Shape s;
+    do s = sample_once(rng, combo, depthwise);
+    while (shape_macs(&s) > MAX_SAMPLED_MACS);
+    return s;
+}
+
 // Hand-picked corners. ConvGeom: batch, in c/h/w, out c/h/w, kernel h/w, stride h/w, pad
 // top/left; then groups, dilation h/w.
 static const Shape fixed_shapes[] = {
@@ -244,6 +259,8 @@ static const Shape fixed_shapes[] = {
     {{2, 17, 9, 67, 34, 5, 33, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0}, 17, 1, 1},     // rows of 33 (stride 2)
     {{1, 5, 5, 70, 5, 1, 31, 3, 3, 4, 2, 0, 0, 0, 0, 0, 0}, 5, 2, 2},      // 4x2 stride, dilation 2
     {{1, 3, 7, 7, 3, 9, 9, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0}, 3, 1, 1},        // 1x1, padding only
+    {{7, 67, 9, 11, 134, 5, 6, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0}, 67, 1, 1},   // 67 channels x 2, batch 7
+    {{1, 65, 13, 15, 65, 13, 15, 5, 5, 1, 1, 4, 4, 0, 0, 0, 0}, 65, 2, 2}, // 65 channels, dilated 5x5
     // Two groups at batch 1 on 3 threads, each large enough (> 4M multiply-adds per
     // thread) for the dense code to split it: the items then run one after another.
     {{1, 64, 48, 48, 64, 48, 48, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0}, 2, 1, 1},
