@@ -53,9 +53,9 @@ typedef struct {
     Backend backend;
 } GroupBackend;
 
-static void group_backend_init(const Backend *be, int threads, CpuScratch *scratch,
+static void group_backend_init(Backend *be, int threads, CpuScratch *scratch,
                                GroupBackend *view) {
-    view->state = *cpu_state((Backend *)be);
+    view->state = *cpu_state(be);
     view->state.threads = threads;
     view->state.scratch = scratch;
     view->state.conv_algorithm = CPU_CONV_DIRECT;

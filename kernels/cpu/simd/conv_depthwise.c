@@ -7,16 +7,17 @@
 // run of inputs, and for stride s it reads every s-th one. To make every tap one
 // contiguous load whatever the stride, the plane is first copied into `scratch`,
 // each input row split into stride_w phase rows (phase p holds padded columns
-// p, p + s, p + 2s, ...; a de-interleave, no gathers later) with the left/right
-// zero padding written out. Tap kj then reads phase (kj * dilation_w) % s from
-// offset (kj * dilation_w) / s: the inner loop has no bounds checks and no
-// scalar tail (phase rows are long enough for whole vectors; the last vector of a
-// row is stored partially). Rows above and below the image are the bounds-checked
-// border: those taps are skipped, as zeros would add nothing.
+// p, p + s, p + 2s, ...; for stride 2 a de-interleave by shuffles, no gathers later)
+// with the left/right zero padding written out, and one zero row after them. Tap kj
+// then reads phase (kj * dilation_w) % s from offset (kj * dilation_w) / s. The border
+// is settled once per tile row: a row above or below the image points at the zero
+// row, so the inner loop (loads and FMAs over a tile of rows x vectors) has no bounds
+// checks and no scalar tail (phase rows hold whole vectors; the last vector of an
+// output row is stored partially).
 //
 // Each output is bias + the taps in the order (ki, kj), the same in every lane and
-// every block of a row, so a plane's values do not depend on how the caller splits
-// planes between threads.
+// every tile, so a plane's values do not depend on how the caller splits planes
+// between threads.
 #include "simd.h"
 
 // Accumulators per tile (rows x vectors): enough independent FMA chains to hide their
