@@ -19,7 +19,7 @@
 // The whole sweep runs once per kernel set this CPU runs (portable, avx2, avx512).
 //
 // Usage: test_conv_grouped [repeats [seed]] (defaults 2 and 1): random draws per
-// combination (fewer under emulation: tools/cross_test.sh), and the seed.
+// combination (more for a wider sweep by hand), and the seed.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

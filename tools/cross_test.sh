@@ -28,8 +28,6 @@ export QEMU_CPU=${QEMU_CPU:-neoverse-n1}
 # The two sweeps sample fewer shapes than natively (300 and 40) so the whole run fits a
 # few minutes under emulation. Arguments: [sampled_shapes [seed]].
 declare -A ARGS=([test_conv_direct]="60 1" [test_conv_winograd]="8 3")
-# The grouped-convolution sweep: one random draw per combination instead of two.
-ARGS[test_conv_grouped]="1 1"
 # Built for the CPU too, but they only print SKIP without CUDA.
 CUDA_ONLY=" test_cuda_parity test_onnx_cuda "
 
