@@ -46,6 +46,20 @@ static inline int winograd_tiles_per_image(const WinogradConv *wc) {
     return ((wc->out_h + wc->m - 1) / wc->m) * ((wc->out_w + wc->m - 1) / wc->m);
 }
 
+// One plane of a depthwise convolution (a group of one input channel), any stride,
+// padding and dilation:
+//   y[i][j] = bias + sum_{ki,kj} w[ki][kj] * x[i*stride_h - pad_top + ki*dilation_h]
+//                                              [j*stride_w - pad_left + kj*dilation_w]
+// (x zero outside its in_h x in_w plane).
+typedef struct {
+    int in_h, in_w;
+    int out_h, out_w;
+    int kernel_h, kernel_w;
+    int stride_h, stride_w;
+    int pad_top, pad_left;
+    int dilation_h, dilation_w;
+} DepthwiseConv;
+
 typedef struct {
     const char *isa;    // "portable", "avx2", "avx512"
     int vector_bytes;   // width of the vectors the kernels compute on
@@ -104,6 +118,14 @@ typedef struct {
                                   int tile_begin, int tile_end, real *scratch, real *du);
     // dw [out_c][in_c][3][3] = G^T du G.
     void (*winograd_filter_finish)(const WinogradConv *wc, const real *du, real *dw);
+
+    // ---- depthwise convolution (simd/conv_depthwise.c) ----
+    // Reals of per-thread scratch one depthwise_plane call needs.
+    size_t (*depthwise_scratch_size)(const DepthwiseConv *d);
+    // One output plane y [out_h][out_w] from one input plane x [in_h][in_w] and its
+    // kernel w [kernel_h][kernel_w]. Each output is bias + the taps in the order (ki, kj).
+    void (*depthwise_plane)(const DepthwiseConv *d, const real *x, const real *w, real bias,
+                            real *scratch, real *y);
 
     // ---- batch-norm sums (simd/batchnorm_sums.c), double accumulators ----
     // Over `planes` runs of `spatial` values plane_stride apart (one channel's planes):

@@ -1,11 +1,7 @@
 // Forward-only kernels for the CNNs people export from PyTorch (sdinfer): the
-// activations of mobile networks, grouped and dilated convolutions (depthwise
-// included), transposes (channel shuffles) and softmax along any axis.
-//
-// The grouped convolution is a direct loop over output planes: each (image,
-// output channel) plane is independent, so planes split across threads. It is
-// written for correctness and for the small per-group channel counts of
-// depthwise and grouped layers; dense convolutions keep the fast paths of conv.c.
+// activations of mobile networks, transposes (channel shuffles) and softmax along
+// any axis. Grouped and dilated convolutions (depthwise included) are in
+// conv_grouped.c.
 #include <math.h>
 
 #include "cpu_ops.h"
@@ -28,48 +24,6 @@ void cpu_activation_forward(Backend *be, ActivationOp op, size_t count, real alp
         case ACTIVATION_HARD_SIGMOID: y[i] = hard_sigmoid(v, alpha, beta); break;
         case ACTIVATION_HARD_SWISH: y[i] = v * hard_sigmoid(v, (real)(1.0 / 6), (real)0.5); break;
         case ACTIVATION_CLIP: y[i] = v < alpha ? alpha : v > beta ? beta : v; break;
-        }
-    }
-}
-
-// One input channel's contribution to one output plane.
-static void accumulate_channel(const ConvGeom *g, int dilation_h, int dilation_w, const real *in,
-                               const real *kernel, real *out) {
-    for (int ky = 0; ky < g->kernel_h; ky++)
-        for (int kx = 0; kx < g->kernel_w; kx++) {
-            real weight = kernel[ky * g->kernel_w + kx];
-            for (int oy = 0; oy < g->out_h; oy++) {
-                int iy = oy * g->stride_h - g->pad_top + ky * dilation_h;
-                if (iy < 0 || iy >= g->in_h) continue;
-                const real *row = in + (size_t)iy * g->in_w;
-                real *out_row = out + (size_t)oy * g->out_w;
-                for (int ox = 0; ox < g->out_w; ox++) {
-                    int ix = ox * g->stride_w - g->pad_left + kx * dilation_w;
-                    if (ix >= 0 && ix < g->in_w) out_row[ox] += weight * row[ix];
-                }
-            }
-        }
-}
-
-void cpu_conv2d_grouped_forward(Backend *be, const ConvGeom *g, int groups, int dilation_h,
-                                int dilation_w, const real *x, const real *w, const real *bias,
-                                real *y) {
-    CpuState *st = cpu_state(be);
-    int in_per_group = g->in_c / groups, out_per_group = g->out_c / groups;
-    int64_t planes = (int64_t)g->batch * g->out_c;
-    size_t out_plane = (size_t)g->out_h * g->out_w, in_plane = (size_t)g->in_h * g->in_w;
-    size_t kernel_size = (size_t)g->kernel_h * g->kernel_w;
-    double work = (double)planes * (double)out_plane * in_per_group * (double)kernel_size;
-#pragma omp parallel for schedule(static) num_threads(st->threads) if (work >= CPU_PARALLEL_MIN_ELEMENTS)
-    for (int64_t p = 0; p < planes; p++) {
-        int n = (int)(p / g->out_c), oc = (int)(p % g->out_c), group = oc / out_per_group;
-        real *out = y + (size_t)p * out_plane;
-        real start = bias ? bias[oc] : 0;
-        for (size_t i = 0; i < out_plane; i++) out[i] = start;
-        for (int ic = 0; ic < in_per_group; ic++) {
-            const real *in = x + ((size_t)n * g->in_c + (size_t)group * in_per_group + ic) * in_plane;
-            const real *kernel = w + ((size_t)oc * in_per_group + ic) * kernel_size;
-            accumulate_channel(g, dilation_h, dilation_w, in, kernel, out);
         }
     }
 }

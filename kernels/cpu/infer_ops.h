@@ -7,6 +7,7 @@
 
 void cpu_activation_forward(Backend *be, ActivationOp op, size_t count, real alpha, real beta,
                             const real *x, real *y);
+// conv_grouped.c
 void cpu_conv2d_grouped_forward(Backend *be, const ConvGeom *g, int groups, int dilation_h,
                                 int dilation_w, const real *x, const real *w, const real *bias,
                                 real *y);

@@ -25,6 +25,9 @@ void SIMD_NAME(winograd_to_nchw)(const WinogradConv *wc, int images, const real 
 void SIMD_NAME(winograd_filter_tiles)(const WinogradConv *wc, const real *xt, const real *dyt,
                                       int tile_begin, int tile_end, real *scratch, real *du);
 void SIMD_NAME(winograd_filter_finish)(const WinogradConv *wc, const real *du, real *dw);
+size_t SIMD_NAME(depthwise_scratch_size)(const DepthwiseConv *d);
+void SIMD_NAME(depthwise_plane)(const DepthwiseConv *d, const real *x, const real *w, real bias,
+                                real *scratch, real *y);
 void SIMD_NAME(channel_sums)(const real *x, int planes, size_t plane_stride, int spatial,
                              double shift, double *sum, double *sum_sq);
 void SIMD_NAME(channel_dot_sums)(const real *x, const real *dy, int planes, size_t plane_stride,
@@ -48,6 +51,8 @@ const CpuKernels SIMD_NAME(cpu_kernels) = {
     .winograd_to_nchw = SIMD_NAME(winograd_to_nchw),
     .winograd_filter_tiles = SIMD_NAME(winograd_filter_tiles),
     .winograd_filter_finish = SIMD_NAME(winograd_filter_finish),
+    .depthwise_scratch_size = SIMD_NAME(depthwise_scratch_size),
+    .depthwise_plane = SIMD_NAME(depthwise_plane),
     .channel_sums = SIMD_NAME(channel_sums),
     .channel_dot_sums = SIMD_NAME(channel_dot_sums),
 };

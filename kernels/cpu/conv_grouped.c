@@ -1,0 +1,172 @@
+// Grouped and dilated convolutions on the CPU (sdinfer's STEP_CONV_GROUPED):
+// which kernel runs each, and how the threads share the work.
+//
+//   - depthwise (one input channel per group, any channel multiplier, stride,
+//     padding, dilation): the vector kernel simd/conv_depthwise.c, one (image,
+//     output channel) plane per work item;
+//   - several channels per group, dilation 1 (RegNet-X, ResNeXt): each (image,
+//     group) is a dense convolution of its own channels, run by the same code as
+//     Conv (cpu_conv2d_forward: direct stride-1 or im2col + GEMM) on pointers
+//     offset to the group;
+//   - several channels per group and a dilation: a scalar direct loop (below), the
+//     one case nothing faster covers yet.
+//
+// Each output's value depends only on the geometry, never on the thread count, so
+// 1 and N threads give the same bits (tests/test_conv_grouped.c checks it).
+#include <omp.h>
+
+#include "cpu_ops.h"
+#include "infer_ops.h"
+
+// ---- depthwise --------------------------------------------------------------------
+
+static void depthwise_forward(CpuState *st, const ConvGeom *g, int dilation_h, int dilation_w,
+                              const real *x, const real *w, const real *bias, real *y) {
+    const CpuKernels *k = st->kernels;
+    const DepthwiseConv d = {g->in_h,     g->in_w,     g->out_h,    g->out_w,
+                             g->kernel_h, g->kernel_w, g->stride_h, g->stride_w,
+                             g->pad_top,  g->pad_left, dilation_h,  dilation_w};
+    const int multiplier = g->out_c / g->in_c;  // output channels per input channel
+    const int64_t planes = (int64_t)g->batch * g->out_c;
+    const size_t in_plane = (size_t)g->in_h * g->in_w, out_plane = (size_t)g->out_h * g->out_w;
+    const size_t taps = (size_t)g->kernel_h * g->kernel_w;
+    const double macs = (double)planes * (double)out_plane * (double)taps;
+    cpu_scratch_reserve(st, k->depthwise_scratch_size(&d));
+#pragma omp parallel for schedule(static) num_threads(st->threads) if (macs >= CPU_PARALLEL_MIN_ELEMENTS)
+    for (int64_t p = 0; p < planes; p++) {
+        const int n = (int)(p / g->out_c), oc = (int)(p % g->out_c), ic = oc / multiplier;
+        k->depthwise_plane(&d, x + ((size_t)n * g->in_c + ic) * in_plane, w + (size_t)oc * taps,
+                           bias ? bias[oc] : 0, st->scratch[omp_get_thread_num()].data,
+                           y + (size_t)p * out_plane);
+    }
+}
+
+// ---- several channels per group: dense convolutions per (image, group) ------------
+
+// The CPU backend as the dense kernels see it when they run one group: `threads`
+// threads on `scratch`, and Winograd off. Winograd is off because its cache of
+// transformed weights is shared state that several threads must not grow at once,
+// and because the choice between it and direct would depend on how the groups are
+// split between threads (the results would then too).
+typedef struct {
+    CpuState state;
+    Backend backend;
+} GroupBackend;
+
+static void group_backend_init(Backend *be, int threads, CpuScratch *scratch,
+                               GroupBackend *view) {
+    view->state = *cpu_state(be);
+    view->state.threads = threads;
+    view->state.scratch = scratch;
+    view->state.conv_algorithm = CPU_CONV_DIRECT;
+    view->backend = *be;
+    view->backend.state = &view->state;
+}
+
+// One group of one image: batch 1, the group's channels, NCHW.
+static ConvGeom group_geometry(const ConvGeom *g, int groups) {
+    ConvGeom one = *g;
+    one.batch = 1;
+    one.in_c = g->in_c / groups;
+    one.out_c = g->out_c / groups;
+    one.constant_weights = 0;
+    one.in_channels_last = one.out_channels_last = one.residual_channels_last = 0;
+    return one;
+}
+
+// Work item `item` = (image, group) of the layer.
+static void group_item(Backend *view, const ConvGeom *g, const ConvGeom *one, int groups,
+                       int item, const real *x, const real *w, const real *bias, real *y) {
+    const int n = item / groups, group = item % groups;
+    const size_t in_plane = (size_t)g->in_h * g->in_w, out_plane = (size_t)g->out_h * g->out_w;
+    const size_t group_weights = (size_t)one->out_c * one->in_c * g->kernel_h * g->kernel_w;
+    const size_t in_first = (size_t)n * g->in_c + (size_t)group * one->in_c;
+    const size_t out_first = (size_t)n * g->out_c + (size_t)group * one->out_c;
+    cpu_conv2d_forward(view, one, x + in_first * in_plane, w + (size_t)group * group_weights,
+                       bias ? bias + (size_t)group * one->out_c : NULL, NULL, 0,
+                       y + out_first * out_plane);
+}
+
+// Items one per thread (each runs the dense code single-threaded on its own scratch),
+// unless there are fewer items than threads and each is large enough for the dense
+// code to split it (cpu_split_images): then the items run in turn, every thread in each.
+// Teams are never nested.
+static void groups_as_dense(Backend *be, const ConvGeom *g, int groups, const real *x,
+                            const real *w, const real *bias, real *y) {
+    CpuState *st = cpu_state(be);
+    const ConvGeom one = group_geometry(g, groups);
+    const int items = g->batch * groups;
+    if (items < st->threads && cpu_split_images(st, 1, conv_macs(&one))) {
+        GroupBackend view;
+        group_backend_init(be, st->threads, st->scratch, &view);
+        for (int item = 0; item < items; item++)
+            group_item(&view.backend, g, &one, groups, item, x, w, bias, y);
+        return;
+    }
+    const int parallel = st->threads > 1 && items > 1 && conv_macs(g) >= CPU_PARALLEL_MIN_ELEMENTS;
+#pragma omp parallel num_threads(st->threads) if (parallel)
+    {
+        // This thread's scratch only: growing it here touches no other thread's.
+        GroupBackend view;
+        group_backend_init(be, 1, &st->scratch[omp_get_thread_num()], &view);
+#pragma omp for schedule(dynamic, 1)
+        for (int item = 0; item < items; item++)
+            group_item(&view.backend, g, &one, groups, item, x, w, bias, y);
+    }
+}
+
+// ---- several channels per group and a dilation: the scalar loop ------------------
+
+// One input channel's contribution to one output plane.
+static void accumulate_channel(const ConvGeom *g, int dilation_h, int dilation_w, const real *in,
+                               const real *kernel, real *out) {
+    for (int ky = 0; ky < g->kernel_h; ky++)
+        for (int kx = 0; kx < g->kernel_w; kx++) {
+            real weight = kernel[ky * g->kernel_w + kx];
+            for (int oy = 0; oy < g->out_h; oy++) {
+                int iy = oy * g->stride_h - g->pad_top + ky * dilation_h;
+                if (iy < 0 || iy >= g->in_h) continue;
+                const real *row = in + (size_t)iy * g->in_w;
+                real *out_row = out + (size_t)oy * g->out_w;
+                for (int ox = 0; ox < g->out_w; ox++) {
+                    int ix = ox * g->stride_w - g->pad_left + kx * dilation_w;
+                    if (ix >= 0 && ix < g->in_w) out_row[ox] += weight * row[ix];
+                }
+            }
+        }
+}
+
+// Each (image, output channel) plane is independent, so planes split across threads.
+static void scalar_grouped_forward(CpuState *st, const ConvGeom *g, int groups, int dilation_h,
+                                   int dilation_w, const real *x, const real *w,
+                                   const real *bias, real *y) {
+    int in_per_group = g->in_c / groups, out_per_group = g->out_c / groups;
+    int64_t planes = (int64_t)g->batch * g->out_c;
+    size_t out_plane = (size_t)g->out_h * g->out_w, in_plane = (size_t)g->in_h * g->in_w;
+    size_t kernel_size = (size_t)g->kernel_h * g->kernel_w;
+    double work = (double)planes * (double)out_plane * in_per_group * (double)kernel_size;
+#pragma omp parallel for schedule(static) num_threads(st->threads) if (work >= CPU_PARALLEL_MIN_ELEMENTS)
+    for (int64_t p = 0; p < planes; p++) {
+        int n = (int)(p / g->out_c), oc = (int)(p % g->out_c), group = oc / out_per_group;
+        real *out = y + (size_t)p * out_plane;
+        real start = bias ? bias[oc] : 0;
+        for (size_t i = 0; i < out_plane; i++) out[i] = start;
+        for (int ic = 0; ic < in_per_group; ic++) {
+            const real *in = x + ((size_t)n * g->in_c + (size_t)group * in_per_group + ic) * in_plane;
+            const real *kernel = w + ((size_t)oc * in_per_group + ic) * kernel_size;
+            accumulate_channel(g, dilation_h, dilation_w, in, kernel, out);
+        }
+    }
+}
+
+void cpu_conv2d_grouped_forward(Backend *be, const ConvGeom *g, int groups, int dilation_h,
+                                int dilation_w, const real *x, const real *w, const real *bias,
+                                real *y) {
+    CpuState *st = cpu_state(be);
+    if (g->in_c == groups)
+        depthwise_forward(st, g, dilation_h, dilation_w, x, w, bias, y);
+    else if (dilation_h == 1 && dilation_w == 1)
+        groups_as_dense(be, g, groups, x, w, bias, y);
+    else
+        scalar_grouped_forward(st, g, groups, dilation_h, dilation_w, x, w, bias, y);
+}

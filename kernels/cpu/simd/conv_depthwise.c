@@ -1,0 +1,213 @@
+// Depthwise convolution, one (image, channel) plane per call (one build per
+// instruction set: simd.h, cpu_kernels.h). Any kernel size, stride, padding and
+// dilation.
+//
+// Vectorised along the output row: output column j of tap kj reads input column
+// j * stride_w - pad_left + kj * dilation_w, so for stride 1 a run of outputs reads a
+// run of inputs, and for stride s it reads every s-th one. To make every tap one
+// contiguous load whatever the stride, the plane is first copied into `scratch`,
+// each input row split into stride_w phase rows (phase p holds padded columns
+// p, p + s, p + 2s, ...; for stride 2 a de-interleave by shuffles, no gathers later)
+// with the left/right zero padding written out, and one zero row after them. Tap kj
+// then reads phase (kj * dilation_w) % s from offset (kj * dilation_w) / s. The border
+// is settled once per tile row: a row above or below the image points at the zero
+// row, so the inner loop (loads and FMAs over a tile of rows x vectors) has no bounds
+// checks and no scalar tail (phase rows hold whole vectors; the last vector of an
+// output row is stored partially).
+//
+// Each output is bias + the taps in the order (ki, kj), the same in every lane and
+// every tile, so a plane's values do not depend on how the caller splits planes
+// between threads.
+#include "simd.h"
+
+// Accumulators per tile (rows x vectors): enough independent FMA chains to hide their
+// latency, few enough to stay in registers with an input vector and the weight.
+#define DEPTHWISE_TILE_ACCUMULATORS 8
+#define DEPTHWISE_TILE_VECS 4
+
+// gcc turns short copy and fill loops into calls of memcpy/memset; on the planes of
+// mobile networks (rows of 7 to 112) those calls, a few per row, cost more than the
+// multiply-adds. Functions that copy rows carry this to keep their loops inline.
+#define NO_LIBC_CALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+
+static size_t rounded_up(size_t n) { return (n + VEC_LEN - 1) / VEC_LEN * VEC_LEN; }
+
+// Reals of one phase row: whole vectors of outputs plus the farthest tap's offset,
+// rounded up to whole vectors (rows are zeroed a vector at a time).
+static size_t phase_len(const DepthwiseConv *d) {
+    return rounded_up(rounded_up((size_t)d->out_w) +
+                      (size_t)((d->kernel_w - 1) * d->dilation_w / d->stride_w));
+}
+
+static size_t prepared_row(const DepthwiseConv *d) { return (size_t)d->stride_w * phase_len(d); }
+
+// The prepared rows, then one zero row that the rows above and below the image read.
+size_t SIMD_NAME(depthwise_scratch_size)(const DepthwiseConv *d) {
+    return ((size_t)d->in_h + 1) * prepared_row(d);
+}
+
+static void zero_vectors(real *p, size_t count) {
+    for (size_t i = 0; i < count; i += VEC_LEN) store_vec(p + i, (RealVec){0});
+}
+
+// out[0, count) = src[0, count): whole vectors, the last one overlapping the one before.
+static NO_LIBC_CALLS void copy_run(const real *src, long count, real *out) {
+    if (count < VEC_LEN) {
+        for (long i = 0; i < count; i++) out[i] = src[i];
+        return;
+    }
+    for (long i = 0; i + VEC_LEN <= count; i += VEC_LEN) store_vec(out + i, load_vec(src + i));
+    store_vec(out + count - VEC_LEN, load_vec(src + count - VEC_LEN));
+}
+
+// Smallest j >= 0 with j * s + first >= bound (s > 0), capped at len.
+static long first_reaching(long bound, long first, int s, long len) {
+    const long distance = bound - first;
+    const long j = distance <= 0 ? 0 : (distance + s - 1) / s;
+    return j < len ? j : len;
+}
+
+// Stride 2: out[j] = row[first + 2 j] for j from lo, two input vectors per output
+// vector, while both lie inside the row; returns the first j not written.
+static long deinterleave(const real *row, long first, long lo, long hi, int in_w, real *out) {
+    IndexVec even;
+    for (int k = 0; k < VEC_LANES; k++) even[k] = 2 * k;
+    long j = lo;
+    for (; j + VEC_LEN <= hi && first + 2 * (j + VEC_LEN) <= in_w; j += VEC_LEN) {
+        const real *src = row + first + 2 * j;
+        store_vec(out + j, shuffle_pair(load_vec(src), load_vec(src + VEC_LEN), even));
+    }
+    return j;
+}
+
+// One input row into its stride_w phase rows (zeroed first), phase p's entry j being
+// input column j * s + p - pad_left where that lies inside the image: one run of j.
+static NO_LIBC_CALLS void split_row(const DepthwiseConv *d, const real *row, real *phases) {
+    const long len = (long)phase_len(d);
+    const int s = d->stride_w;
+    zero_vectors(phases, prepared_row(d));
+    for (int p = 0; p < s; p++) {
+        real *out = phases + (size_t)p * (size_t)len;
+        const long first = (long)p - d->pad_left;  // the input column of j = 0
+        const long lo = first_reaching(0, first, s, len);
+        long hi = first_reaching(d->in_w, first, s, len);
+        if (hi < lo) hi = lo;
+        long j = lo;
+        if (s == 2) j = deinterleave(row, first, lo, hi, d->in_w, out);
+        for (; j < hi; j++) out[j] = row[first + j * s];
+    }
+}
+
+// The same for stride 1: left zeros, the row, right zeros.
+static void pad_row(const DepthwiseConv *d, const real *row, real *out) {
+    const long len = (long)phase_len(d);
+    long first = d->pad_left, start = 0;  // first padded column that holds input column `start`
+    if (first < 0) start = -first, first = 0;
+    long count = d->in_w - start;
+    if (count > len - first) count = len - first;
+    zero_vectors(out, (size_t)len);
+    if (count > 0) copy_run(row + start, count, out + first);
+}
+
+static void prepare_plane(const DepthwiseConv *d, const real *x, real *prepared) {
+    for (int r = 0; r < d->in_h; r++) {
+        const real *row = x + (size_t)r * d->in_w;
+        real *out = prepared + (size_t)r * prepared_row(d);
+        if (d->stride_w == 1)
+            pad_row(d, row, out);
+        else
+            split_row(d, row, out);
+    }
+    zero_vectors(prepared + (size_t)d->in_h * prepared_row(d), prepared_row(d));
+}
+
+// Stores the first `count` (< VEC_LEN) lanes of v: the end of a row.
+static NO_LIBC_CALLS void store_lanes(real *p, RealVec v, int count) {
+    for (int k = 0; k < count; k++) p[k] = v[k];
+}
+
+// The phase-row layout of the prepared plane, computed once per call: the inner loops
+// below then do no division (an integer division per tap cost more than its loads).
+typedef struct {
+    size_t len;    // reals per phase row
+    size_t pitch;  // reals per prepared input row (stride_w phase rows)
+} PreparedLayout;
+
+// Output rows [oy, oy + rows), columns [j0, j0 + vecs * VEC_LEN): rows * vecs
+// independent accumulators (rows and vecs are compile-time constants after inlining,
+// so they stay in registers), enough chains of FMAs to hide their latency even
+// where a row is a single vector (the 7x7 and 14x14 planes of mobile networks).
+// Rows above and below the image read the prepared zero row: no test per tap.
+static inline __attribute__((always_inline)) SIMD_FMA void tile(
+    const DepthwiseConv *d, const PreparedLayout *layout, const real *prepared, const real *w,
+    real bias, int oy, int rows, int j0, int vecs, real *y) {
+    RealVec acc[DEPTHWISE_TILE_ACCUMULATORS];
+    for (int a = 0; a < rows * vecs; a++) acc[a] = bias + (RealVec){0};
+    const real *zero_row = prepared + (size_t)d->in_h * layout->pitch;
+    for (int ki = 0; ki < d->kernel_h; ki++) {
+        const real *row_at[DEPTHWISE_TILE_ACCUMULATORS];
+        for (int r = 0; r < rows; r++) {
+            const int iy = (oy + r) * d->stride_h - d->pad_top + ki * d->dilation_h;
+            row_at[r] = (iy < 0 || iy >= d->in_h ? zero_row : prepared + (size_t)iy * layout->pitch) + j0;
+        }
+        // Tap kj reads phase (kj * dilation_w) % stride_w from offset
+        // (kj * dilation_w) / stride_w, both advanced step by step (no division).
+        int phase = 0;
+        size_t shift = 0;
+        for (int kj = 0; kj < d->kernel_w; kj++) {
+            const size_t offset = (size_t)phase * layout->len + shift;
+            const real weight = w[ki * d->kernel_w + kj];  // broadcast by the product
+            for (int r = 0; r < rows; r++)
+                for (int v = 0; v < vecs; v++)
+                    acc[r * vecs + v] += weight * load_vec(row_at[r] + offset + v * VEC_LEN);
+            phase += d->dilation_w;
+            while (phase >= d->stride_w) phase -= d->stride_w, shift++;
+        }
+    }
+    for (int r = 0; r < rows; r++)
+        for (int v = 0; v < vecs; v++) {
+            real *out = y + (size_t)(oy + r) * d->out_w + j0 + v * VEC_LEN;
+            const int left = d->out_w - (j0 + v * VEC_LEN);
+            if (left >= VEC_LEN)
+                store_vec(out, acc[r * vecs + v]);
+            else
+                store_lanes(out, acc[r * vecs + v], left);
+        }
+}
+
+// tile() with rows and vecs as constants: one specialised copy per shape used.
+#define TILE_CASE(R, V) \
+    case (R) * 8 + (V): tile(d, layout, prepared, w, bias, oy, R, j0, V, y); return;
+static SIMD_FMA void tile_dispatch(const DepthwiseConv *d, const PreparedLayout *layout,
+                                   const real *prepared, const real *w, real bias, int oy,
+                                   int rows, int j0, int vecs, real *y) {
+    switch (rows * 8 + vecs) {
+        TILE_CASE(1, 1) TILE_CASE(2, 1) TILE_CASE(3, 1) TILE_CASE(4, 1)
+        TILE_CASE(5, 1) TILE_CASE(6, 1) TILE_CASE(7, 1) TILE_CASE(8, 1)
+        TILE_CASE(1, 2) TILE_CASE(2, 2) TILE_CASE(3, 2) TILE_CASE(4, 2)
+        TILE_CASE(1, 3) TILE_CASE(2, 3) TILE_CASE(1, 4) TILE_CASE(2, 4)
+    }
+}
+
+// Vectors per tile row, and rows per tile: up to DEPTHWISE_TILE_ACCUMULATORS accumulators.
+static int tile_vecs(const DepthwiseConv *d) {
+    const int row_vecs = (d->out_w + VEC_LEN - 1) / VEC_LEN;
+    return row_vecs < DEPTHWISE_TILE_VECS ? row_vecs : DEPTHWISE_TILE_VECS;
+}
+static int tile_rows(int vecs) { return vecs == 1 ? 8 : vecs == 2 ? 4 : 2; }
+
+SIMD_FMA void SIMD_NAME(depthwise_plane)(const DepthwiseConv *d, const real *x, const real *w,
+                                         real bias, real *scratch, real *y) {
+    if (d->out_w <= 0) return;
+    prepare_plane(d, x, scratch);
+    const PreparedLayout layout = {phase_len(d), prepared_row(d)};
+    const int vecs = tile_vecs(d), rows = tile_rows(vecs);
+    for (int oy = 0; oy < d->out_h;) {
+        const int tile_h = d->out_h - oy >= rows ? rows : d->out_h - oy;
+        for (int j0 = 0; j0 < d->out_w; j0 += vecs * VEC_LEN) {
+            const int left = (d->out_w - j0 + VEC_LEN - 1) / VEC_LEN;
+            tile_dispatch(d, &layout, scratch, w, bias, oy, tile_h, j0, left < vecs ? left : vecs, y);
+        }
+        oy += tile_h;
+    }
+}
