@@ -47,7 +47,10 @@ static void depthwise_forward(CpuState *st, const ConvGeom *g, int dilation_h, i
 // threads on `scratch`, and Winograd off. Winograd is off because its cache of
 // transformed weights is shared state that several threads must not grow at once,
 // and because the choice between it and direct would depend on how the groups are
-// split between threads (the results would then too).
+// split between threads (the results would then too). The view is a copy of the
+// state: only the per-thread scratch it is given may grow through it (the dense forward
+// paths grow nothing else); a path that grew `shared` or the Winograd buffers through
+// a view would leave the real state pointing at freed memory.
 typedef struct {
     CpuState state;
     Backend backend;
