@@ -27,6 +27,7 @@
 #include "backend.h"
 #include "cpu/cpu_kernels.h"
 #include "harness.h"
+#include "test_arrays.h"
 #include "rng.h"
 
 #define DEFAULT_SHAPES 300
@@ -50,21 +51,6 @@ enum { OUT_Y, OUT_Y_BIAS, OUT_Y_RELU, OUT_Y_BIAS_RELU, OUT_Y_RESIDUAL, OUT_Y_IN_
 static const char *const output_names[OUTPUTS] = {
     "forward", "forward+bias", "forward+relu", "forward+bias+relu", "+bias+residual+relu",
     "+residual in place", "backward data", "backward filter"};
-
-static void *checked_calloc(size_t n, size_t size) {
-    void *p = calloc(n ? n : 1, size);
-    if (!p) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-    return p;
-}
-
-static real *random_array(Rng *rng, size_t n) {
-    real *p = checked_calloc(n, sizeof(real));
-    for (size_t i = 0; i < n; i++) p[i] = (real)(2.0 * rng_uniform(rng) - 1.0);
-    return p;
-}
 
 static size_t x_size(const ConvGeom *g) { return (size_t)g->batch * g->in_c * g->in_h * g->in_w; }
 static size_t y_size(const ConvGeom *g) {
@@ -292,12 +278,6 @@ static void check_against_references(Ctx *c, const ShapeRun *r) {
     reference_backward_filter(g, r->x, r->dy, want_dw);
     check_output(c, r, OUT_DW, want_dw);
     free(want_dw);
-}
-
-static real *copy_of(const real *src, size_t n) {
-    real *p = checked_calloc(n, sizeof(real));
-    memcpy(p, src, sizeof(real) * n);
-    return p;
 }
 
 static void test_shape(Ctx *c, ConvGeom g) {

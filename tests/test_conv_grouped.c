@@ -28,6 +28,7 @@
 #include "backend.h"
 #include "cpu/cpu_kernels.h"
 #include "harness.h"
+#include "test_arrays.h"
 #include "rng.h"
 
 #define REL_TOL 1e-4
@@ -50,27 +51,6 @@ typedef struct {
     double worst;
     int depthwise_shapes, dense_group_shapes, scalar_shapes;
 } Ctx;
-
-static void *checked_calloc(size_t n, size_t size) {
-    void *p = calloc(n ? n : 1, size);
-    if (!p) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-    return p;
-}
-
-static real *random_array(Rng *rng, size_t n) {
-    real *p = checked_calloc(n, sizeof(real));
-    for (size_t i = 0; i < n; i++) p[i] = (real)(2.0 * rng_uniform(rng) - 1.0);
-    return p;
-}
-
-static real *copy_of(const real *p, size_t n) {
-    real *q = checked_calloc(n, sizeof(real));
-    memcpy(q, p, n * sizeof(real));
-    return q;
-}
 
 static size_t x_size(const ConvGeom *g) { return (size_t)g->batch * g->in_c * g->in_h * g->in_w; }
 static size_t y_size(const ConvGeom *g) {

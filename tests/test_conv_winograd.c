@@ -28,6 +28,7 @@
 #include "backend.h"
 #include "cpu/cpu_kernels.h"
 #include "harness.h"
+#include "test_arrays.h"
 #include "rng.h"
 
 #define DEFAULT_SHAPES 40
@@ -52,21 +53,6 @@ typedef struct {
     double worst[MAX_SETS][ALGORITHMS][OUTPUTS];
     Rng rng;
 } Ctx;
-
-static void *checked_calloc(size_t n, size_t size) {
-    void *p = calloc(n ? n : 1, size);
-    if (!p) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-    return p;
-}
-
-static real *random_array(Rng *rng, size_t n) {
-    real *p = checked_calloc(n, sizeof(real));
-    for (size_t i = 0; i < n; i++) p[i] = (real)(2.0 * rng_uniform(rng) - 1.0);
-    return p;
-}
 
 static real *nan_array(size_t n) {
     real *p = checked_calloc(n, sizeof(real));

@@ -11,6 +11,7 @@
 
 #include "backend.h"
 #include "harness.h"
+#include "test_arrays.h"
 #include "rng.h"
 
 typedef struct {
@@ -19,16 +20,7 @@ typedef struct {
     Rng rng;
 } Ctx;
 
-static void *checked_calloc(size_t n, size_t size) {
-    void *p = calloc(n ? n : 1, size);
-    if (!p) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-    return p;
-}
-
-static real *random_array(Ctx *c, size_t n, double lo, double hi) {
+static real *random_in(Ctx *c, size_t n, double lo, double hi) {
     real *p = checked_calloc(n, sizeof(real));
     for (size_t i = 0; i < n; i++) p[i] = (real)(lo + (hi - lo) * rng_uniform(&c->rng));
     return p;
@@ -100,7 +92,7 @@ static size_t broadcast_source(const TensorShape *s, const TensorShape *out, con
 static void check_broadcast(Ctx *c, const char *what, BinaryOp op, TensorShape as, TensorShape bs,
                             TensorShape out) {
     const size_t na = shape_count(&as), nb = shape_count(&bs), ny = shape_count(&out);
-    real *a = random_array(c, na, -2, 2), *b = random_array(c, nb, 0.5, 2);
+    real *a = random_in(c, na, -2, 2), *b = random_in(c, nb, 0.5, 2);
     real *y = checked_calloc(ny, sizeof(real));
     double *want = checked_calloc(ny, sizeof(double));
     for (size_t i = 0; i < ny; i++) {
@@ -148,7 +140,7 @@ static void check_pad(Ctx *c, const char *what, TensorShape in, const int64_t *p
     TensorShape out = in;
     for (int i = 0; i < in.rank; i++) out.dims[i] = in.dims[i] + pads[i] + pads[in.rank + i];
     const size_t nx = shape_count(&in), ny = shape_count(&out);
-    real *x = random_array(c, nx, -1, 1), *y = checked_calloc(ny, sizeof(real));
+    real *x = random_in(c, nx, -1, 1), *y = checked_calloc(ny, sizeof(real));
     double *want = checked_calloc(ny, sizeof(double));
     for (size_t i = 0; i < ny; i++) {
         int64_t index[SD_MAX_DIMS] = {0};
@@ -190,7 +182,7 @@ static void test_slice(Ctx *c) {
         {"slice steps -1,2,1 (sub-box)", {2, 1, 1}, {-1, 2, 1}, {2, 2, 3}},
         {"slice step -3 on the last axis", {1, 0, 4}, {1, 1, -3}, {1, 4, 2}},
     };
-    real *x = random_array(c, shape_count(&in), -1, 1);
+    real *x = random_in(c, shape_count(&in), -1, 1);
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         TensorShape out = shape_of(3, cases[k].out);
         const size_t ny = shape_count(&out);
@@ -217,7 +209,7 @@ static void test_concat(Ctx *c) {
         db[axis] = 2;
         dout[axis] = da[axis] + db[axis];
         TensorShape as = shape_of(3, da), bs = shape_of(3, db), out = shape_of(3, dout);
-        real *a = random_array(c, shape_count(&as), -1, 1), *b = random_array(c, shape_count(&bs), -1, 1);
+        real *a = random_in(c, shape_count(&as), -1, 1), *b = random_in(c, shape_count(&bs), -1, 1);
         const size_t ny = shape_count(&out);
         real *y = checked_calloc(ny, sizeof(real));
         double *want = checked_calloc(ny, sizeof(double));
@@ -244,7 +236,7 @@ static void test_concat(Ctx *c) {
 
 static void test_softmax(Ctx *c) {
     const int outer = 4, inner = 7;
-    real *x = random_array(c, (size_t)outer * inner, -3, 3), *y = checked_calloc(28, sizeof(real));
+    real *x = random_in(c, (size_t)outer * inner, -3, 3), *y = checked_calloc(28, sizeof(real));
     for (int j = 0; j < inner; j++) x[3 * inner + j] += 500;  // a row that would overflow exp()
     double want[28];
     for (int r = 0; r < outer; r++) {
@@ -265,8 +257,8 @@ static void test_gemm(Ctx *c) {
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++)
             for (int with_beta = 0; with_beta < 2; with_beta++) {
-                real *a = random_array(c, (size_t)m * k, -1, 1), *b = random_array(c, (size_t)k * n, -1, 1);
-                real *cm = random_array(c, (size_t)m * n, -1, 1);
+                real *a = random_in(c, (size_t)m * k, -1, 1), *b = random_in(c, (size_t)k * n, -1, 1);
+                real *cm = random_in(c, (size_t)m * n, -1, 1);
                 const double alpha = 1.5, beta = with_beta ? 0.5 : 0;
                 double want[12];
                 for (int i = 0; i < m; i++)
@@ -327,7 +319,7 @@ static void test_pooling(Ctx *c) {
         const size_t nx = (size_t)g->batch * g->channels * g->in_h * g->in_w;
         const size_t ny = (size_t)g->batch * g->channels * g->out_h * g->out_w;
         // Negative inputs make a padded zero win if padding were (wrongly) counted as 0.
-        real *x = random_array(c, nx, -2, cases[k].is_max ? -0.1 : 2);
+        real *x = random_in(c, nx, -2, cases[k].is_max ? -0.1 : 2);
         real *y = checked_calloc(ny, sizeof(real));
         double *want = checked_calloc(ny, sizeof(double));
         naive_pool(g, x, cases[k].is_max, want);
@@ -384,7 +376,7 @@ static void test_conv_resnet_shape(Ctx *c, const char *name, ConvGeom g) {
     const size_t nx = (size_t)g.batch * g.in_c * g.in_h * g.in_w;
     const size_t ny = (size_t)g.batch * g.out_c * g.out_h * g.out_w;
     const size_t nw = (size_t)g.out_c * g.in_c * g.kernel_h * g.kernel_w;
-    real *x = random_array(c, nx, -1, 1), *w = random_array(c, nw, -0.3, 0.3), *dy = random_array(c, ny, -1, 1);
+    real *x = random_in(c, nx, -1, 1), *w = random_in(c, nw, -0.3, 0.3), *dy = random_in(c, ny, -1, 1);
     real *y = checked_calloc(ny, sizeof(real)), *dx = checked_calloc(nx, sizeof(real));
     real *dw = checked_calloc(nw, sizeof(real));
     double *want_y = checked_calloc(ny, sizeof(double)), *want_dx = checked_calloc(nx, sizeof(double));
@@ -411,7 +403,7 @@ static void test_conv_resnet_shape(Ctx *c, const char *name, ConvGeom g) {
 static void test_conv_bias_relu(Ctx *c) {
     ConvGeom g = {3, 4, 6, 5, 6, 6, 5, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0};
     const size_t nx = 3 * 4 * 30, ny = 3 * 6 * 30, nw = 6 * 4 * 9;
-    real *x = random_array(c, nx, -1, 1), *w = random_array(c, nw, -0.5, 0.5), *bias = random_array(c, 6, -1, 1);
+    real *x = random_in(c, nx, -1, 1), *w = random_in(c, nw, -0.5, 0.5), *bias = random_in(c, 6, -1, 1);
     real *dy = checked_calloc(ny, sizeof(real)), *y = checked_calloc(ny, sizeof(real));
     double *want = checked_calloc(ny, sizeof(double)), *unused_dx = checked_calloc(nx, sizeof(double));
     double *unused_dw = checked_calloc(nw, sizeof(double));
@@ -438,7 +430,7 @@ static void test_conv_thread_invariance(Ctx *c) {
         const size_t nx = (size_t)g->batch * g->in_c * g->in_h * g->in_w;
         const size_t ny = (size_t)g->batch * g->out_c * g->out_h * g->out_w;
         const size_t nw = (size_t)g->out_c * g->in_c * g->kernel_h * g->kernel_w;
-        real *x = random_array(c, nx, -1, 1), *w = random_array(c, nw, -1, 1), *dy = random_array(c, ny, -1, 1);
+        real *x = random_in(c, nx, -1, 1), *w = random_in(c, nw, -1, 1), *dy = random_in(c, ny, -1, 1);
         real *ref[3] = {checked_calloc(ny, sizeof(real)), checked_calloc(nx, sizeof(real)), checked_calloc(nw, sizeof(real))};
         real *got[3] = {checked_calloc(ny, sizeof(real)), checked_calloc(nx, sizeof(real)), checked_calloc(nw, sizeof(real))};
         const size_t sizes[3] = {ny, nx, nw};
@@ -470,7 +462,7 @@ static void test_conv_thread_invariance(Ctx *c) {
 static void test_batchnorm_float(Ctx *c) {
     const BatchNormGeom g = {32, 16, 64};
     const size_t n = (size_t)g.batch * g.channels * g.spatial;
-    real *x = random_array(c, n, 99, 101);  // mean ~100, std ~0.58: E[x^2]-E[x]^2 would cancel in float
+    real *x = random_in(c, n, 99, 101);  // mean ~100, std ~0.58: E[x^2]-E[x]^2 would cancel in float
     real gamma[16], beta[16], rmean[16] = {0}, rvar[16], smean[16], sinv[16];
     for (int ch = 0; ch < 16; ch++) gamma[ch] = 1 + 0.1f * ch, beta[ch] = 0.05f * ch, rvar[ch] = 1;
     real *y = checked_calloc(n, sizeof(real));
@@ -505,12 +497,12 @@ static void test_batchnorm_float(Ctx *c) {
 static void test_sgd(Ctx *c) {
     for (int nesterov = 0; nesterov < 2; nesterov++) {
         const size_t n = 50;
-        real *params = random_array(c, n, -1, 1), *buf = random_array(c, n, -5, 5);  // stale buf
+        real *params = random_in(c, n, -1, 1), *buf = random_in(c, n, -5, 5);  // stale buf
         double want_p[50], want_buf[50];
         for (size_t i = 0; i < n; i++) want_p[i] = params[i];
         const double lrs[3] = {0.1, 0.1, 0.01}, momentum = 0.9, wd = 1e-4 * 50;
         for (int step = 0; step < 3; step++) {
-            real *grads = random_array(c, n, -1, 1);
+            real *grads = random_in(c, n, -1, 1);
             for (size_t i = 0; i < n; i++) {
                 double g = grads[i] + wd * want_p[i];
                 want_buf[i] = step == 0 ? g : momentum * want_buf[i] + g;
@@ -533,9 +525,9 @@ static void test_sgd(Ctx *c) {
 
 static void test_in_place(Ctx *c) {
     const size_t n = 100000;  // above the threading threshold
-    real *x = random_array(c, n, -1, 1), *dy = random_array(c, n, -1, 1);
+    real *x = random_in(c, n, -1, 1), *dy = random_in(c, n, -1, 1);
     double *want = checked_calloc(n, sizeof(double));
-    real *shortcut = random_array(c, n, -1, 1), *branch = random_array(c, n, -1, 1);
+    real *shortcut = random_in(c, n, -1, 1), *branch = random_in(c, n, -1, 1);
 
     for (size_t i = 0; i < n; i++) want[i] = x[i] > 0 ? x[i] : 0;
     c->be->relu_forward(c->be, n, x, x);
@@ -549,7 +541,7 @@ static void test_in_place(Ctx *c) {
     c->be->residual_forward(c->be, n, (real)0.8, branch, shortcut, branch);
     check_tensor(c, "residual_forward with y == branch", branch, want, n, 1e-6, 1e-7);
 
-    real *branch2 = random_array(c, n, -1, 1);
+    real *branch2 = random_in(c, n, -1, 1);
     for (size_t i = 0; i < n; i++) want[i] = fmax(0.0, (double)branch2[i] + shortcut[i]);
     c->be->residual_forward(c->be, n, 1, branch2, shortcut, shortcut);
     check_tensor(c, "residual_forward with y == shortcut", shortcut, want, n, 1e-6, 1e-7);
@@ -571,7 +563,7 @@ static void test_table(Ctx *c) {
           "only fp32 is offered on the CPU");
     const size_t n = 70000;
     real *dev = be->alloc(be, n * sizeof(real)), *dev2 = be->alloc(be, n * sizeof(real));
-    real *host = random_array(c, n, -1, 1), *back = checked_calloc(n, sizeof(real));
+    real *host = random_in(c, n, -1, 1), *back = checked_calloc(n, sizeof(real));
     CHECK(c->t, dev && dev2, "alloc of %zu bytes", n * sizeof(real));
     if (dev && dev2) {
         be->upload(be, dev, host, n * sizeof(real));
