@@ -1,6 +1,7 @@
 // One libmatio request on a MATLAB v7.3 file: see mat73_libmatio.h.
 #include "mat73_libmatio.h"
 
+#include <hdf5.h>
 #include <matio.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -57,6 +58,57 @@ static int describe(const char *path, const matvar_t *v, MatVariable *var, char 
     return 0;
 }
 
+
+// Before libmatio reads a dataset, its HDF5 element count and element size must
+// give the bytes its MATLAB class and dimensions promise (the parent's `bytes`).
+// libhdf5 trusts the datatype's size field of the file: a damaged one (0xffffffff)
+// made H5Dread ask for a 4 GiB conversion buffer (found by the svhn_v73 fuzzer).
+// A name that is not a plain dataset (a struct, a cell) is left to libmatio.
+static int check_dataset_bytes(const char *path, const char *name, uint64_t bytes, char *err,
+                               size_t err_len) {
+    H5E_auto2_t old_report;
+    void *old_data;
+    H5Eget_auto2(H5E_DEFAULT, &old_report, &old_data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);  // our refusal says it; libhdf5 stays quiet
+    int status = 0;
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t dataset = file >= 0 && H5Lexists(file, name, H5P_DEFAULT) > 0 &&
+                            H5Oexists_by_name(file, name, H5P_DEFAULT) > 0
+                        ? H5Dopen2(file, name, H5P_DEFAULT)
+                        : H5I_INVALID_HID;
+    if (dataset >= 0) {
+        hid_t type = H5Dget_type(dataset), space = H5Dget_space(dataset);
+        size_t element_bytes = type >= 0 ? H5Tget_size(type) : 0;
+        hssize_t elements = space >= 0 ? H5Sget_simple_extent_npoints(space) : -1;
+        uint64_t total = 0;
+        if (element_bytes == 0 || elements < 0 ||
+            __builtin_mul_overflow((uint64_t)elements, (uint64_t)element_bytes, &total) ||
+            total != bytes)
+            status = data_file_error(path, err, err_len,
+                                     "'%s' in the MATLAB v7.3 file is damaged: its HDF5 dataset "
+                                     "holds %lld x %zu bytes, not the %llu bytes its class "
+                                     "and dimensions promise",
+                                     name, (long long)elements, element_bytes,
+                                     (unsigned long long)bytes);
+        // A chunk's stored size comes from the file too (libhdf5 allocates it before
+        // reading): all of them together cannot exceed the file.
+        hsize_t stored = status == 0 ? H5Dget_storage_size(dataset) : 0;
+        hsize_t file_bytes = 0;
+        if (status == 0 && H5Fget_filesize(file, &file_bytes) >= 0 && stored > file_bytes)
+            status = data_file_error(path, err, err_len,
+                                     "'%s' in the MATLAB v7.3 file is damaged: its HDF5 dataset "
+                                     "says it stores %llu bytes, more than the file's %llu",
+                                     name, (unsigned long long)stored,
+                                     (unsigned long long)file_bytes);
+        if (type >= 0) H5Tclose(type);
+        if (space >= 0) H5Sclose(space);
+        H5Dclose(dataset);
+    }
+    if (file >= 0) H5Fclose(file);
+    H5Eset_auto2(H5E_DEFAULT, old_report, old_data);
+    return status;
+}
+
 matvar_t *mat73_libmatio_request(const char *path, const char *name, int read, uint64_t bytes,
                                  Mat73Reply *reply) {
     memset(reply, 0, sizeof *reply);
@@ -64,9 +116,15 @@ matvar_t *mat73_libmatio_request(const char *path, const char *name, int read, u
     size_t err_len = sizeof reply->message;
     MatLog log;
     log_begin(&log);
+    reply->status = -1;
+    // Checked before libmatio opens the file: libhdf5 refuses a second open of a
+    // file with another close degree than libmatio's.
+    if (read && check_dataset_bytes(path, name, bytes, err, err_len) != 0) {
+        log_end();
+        return NULL;
+    }
     mat_t *mat = Mat_Open(path, MAT_ACC_RDONLY);
     matvar_t *v = NULL;
-    reply->status = -1;
     if (!mat || Mat_GetVersion(mat) != MAT_FT_MAT73) {
         data_file_error(path, err, err_len, "a MATLAB v7.3 (HDF5) header, but libmatio cannot open it%s%s",
                  log.problems ? ": " : "", log.problems ? log.first : "");

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -76,6 +77,34 @@ static void forget_parent_handlers(void) {
     if (__sanitizer_set_death_callback) __sanitizer_set_death_callback(NULL);
 }
 
+// Headroom above what a request's values need, for libmatio's and libhdf5's own
+// buffers (chunk cache, decompression, type conversion: a few MiB in practice).
+static const uint64_t READER_HEADROOM_BYTES = 512ull << 20;
+
+// Bounds the reader's address space for one request: what it maps now, twice the
+// values' bytes (libmatio's copy and a conversion) and the headroom. libhdf5 takes
+// sizes from the file and allocates before it reads: a damaged file made it ask for
+// 4 GiB (svhn_v73 fuzzer). With the bound such a malloc fails, libhdf5 reports an
+// error and the request is refused; without it, nothing stopped a reader from
+// taking the machine's memory. Only the soft limit moves, so it can rise again
+// for the next, larger request.
+static void bound_address_space(uint64_t value_bytes) {
+    FILE *statm = fopen("/proc/self/statm", "r");
+    unsigned long mapped_pages = 0;
+    int known = statm && fscanf(statm, "%lu", &mapped_pages) == 1;
+    if (statm) fclose(statm);
+    struct rlimit limit;
+    if (!known || getrlimit(RLIMIT_AS, &limit) != 0) return;
+    uint64_t wanted = (uint64_t)mapped_pages * (uint64_t)sysconf(_SC_PAGESIZE);
+    if (__builtin_add_overflow(wanted, READER_HEADROOM_BYTES, &wanted) ||
+        __builtin_add_overflow(wanted, value_bytes, &wanted) ||
+        __builtin_add_overflow(wanted, value_bytes, &wanted))
+        return;
+    if (limit.rlim_max != RLIM_INFINITY && wanted > limit.rlim_max) wanted = limit.rlim_max;
+    limit.rlim_cur = (rlim_t)wanted;
+    setrlimit(RLIMIT_AS, &limit);
+}
+
 // One request from the socket; 0, or -1 when the parent closed it (or broke the protocol).
 static int serve_one(int fd) {
     Mat73Request request;
@@ -89,6 +118,7 @@ static int serve_one(int fd) {
     }
     path[request.path_bytes] = '\0';
     request.name[sizeof request.name - 1] = '\0';
+    bound_address_space(request.read ? request.bytes : 0);
     Mat73Reply reply;
     struct matvar_t *v =
         mat73_libmatio_request(path, request.name, request.read != 0, request.bytes, &reply);

@@ -1,14 +1,16 @@
 // The v7.3 reader process (common/mat73_reader.h) kept across files, as the svhn_v73
 // fuzz harness keeps it: every file must come out exactly as when it is read with a
 // reader of its own (the programs' way: mat_open), a crash must end only the reader
-// (the next file gets a new one), and max_requests must replace it. The files and
-// what each must give (FILE.expect: "accept" or a phrase of the refusal) are the
-// committed fuzz seeds and the libhdf5 over-read regression input.
+// (the next file gets a new one), max_requests must replace it, and the reader's
+// address space is bounded while it serves. The files and what each must give
+// (FILE.expect: "accept" or a phrase of the refusal) are the committed fuzz seeds
+// and regression inputs.
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "data_loaders.h"
 #include "harness.h"
@@ -20,7 +22,11 @@ enum { ERR_LEN = 1024 };
 static const char *const GOOD = "fuzz/corpus/svhn_v73/h5py_v73_2.mat";
 static const char *const NO_Y = "fuzz/corpus/svhn_v73/h5py_v73_no_y.mat";
 static const char *const X_DOUBLE = "fuzz/corpus/svhn_v73/h5py_v73_x_double.mat";
-static const char *const CRASH = "fuzz/regressions/svhn_v73/hdf5_compact_overread.mat";
+// Once crashed libhdf5 (a compact dataset's over-read): now refused before libhdf5
+// reads it, by its datatype's size.
+static const char *const BAD_TYPE = "fuzz/regressions/svhn_v73/hdf5_compact_overread.mat";
+// Made libhdf5 allocate 4 GiB for a chunk (its stored size from the file).
+static const char *const HUGE_CHUNK = "fuzz/regressions/svhn_v73/hdf5_chunk_4gib.mat";
 
 // FILE.expect without its trailing newline ("" when missing).
 static void read_expect(const char *path, char *expect, size_t len) {
@@ -77,21 +83,82 @@ static void check_file(TestContext *t, const char *path, Mat73Reader *reader) {
     if (alone.status == 0) dataset_free(&alone.ds);
 }
 
-// One reader for a run of files, a crash in the middle.
+// The soft RLIMIT_AS of process pid and its mapped bytes now (/proc); 0 when unknown,
+// UINT64_MAX for "unlimited".
+static void address_space_of(pid_t pid, uint64_t *limit, uint64_t *mapped) {
+    *limit = *mapped = 0;
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/limits", (int)pid);
+    FILE *limits = fopen(path, "r");
+    while (limits && fgets(line, sizeof line, limits)) {
+        char soft[64];
+        if (sscanf(line, "Max address space %63s", soft) == 1)
+            *limit = strcmp(soft, "unlimited") == 0 ? UINT64_MAX : strtoull(soft, NULL, 10);
+    }
+    if (limits) fclose(limits);
+    snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
+    FILE *statm = fopen(path, "r");
+    unsigned long pages = 0;
+    if (statm && fscanf(statm, "%lu", &pages) == 1)
+        *mapped = (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE);
+    if (statm) fclose(statm);
+}
+
+// After reading GOOD (2 images: 6144 bytes of X, the largest request) the reader's
+// limit is what it maps plus about 512 MiB: not unlimited (which would let a damaged
+// file's sizes take the machine's memory), not below what it maps.
+static void check_address_space(TestContext *t, Mat73Reader *reader) {
+    pid_t pid = mat73_reader_pid(reader);
+    uint64_t limit = 0, mapped = 0;
+    address_space_of(pid, &limit, &mapped);
+    const uint64_t headroom = 512ull << 20, slack = 64ull << 20;
+    CHECK(t, mapped > 0 && limit != UINT64_MAX && limit >= mapped &&
+                 limit <= mapped + headroom + 2 * 6144 + slack,
+          "reader %d: address-space limit %llu bytes for %llu mapped (want mapped + 512 MiB)",
+          (int)pid, (unsigned long long)limit, (unsigned long long)mapped);
+}
+
+// Waits until process pid (our child, reaped only by the reader code) has died.
+static int wait_dead(pid_t pid) {
+    char path[64], stat_line[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    for (int tries = 0; tries < 5000; tries++) {
+        FILE *stat = fopen(path, "r");
+        char *line = stat ? fgets(stat_line, sizeof stat_line, stat) : NULL;
+        if (stat) fclose(stat);
+        const char *state = line ? strrchr(line, ')') : NULL;
+        if (!state || state[2] == 'Z') return 0;
+        usleep(1000);
+    }
+    return -1;
+}
+
+// One reader for a run of files; it dies in the middle (as a crash in libhdf5
+// would end it): that request is refused with the signal, the next gets a new one.
 static void check_kept_reader(TestContext *t) {
     Mat73Reader *reader = mat73_reader_create(0);
     CHECK(t, reader && mat73_reader_pid(reader) == 0, "a new reader has no process yet");
     if (!reader) return;
     check_file(t, GOOD, reader);
     pid_t first = mat73_reader_pid(reader);
+    check_address_space(t, reader);
     check_file(t, NO_Y, reader);
     check_file(t, X_DOUBLE, reader);
+    check_file(t, BAD_TYPE, reader);
+    check_file(t, HUGE_CHUNK, reader);
     CHECK(t, first > 0 && mat73_reader_pid(reader) == first,
-          "one process for three files (pid %d, then %d)", (int)first,
+          "one process for five files (pid %d, then %d)", (int)first,
           (int)mat73_reader_pid(reader));
-    check_file(t, CRASH, reader);
+    CHECK(t, kill(first, SIGKILL) == 0 && wait_dead(first) == 0, "reader %d killed",
+          (int)first);
+    Outcome killed;
+    load(GOOD, reader, &killed);
+    CHECK(t, killed.status == -1 && strstr(killed.err, "libmatio/libhdf5 crashed reading") &&
+                 strstr(killed.err, "(signal 9)") && strstr(killed.err, GOOD),
+          "a request to the killed reader: got %d '%s'", killed.status, killed.err);
+    if (killed.status == 0) dataset_free(&killed.ds);
     CHECK(t, mat73_reader_pid(reader) == 0 && kill(first, 0) == -1 && errno == ESRCH,
-          "the crashed reader %d is gone (and reaped)", (int)first);
+          "the killed reader %d is gone (and reaped)", (int)first);
     check_file(t, GOOD, reader);
     pid_t second = mat73_reader_pid(reader);
     CHECK(t, second > 0 && second != first, "a new reader after the crash (pid %d, was %d)",
