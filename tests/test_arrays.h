@@ -32,4 +32,25 @@ static inline real *copy_of(const real *src, size_t n) {
     return p;
 }
 
+// CPU backends with 1, 2, ..., count threads on one kernel set and convolution
+// algorithm (NULL: the backend's own choice), for the kernel tests that compare
+// thread counts; stops the test with the reason when one cannot be made.
+static inline void cpu_backends_by_threads(Backend **backends, int count, const char *kernel_set,
+                                           const char *conv_algorithm) {
+    char err[256];
+    for (int b = 0; b < count; b++) {
+        const CpuBackendOptions options = {b + 1, kernel_set, conv_algorithm};
+        backends[b] = backend_cpu_create_with(&options, err, sizeof err);
+        if (!backends[b]) {
+            fprintf(stderr, "backend_cpu_create_with(%d threads, %s, %s): %s\n", b + 1,
+                    kernel_set, conv_algorithm ? conv_algorithm : "default", err);
+            exit(1);
+        }
+    }
+}
+
+static inline void backends_destroy(Backend **backends, int count) {
+    for (int b = 0; b < count; b++) backends[b]->destroy(backends[b]);
+}
+
 #endif

@@ -390,17 +390,9 @@ int main(int argc, char **argv) {
     TestContext t = {"test_conv_direct", 0, 0};
     const CpuKernels *sets[3];
     const int n_sets = cpu_kernels_available(sets, 3);
-    char err[256];
     for (int set = 0; set < n_sets; set++) {
         Ctx c = {.t = &t, .isa = sets[set]->isa};
-        for (int b = 0; b < THREAD_VARIANTS; b++) {
-            const CpuBackendOptions options = {b + 1, c.isa, NULL};
-            c.be[b] = backend_cpu_create_with(&options, err, sizeof err);
-            if (!c.be[b]) {
-                fprintf(stderr, "backend_cpu_create_with(%d, %s): %s\n", b + 1, c.isa, err);
-                return 1;
-            }
-        }
+        cpu_backends_by_threads(c.be, THREAD_VARIANTS, c.isa, NULL);
         rng_seed(&c.rng, seed, 11);  // the same shapes and data for every kernel set
         const int fixed = (int)(sizeof fixed_shapes / sizeof fixed_shapes[0]);
         for (int k = 0; k < fixed; k++) test_shape(&c, fixed_shapes[k]);
@@ -410,7 +402,7 @@ int main(int argc, char **argv) {
                c.isa, fixed + sampled, fixed, sampled, seed, c.direct_shapes, c.im2col_shapes);
         for (int k = 0; k < OUTPUTS; k++)
             printf("  worst normalised error, %-20s %.3g\n", output_names[k], c.worst[k]);
-        for (int b = 0; b < THREAD_VARIANTS; b++) c.be[b]->destroy(c.be[b]);
+        backends_destroy(c.be, THREAD_VARIANTS);
     }
     return test_finish(&t);
 }

@@ -266,24 +266,16 @@ int main(int argc, char **argv) {
     TestContext t = {"test_conv_grouped", 0, 0};
     const CpuKernels *sets[3];
     const int n_sets = cpu_kernels_available(sets, 3);
-    char err[256];
     for (int set = 0; set < n_sets; set++) {
         Ctx c = {.t = &t, .isa = sets[set]->isa};
-        for (int b = 0; b < THREAD_VARIANTS; b++) {
-            const CpuBackendOptions options = {b + 1, c.isa, NULL};
-            c.be[b] = backend_cpu_create_with(&options, err, sizeof err);
-            if (!c.be[b]) {
-                fprintf(stderr, "backend_cpu_create_with(%d, %s): %s\n", b + 1, c.isa, err);
-                return 1;
-            }
-        }
+        cpu_backends_by_threads(c.be, THREAD_VARIANTS, c.isa, NULL);
         rng_seed(&c.rng, seed, 12);  // the same shapes and data for every kernel set
         run_sweep(&c, repeats);
         printf("%s kernels: %d depthwise, %d grouped as dense, %d dilated grouped (scalar) "
                "shapes (%d draws per combination, seed %llu); worst normalised error %.3g\n",
                c.isa, c.depthwise_shapes, c.dense_group_shapes, c.scalar_shapes, repeats, seed,
                c.worst);
-        for (int b = 0; b < THREAD_VARIANTS; b++) c.be[b]->destroy(c.be[b]);
+        backends_destroy(c.be, THREAD_VARIANTS);
     }
     return test_finish(&t);
 }

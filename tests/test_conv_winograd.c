@@ -375,18 +375,9 @@ int main(int argc, char **argv) {
     TestContext t = {"test_conv_winograd", 0, 0};
     Ctx c = {.t = &t};
     c.n_sets = cpu_kernels_available(c.sets, MAX_SETS);
-    char err[256];
     for (int set = 0; set < c.n_sets; set++)
         for (int a = 0; a < ALGORITHMS; a++)
-            for (int v = 0; v < THREAD_VARIANTS; v++) {
-                const CpuBackendOptions o = {v + 1, c.sets[set]->isa, algorithms[a]};
-                c.be[set][a][v] = backend_cpu_create_with(&o, err, sizeof err);
-                if (!c.be[set][a][v]) {
-                    fprintf(stderr, "backend_cpu_create_with(%s, %s): %s\n", o.kernel_set,
-                            o.conv_algorithm, err);
-                    return 1;
-                }
-            }
+            cpu_backends_by_threads(c.be[set][a], THREAD_VARIANTS, c.sets[set]->isa, algorithms[a]);
     rng_seed(&c.rng, seed, 13);
     const int fixed = (int)(sizeof fixed_shapes / sizeof fixed_shapes[0]);
     for (int k = 0; k < fixed; k++)
@@ -405,6 +396,6 @@ int main(int argc, char **argv) {
         }
     for (int set = 0; set < c.n_sets; set++)
         for (int a = 0; a < ALGORITHMS; a++)
-            for (int v = 0; v < THREAD_VARIANTS; v++) c.be[set][a][v]->destroy(c.be[set][a][v]);
+            backends_destroy(c.be[set][a], THREAD_VARIANTS);
     return test_finish(&t);
 }
