@@ -1,6 +1,5 @@
 // libsdinfer: run contexts, one plan and one backend each (see sdinfer.h).
 #include <errno.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,8 +48,6 @@ static int chunk_from_environment(int *chunk, char *err, size_t err_len) {
 // On the CPU a batch of several chunks runs as lanes (batch_lanes.h) when the plan allows.
 static sdinfer_status choose_lanes(sdinfer_context *c, const PlanOptions *plan_options,
                                    char *err, size_t err_len) {
-    batch_lanes_free(c->lanes);
-    c->lanes = NULL;
     const sdinfer_load_options *o = &c->model->options;
     int chunk;
     if (chunk_from_environment(&chunk, err, err_len) != 0) return SDINFER_ERR_ARGUMENT;
@@ -62,7 +59,7 @@ static sdinfer_status choose_lanes(sdinfer_context *c, const PlanOptions *plan_o
         return SDINFER_OK;
     }
     BatchLanesOptions lane_options = {
-        .threads = o->threads > 0 ? o->threads : omp_get_num_procs(),
+        .threads = backend_cpu_thread_count(o->threads),
         .chunk = chunk > 0 ? chunk : 0,
         .softmax = c->options.softmax,
         .precision = o->precision,

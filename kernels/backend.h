@@ -260,6 +260,9 @@ typedef struct {
     const char *conv_algorithm;  // NULL or "": auto
 } CpuBackendOptions;
 Backend *backend_cpu_create_with(const CpuBackendOptions *options, char *err, size_t err_len);
+// The threads a CPU backend asked for `threads` runs (0 or less: all cores), for
+// whatever must match it (sdinfer's batch lanes: one per thread).
+int backend_cpu_thread_count(int threads);
 #ifdef SD_WITH_CUDA
 Backend *backend_cuda_create(int device_index, char *err, size_t err_len);
 #endif

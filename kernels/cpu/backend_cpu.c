@@ -181,6 +181,11 @@ static int conv_algorithm_named(const char *name, CpuConvAlgorithm *algorithm) {
     return 0;
 }
 
+int backend_cpu_thread_count(int threads) {
+    if (threads <= 0) threads = omp_get_num_procs();
+    return threads > 0 ? threads : 1;
+}
+
 Backend *backend_cpu_create_with(const CpuBackendOptions *options, char *err, size_t err_len) {
     char why[160] = "";
     int threads = options->threads;
@@ -197,8 +202,7 @@ Backend *backend_cpu_create_with(const CpuBackendOptions *options, char *err, si
                      "winograd4)", options->conv_algorithm);
         return NULL;
     }
-    if (threads <= 0) threads = omp_get_num_procs();
-    if (threads <= 0) threads = 1;
+    threads = backend_cpu_thread_count(threads);
     Backend *be = calloc(1, sizeof *be);
     CpuState *st = calloc(1, sizeof *st);
     CpuScratch *scratch = calloc((size_t)threads, sizeof *scratch);
