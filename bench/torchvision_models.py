@@ -209,6 +209,7 @@ def main():
     if not names:
         sys.exit("no model selected")
     work = args.work or tempfile.mkdtemp(prefix="sd_models_")
+    os.makedirs(work, exist_ok=True)  # a --work directory that does not exist yet
     start, results = time.time(), []
     args.load_start = os.getloadavg()[0]
     for name in names:
