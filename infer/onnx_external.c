@@ -46,15 +46,17 @@ static char *copy_text(const char *text) {
 // Records the tensor when it claims external data (checking its entries).
 static LoadStatus add_tensor(Resolver *r, Onnx__TensorProto *tensor, const char *what) {
     if (!external_ref_claimed(tensor)) return LOAD_OK;
+    // The entries are checked first, with or without a directory: so the fuzz
+    // harness, which loads bytes from memory, reaches external_ref_parse too.
+    ExternalRef ref;
+    LoadStatus status = external_ref_parse(tensor, what, &ref, r->err, r->err_len);
+    if (status != LOAD_OK) return status;
     if (!r->options->base_dir) {
         snprintf(r->err, r->err_len, "%s: its data is in an external file, and a model loaded "
                  "from memory has no directory to find it in (load the model from its file)",
                  what);
         return LOAD_INVALID;
     }
-    ExternalRef ref;
-    LoadStatus status = external_ref_parse(tensor, what, &ref, r->err, r->err_len);
-    if (status != LOAD_OK) return status;
     OnnxExternalData *lent = r->lent;
     if (lent->count == lent->capacity) {
         size_t capacity = lent->capacity ? 2 * lent->capacity : 16;
