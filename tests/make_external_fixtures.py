@@ -155,6 +155,10 @@ def main():
          w2 + "has external data and data inside the model (raw_data)"),
         ("bad_not_external", lambda t: setattr(t, "data_location", TensorProto.DEFAULT),
          "invalid", w2 + "has external_data entries, but its data_location is not EXTERNAL"),
+        ("bad_entry_without_value", lambda t: t.external_data.add(key="checksum"), "invalid",
+         w2 + "external data entry #3 has no value"),
+        ("bad_string_type", lambda t: setattr(t, "data_type", TensorProto.STRING),
+         "unsupported", w2 + "external data of element type 8 is not supported"),
         ("bad_huge_dims", lambda t: (t.ClearField("dims"), t.dims.extend([1 << 31])), "invalid",
          w2 + "invalid or too large dims [2147483648]"),
     ]
