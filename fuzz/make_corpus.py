@@ -122,6 +122,10 @@ def onnx_models(checkpoint):
     for name in sorted(os.listdir(src)):  # written by tests/corpus/onnx/make_corpus.py
         if name.startswith("ok_") and name.endswith(".onnx"):
             shutil.copy(os.path.join(src, name), d)
+    # Tensors in an external file: the harness loads bytes from memory, which have no
+    # directory, so the loader refuses it (after checking its external_data entries).
+    shutil.copy(os.path.join(ROOT, "tests", "fixtures", "external", "one_file.onnx"),
+                os.path.join(d, "external_data.onnx"))
     sdexport = os.path.join(ROOT, "bin", "sdexport")
     for extra, name in (([], "sdexport_tiny.onnx"),
                         (["--keep-bn", "--with-preprocessing"], "sdexport_tiny_bn_pre.onnx")):
@@ -243,6 +247,7 @@ def image():
 EXPECT = {
     "preset": {"bad_stage.txt": "cannot understand 'stages'"},
     "checkpoint": {"no_preset.ckpt": "metadata key 'preset' is missing"},
+    "onnx": {"external_data.onnx": "a model loaded from memory has no directory"},
     "onnx_tensor": {"double_refused.pb": "DOUBLE"},
     "cifar": {"cifar10_short.bin": "size not a multiple of the record size"},
     "image": {"truncated.jpg": "damaged JPEG", "not_image.bin": "not a JPEG or PNG file",

@@ -14,6 +14,12 @@
 int file_read_bounded(const char *path, size_t max_bytes, uint8_t **data, size_t *size, char *err,
                       size_t err_len);
 
+// Reads length bytes at offset of path (a regular file) into a malloc'd buffer
+// (*data, one spare byte). A range past the end of the file is refused before
+// the buffer is allocated. Returns 0, or -1 with a message naming the file.
+int file_read_range(const char *path, uint64_t offset, size_t length, uint8_t **data, char *err,
+                    size_t err_len);
+
 // Writes the bytes to path atomically: a temporary file next to it, fsync, rename.
 // Returns 0, or -1 with a message.
 int file_write_atomic(const char *path, const void *data, size_t size, char *err, size_t err_len);

@@ -474,6 +474,12 @@ static LoadStatus build_graph(Builder *b, const Onnx__ModelProto *model) {
 
 LoadStatus onnx_graph_load_buffer(const uint8_t *data, size_t size, const char *source,
                                   OnnxGraph **out, char *err, size_t err_len) {
+    return onnx_graph_load_buffer_with(data, size, source, NULL, out, err, err_len);
+}
+
+LoadStatus onnx_graph_load_buffer_with(const uint8_t *data, size_t size, const char *source,
+                                       const OnnxExternalOptions *external, OnnxGraph **out,
+                                       char *err, size_t err_len) {
     *out = NULL;
     OnnxGraph *graph = calloc(1, sizeof *graph);
     if (!graph || !(graph->source = copy_text(source))) {
@@ -488,8 +494,11 @@ LoadStatus onnx_graph_load_buffer(const uint8_t *data, size_t size, const char *
         return LOAD_INVALID;
     }
     Builder builder = {.graph = graph, .err = err, .err_len = err_len};
-    LoadStatus status = build_graph(&builder, model);
+    OnnxExternalData *lent = NULL;
+    LoadStatus status = onnx_external_resolve(model, source, external, &lent, err, err_len);
+    if (status == LOAD_OK) status = build_graph(&builder, model);
     name_table_free(&builder.names);
+    onnx_external_release(lent);  // before protobuf-c frees the tensors it lent bytes to
     onnx__model_proto__free_unpacked(model, NULL);
     if (status != LOAD_OK) {
         onnx_graph_free(graph);
@@ -505,7 +514,14 @@ LoadStatus onnx_graph_load_file(const char *path, OnnxGraph **out, char *err, si
     size_t size;
     if (file_read_bounded(path, SD_MAX_MODEL_BYTES, &data, &size, err, err_len) != 0)
         return LOAD_INVALID;
-    LoadStatus status = onnx_graph_load_buffer(data, size, path, out, err, err_len);
+    char *dir = onnx_external_base_dir(path);
+    OnnxExternalOptions external = {.base_dir = dir};
+    LoadStatus status = LOAD_INVALID;
+    if (dir)
+        status = onnx_graph_load_buffer_with(data, size, path, &external, out, err, err_len);
+    else
+        snprintf(err, err_len, "%s: out of memory", path);
+    free(dir);
     free(data);
     return status;
 }

@@ -17,6 +17,7 @@
 
 #include "host_tensor.h"
 #include "load_status.h"
+#include "onnx_external.h"
 #include "op_attrs.h"
 
 // Models larger than this are refused before reading.
@@ -60,10 +61,16 @@ typedef struct {
     char **metadata_values;
 } OnnxGraph;
 
+// External data files are found next to the model file (onnx_external.h).
 LoadStatus onnx_graph_load_file(const char *path, OnnxGraph **out, char *err, size_t err_len);
-// source names the bytes in messages.
+// source names the bytes in messages. Bytes from memory have no directory: a
+// model with external data is refused.
 LoadStatus onnx_graph_load_buffer(const uint8_t *data, size_t size, const char *source,
                                   OnnxGraph **out, char *err, size_t err_len);
+// The same, with external data found and bounded as external says (NULL: as above).
+LoadStatus onnx_graph_load_buffer_with(const uint8_t *data, size_t size, const char *source,
+                                       const OnnxExternalOptions *external, OnnxGraph **out,
+                                       char *err, size_t err_len);
 void onnx_graph_free(OnnxGraph *graph);
 
 // metadata_props value for key, or NULL.

@@ -101,11 +101,15 @@ typedef struct {
 void sdinfer_load_options_init(sdinfer_load_options *options);
 
 /* Loads and checks a model. The file is read whole (at most 512 MiB). On
- * failure *model is NULL and err holds a message naming the file and why. */
+ * failure *model is NULL and err holds a message naming the file and why.
+ * Tensors in ONNX external data files are read from the files their
+ * "location" names, relative to the directory of path (at most the host's
+ * physical memory in all; see README, "Models with external data"). */
 sdinfer_status sdinfer_model_load_file(const char *path, const sdinfer_load_options *options,
                                        sdinfer_model **model, char *err, size_t err_len);
 /* The same from bytes in memory (copied as needed; the caller keeps them).
- * name labels the model in messages (NULL: "buffer"). */
+ * name labels the model in messages (NULL: "buffer"). Bytes in memory have no
+ * directory: a model with external data is refused (SDINFER_ERR_INVALID). */
 sdinfer_status sdinfer_model_load_buffer(const void *data, size_t size, const char *name,
                                          const sdinfer_load_options *options,
                                          sdinfer_model **model, char *err, size_t err_len);

@@ -90,9 +90,11 @@ static sdinfer_status finish_load(sdinfer_model *m, LoadStatus loaded,
     return status;
 }
 
-sdinfer_status sdinfer_model_load_buffer(const void *data, size_t size, const char *name,
-                                         const sdinfer_load_options *options,
-                                         sdinfer_model **model, char *err, size_t err_len) {
+// Both entry points: base_dir is the model file's directory, where its external
+// data files are (NULL for bytes from memory: such a model is refused).
+static sdinfer_status load_model_bytes(const void *data, size_t size, const char *name,
+                                       const char *base_dir, const sdinfer_load_options *options,
+                                       sdinfer_model **model, char *err, size_t err_len) {
     if (err && err_len) err[0] = '\0';
     if (!model) return sdi_fail(SDINFER_ERR_ARGUMENT, err, err_len, "model is NULL");
     *model = NULL;
@@ -108,8 +110,9 @@ sdinfer_status sdinfer_model_load_buffer(const void *data, size_t size, const ch
     char scratch[16];
     char *message = err ? err : scratch;
     size_t message_len = err ? err_len : sizeof scratch;
-    LoadStatus loaded = onnx_graph_load_buffer(data, size, name ? name : "buffer", &m->graph,
-                                               message, message_len);
+    OnnxExternalOptions external = {.base_dir = base_dir};
+    LoadStatus loaded = onnx_graph_load_buffer_with(data, size, name ? name : "buffer", &external,
+                                                    &m->graph, message, message_len);
     sdinfer_status status = finish_load(m, loaded, options, message, message_len);
     if (status != SDINFER_OK) {
         sdinfer_model_free(m);
@@ -117,6 +120,12 @@ sdinfer_status sdinfer_model_load_buffer(const void *data, size_t size, const ch
     }
     *model = m;
     return SDINFER_OK;
+}
+
+sdinfer_status sdinfer_model_load_buffer(const void *data, size_t size, const char *name,
+                                         const sdinfer_load_options *options,
+                                         sdinfer_model **model, char *err, size_t err_len) {
+    return load_model_bytes(data, size, name, NULL, options, model, err, err_len);
 }
 
 sdinfer_status sdinfer_model_load_file(const char *path, const sdinfer_load_options *options,
@@ -131,8 +140,11 @@ sdinfer_status sdinfer_model_load_file(const char *path, const sdinfer_load_opti
     if (file_read_bounded(path, SD_MAX_MODEL_BYTES, &data, &size, err ? err : scratch,
                           err ? err_len : sizeof scratch) != 0)
         return SDINFER_ERR_IO;
-    sdinfer_status status = sdinfer_model_load_buffer(data, size, path, options, model, err,
-                                                      err_len);
+    char *dir = onnx_external_base_dir(path);
+    sdinfer_status status =
+        dir ? load_model_bytes(data, size, path, dir, options, model, err, err_len)
+            : sdi_fail(SDINFER_ERR_NO_MEMORY, err, err_len, "out of memory");
+    free(dir);
     free(data);
     return status;
 }

@@ -386,7 +386,7 @@ def main():
     external.ClearField("raw_data")
     write("err_init_external.onnx",
           model([conv], [tensor("x", [1, 3, 8, 8])], [tensor("y", None)], [external]),
-          "unsupported", "load", "external data files are not supported")
+          "invalid", "load", "weights.bin: cannot open: No such file or directory")
     double = numpy_helper.from_array(np.zeros([4, 3, 3, 3]), "W")
     write("err_init_double.onnx", model([conv], [tensor("x", [1, 3, 8, 8])], [tensor("y", None)], [double]),
           "unsupported", "load", "element type DOUBLE (11) is not supported")
