@@ -10,6 +10,7 @@ MODELS.md is generated, never edited by hand: `make models-md` (slow: not in mak
 
   /usr/bin/python3 bench/torchvision_models.py [--models a,b] [--families f,g] [--size 224]
         [--opsets 13,17] [--runs 20] [--threads 2] [--out infer/MODELS.md] [--work DIR]
+        [--resume]  (keep --out's rows, run only the models it lacks)
 
 Needs Debian's python3-torch, python3-torchvision, python3-onnx, build/bin/sdinfer and
 tests/node/node_modules/onnxruntime-node (tools/deps.sh).
@@ -189,8 +190,10 @@ def write_markdown(results, args, seconds):
         "onnxruntime-node `bench/ort_infer.js`), on the machine that ran the script, in one "
         "invocation; sdinfer with OMP_WAIT_POLICY=%s." % os.environ.get("OMP_WAIT_POLICY", "passive"),
         "",
-        f"{len(results)} model exports checked: **{passed} pass**. Run took {seconds:.0f} s; "
-        "load average (1 min) %.1f at the start, %.1f at the end (speeds measured on a busy "
+        f"{len(results)} model exports checked: **{passed} pass**. Run took {seconds:.0f} s"
+        + (f" in all ({seconds - args.kept_seconds:.0f} s in the last invocation, which kept "
+           f"{args.kept_rows} rows of the earlier ones: --resume)" if args.kept_rows else "")
+        + "; load average (1 min) %.1f at the start, %.1f at the end (speeds measured on a busy "
         "machine are only comparable within a row)." % (args.load_start, os.getloadavg()[0]),
         "",
         "| model | opset | result | max diff vs PyTorch | max diff vs onnxruntime | sdinfer images/s "
@@ -216,6 +219,27 @@ def write_markdown(results, args, seconds):
     os.replace(temporary, args.out)
 
 
+def read_rows(path):
+    """The rows and the run time of a table this script wrote (for --resume)."""
+    rows, seconds = {}, 0.0
+    if not os.path.exists(path):
+        return rows, seconds
+    number = lambda text: None if text == "\u2014" else float(text)
+    with open(path) as f:
+        for line in f:
+            took = re.search(r"Run took ([0-9]+) s", line)
+            if took:
+                seconds = float(took.group(1))
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) != 8 or not cells[1].isdigit():
+                continue
+            rows[(cells[0], int(cells[1]))] = {
+                "model": cells[0], "opset": int(cells[1]), "status": cells[2],
+                "diff_torch": number(cells[3]), "diff_ort": number(cells[4]),
+                "sd_ips": number(cells[5]), "ort_ips": number(cells[6]), "note": cells[7]}
+    return rows, seconds
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", default="")
@@ -226,6 +250,9 @@ def main():
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--out", default=os.path.join(ROOT, "infer", "MODELS.md"))
     parser.add_argument("--work", default="")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the rows --out already has (an interrupted or partial run "
+                        "of the same command) and run only the missing models")
     args = parser.parse_args()
     known = [m for ms in FAMILIES.values() for m in ms]
     if args.models:  # in the order given
@@ -237,16 +264,22 @@ def main():
         sys.exit("no model selected")
     work = args.work or tempfile.mkdtemp(prefix="sd_models_")
     os.makedirs(work, exist_ok=True)  # a --work directory that does not exist yet
+    kept, args.kept_seconds = read_rows(args.out) if args.resume else ({}, 0.0)
+    args.kept_rows = 0
     start, results = time.time(), []
     args.load_start = os.getloadavg()[0]
     for name in names:
         for opset in (int(o) for o in args.opsets.split(",")):
-            r = check_one(name, opset, args.size, args, work)
+            r = kept.get((name, opset))
+            if r:
+                args.kept_rows += 1
+            else:
+                r = check_one(name, opset, args.size, args, work)
             print("%-22s opset %d  %-10s %s %s" % (name, opset, r["status"],
                   fmt(r.get("diff_torch"), "%.1e"), r["note"]), flush=True)
             results.append(r)
             # Rewritten after every model: an interrupted run still leaves a valid table.
-            write_markdown(results, args, time.time() - start)
+            write_markdown(results, args, args.kept_seconds + time.time() - start)
     print(f"wrote {args.out}")
 
 
