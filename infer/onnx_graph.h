@@ -20,8 +20,10 @@
 #include "onnx_external.h"
 #include "op_attrs.h"
 
-// Models larger than this are refused before reading.
-#define SD_MAX_MODEL_BYTES ((size_t)512 << 20)
+// Models larger than this are refused before reading: protobuf's own limit for one
+// message (2 GiB - 1). Larger models keep their weights in external data files
+// (onnx_external.h), which this limit does not count.
+#define SD_MAX_MODEL_BYTES ((size_t)INT32_MAX)
 
 typedef struct {
     char *name;

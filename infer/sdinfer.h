@@ -100,7 +100,8 @@ typedef struct {
 /* Fills in the defaults above. Options passed as NULL mean the same. */
 void sdinfer_load_options_init(sdinfer_load_options *options);
 
-/* Loads and checks a model. The file is read whole (at most 512 MiB). On
+/* Loads and checks a model. The file is read whole (at most 2 GiB - 1 bytes,
+ * protobuf's limit). On
  * failure *model is NULL and err holds a message naming the file and why.
  * Tensors in ONNX external data files are read from the files their
  * "location" names, relative to the directory of path (at most the host's

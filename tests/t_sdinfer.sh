@@ -91,6 +91,11 @@ check "SDINFER_CHUNK=0: one plan" bash -c "SDINFER_CHUNK=0 '$SDINFER' '$FIX/tiny
 check "unknown option" expect_exit 2 "unknown option --frobnicate" \
     "$SDINFER" "$FIX/tiny_resnet.onnx" --frobnicate 3
 check "missing model file" expect_exit 2 "cannot open" "$SDINFER" "$TMP/none.onnx" --bench 1
+# protobuf's limit (2 GiB - 1), checked from the size before anything is read (a sparse file).
+truncate -s 2147483648 "$TMP/over_2gib.onnx"
+check "a model file over 2 GiB - 1 bytes" expect_exit 2 \
+    "sdinfer: $TMP/over_2gib.onnx: file is 2147483648 bytes, more than the limit of 2147483647 bytes" \
+    "$SDINFER" "$TMP/over_2gib.onnx" --bench 1
 check "nothing to do" expect_exit 2 "no data set" "$SDINFER" "$FIX/tiny_resnet.onnx"
 check "wrong input shape" expect_exit 2 "does not take fashion-mnist images" \
     "$SDINFER" "$FIX/tiny_resnet.onnx" --dataset fashion-mnist --limit 10
