@@ -196,7 +196,7 @@ static void gradcheck_case(TestContext *t, Backend *be, const GradCase *spec) {
 }
 
 int main(void) {
-    TestContext t = {"gradcheck_net", 0, 0};
+    TestContext t = {"gradcheck_net", 0, 0, 0};
     char err[256];
     Backend *be = backend_cpu_create(1, err, sizeof err);
     if (!be) {

@@ -622,7 +622,7 @@ static void test_softmax_cross_entropy(Ctx *c) {
 }
 
 int main(void) {
-    TestContext t = {"gradcheck_ops", 0, 0};
+    TestContext t = {"gradcheck_ops", 0, 0, 0};
     char err[256];
     Ctx c = {&t, backend_cpu_create(2, err, sizeof err), {{0}}};
     Backend *be3 = backend_cpu_create(3, err, sizeof err);

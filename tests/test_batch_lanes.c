@@ -241,7 +241,7 @@ static void check_bad_chunk(TestContext *t) {
 }
 
 int main(void) {
-    TestContext t = {"test_batch_lanes", 0, 0};
+    TestContext t = {"test_batch_lanes", 0, 0, 0};
     check_corpus(&t);
     check_fixtures(&t);
     check_bad_chunk(&t);

@@ -387,7 +387,7 @@ static const ConvGeom fixed_shapes[] = {
 int main(int argc, char **argv) {
     const int sampled = argc > 1 ? atoi(argv[1]) : DEFAULT_SHAPES;
     const unsigned long long seed = argc > 2 ? strtoull(argv[2], NULL, 10) : 1;
-    TestContext t = {"test_conv_direct", 0, 0};
+    TestContext t = {"test_conv_direct", 0, 0, 0};
     const CpuKernels *sets[3];
     const int n_sets = cpu_kernels_available(sets, 3);
     for (int set = 0; set < n_sets; set++) {

@@ -79,7 +79,7 @@ static void check_bn_fold(TestContext *t) {
 }
 
 int main(void) {
-    TestContext t = {"conv_geometry", 0, 0};
+    TestContext t = {"conv_geometry", 0, 0, 0};
     check_output_size(&t);
     check_auto_pad(&t);
     check_ceil_mode(&t);

@@ -372,7 +372,7 @@ static const struct {
 int main(int argc, char **argv) {
     const int sampled = argc > 1 ? atoi(argv[1]) : DEFAULT_SHAPES;
     const unsigned long long seed = argc > 2 ? strtoull(argv[2], NULL, 10) : 3;
-    TestContext t = {"test_conv_winograd", 0, 0};
+    TestContext t = {"test_conv_winograd", 0, 0, 0};
     Ctx c = {.t = &t};
     c.n_sets = cpu_kernels_available(c.sets, MAX_SETS);
     for (int set = 0; set < c.n_sets; set++)

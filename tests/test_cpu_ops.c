@@ -593,7 +593,7 @@ static void test_table(Ctx *c) {
 }
 
 int main(void) {
-    TestContext t = {"test_cpu_ops", 0, 0};
+    TestContext t = {"test_cpu_ops", 0, 0, 0};
     char err[256];
     Ctx c = {&t, backend_cpu_create(2, err, sizeof err), {{0}}};
     if (!c.be) {

@@ -1009,7 +1009,7 @@ int main(void) {
     if (backend_cuda_device_count() == 0) {
         return test_skip_all("test_cuda_parity", "no CUDA device");
     }
-    TestContext t = {"test_cuda_parity", 0, 0};
+    TestContext t = {"test_cuda_parity", 0, 0, 0};
     char err[256];
     Backend *cpu = backend_cpu_create(2, err, sizeof err);
     CHECK(&t, cpu != NULL, "cpu backend: %s", err);

@@ -112,7 +112,7 @@ static int replay_dir(TestContext *t, const char *harness, FuzzHarness run, cons
 }
 
 int main(void) {
-    TestContext t = {"test_fuzz_replay", 0, 0};
+    TestContext t = {"test_fuzz_replay", 0, 0, 0};
     for (size_t h = 0; h < sizeof harnesses / sizeof *harnesses; h++) {
         if (strcmp(harnesses[h].name, "image") == 0 && !image_support_built()) {
             printf("image: not replayed (built with IMAGES=0: no image decoding)\n");

@@ -149,7 +149,7 @@ static void check_slices(TestContext *t, Backend *be, int depth, int ranks) {
 }
 
 int main(void) {
-    TestContext t = {"loader", 0, 0};
+    TestContext t = {"loader", 0, 0, 0};
     char err[256];
     Backend *be = backend_cpu_create(1, err, sizeof err);
     if (!be) {

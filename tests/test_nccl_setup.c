@@ -224,7 +224,7 @@ static int run_ranks(int *argc, char ***argv) {
     }
     char suite[64];
     snprintf(suite, sizeof suite, "test_nccl_setup rank %d of %d", d.rank, d.size);
-    TestContext t = {suite, 0, 0};
+    TestContext t = {suite, 0, 0, 0};
     CHECK(&t, d.size == 2, "started as one of 2 ranks (mpirun -np 2), not %d", d.size);
     test_ranks_share_id(&t, &d, fake_api(), "stand-in ids");
     NcclApi real;
@@ -243,7 +243,7 @@ static int run_ranks(int *argc, char ***argv) {
 
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--ranks") == 0) return run_ranks(&argc, &argv);
-    TestContext t = {"test_nccl_setup", 0, 0};
+    TestContext t = {"test_nccl_setup", 0, 0, 0};
     int skipped = 0;
     test_loading(&t, &skipped);
     test_joining_alone(&t);

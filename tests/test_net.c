@@ -686,7 +686,7 @@ static void check_concurrent_parsing(TestContext *t) {
 }
 
 int main(void) {
-    TestContext t = {"test_net", 0, 0};
+    TestContext t = {"test_net", 0, 0, 0};
     char err[256];
     Backend *be = backend_cpu_create(2, err, sizeof err);
     if (!be) {

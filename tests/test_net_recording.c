@@ -334,7 +334,7 @@ static void check_preset(TestContext *t, Backend *cpu, const char *name, const c
 }
 
 int main(void) {
-    TestContext t = {"net_recording", 0, 0};
+    TestContext t = {"net_recording", 0, 0, 0};
     char err[512];
     Backend *cpu = backend_cpu_create(1, err, sizeof err);
     if (!cpu) {

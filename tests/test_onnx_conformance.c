@@ -403,7 +403,7 @@ int main(int argc, char **argv) {
         }
     }
     if (!expect && strcmp(device, "cpu") == 0) expect = DEFAULT_EXPECT_FILE;
-    TestContext t = {"test_onnx_conformance", 0, 0};
+    TestContext t = {"test_onnx_conformance", 0, 0, 0};
     static ExpectedList expected;
     if (expect) {
         char list_err[600];

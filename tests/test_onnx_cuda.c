@@ -63,7 +63,7 @@ int main(void) {
     if (backend_cuda_device_count() == 0) {
         return test_skip_all("test_onnx_cuda", "no CUDA device");
     }
-    TestContext t = {"test_onnx_cuda", 0, 0};
+    TestContext t = {"test_onnx_cuda", 0, 0, 0};
     char err[1024];
     OnnxGraph *graph = NULL;
     HostTensor *input = NULL, *logits = NULL;

@@ -217,7 +217,7 @@ static void test_base_dir(TestContext *t) {
 }
 
 int main(void) {
-    TestContext t = {"test_onnx_external", 0, 0};
+    TestContext t = {"test_onnx_external", 0, 0, 0};
     test_refusals(&t);
     test_forms_equal_inline(&t);
     test_limit_and_memory(&t);

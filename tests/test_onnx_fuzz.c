@@ -256,7 +256,7 @@ static void try_mutant(TestContext *t, Backend *be, const Buffer *mutant, Tally 
 }
 
 int main(void) {
-    TestContext t = {"test_onnx_fuzz", 0, 0};
+    TestContext t = {"test_onnx_fuzz", 0, 0, 0};
     const char *env = getenv("SD_FUZZ_ITERATIONS");
     int iterations = env ? atoi(env) : DEFAULT_ITERATIONS;
     const char *dump = getenv("SD_FUZZ_DUMP");

@@ -156,7 +156,7 @@ static void check_missing_and_odd_paths(TestContext *t) {
 }
 
 int main(void) {
-    TestContext t = {"test_onnx_loader", 0, 0};
+    TestContext t = {"test_onnx_loader", 0, 0, 0};
     static Expectation expected[MAX_EXPECTED];
     int n_expected = read_expectations(expected);
     CHECK(&t, n_expected >= 30, "expected.tsv lists %d files (is the corpus there?)", n_expected);

@@ -166,7 +166,7 @@ static void check_tensor_files(TestContext *t) {
 }
 
 int main(void) {
-    TestContext t = {"test_onnx_options", 0, 0};
+    TestContext t = {"test_onnx_options", 0, 0, 0};
     check_float_lists(&t);
     check_options(&t);
     check_image_options(&t);

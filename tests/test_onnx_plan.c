@@ -308,7 +308,7 @@ static void check_channels_last(TestContext *t) {
 }
 
 int main(void) {
-    TestContext t = {"test_onnx_plan", 0, 0};
+    TestContext t = {"test_onnx_plan", 0, 0, 0};
     char err[256];
     Backend *be = backend_create("cpu", 2, err, sizeof err);
     CHECK(&t, be != NULL, "cpu backend: %s", err);

@@ -30,7 +30,7 @@ static void check_row(TestContext *t, OpKind kind) {
 }
 
 int main(void) {
-    TestContext t = {"test_op_registry", 0, 0};
+    TestContext t = {"test_op_registry", 0, 0, 0};
     for (int kind = 0; kind < OP_COUNT; kind++) check_row(&t, (OpKind)kind);
     CHECK(&t, op_kind_from_name("LRN") == -1, "an op not in the table is not found");
     int version = 0;

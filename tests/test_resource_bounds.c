@@ -198,7 +198,7 @@ static void test_plan_limit(TestContext *t, CountingBackend *be) {
 }
 
 int main(void) {
-    TestContext t = {"test_resource_bounds", 0, 0};
+    TestContext t = {"test_resource_bounds", 0, 0, 0};
     char err[256];
     CountingBackend be = {.inner = backend_cpu_create(1, err, sizeof err)};
     if (!be.inner) {

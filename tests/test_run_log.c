@@ -26,7 +26,7 @@ static void check_file(TestContext *t, const char *what, const char *path, const
 }
 
 int main(void) {
-    TestContext t = {"test_run_log", 0, 0};
+    TestContext t = {"test_run_log", 0, 0, 0};
     char dir[] = "/tmp/test_run_log.XXXXXX";
     if (!mkdtemp(dir)) {
         perror("mkdtemp");

@@ -79,7 +79,7 @@ static void check_refusals(TestContext *t, const char *dir) {
 }
 
 int main(void) {
-    TestContext t = {"test_svhn_foreign", 0, 0};
+    TestContext t = {"test_svhn_foreign", 0, 0, 0};
     const char *tmp = getenv("TMPDIR");
     char dir[PATH_LEN], command[PATH_LEN + 64];
     snprintf(dir, sizeof dir, "%s/svhn_foreign_XXXXXX", tmp && *tmp ? tmp : "/tmp");

@@ -191,7 +191,7 @@ static void check_case(TestContext *t, const Spec *spec, const uint8_t *gates, i
 }
 
 int main(void) {
-    TestContext t = {"sync_bn", 0, 0};
+    TestContext t = {"sync_bn", 0, 0, 0};
     const uint8_t some_closed[4] = {1, 0, 1, 0};
     for (size_t s = 0; s < sizeof SPECS / sizeof SPECS[0]; s++) {
         char what[96];

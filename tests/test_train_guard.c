@@ -261,7 +261,7 @@ static void check_save_refusals(TestContext *t, const char *dir) {
 }
 
 int main(void) {
-    TestContext t = {"test_train_guard", 0, 0};
+    TestContext t = {"test_train_guard", 0, 0, 0};
     char dir[] = "/tmp/test_train_guard.XXXXXX";
     if (!mkdtemp(dir)) {
         perror("mkdtemp");

@@ -8,7 +8,7 @@ static int parse(TrainOptions *opt, int argc, char **argv) {
 }
 
 int main(void) {
-    TestContext t = {"test_train_options", 0, 0};
+    TestContext t = {"test_train_options", 0, 0, 0};
     TrainOptions opt;
     options_defaults(&opt);
     // Paper sec. 4: 500 epochs, lr 0.1 divided by 10 after epochs 250 and 375.
