@@ -179,7 +179,7 @@ static real *filled(size_t n) {
 }
 
 static void run_pass(Backend *be, const ConvGeom *g, Pass pass, ConvTensors *t) {
-    if (pass == PASS_FORWARD) be->conv2d_forward(be, g, t->x, t->w, NULL, NULL, 0, t->y);
+    if (pass == PASS_FORWARD) be->conv2d_forward(be, g, t->x, t->w, NULL, NULL, clamp_none(), t->y);
     else if (pass == PASS_BACKWARD_DATA) be->conv2d_backward_data(be, g, t->w, t->y, t->dx);
     else be->conv2d_backward_filter(be, g, t->x, t->y, t->dw);
 }

@@ -12,7 +12,8 @@ static void convbn_forward(Net *net, ConvBN *u, const real *x, int batch, NetMod
     Backend *be = net->be;
     ConvGeom g = u->geom;
     g.batch = batch;
-    be->conv2d_forward(be, &g, x, net->params + u->weight, NULL, NULL, 0, u->conv_out);
+    be->conv2d_forward(be, &g, x, net->params + u->weight, NULL, NULL, clamp_none(),
+                       u->conv_out);
     BatchNormGeom bg = {batch, g.out_c, g.out_h * g.out_w};
     const real *gamma = net->params + u->gamma, *beta = net->params + u->beta;
     real *running_mean = net->bn_state + u->running_mean;

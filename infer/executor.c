@@ -50,18 +50,6 @@ static void run_matmul(Plan *plan, const PlanStep *step, real *y) {
     }
 }
 
-// A grouped or dilated convolution, then what fusion put into its step: the residual
-// of an Add (input 3) and the ReLU, in the order of the dense conv's epilogue.
-static void run_conv_grouped(Plan *plan, const PlanStep *step, real *y, size_t count) {
-    Backend *be = plan->be;
-    const ConvExtras *extras = &step->p.conv.extras;
-    be->conv2d_grouped_forward(be, &step->p.conv.geom, extras->groups, extras->dilation_h,
-                               extras->dilation_w, in(plan, step, 0), in(plan, step, 1),
-                               in(plan, step, 2), y);
-    if (step->n_inputs > 3) be->accumulate(be, count, in(plan, step, 3), y);
-    if (step->p.conv.fuse_relu) be->relu_forward(be, count, y, y);
-}
-
 // One function per step kind, all with the same signature: y is the step's output
 // (out->data). The table below dispatches; the planner chose the kind (infer/ops/).
 typedef void (*StepRunner)(Plan *plan, const PlanStep *step, const PlanTensor *out, real *y);
@@ -70,7 +58,18 @@ typedef void (*StepRunner)(Plan *plan, const PlanStep *step, const PlanTensor *o
 static void run_conv(Plan *plan, const PlanStep *step, const PlanTensor *out, real *y) {
     (void)out;
     plan->be->conv2d_forward(plan->be, &step->p.conv.geom, in(plan, step, 0), in(plan, step, 1),
-                             in(plan, step, 2), in(plan, step, 3), step->p.conv.fuse_relu, y);
+                             in(plan, step, 2), in(plan, step, 3), step->p.conv.clamp, y);
+}
+
+// A grouped or dilated convolution with what fusion put into its step: the residual of
+// an Add (input 3) and the ReLU or Clip, in the backend's epilogue.
+static void run_conv_grouped(Plan *plan, const PlanStep *step, const PlanTensor *out, real *y) {
+    (void)out;
+    Backend *be = plan->be;
+    const ConvExtras *extras = &step->p.conv.extras;
+    be->conv2d_grouped_forward(be, &step->p.conv.geom, extras->groups, extras->dilation_h,
+                               extras->dilation_w, in(plan, step, 0), in(plan, step, 1),
+                               in(plan, step, 2), in(plan, step, 3), step->p.conv.clamp, y);
 }
 
 static void run_batchnorm(Plan *plan, const PlanStep *step, const PlanTensor *out, real *y) {
@@ -141,11 +140,6 @@ static void run_softmax(Plan *plan, const PlanStep *step, const PlanTensor *out,
         be->softmax(be, step->p.softmax.outer, step->p.softmax.inner, in(plan, step, 0), y);
 }
 
-static void run_conv_grouped_step(Plan *plan, const PlanStep *step, const PlanTensor *out,
-                                  real *y) {
-    run_conv_grouped(plan, step, y, out->count);
-}
-
 static void run_activation(Plan *plan, const PlanStep *step, const PlanTensor *out, real *y) {
     plan->be->activation_forward(plan->be, step->p.activation.op, out->count,
                                  step->p.activation.alpha, step->p.activation.beta,
@@ -192,7 +186,7 @@ static const StepRunner step_runners[] = {
     [STEP_FC] = run_fc,
     [STEP_GEMM] = run_gemm,
     [STEP_MATMUL] = run_matmul_step,
-    [STEP_CONV_GROUPED] = run_conv_grouped_step,
+    [STEP_CONV_GROUPED] = run_conv_grouped,
     [STEP_ACTIVATION] = run_activation,
     [STEP_TRANSPOSE] = run_transpose,
 };
@@ -252,8 +246,11 @@ void plan_describe(const Plan *plan, const double *step_seconds, void *stream) {
         const char *node = step->node >= 0 ? plan->graph->nodes[step->node].name : "(planner)";
         fprintf(out, "  step %3d  %-14s %-28s -> %s", s, step_name(step->kind), node,
                 shape_format(&t->shape, shape, sizeof shape));
-        if (step->kind == STEP_CONV && step->n_inputs > 3) fprintf(out, " +add");
-        if (step->kind == STEP_CONV && step->p.conv.fuse_relu) fprintf(out, " +relu");
+        const int is_conv = step->kind == STEP_CONV || step->kind == STEP_CONV_GROUPED;
+        const OutputClamp clamp = step->p.conv.clamp;
+        if (is_conv && step->n_inputs > 3) fprintf(out, " +add");
+        if (is_conv && clamp_is_relu(clamp)) fprintf(out, " +relu");
+        else if (is_conv && clamp.on) fprintf(out, " +clip(%g,%g)", clamp.min, clamp.max);
         fprintf(out, "  @%zu", t->offset * sizeof(real));
         if (step_seconds && total > 0)
             fprintf(out, "  %.3f ms (%.1f%%)", 1e3 * step_seconds[s], 100 * step_seconds[s] / total);

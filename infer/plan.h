@@ -62,7 +62,7 @@ typedef struct {
     union {
         struct {
             ConvGeom geom;
-            int fuse_relu;
+            OutputClamp clamp;  // a fused ReLU or Clip (plan_fusion.c)
             ConvExtras extras;  // groups > 1 or dilation: STEP_CONV_GROUPED
         } conv;
         BatchNormGeom batchnorm;
@@ -104,6 +104,7 @@ typedef struct {
     int steps;
     int folded_batchnorms;
     int fused_relus;
+    int fused_clips;  // Clip (ReLU6) applied in the epilogue of the conv before it
     int fused_adds;  // residual Adds computed in the epilogue of the conv before them
     int views;
     int folded_nodes;  // computed on the host when the plan was made (shape computations, constants)

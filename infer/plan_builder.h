@@ -10,7 +10,7 @@
 typedef struct {
     int skip;        // folded into another node's step, or a view (no step)
     int output;      // the value its step writes (a later node's output after fusion)
-    int fuse_relu;   // Conv: apply ReLU in the conv step
+    OutputClamp clamp;  // Conv: the ReLU or Clip fused into the conv step (else off)
     int residual;    // Conv: the value an Add fused into the step adds (else -1)
     int add_relu;    // Add: lower to the residual merge ReLU(a + b)
     const HostTensor *folded_weight;  // Conv with BN folded in: the new weight and bias

@@ -6,7 +6,9 @@
 //                                 applies the ReLU: the residual block's whole
 //                                 epilogue in one pass over the conv's output
 //                                 (backend conv2d_forward's residual);
-//   Conv -> Relu                : the conv step applies ReLU (backend fuse_relu);
+//   Conv -> Relu or Clip        : the conv step clamps its output (backend
+//                                 OutputClamp: ReLU, ReLU6 and any constant Clip),
+//                                 dense, grouped and depthwise convolutions alike;
 //   Add  -> Relu                : the residual merge ReLU(a + b), same shapes.
 // Unlike the rest of the planner, which reaches each op through its row of the op
 // table (infer/ops/), this file matches patterns of op kinds: a fusion is a property
@@ -91,7 +93,7 @@ static void fuse_add(PlanBuilder *b, int add) {
     for (int k = 0; k < 2; k++) {
         int source = sole_writer(b, node->inputs[k]);
         if (source < 0 || b->lowering[source].skip || b->graph->nodes[source].attrs.kind != OP_CONV ||
-            b->lowering[source].fuse_relu || b->lowering[source].residual >= 0 || source <= conv)
+            b->lowering[source].clamp.on || b->lowering[source].residual >= 0 || source <= conv)
             continue;
         int residual = node->inputs[1 - k], residual_writer = b->writer[residual];
         if (residual_writer >= source) continue;  // computed after the Conv: it cannot wait
@@ -107,19 +109,31 @@ static void fuse_add(PlanBuilder *b, int add) {
     b->plan->stats.fused_adds++;
 }
 
-static void fuse_relu(PlanBuilder *b, int relu) {
-    const GraphNode *node = &b->graph->nodes[relu];
+// A Relu or a Clip (its bounds resolved at shape inference) reading the sole output of
+// a Conv: the Conv's epilogue clamps. A Relu after a same-shape Add: the residual merge.
+static void fuse_activation(PlanBuilder *b, int activation) {
+    const GraphNode *node = &b->graph->nodes[activation];
+    const int is_clip = node->attrs.kind == OP_CLIP;
     int source = sole_writer(b, node->inputs[0]);
     if (source < 0 || b->lowering[source].skip) return;
     NodeLowering *low = &b->lowering[source];
     OpKind kind = b->graph->nodes[source].attrs.kind;
-    if (kind == OP_CONV && !low->fuse_relu) low->fuse_relu = 1;
-    else if (same_shape_add(b, source) && !low->add_relu) low->add_relu = 1;
-    else return;
+    const ActivationParams *bounds = &b->geometry[activation].geom.activation;
+    // (A Clip with min > max, or a NaN input, is left to the Clip step: the clamp's
+    // answer differs there, see OutputClamp.)
+    if (is_clip && !(bounds->alpha <= bounds->beta)) return;
+    if (kind == OP_CONV && !low->clamp.on) {
+        low->clamp = is_clip ? clamp_range(bounds->alpha, bounds->beta) : clamp_relu(1);
+    } else if (!is_clip && same_shape_add(b, source) && !low->add_relu) {
+        low->add_relu = 1;
+    } else {
+        return;
+    }
     low->output = node->outputs[0];
     b->writer[node->outputs[0]] = source;
-    b->lowering[relu].skip = 1;
-    b->plan->stats.fused_relus++;
+    b->lowering[activation].skip = 1;
+    if (is_clip) b->plan->stats.fused_clips++;
+    else b->plan->stats.fused_relus++;
 }
 
 LoadStatus plan_fuse(PlanBuilder *b) {
@@ -139,14 +153,14 @@ LoadStatus plan_fuse(PlanBuilder *b) {
         if (kind == OP_BATCHNORM && b->options.fold_batchnorm) {
             int conv = sole_writer(b, g->nodes[n].inputs[0]);
             if (conv >= 0 && g->nodes[conv].attrs.kind == OP_CONV &&
-                !b->lowering[conv].folded_weight && !b->lowering[conv].fuse_relu) {
+                !b->lowering[conv].folded_weight && !b->lowering[conv].clamp.on) {
                 LoadStatus status = fold_batchnorm(b, conv, n);
                 if (status != LOAD_OK) return status;
             }
         } else if (kind == OP_ADD && b->options.fuse_activations) {
             fuse_add(b, n);
-        } else if (kind == OP_RELU && b->options.fuse_activations) {
-            fuse_relu(b, n);
+        } else if ((kind == OP_RELU || kind == OP_CLIP) && b->options.fuse_activations) {
+            fuse_activation(b, n);
         }
     }
     return LOAD_OK;

@@ -19,6 +19,7 @@
 #ifndef SD_BACKEND_H
 #define SD_BACKEND_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +39,40 @@ typedef struct {
     // a geometry the backend's conv2d_channels_last accepts (sdinfer's planner asks).
     int in_channels_last, out_channels_last, residual_channels_last;
 } ConvGeom;
+
+// The last step of a convolution's epilogue (after bias and residual): each output
+// clamped to [min, max] when `on`. ReLU is [0, +inf), ReLU6 [0, 6], ONNX Clip its
+// bounds. A NaN becomes min, as the ReLU of the training kernels makes it 0.
+typedef struct {
+    int on;
+    real min, max;
+} OutputClamp;
+
+// (No compound literals: the CUDA sources, C++, include this header too.)
+static inline OutputClamp clamp_range(real min, real max) {
+    OutputClamp c = {1, min, max};
+    return c;
+}
+static inline OutputClamp clamp_none(void) {
+    OutputClamp c = {0, 0, 0};
+    return c;
+}
+static inline OutputClamp clamp_relu(int on) {
+    OutputClamp c = {on, 0, (real)INFINITY};
+    return c;
+}
+static inline int clamp_is_relu(OutputClamp c) {
+    return c.on && c.min == 0 && c.max == (real)INFINITY;
+}
+// Host and device code alike (the CUDA kernels' epilogues call it too).
+#ifdef __CUDACC__
+#define SD_HOST_DEVICE __host__ __device__
+#else
+#define SD_HOST_DEVICE
+#endif
+SD_HOST_DEVICE static inline real clamp_apply(OutputClamp c, real v) {
+    return !c.on ? v : !(v > c.min) ? c.min : v > c.max ? c.max : v;
+}
 
 typedef struct {
     int batch, channels, spatial;  // spatial = H * W
@@ -119,11 +154,12 @@ struct Backend {
     void (*recording_free)(Backend *be, void *recording);
 
     // ---- convolution (no groups, no dilation) ----------------------------------
-    // y = conv(x, w) [+ bias per out channel] [+ residual] [then ReLU if fuse_relu]:
-    // the epilogue of a residual block (Conv + folded BN + Add + ReLU in one pass over
-    // the output). bias and residual may be NULL; residual (shaped like y) may be y.
+    // y = clamp(conv(x, w) [+ bias per out channel] [+ residual]): the epilogue of a
+    // residual block (Conv + folded BN + Add + ReLU in one pass over the output), or of a
+    // mobile block's Conv + ReLU6. bias and residual may be NULL; residual (shaped like
+    // y) may be y.
     void (*conv2d_forward)(Backend *be, const ConvGeom *g, const real *x, const real *w,
-                           const real *bias, const real *residual, int fuse_relu, real *y);
+                           const real *bias, const real *residual, OutputClamp clamp, real *y);
     // Whether conv2d_forward takes this geometry (its layout flags ignored) with any of
     // x, y and residual channels-last: where the channels-last convolution is the fast
     // one (the CPU's Winograd path works on channels-last tiles, and keeping them so
@@ -230,10 +266,11 @@ struct Backend {
     void (*activation_forward)(Backend *be, ActivationOp op, size_t count, real alpha, real beta,
                                const real *x, real *y);
     // Convolution with groups and dilation (depthwise: groups == in_c): w is
-    // [out_c][in_c / groups][kernel_h][kernel_w]; bias (out_c values) may be NULL.
+    // [out_c][in_c / groups][kernel_h][kernel_w]; bias (out_c values) and residual (shaped
+    // like y, never y itself) may be NULL; the epilogue as conv2d_forward's, NCHW only.
     void (*conv2d_grouped_forward)(Backend *be, const ConvGeom *g, int groups, int dilation_h,
                                    int dilation_w, const real *x, const real *w, const real *bias,
-                                   real *y);
+                                   const real *residual, OutputClamp clamp, real *y);
     // y = x with its axes permuted: axis i of y is axis perm[i] of x.
     void (*transpose)(Backend *be, const TensorShape *in_shape, const real *x, const int *perm,
                       const TensorShape *out_shape, real *y);

@@ -121,7 +121,7 @@ typedef struct {
 
 static void conv_forward(void *op, real *y) {
     ConvOp *o = op;
-    o->be->conv2d_forward(o->be, &o->g, o->x, o->w, o->bias, NULL, o->fuse_relu, y);
+    o->be->conv2d_forward(o->be, &o->g, o->x, o->w, o->bias, NULL, clamp_relu(o->fuse_relu), y);
 }
 
 static size_t conv_x_size(const ConvGeom *g) {
@@ -177,7 +177,7 @@ static void test_conv(Ctx *c, Backend *be, const char *how, const char *name, Co
     // Forward, plain and with bias + fused ReLU, against the definition.
     for (int variant = 0; variant < 2; variant++) {
         real *b = variant ? bias : NULL;
-        be->conv2d_forward(be, &g, op.x, op.w, b, NULL, variant, y);
+        be->conv2d_forward(be, &g, op.x, op.w, b, NULL, clamp_relu(variant), y);
         naive_conv(&g, op.x, op.w, b, variant, want);
         snprintf(label, sizeof label, "conv %s forward%s [%s]", name,
                  variant ? " +bias +relu" : "", how);

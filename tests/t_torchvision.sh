@@ -31,6 +31,14 @@ for name in $names; do
         "$FIX/${name}_input.pb" "$TMP/$name.ort.pb"
     pairs+=("$TMP/$name.17.sd.pb" "$TMP/$name.ort.pb")
 done
+# Every ReLU6 (Clip) of MobileNet v2 runs in the epilogue of the convolution before it,
+# the depthwise ones included (plan_fusion.c): as many fused as the graph has Clips.
+clips=$($PY -c "import onnx, sys; print(sum(n.op_type == 'Clip' for n in onnx.load(sys.argv[1]).graph.node))" \
+    "$FIX/mobilenet_v2_op13.onnx")
+"$SDINFER" "$FIX/mobilenet_v2_op13.onnx" --input-tensor "$FIX/mobilenet_v2_input.pb" \
+    --output-tensor "$TMP/fused.pb" --verbose >"$TMP/fused.txt" 2>&1
+check "mobilenet_v2: its $clips Clips fused into convolutions" grep -q " and $clips Clip fused" "$TMP/fused.txt"
+check "mobilenet_v2: a depthwise step clamps" grep -qE "conv_grouped .* \+clip\(0,6\)" "$TMP/fused.txt"
 # One Python process compares every pair (max |a-b| <= 1e-4 (1 + |b|), same argmax).
 check "sdinfer vs PyTorch and onnxruntime (${#pairs[@]} files)" $PY - "${pairs[@]}" <<'PYEOF'
 import sys

@@ -5,7 +5,8 @@
 // cropping the image), 1..9 channels, images 1x1..33x17, batches 1, 3, 9, 19 and
 // a few of 65+ images (several filter-gradient stacks per partial-sum slot).
 //
-// Each shape runs the three passes (forward plain, + bias, + fused ReLU, both)
+// Each shape runs the three passes (forward plain, + bias, + fused ReLU, + bias and a
+// fused Clip(-0.25, 0.5), + bias, residual and ReLU)
 // on backends with 1, 2 and 3 threads and checks:
 //   - the 1-thread results against naive double-precision loops written here,
 //     max |got - want| / max |want| <= 1e-4 per tensor;
@@ -46,10 +47,10 @@ typedef struct {
     int direct_shapes, im2col_shapes;
 } Ctx;
 
-enum { OUT_Y, OUT_Y_BIAS, OUT_Y_RELU, OUT_Y_BIAS_RELU, OUT_Y_RESIDUAL, OUT_Y_IN_PLACE, OUT_DX,
+enum { OUT_Y, OUT_Y_BIAS, OUT_Y_RELU, OUT_Y_BIAS_CLIP, OUT_Y_RESIDUAL, OUT_Y_IN_PLACE, OUT_DX,
        OUT_DW, OUTPUTS };
 static const char *const output_names[OUTPUTS] = {
-    "forward", "forward+bias", "forward+relu", "forward+bias+relu", "+bias+residual+relu",
+    "forward", "forward+bias", "forward+relu", "forward+bias+clip(-0.25,0.5)", "+bias+residual+relu",
     "+residual in place", "backward data", "backward filter"};
 
 static size_t x_size(const ConvGeom *g) { return (size_t)g->batch * g->in_c * g->in_h * g->in_w; }
@@ -144,13 +145,18 @@ static void reference_backward_filter(const ConvGeom *g, const real *x, const re
                 }
 }
 
-// want = raw (+ bias[o]) (then ReLU).
-static void apply_bias_relu(const ConvGeom *g, const double *raw, const real *bias, int relu,
-                            double *want) {
+// The fused Clip of OUT_Y_BIAS_CLIP: bounds inside the outputs' range, so both clip.
+static OutputClamp clip_variant(void) { return clamp_range(-0.25f, 0.5f); }
+
+// want = raw (+ bias[o]) (then clamped).
+static void apply_bias_clamp(const ConvGeom *g, const double *raw, const real *bias,
+                             OutputClamp clamp, double *want) {
     const size_t plane = (size_t)g->out_h * g->out_w;
     for (size_t i = 0; i < y_size(g); i++) {
         double v = raw[i] + (bias ? bias[(i / plane) % (size_t)g->out_c] : 0.0);
-        want[i] = relu && v < 0 ? 0 : v;
+        if (clamp.on && v < clamp.min) v = clamp.min;
+        if (clamp.on && v > clamp.max) v = clamp.max;
+        want[i] = v;
     }
 }
 
@@ -200,15 +206,16 @@ static void describe(const ConvGeom *g, char *name, size_t size) {
 static void run_backends(Ctx *c, ShapeRun *r) {
     for (int b = 0; b < THREAD_VARIANTS; b++) {
         Backend *be = c->be[b];
-        be->conv2d_forward(be, &r->g, r->x, r->w, NULL, NULL, 0, r->out[OUT_Y].data[b]);
-        be->conv2d_forward(be, &r->g, r->x, r->w, r->bias, NULL, 0, r->out[OUT_Y_BIAS].data[b]);
-        be->conv2d_forward(be, &r->g, r->x, r->w, NULL, NULL, 1, r->out[OUT_Y_RELU].data[b]);
-        be->conv2d_forward(be, &r->g, r->x, r->w, r->bias, NULL, 1, r->out[OUT_Y_BIAS_RELU].data[b]);
-        be->conv2d_forward(be, &r->g, r->x, r->w, r->bias, r->residual, 1,
+        be->conv2d_forward(be, &r->g, r->x, r->w, NULL, NULL, clamp_none(), r->out[OUT_Y].data[b]);
+        be->conv2d_forward(be, &r->g, r->x, r->w, r->bias, NULL, clamp_none(), r->out[OUT_Y_BIAS].data[b]);
+        be->conv2d_forward(be, &r->g, r->x, r->w, NULL, NULL, clamp_relu(1), r->out[OUT_Y_RELU].data[b]);
+        be->conv2d_forward(be, &r->g, r->x, r->w, r->bias, NULL, clip_variant(),
+                           r->out[OUT_Y_BIAS_CLIP].data[b]);
+        be->conv2d_forward(be, &r->g, r->x, r->w, r->bias, r->residual, clamp_relu(1),
                            r->out[OUT_Y_RESIDUAL].data[b]);
         // In place: y holds the residual when the call starts (sdinfer's fused Add).
         memcpy(r->out[OUT_Y_IN_PLACE].data[b], r->residual, sizeof(real) * y_size(&r->g));
-        be->conv2d_forward(be, &r->g, r->x, r->w, NULL, r->out[OUT_Y_IN_PLACE].data[b], 0,
+        be->conv2d_forward(be, &r->g, r->x, r->w, NULL, r->out[OUT_Y_IN_PLACE].data[b], clamp_none(),
                            r->out[OUT_Y_IN_PLACE].data[b]);
         be->conv2d_backward_data(be, &r->g, r->w, r->dy, r->out[OUT_DX].data[b]);
         be->conv2d_backward_filter(be, &r->g, r->x, r->dy, r->out[OUT_DW].data[b]);
@@ -260,14 +267,16 @@ static void check_against_references(Ctx *c, const ShapeRun *r) {
     double *raw = checked_calloc(y_size(g), sizeof(double));
     double *want = checked_calloc(y_size(g), sizeof(double));
     reference_forward(g, r->x, r->w, raw);
-    for (int variant = 0; variant < 4; variant++) {  // OUT_Y .. OUT_Y_BIAS_RELU
-        apply_bias_relu(g, raw, variant & 1 ? r->bias : NULL, variant & 2, want);
+    for (int variant = 0; variant < 4; variant++) {  // OUT_Y .. OUT_Y_BIAS_CLIP
+        const OutputClamp clamp = variant == 2 ? clamp_relu(1)
+                                  : variant == 3 ? clip_variant() : clamp_none();
+        apply_bias_clamp(g, raw, variant & 1 ? r->bias : NULL, clamp, want);
         check_output(c, r, OUT_Y + variant, want);
     }
     for (size_t i = 0; i < y_size(g); i++) raw[i] += r->residual[i];
-    apply_bias_relu(g, raw, r->bias, 1, want);
+    apply_bias_clamp(g, raw, r->bias, clamp_relu(1), want);
     check_output(c, r, OUT_Y_RESIDUAL, want);
-    apply_bias_relu(g, raw, NULL, 0, want);
+    apply_bias_clamp(g, raw, NULL, clamp_none(), want);
     check_output(c, r, OUT_Y_IN_PLACE, want);
     free(raw), free(want);
     double *want_dx = checked_calloc(x_size(g), sizeof(double));

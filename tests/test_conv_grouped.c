@@ -16,6 +16,9 @@
 //     pre-filled with NaN, so an output left unwritten fails);
 //   - the 2- and 3-thread results bit-identical to the 1-thread one;
 //   - nothing written past the output (a guard band), the inputs unchanged.
+// The shapes take turns at the epilogue sdinfer fuses into the step: none, + residual,
+// ReLU, Clip(-0.25, 0.5), + residual then ReLU6; the reference applies it in double
+// after its sum, and a clamp must have clipped at least one output (both bounds, Clip).
 // The whole sweep runs once per kernel set this CPU runs (portable, avx2, avx512).
 //
 // Usage: test_conv_grouped [repeats [seed]] (defaults 2 and 1): random draws per
@@ -36,6 +39,7 @@
 #define GUARD_VALUE 12345.0f
 #define THREAD_VARIANTS 3
 #define MAX_SAMPLED_MACS 400000  // per random shape
+#define EPILOGUES 5
 #define DEFAULT_REPEATS 2  // random draws per combination of kernel, stride, pad, dilation, multiplier
 
 typedef struct {
@@ -50,7 +54,38 @@ typedef struct {
     Rng rng;
     double worst;
     int depthwise_shapes, dense_group_shapes, scalar_shapes;
+    int shapes;                         // so far: picks each shape's epilogue
+    int epilogue_shapes[EPILOGUES];     // shapes run with each epilogue
+    int clipped_low, clipped_high;      // outputs the clamps clipped, over all shapes
 } Ctx;
+
+// The epilogue of a shape: the residual (or none) and the clamp.
+typedef struct {
+    const char *name;
+    int residual;
+    OutputClamp clamp;
+} Epilogue;
+
+static Epilogue epilogue_of(int shape_index) {
+    switch (shape_index % EPILOGUES) {
+    case 1: return (Epilogue){"+residual", 1, clamp_none()};
+    case 2: return (Epilogue){"+relu", 0, clamp_relu(1)};
+    case 3: return (Epilogue){"+clip(-0.25,0.5)", 0, clamp_range(-0.25f, 0.5f)};
+    case 4: return (Epilogue){"+residual+relu6", 1, clamp_range(0, 6)};
+    default: return (Epilogue){"", 0, clamp_none()};
+    }
+}
+
+// The reference epilogue in double, counting what the clamp clipped.
+static void reference_epilogue(Ctx *c, const Epilogue *e, const real *residual, size_t n,
+                               double *want) {
+    for (size_t i = 0; i < n; i++) {
+        double v = want[i] + (e->residual ? (double)residual[i] : 0.0);
+        if (e->clamp.on && v < e->clamp.min) v = e->clamp.min, c->clipped_low++;
+        if (e->clamp.on && v > e->clamp.max) v = e->clamp.max, c->clipped_high++;
+        want[i] = v;
+    }
+}
 
 static size_t x_size(const ConvGeom *g) { return (size_t)g->batch * g->in_c * g->in_h * g->in_w; }
 static size_t y_size(const ConvGeom *g) {
@@ -137,19 +172,25 @@ static void check_accuracy(Ctx *c, const Shape *s, const char *name, const real 
 
 static void test_shape(Ctx *c, const Shape *s) {
     const ConvGeom *g = &s->g;
-    char name[256];
+    char name[300];
+    const int index = c->shapes++;
+    const Epilogue e = epilogue_of(index);
+    c->epilogue_shapes[index % EPILOGUES]++;
     describe(s, name, sizeof name);
+    strncat(name, e.name, sizeof name - strlen(name) - 1);
     real *x = random_array(&c->rng, x_size(g)), *w = random_array(&c->rng, w_size(s));
     real *bias = random_array(&c->rng, (size_t)g->out_c);
+    real *residual = e.residual ? random_array(&c->rng, y_size(g)) : NULL;
     real *x_before = copy_of(x, x_size(g)), *w_before = copy_of(w, w_size(s));
     real *bias_before = copy_of(bias, (size_t)g->out_c);
     double *want = checked_calloc(y_size(g), sizeof(double));
     reference(s, x, w, bias, want);
+    reference_epilogue(c, &e, residual, y_size(g), want);
     real *y[THREAD_VARIANTS];
     for (int b = 0; b < THREAD_VARIANTS; b++) {
         y[b] = output_new(y_size(g));
         c->be[b]->conv2d_grouped_forward(c->be[b], g, s->groups, s->dilation_h, s->dilation_w, x,
-                                         w, bias, y[b]);
+                                         w, bias, residual, e.clamp, y[b]);
         CHECK(c->t, guard_intact(y[b], y_size(g)), "%s kernels, %d threads: wrote past the output [%s]",
               c->isa, b + 1, name);
     }
@@ -170,6 +211,7 @@ static void test_shape(Ctx *c, const Shape *s) {
         c->scalar_shapes++;
     for (int b = 0; b < THREAD_VARIANTS; b++) free(y[b]);
     free(x), free(w), free(bias), free(x_before), free(w_before), free(bias_before), free(want);
+    free(residual);
 }
 
 // ---- the shapes ----------------------------------------------------------------------------
@@ -271,10 +313,15 @@ int main(int argc, char **argv) {
         cpu_backends_by_threads(c.be, THREAD_VARIANTS, c.isa, NULL);
         rng_seed(&c.rng, seed, 12);  // the same shapes and data for every kernel set
         run_sweep(&c, repeats);
+        CHECK(&t, c.clipped_low > 0 && c.clipped_high > 0,
+              "%s kernels: the clamps clipped %d outputs below and %d above (both must)", c.isa,
+              c.clipped_low, c.clipped_high);
         printf("%s kernels: %d depthwise, %d grouped as dense, %d dilated grouped (scalar) "
-               "shapes (%d draws per combination, seed %llu); worst normalised error %.3g\n",
+               "shapes (%d draws per combination, seed %llu); worst normalised error %.3g; "
+               "epilogues none/residual/relu/clip/residual+relu6 on %d/%d/%d/%d/%d shapes\n",
                c.isa, c.depthwise_shapes, c.dense_group_shapes, c.scalar_shapes, repeats, seed,
-               c.worst);
+               c.worst, c.epilogue_shapes[0], c.epilogue_shapes[1], c.epilogue_shapes[2],
+               c.epilogue_shapes[3], c.epilogue_shapes[4]);
         backends_destroy(c.be, THREAD_VARIANTS);
     }
     return test_finish(&t);

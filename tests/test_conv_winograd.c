@@ -40,8 +40,8 @@ static const char *const algorithms[] = {"direct", "winograd2", "winograd4"};
 static const double bounds[] = {1e-5, 1e-4, 1e-4};
 enum { ALGORITHMS = 3 };
 
-enum { OUT_Y, OUT_BIAS, OUT_BIAS_RELU, OUT_RESIDUAL, OUT_IN_PLACE, OUT_DX, OUT_DW, OUTPUTS };
-static const char *const output_names[OUTPUTS] = {"forward", "+bias", "+bias+relu",
+enum { OUT_Y, OUT_BIAS, OUT_BIAS_CLIP, OUT_RESIDUAL, OUT_IN_PLACE, OUT_DX, OUT_DW, OUTPUTS };
+static const char *const output_names[OUTPUTS] = {"forward", "+bias", "+bias+clip(-0.25,0.5)",
                                                   "+residual+relu", "residual in place",
                                                   "backward data", "backward filter"};
 
@@ -132,14 +132,17 @@ static void reference_backward_filter(const ConvGeom *g, const real *x, const re
                 }
 }
 
-// max |got - want| / max |want|; NaN is infinitely wrong.
-static double normalised_error(const real *got, const double *want, size_t n) {
+// max |got - want| / max |scale|; NaN is infinitely wrong. scale is want itself, except
+// for a clamped output: there the unclamped one (the clamp hides the scale of the
+// convolution whose rounding the error is).
+static double normalised_error(const real *got, const double *want, const double *scale,
+                               size_t n) {
     double max_err = 0, max_want = 0;
     for (size_t i = 0; i < n; i++) {
         if (isnan(got[i])) return INFINITY;
         const double err = fabs((double)got[i] - want[i]);
         if (err > max_err) max_err = err;
-        if (fabs(want[i]) > max_want) max_want = fabs(want[i]);
+        if (fabs(scale[i]) > max_want) max_want = fabs(scale[i]);
     }
     return max_want == 0 ? (max_err == 0 ? 0 : INFINITY) : max_err / max_want;
 }
@@ -153,15 +156,18 @@ typedef struct {
     char name[160];
 } Shape;
 
+// A fused Clip whose bounds lie inside the outputs' range: both bounds clip.
+static OutputClamp clip_variant(void) { return clamp_range(-0.25f, 0.5f); }
+
 // The six outputs of one backend into out[OUTPUTS].
 static void run_backend(Backend *be, const Shape *s, real *out[OUTPUTS]) {
     const ConvGeom *g = &s->g;
-    be->conv2d_forward(be, g, s->x, s->w, NULL, NULL, 0, out[OUT_Y]);
-    be->conv2d_forward(be, g, s->x, s->w, s->bias, NULL, 0, out[OUT_BIAS]);
-    be->conv2d_forward(be, g, s->x, s->w, s->bias, NULL, 1, out[OUT_BIAS_RELU]);
-    be->conv2d_forward(be, g, s->x, s->w, s->bias, s->residual, 1, out[OUT_RESIDUAL]);
+    be->conv2d_forward(be, g, s->x, s->w, NULL, NULL, clamp_none(), out[OUT_Y]);
+    be->conv2d_forward(be, g, s->x, s->w, s->bias, NULL, clamp_none(), out[OUT_BIAS]);
+    be->conv2d_forward(be, g, s->x, s->w, s->bias, NULL, clip_variant(), out[OUT_BIAS_CLIP]);
+    be->conv2d_forward(be, g, s->x, s->w, s->bias, s->residual, clamp_relu(1), out[OUT_RESIDUAL]);
     memcpy(out[OUT_IN_PLACE], s->residual, sizeof(real) * y_size(g));
-    be->conv2d_forward(be, g, s->x, s->w, NULL, out[OUT_IN_PLACE], 0, out[OUT_IN_PLACE]);
+    be->conv2d_forward(be, g, s->x, s->w, NULL, out[OUT_IN_PLACE], clamp_none(), out[OUT_IN_PLACE]);
     be->conv2d_backward_data(be, g, s->w, s->dy, out[OUT_DX]);
     be->conv2d_backward_filter(be, g, s->x, s->dy, out[OUT_DW]);
 }
@@ -178,7 +184,10 @@ static void make_references(Shape *s) {
     for (size_t i = 0; i < count; i++) {
         const double raw = s->want[OUT_Y][i], b = s->bias[(i / plane) % (size_t)g->out_c];
         s->want[OUT_BIAS][i] = raw + b;
-        s->want[OUT_BIAS_RELU][i] = raw + b > 0 ? raw + b : 0;
+        const double clip_min = clip_variant().min, clip_max = clip_variant().max;
+        s->want[OUT_BIAS_CLIP][i] = raw + b < clip_min   ? clip_min
+                                    : raw + b > clip_max ? clip_max
+                                                         : raw + b;
         const double with_residual = raw + b + s->residual[i];
         s->want[OUT_RESIDUAL][i] = with_residual > 0 ? with_residual : 0;
         s->want[OUT_IN_PLACE][i] = raw + s->residual[i];
@@ -198,7 +207,8 @@ static void check_shape(Ctx *c, Shape *s) {
             }
             for (int k = 0; k < OUTPUTS; k++) {
                 const size_t n = output_size(g, k);
-                const double err = normalised_error(out[0][k], s->want[k], n);
+                const int unclamped = k == OUT_BIAS_CLIP ? OUT_BIAS : k;
+                const double err = normalised_error(out[0][k], s->want[k], s->want[unclamped], n);
                 if (err > c->worst[set][a][k]) c->worst[set][a][k] = err;
                 CHECK(c->t, err <= bounds[a], "%s %s %s [%s]: normalised error %.3g > %.0e",
                       c->sets[set]->isa, algorithms[a], output_names[k], s->name, err, bounds[a]);
@@ -231,9 +241,9 @@ static void check_constant_weights(Ctx *c, const Shape *s) {
     Backend *be = c->be[c->n_sets - 1][ALGORITHMS - 1][1];
     const size_t n = y_size(&g);
     real *per_call = nan_array(n), *kept = nan_array(n), *again = nan_array(n);
-    be->conv2d_forward(be, &g, s->x, s->w, s->bias, NULL, 1, per_call);
-    be->conv2d_forward(be, &fixed, s->x, s->w, s->bias, NULL, 1, kept);
-    be->conv2d_forward(be, &fixed, s->x, s->w, s->bias, NULL, 1, again);
+    be->conv2d_forward(be, &g, s->x, s->w, s->bias, NULL, clamp_relu(1), per_call);
+    be->conv2d_forward(be, &fixed, s->x, s->w, s->bias, NULL, clamp_relu(1), kept);
+    be->conv2d_forward(be, &fixed, s->x, s->w, s->bias, NULL, clamp_relu(1), again);
     CHECK(c->t, memcmp(per_call, kept, sizeof(real) * n) == 0 &&
                     memcmp(per_call, again, sizeof(real) * n) == 0,
           "constant weights [%s]: identical to transforming them at every call", s->name);
@@ -277,7 +287,7 @@ static void check_channels_last(Ctx *c, const Shape *s) {
                 Backend *be = c->be[set][a][v];
                 CHECK(c->t, be->conv2d_channels_last(be, g) == 1, "%s %s [%s]: channels-last taken",
                       c->sets[set]->isa, algorithms[a], s->name);
-                be->conv2d_forward(be, g, s->x, s->w, s->bias, s->residual, 1, want);
+                be->conv2d_forward(be, g, s->x, s->w, s->bias, s->residual, clip_variant(), want);
                 for (int layout = 1; layout < 8; layout++)
                     for (int in_place = 0; in_place < 2; in_place++) {
                         ConvGeom lg = *g;
@@ -288,7 +298,7 @@ static void check_channels_last(Ctx *c, const Shape *s) {
                         for (size_t i = 0; i < ny; i++) y[i] = NAN;
                         if (in_place) memcpy(y, residual, sizeof(real) * ny), residual = y;
                         be->conv2d_forward(be, &lg, lg.in_channels_last ? x_last : s->x, s->w,
-                                           s->bias, residual, 1, y);
+                                           s->bias, residual, clip_variant(), y);
                         if (lg.out_channels_last)
                             to_channels_first(y, g->batch, g->out_c, out_pixels, got);
                         else

@@ -382,7 +382,7 @@ static void test_conv_resnet_shape(Ctx *c, const char *name, ConvGeom g) {
     double *want_y = checked_calloc(ny, sizeof(double)), *want_dx = checked_calloc(nx, sizeof(double));
     double *want_dw = checked_calloc(nw, sizeof(double));
     naive_conv_all(&g, x, w, dy, want_y, want_dx, want_dw);
-    c->be->conv2d_forward(c->be, &g, x, w, NULL, NULL, 0, y);
+    c->be->conv2d_forward(c->be, &g, x, w, NULL, NULL, clamp_none(), y);
     c->be->conv2d_backward_data(c->be, &g, w, dy, dx);
     c->be->conv2d_backward_filter(c->be, &g, x, dy, dw);
     char what[128];
@@ -413,7 +413,7 @@ static void test_conv_bias_relu(Ctx *c) {
         want[i] += bias[(i / 30) % 6];
         if (want[i] < 0) want[i] = 0, clipped++;
     }
-    c->be->conv2d_forward(c->be, &g, x, w, bias, NULL, 1, y);
+    c->be->conv2d_forward(c->be, &g, x, w, bias, NULL, clamp_relu(1), y);
     check_tensor(c, "conv 3x3 with bias and fused ReLU", y, want, ny, 1e-5, 1e-6);
     CHECK(c->t, clipped > 0 && clipped < (int)ny, "the fused ReLU case clips some but not all (%d)", clipped);
     free(x), free(w), free(bias), free(dy), free(y), free(want), free(unused_dx), free(unused_dw);
@@ -436,13 +436,13 @@ static void test_conv_thread_invariance(Ctx *c) {
         const size_t sizes[3] = {ny, nx, nw};
         char err[128];
         Backend *one = backend_cpu_create(1, err, sizeof err);
-        one->conv2d_forward(one, g, x, w, NULL, NULL, 0, ref[0]);
+        one->conv2d_forward(one, g, x, w, NULL, NULL, clamp_none(), ref[0]);
         one->conv2d_backward_data(one, g, w, dy, ref[1]);
         one->conv2d_backward_filter(one, g, x, dy, ref[2]);
         one->destroy(one);
         for (int t = 0; t < 3; t++) {
             Backend *be = backend_cpu_create(thread_counts[t], err, sizeof err);
-            be->conv2d_forward(be, g, x, w, NULL, NULL, 0, got[0]);
+            be->conv2d_forward(be, g, x, w, NULL, NULL, clamp_none(), got[0]);
             be->conv2d_backward_data(be, g, w, dy, got[1]);
             be->conv2d_backward_filter(be, g, x, dy, got[2]);
             be->destroy(be);

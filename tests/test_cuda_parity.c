@@ -186,9 +186,9 @@ static void check_conv(Parity *p, const ConvGeom *g, const char *name, int with_
     Twin w = twin_normal(p, conv_weight_count(g), 0, sqrt(2.0 / fan_in));
     Twin bias = twin_normal(p, (size_t)g->out_c, 0, 0.5);
     Twin y = twin_nan(p, conv_out_count(g));
-    p->cpu->conv2d_forward(p->cpu, g, x.cpu, w.cpu, with_bias ? bias.cpu : NULL, NULL, fuse_relu,
+    p->cpu->conv2d_forward(p->cpu, g, x.cpu, w.cpu, with_bias ? bias.cpu : NULL, NULL, clamp_relu(fuse_relu),
                            y.cpu);
-    p->gpu->conv2d_forward(p->gpu, g, x.gpu, w.gpu, with_bias ? bias.gpu : NULL, NULL, fuse_relu,
+    p->gpu->conv2d_forward(p->gpu, g, x.gpu, w.gpu, with_bias ? bias.gpu : NULL, NULL, clamp_relu(fuse_relu),
                            y.gpu);
     const char *variant = with_bias ? (fuse_relu ? " +bias +relu" : " +bias")
                                     : (fuse_relu ? " +relu" : "");
@@ -196,7 +196,7 @@ static void check_conv(Parity *p, const ConvGeom *g, const char *name, int with_
     check_twin(p, &y, what);
     // Twice: the second call runs on the cached plan, the first found it.
     p->gpu->fill(p->gpu, y.gpu, y.count, (real)NAN);
-    p->gpu->conv2d_forward(p->gpu, g, x.gpu, w.gpu, with_bias ? bias.gpu : NULL, NULL, fuse_relu,
+    p->gpu->conv2d_forward(p->gpu, g, x.gpu, w.gpu, with_bias ? bias.gpu : NULL, NULL, clamp_relu(fuse_relu),
                            y.gpu);
     snprintf(what, sizeof what, "conv %s forward%s (cached plan)", name, variant);
     check_twin(p, &y, what);
@@ -235,7 +235,7 @@ static void check_conv_residual(Parity *p, const ConvGeom *g, const char *name, 
         Backend *be = side ? p->gpu : p->cpu;
         be->conv2d_forward(be, g, side ? x.gpu : x.cpu, side ? w.gpu : w.cpu,
                            fused ? (side ? bias.gpu : bias.cpu) : NULL,
-                           side ? residual.gpu : residual.cpu, fused, side ? y.gpu : y.cpu);
+                           side ? residual.gpu : residual.cpu, clamp_relu(fused), side ? y.gpu : y.cpu);
     }
     snprintf(what, sizeof what, "conv %s + residual%s", name, fused ? " +bias +relu" : "");
     check_twin(p, &y, what);
@@ -243,7 +243,7 @@ static void check_conv_residual(Parity *p, const ConvGeom *g, const char *name, 
         Backend *be = side ? p->gpu : p->cpu;
         be->conv2d_forward(be, g, side ? x.gpu : x.cpu, side ? w.gpu : w.cpu,
                            fused ? (side ? bias.gpu : bias.cpu) : NULL,
-                           side ? residual.gpu : residual.cpu, fused,
+                           side ? residual.gpu : residual.cpu, clamp_relu(fused),
                            side ? residual.gpu : residual.cpu);
     }
     snprintf(what, sizeof what, "conv %s + residual in place%s", name, fused ? " +bias +relu" : "");
@@ -675,8 +675,10 @@ static void test_infer_ops(Parity *p) {
         size_t weights = (size_t)c[1] * (c[0] / c[2]) * 9;
         Twin x = twin_normal(p, conv_in_count(&g), 0, 1), w = twin_normal(p, weights, 0, 1);
         Twin b = twin_normal(p, (size_t)c[1], 0, 1), y = twin_nan(p, conv_out_count(&g));
-        p->cpu->conv2d_grouped_forward(p->cpu, &g, c[2], c[4], c[4], x.cpu, w.cpu, b.cpu, y.cpu);
-        p->gpu->conv2d_grouped_forward(p->gpu, &g, c[2], c[4], c[4], x.gpu, w.gpu, b.gpu, y.gpu);
+        p->cpu->conv2d_grouped_forward(p->cpu, &g, c[2], c[4], c[4], x.cpu, w.cpu, b.cpu, NULL,
+                                       clamp_none(), y.cpu);
+        p->gpu->conv2d_grouped_forward(p->gpu, &g, c[2], c[4], c[4], x.gpu, w.gpu, b.gpu, NULL,
+                                       clamp_none(), y.gpu);
         check_twin(p, &y, i == 0 ? "depthwise conv, dilation 2" : "grouped conv, stride 2");
         twin_free(p, &x);
         twin_free(p, &w);

@@ -28,6 +28,7 @@ typedef enum {
 typedef struct {
     OpKind kind;
     ConvGeom conv;
+    OutputClamp clamp;
     BatchNormGeom bn;
     size_t count;
     int batch, in_c, in_h, in_w, out_c;
@@ -70,7 +71,7 @@ static void run_op(Backend *cpu, const RecordedOp *op) {
     switch (op->kind) {
     case OP_CONV_FWD:
         cpu->conv2d_forward(cpu, &op->conv, op->in[0], op->in[1], op->in[2], op->in[3],
-                            (int)op->count, op->out[0]);
+                            op->clamp, op->out[0]);
         break;
     case OP_CONV_BWD_DATA:
         cpu->conv2d_backward_data(cpu, &op->conv, op->in[0], op->in[1], op->out[0]);
@@ -109,8 +110,8 @@ static void stash_or_run(Backend *be, const RecordedOp *op) {
 }
 
 static void w_conv_fwd(Backend *be, const ConvGeom *g, const real *x, const real *w,
-                       const real *bias, const real *residual, int fuse_relu, real *y) {
-    RecordedOp op = {.kind = OP_CONV_FWD, .conv = *g, .count = (size_t)fuse_relu,
+                       const real *bias, const real *residual, OutputClamp clamp, real *y) {
+    RecordedOp op = {.kind = OP_CONV_FWD, .conv = *g, .clamp = clamp,
                      .in = {x, w, bias, residual}, .out = {y}};
     stash_or_run(be, &op);
 }

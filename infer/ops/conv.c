@@ -1,6 +1,6 @@
 // Conv: dense, grouped and dilated 2-D (and 1-D) convolution. Attributes and the
 // window arithmetic are shared with the pools (window.c); BN folding and the fused
-// residual / ReLU are decided in plan_fusion.c and carried by NodeLowering.
+// residual / ReLU / Clip are decided in plan_fusion.c and carried by NodeLowering.
 #include <stdio.h>
 #include <string.h>
 
@@ -71,7 +71,7 @@ static LoadStatus lower_conv(PlanBuilder *b, int n) {
     step->p.conv.extras = *extras;
     step->p.conv.geom.constant_weights = 1;  // uploaded once, never written: the backend may
                                              // keep them transformed (Winograd)
-    step->p.conv.fuse_relu = low->fuse_relu;
+    step->p.conv.clamp = low->clamp;
     return LOAD_OK;
 }
 

@@ -121,10 +121,10 @@ static void col2im_add(const ConvGeom *g, const real *col, real *dx) {
     }
 }
 
-// y (one image, output positions [p_begin, p_end)) += bias[o] + residual, then ReLU.
+// y (one image, output positions [p_begin, p_end)) += bias[o] + residual, then clamped.
 static void add_bias_relu(const ConvGeom *g, const real *bias, const real *residual,
-                          int fuse_relu, size_t p_begin, size_t p_end, real *y) {
-    if (!bias && !residual && !fuse_relu) return;
+                          OutputClamp clamp, size_t p_begin, size_t p_end, real *y) {
+    if (!bias && !residual && !clamp.on) return;
     const size_t plane = out_plane(g);
     for (int o = 0; o < g->out_c; o++) {
         real *row = y + (size_t)o * plane;
@@ -133,13 +133,10 @@ static void add_bias_relu(const ConvGeom *g, const real *bias, const real *resid
             const real *res = residual + (size_t)o * plane;
             for (size_t p = p_begin; p < p_end; p++) {
                 real v = row[p] + b + res[p];
-                row[p] = fuse_relu && !(v > 0) ? 0 : v;
+                row[p] = clamp_apply(clamp, v);
             }
-        } else if (fuse_relu) {
-            for (size_t p = p_begin; p < p_end; p++) {
-                real v = row[p] + b;
-                row[p] = v > 0 ? v : 0;
-            }
+        } else if (clamp.on) {
+            for (size_t p = p_begin; p < p_end; p++) row[p] = clamp_apply(clamp, row[p] + b);
         } else {
             for (size_t p = p_begin; p < p_end; p++) row[p] += b;
         }
@@ -168,7 +165,7 @@ static int column_blocks(const ConvGeom *g) {
 
 // Column block `block` of one image's output from its column matrix, then its epilogue.
 static void forward_block(const ConvGeom *g, const real *col, const real *w, const real *bias,
-                          const real *residual, int fuse_relu, int block, real *y) {
+                          const real *residual, OutputClamp clamp, int block, real *y) {
     const int rows = (int)col_rows(g), plane = (int)out_plane(g);
     const int j0 = block * GEMM_COLUMN_BLOCK;
     const int width = plane - j0 < GEMM_COLUMN_BLOCK ? plane - j0 : GEMM_COLUMN_BLOCK;
@@ -176,7 +173,7 @@ static void forward_block(const ConvGeom *g, const real *col, const real *w, con
     const int in_place = residual == y;
     cblas_gemm_real(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->out_c, width, rows, 1, w, rows,
                     col + j0, plane, in_place ? 1 : 0, y + j0, plane);
-    add_bias_relu(g, bias, in_place ? NULL : residual, fuse_relu, j0, j0 + width, y);
+    add_bias_relu(g, bias, in_place ? NULL : residual, clamp, j0, j0 + width, y);
 }
 
 static const real *image_columns(const ConvGeom *g, const real *x, real *scratch) {
@@ -186,21 +183,21 @@ static const real *image_columns(const ConvGeom *g, const real *x, real *scratch
 }
 
 static void forward_image(const ConvGeom *g, const real *x, const real *w, const real *bias,
-                          const real *residual, int fuse_relu, real *scratch, real *y) {
+                          const real *residual, OutputClamp clamp, real *scratch, real *y) {
     const real *col = image_columns(g, x, scratch);
-    for (int b = 0; b < column_blocks(g); b++) forward_block(g, col, w, bias, residual, fuse_relu, b, y);
+    for (int b = 0; b < column_blocks(g); b++) forward_block(g, col, w, bias, residual, clamp, b, y);
 }
 
 // Fewer images than threads: each image's column blocks split between the threads.
 static void forward_images_split(CpuState *st, const ConvGeom *g, const real *x, const real *w,
-                                 const real *bias, const real *residual, int fuse_relu, real *y) {
+                                 const real *bias, const real *residual, OutputClamp clamp, real *y) {
     const int blocks = column_blocks(g);
     for (int n = 0; n < g->batch; n++) {
         const real *col = image_columns(g, x + n * in_image(g), st->scratch[0].data);
         const real *res = residual ? residual + n * out_image(g) : NULL;
 #pragma omp parallel for schedule(static) num_threads(st->threads) if (blocks > 1)
         for (int b = 0; b < blocks; b++)
-            forward_block(g, col, w, bias, res, fuse_relu, b, y + n * out_image(g));
+            forward_block(g, col, w, bias, res, clamp, b, y + n * out_image(g));
     }
 }
 
@@ -219,7 +216,7 @@ static DirectConv forward_as_direct(const ConvGeom *g) {
 // enough items for every thread (batch-1 inference).
 static void direct_conv_image_split(CpuState *st, const DirectConv *d, const real *xpad,
                                     const real *w, const real *bias, const real *residual,
-                                    int fuse_relu, real *y) {
+                                    OutputClamp clamp, real *y) {
     const CpuKernels *k = st->kernels;
     const int tiles = k->direct_conv_tile_count(d);
     const int granules = (d->out_c + DIRECT_CHANNEL_GRANULE - 1) / DIRECT_CHANNEL_GRANULE;
@@ -232,7 +229,7 @@ static void direct_conv_image_split(CpuState *st, const DirectConv *d, const rea
         const int o_begin = granules * group / groups * DIRECT_CHANNEL_GRANULE;
         int o_end = granules * (group + 1) / groups * DIRECT_CHANNEL_GRANULE;
         if (o_end > d->out_c) o_end = d->out_c;
-        k->direct_conv_tiles(d, xpad, w, bias, residual, fuse_relu, tile, tile + 1, o_begin, o_end,
+        k->direct_conv_tiles(d, xpad, w, bias, residual, clamp, tile, tile + 1, o_begin, o_end,
                              y);
     }
 }
@@ -242,7 +239,7 @@ static void direct_conv_image_split(CpuState *st, const DirectConv *d, const rea
 // order either way (cpu_kernels.h), so the results are identical.
 static void direct_conv_batch(CpuState *st, int batch, const DirectConv *d, const real *x,
                               const real *w, const real *bias, const real *residual,
-                              int fuse_relu, real *y) {
+                              OutputClamp clamp, real *y) {
     const CpuKernels *k = st->kernels;
     cpu_scratch_reserve(st, k->direct_conv_scratch_size(d));
     const size_t in_size = (size_t)d->in_c * d->in_h * d->in_w;
@@ -254,7 +251,7 @@ static void direct_conv_batch(CpuState *st, int batch, const DirectConv *d, cons
         for (int n = 0; n < batch; n++) {
             k->direct_conv_pad(d, x + n * in_size, xpad);
             direct_conv_image_split(st, d, xpad, w, bias, residual ? residual + n * out_size : NULL,
-                                    fuse_relu, y + n * out_size);
+                                    clamp, y + n * out_size);
         }
         return;
     }
@@ -263,7 +260,7 @@ static void direct_conv_batch(CpuState *st, int batch, const DirectConv *d, cons
     for (int n = 0; n < batch; n++) {
         real *xpad = st->scratch[omp_get_thread_num()].data;
         k->direct_conv_pad(d, x + n * in_size, xpad);
-        k->direct_conv_tiles(d, xpad, w, bias, residual ? residual + n * out_size : NULL, fuse_relu,
+        k->direct_conv_tiles(d, xpad, w, bias, residual ? residual + n * out_size : NULL, clamp,
                              0, tiles, 0, d->out_c, y + n * out_size);
     }
 }
@@ -275,11 +272,11 @@ int cpu_conv2d_channels_last(Backend *be, const ConvGeom *g) {
 }
 
 void cpu_conv2d_forward(Backend *be, const ConvGeom *g, const real *x, const real *w,
-                        const real *bias, const real *residual, int fuse_relu, real *y) {
+                        const real *bias, const real *residual, OutputClamp clamp, real *y) {
     CpuState *st = cpu_state(be);
     const int winograd_tile = cpu_winograd_tile(st, g);
     if (winograd_tile) {
-        cpu_winograd_forward(st, g, winograd_tile, x, w, bias, residual, fuse_relu, y);
+        cpu_winograd_forward(st, g, winograd_tile, x, w, bias, residual, clamp, y);
         return;
     }
     if (g->in_channels_last || g->out_channels_last || g->residual_channels_last) {
@@ -290,12 +287,12 @@ void cpu_conv2d_forward(Backend *be, const ConvGeom *g, const real *x, const rea
     }
     if (is_stride_one(g) && !is_pointwise(g)) {
         const DirectConv d = forward_as_direct(g);
-        direct_conv_batch(st, g->batch, &d, x, w, bias, residual, fuse_relu, y);
+        direct_conv_batch(st, g->batch, &d, x, w, bias, residual, clamp, y);
         return;
     }
     if (!is_pointwise(g)) cpu_scratch_reserve(st, col_rows(g) * out_plane(g));
     if (cpu_split_images(st, g->batch, conv_macs(g))) {
-        forward_images_split(st, g, x, w, bias, residual, fuse_relu, y);
+        forward_images_split(st, g, x, w, bias, residual, clamp, y);
         return;
     }
     // dynamic: on a shared machine one core may be busy; the other then takes more images.
@@ -303,7 +300,7 @@ void cpu_conv2d_forward(Backend *be, const ConvGeom *g, const real *x, const rea
     for (int n = 0; n < g->batch; n++) {
         real *scratch = st->scratch[omp_get_thread_num()].data;
         forward_image(g, x + n * in_image(g), w, bias, residual ? residual + n * out_image(g) : NULL,
-                      fuse_relu, scratch, y + n * out_image(g));
+                      clamp, scratch, y + n * out_image(g));
     }
 }
 
@@ -378,9 +375,10 @@ void cpu_conv2d_backward_data(Backend *be, const ConvGeom *g, const real *w, con
                                      1,           d.pad_top, d.pad_left, 0, 0, 0, 0};
         const int winograd_tile = cpu_winograd_tile(st, &as_forward);
         if (winograd_tile)
-            cpu_winograd_forward(st, &as_forward, winograd_tile, dy, w_flipped, NULL, NULL, 0, dx);
+            cpu_winograd_forward(st, &as_forward, winograd_tile, dy, w_flipped, NULL, NULL, clamp_none(),
+                                 dx);
         else
-            direct_conv_batch(st, g->batch, &d, dy, w_flipped, NULL, NULL, 0, dx);
+            direct_conv_batch(st, g->batch, &d, dy, w_flipped, NULL, NULL, clamp_none(), dx);
         return;
     }
     if (!is_pointwise(g)) cpu_scratch_reserve(st, col_rows(g) * out_plane(g));

@@ -11,6 +11,11 @@
 //   - several channels per group and a dilation: a scalar direct loop (below), the
 //     one case nothing faster covers yet.
 //
+// The epilogue (a fused Add's residual, then the clamp of a fused ReLU or Clip) runs
+// on each plane or group right after it is computed, while it is still in cache: in
+// the dense kernels' own epilogue for several channels per group, in one pass over
+// the plane for the other two.
+//
 // Each output's value depends only on the geometry, never on the thread count, so
 // 1 and N threads give the same bits (tests/test_conv_grouped.c checks it).
 #include <omp.h>
@@ -18,10 +23,28 @@
 #include "cpu_ops.h"
 #include "infer_ops.h"
 
+// The tensors of one grouped convolution and its epilogue.
+typedef struct {
+    const real *x, *w, *bias, *residual;
+    OutputClamp clamp;
+    real *y;
+} GroupedCall;
+
+// y = clamp(y + residual) over one output plane (residual may be NULL): the order of
+// the dense kernels' epilogue, the bias having been added with the sums.
+static void plane_epilogue(const real *residual, OutputClamp clamp, size_t count, real *y) {
+    if (residual && clamp.on)
+        for (size_t i = 0; i < count; i++) y[i] = clamp_apply(clamp, y[i] + residual[i]);
+    else if (residual)
+        for (size_t i = 0; i < count; i++) y[i] += residual[i];
+    else if (clamp.on)
+        for (size_t i = 0; i < count; i++) y[i] = clamp_apply(clamp, y[i]);
+}
+
 // ---- depthwise --------------------------------------------------------------------
 
 static void depthwise_forward(CpuState *st, const ConvGeom *g, int dilation_h, int dilation_w,
-                              const real *x, const real *w, const real *bias, real *y) {
+                              const GroupedCall *c) {
     const CpuKernels *k = st->kernels;
     const DepthwiseConv d = {g->in_h,     g->in_w,     g->out_h,    g->out_w,
                              g->kernel_h, g->kernel_w, g->stride_h, g->stride_w,
@@ -35,9 +58,12 @@ static void depthwise_forward(CpuState *st, const ConvGeom *g, int dilation_h, i
 #pragma omp parallel for schedule(static) num_threads(st->threads) if (macs >= CPU_PARALLEL_MIN_ELEMENTS)
     for (int64_t p = 0; p < planes; p++) {
         const int n = (int)(p / g->out_c), oc = (int)(p % g->out_c), ic = oc / multiplier;
-        k->depthwise_plane(&d, x + ((size_t)n * g->in_c + ic) * in_plane, w + (size_t)oc * taps,
-                           bias ? bias[oc] : 0, st->scratch[omp_get_thread_num()].data,
-                           y + (size_t)p * out_plane);
+        real *plane = c->y + (size_t)p * out_plane;
+        k->depthwise_plane(&d, c->x + ((size_t)n * g->in_c + ic) * in_plane,
+                           c->w + (size_t)oc * taps, c->bias ? c->bias[oc] : 0,
+                           st->scratch[omp_get_thread_num()].data, plane);
+        plane_epilogue(c->residual ? c->residual + (size_t)p * out_plane : NULL, c->clamp,
+                       out_plane, plane);
     }
 }
 
@@ -79,23 +105,24 @@ static ConvGeom group_geometry(const ConvGeom *g, int groups) {
 
 // Work item `item` = (image, group) of the layer.
 static void group_item(Backend *view, const ConvGeom *g, const ConvGeom *one, int groups,
-                       int item, const real *x, const real *w, const real *bias, real *y) {
+                       int item, const GroupedCall *c) {
     const int n = item / groups, group = item % groups;
     const size_t in_plane = (size_t)g->in_h * g->in_w, out_plane = (size_t)g->out_h * g->out_w;
     const size_t group_weights = (size_t)one->out_c * one->in_c * g->kernel_h * g->kernel_w;
     const size_t in_first = (size_t)n * g->in_c + (size_t)group * one->in_c;
     const size_t out_first = (size_t)n * g->out_c + (size_t)group * one->out_c;
-    cpu_conv2d_forward(view, one, x + in_first * in_plane, w + (size_t)group * group_weights,
-                       bias ? bias + (size_t)group * one->out_c : NULL, NULL, 0,
-                       y + out_first * out_plane);
+    cpu_conv2d_forward(view, one, c->x + in_first * in_plane,
+                       c->w + (size_t)group * group_weights,
+                       c->bias ? c->bias + (size_t)group * one->out_c : NULL,
+                       c->residual ? c->residual + out_first * out_plane : NULL, c->clamp,
+                       c->y + out_first * out_plane);
 }
 
 // Items one per thread (each runs the dense code single-threaded on its own scratch),
 // unless there are fewer items than threads and each is large enough for the dense
 // code to split it (cpu_split_images): then the items run in turn, every thread in each.
 // Teams are never nested.
-static void groups_as_dense(Backend *be, const ConvGeom *g, int groups, const real *x,
-                            const real *w, const real *bias, real *y) {
+static void groups_as_dense(Backend *be, const ConvGeom *g, int groups, const GroupedCall *c) {
     CpuState *st = cpu_state(be);
     const ConvGeom one = group_geometry(g, groups);
     const int items = g->batch * groups;
@@ -103,7 +130,7 @@ static void groups_as_dense(Backend *be, const ConvGeom *g, int groups, const re
         GroupBackend view;
         group_backend_init(be, st->threads, st->scratch, &view);
         for (int item = 0; item < items; item++)
-            group_item(&view.backend, g, &one, groups, item, x, w, bias, y);
+            group_item(&view.backend, g, &one, groups, item, c);
         return;
     }
     const int parallel = st->threads > 1 && items > 1 && conv_macs(g) >= CPU_PARALLEL_MIN_ELEMENTS;
@@ -114,7 +141,7 @@ static void groups_as_dense(Backend *be, const ConvGeom *g, int groups, const re
         group_backend_init(be, 1, &st->scratch[omp_get_thread_num()], &view);
 #pragma omp for schedule(dynamic, 1)
         for (int item = 0; item < items; item++)
-            group_item(&view.backend, g, &one, groups, item, x, w, bias, y);
+            group_item(&view.backend, g, &one, groups, item, c);
     }
 }
 
@@ -141,8 +168,7 @@ static void accumulate_channel(const ConvGeom *g, int dilation_h, int dilation_w
 
 // Each (image, output channel) plane is independent, so planes split across threads.
 static void scalar_grouped_forward(CpuState *st, const ConvGeom *g, int groups, int dilation_h,
-                                   int dilation_w, const real *x, const real *w,
-                                   const real *bias, real *y) {
+                                   int dilation_w, const GroupedCall *c) {
     int in_per_group = g->in_c / groups, out_per_group = g->out_c / groups;
     int64_t planes = (int64_t)g->batch * g->out_c;
     size_t out_plane = (size_t)g->out_h * g->out_w, in_plane = (size_t)g->in_h * g->in_w;
@@ -151,25 +177,29 @@ static void scalar_grouped_forward(CpuState *st, const ConvGeom *g, int groups, 
 #pragma omp parallel for schedule(static) num_threads(st->threads) if (work >= CPU_PARALLEL_MIN_ELEMENTS)
     for (int64_t p = 0; p < planes; p++) {
         int n = (int)(p / g->out_c), oc = (int)(p % g->out_c), group = oc / out_per_group;
-        real *out = y + (size_t)p * out_plane;
-        real start = bias ? bias[oc] : 0;
+        real *out = c->y + (size_t)p * out_plane;
+        real start = c->bias ? c->bias[oc] : 0;
         for (size_t i = 0; i < out_plane; i++) out[i] = start;
         for (int ic = 0; ic < in_per_group; ic++) {
-            const real *in = x + ((size_t)n * g->in_c + (size_t)group * in_per_group + ic) * in_plane;
-            const real *kernel = w + ((size_t)oc * in_per_group + ic) * kernel_size;
+            const real *in =
+                c->x + ((size_t)n * g->in_c + (size_t)group * in_per_group + ic) * in_plane;
+            const real *kernel = c->w + ((size_t)oc * in_per_group + ic) * kernel_size;
             accumulate_channel(g, dilation_h, dilation_w, in, kernel, out);
         }
+        plane_epilogue(c->residual ? c->residual + (size_t)p * out_plane : NULL, c->clamp,
+                       out_plane, out);
     }
 }
 
 void cpu_conv2d_grouped_forward(Backend *be, const ConvGeom *g, int groups, int dilation_h,
                                 int dilation_w, const real *x, const real *w, const real *bias,
-                                real *y) {
+                                const real *residual, OutputClamp clamp, real *y) {
     CpuState *st = cpu_state(be);
+    const GroupedCall call = {x, w, bias, residual, clamp, y};
     if (g->in_c == groups)
-        depthwise_forward(st, g, dilation_h, dilation_w, x, w, bias, y);
+        depthwise_forward(st, g, dilation_h, dilation_w, &call);
     else if (dilation_h == 1 && dilation_w == 1)
-        groups_as_dense(be, g, groups, x, w, bias, y);
+        groups_as_dense(be, g, groups, &call);
     else
-        scalar_grouped_forward(st, g, groups, dilation_h, dilation_w, x, w, bias, y);
+        scalar_grouped_forward(st, g, groups, dilation_h, dilation_w, &call);
 }

@@ -104,7 +104,7 @@ typedef struct {
     WinogradConv wc;
     const real *u;  // transformed weights
     const real *x, *bias, *residual;
-    int fuse_relu;
+    OutputClamp clamp;
     real *y;
     size_t in_size, out_size;  // reals per image
     WinogradConv residual_view;  // the residual seen as a convolution input (its transpose)
@@ -145,13 +145,13 @@ static void run_images(const CpuKernels *k, const WinogradCall *c, int n0, const
                        int k_begin, int k_end, real *blocks, real *yt) {
     const ConvGeom *g = c->g;
     real *y = c->y + (size_t)n0 * c->out_size;
-    const WinogradEpilogue epilogue = {c->bias, res, c->fuse_relu};
+    const WinogradEpilogue epilogue = {c->bias, res, c->clamp};
     if (g->out_channels_last) {
         k->winograd_tiles(&c->wc, xt, c->u, tile_begin, tile_end, k_begin, k_end, &epilogue,
                           blocks, y);
         return;
     }
-    // NCHW output: the transpose back adds bias, residual and ReLU, unless the residual
+    // NCHW output: the transpose back adds bias, residual and clamp, unless the residual
     // is channels-last (then the output transform adds all three, in the same order).
     k->winograd_tiles(&c->wc, xt, c->u, tile_begin, tile_end, k_begin, k_end,
                       res ? &epilogue : NULL, blocks, yt);
@@ -162,10 +162,10 @@ static void to_nchw(const CpuKernels *k, const WinogradCall *c, int n0, int imag
     if (c->g->out_channels_last) return;
     const real *residual = c->residual ? c->residual + (size_t)n0 * c->out_size : NULL;
     if (res)  // the epilogue has been applied
-        k->winograd_to_nchw(&c->wc, images, yt, NULL, NULL, 0, k_begin, k_end,
+        k->winograd_to_nchw(&c->wc, images, yt, NULL, NULL, clamp_none(), k_begin, k_end,
                             c->y + (size_t)n0 * c->out_size);
     else
-        k->winograd_to_nchw(&c->wc, images, yt, c->bias, residual, c->fuse_relu, k_begin, k_end,
+        k->winograd_to_nchw(&c->wc, images, yt, c->bias, residual, c->clamp, k_begin, k_end,
                             c->y + (size_t)n0 * c->out_size);
 }
 
@@ -314,14 +314,14 @@ static int winograd_split_image(const CpuState *st, const ConvGeom *g, int lanes
 }
 
 void cpu_winograd_forward(CpuState *st, const ConvGeom *g, int m, const real *x, const real *w,
-                          const real *bias, const real *residual, int fuse_relu, real *y) {
+                          const real *bias, const real *residual, OutputClamp clamp, real *y) {
     WinogradCall call = {
         .g = g,
         .wc = winograd_conv(g, m),
         .x = x,
         .bias = bias,
         .residual = residual,
-        .fuse_relu = fuse_relu,
+        .clamp = clamp,
         .y = y,
         .in_size = (size_t)g->in_c * g->in_h * g->in_w,
         .out_size = (size_t)g->out_c * g->out_h * g->out_w,

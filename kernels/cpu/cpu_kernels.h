@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "../../common/real.h"
+#include "../backend.h"  // OutputClamp
 
 // A stride-1 correlation y[o][i][j] = sum_{c,ki,kj} w[o][c][ki][kj] * x[c][i+ki-pad_top][j+kj-pad_left]
 // (x is zero outside its in_h x in_w plane; a negative pad crops).
@@ -33,13 +34,13 @@ typedef struct {
     int pad_top, pad_left;
 } WinogradConv;
 
-// What winograd_tiles adds to each output before storing it: y = ReLU?(conv + bias[k] +
+// What winograd_tiles adds to each output before storing it: y = clamp(conv + bias[k] +
 // residual). bias and residual may be NULL; residual is channels-last like the output
 // ([images][out_h * out_w][out_c], indexed as the output) and may be the output itself.
 typedef struct {
     const real *bias;
     const real *residual;
-    int fuse_relu;
+    OutputClamp clamp;
 } WinogradEpilogue;
 
 static inline int winograd_tiles_per_image(const WinogradConv *wc) {
@@ -73,13 +74,13 @@ typedef struct {
     int (*direct_conv_tile_count)(const DirectConv *d);
     // Output channels [o_begin, o_end) of tiles [tile_begin, tile_end) of
     // y [out_c][out_h][out_w] from the padded image, w [out_c][in_c][kernel_h][kernel_w],
-    // then + bias[o] (may be NULL) and ReLU when fuse_relu. Every output is summed in the
+    // then + bias[o] (may be NULL) and the clamp. Every output is summed in the
     // same fixed order (c, ki, kj), so results do not depend on how tiles and channels
     // are split between threads.
-    // y = ReLU?(conv + bias[o] + residual): bias and residual may be NULL; residual
+    // y = clamp(conv + bias[o] + residual): bias and residual may be NULL; residual
     // [out_c][out_h][out_w] may be y itself.
     void (*direct_conv_tiles)(const DirectConv *d, const real *xpad, const real *w,
-                              const real *bias, const real *residual, int fuse_relu,
+                              const real *bias, const real *residual, OutputClamp clamp,
                               int tile_begin, int tile_end, int o_begin, int o_end, real *y);
     // Reals of scratch one call of direct_filter_grad_images needs.
     size_t (*direct_filter_grad_scratch_size)(const DirectConv *d, int images);
@@ -108,9 +109,9 @@ typedef struct {
                            int tile_end, int k_begin, int k_end, const WinogradEpilogue *ep,
                            real *scratch, real *yt);
     // y [images][out_c][out_h][out_w] channels [k_begin, k_end) (multiples of the vector
-    // length) = ReLU?(yt + bias[k] + residual); bias, residual may be NULL; residual may be y.
+    // length) = clamp(yt + bias[k] + residual); bias, residual may be NULL; residual may be y.
     void (*winograd_to_nchw)(const WinogradConv *wc, int images, const real *yt,
-                             const real *bias, const real *residual, int fuse_relu, int k_begin,
+                             const real *bias, const real *residual, OutputClamp clamp, int k_begin,
                              int k_end, real *y);
     // The filter gradient: du [alpha^2][in_c][out_c] += the sums of tiles [tile_begin,
     // tile_end) of xt (winograd_to_nhwc of x) and dyt (the same of dy, out_c channels).

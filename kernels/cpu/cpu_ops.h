@@ -92,7 +92,7 @@ real *cpu_shared_reserve(CpuState *st, size_t elements);
 int cpu_winograd_tile(const CpuState *st, const ConvGeom *g);
 // y = ReLU?(conv + bias + residual) by Winograd F(m x m, 3 x 3) over the batch.
 void cpu_winograd_forward(CpuState *st, const ConvGeom *g, int m, const real *x, const real *w,
-                          const real *bias, const real *residual, int fuse_relu, real *y);
+                          const real *bias, const real *residual, OutputClamp clamp, real *y);
 // dw = the filter gradient by Winograd F(m x m, 3 x 3) (training's backward pass).
 void cpu_winograd_filter(CpuState *st, const ConvGeom *g, int m, const real *x, const real *dy,
                          real *dw);
@@ -101,7 +101,7 @@ void cpu_winograd_cache_free(CpuState *st);
 // ---- convolution (conv.c) ----
 int cpu_conv2d_channels_last(Backend *be, const ConvGeom *g);
 void cpu_conv2d_forward(Backend *be, const ConvGeom *g, const real *x, const real *w,
-                        const real *bias, const real *residual, int fuse_relu, real *y);
+                        const real *bias, const real *residual, OutputClamp clamp, real *y);
 void cpu_conv2d_backward_data(Backend *be, const ConvGeom *g, const real *w, const real *dy,
                               real *dx);
 void cpu_conv2d_backward_filter(Backend *be, const ConvGeom *g, const real *x, const real *dy,

@@ -10,7 +10,7 @@ void cpu_activation_forward(Backend *be, ActivationOp op, size_t count, real alp
 // conv_grouped.c
 void cpu_conv2d_grouped_forward(Backend *be, const ConvGeom *g, int groups, int dilation_h,
                                 int dilation_w, const real *x, const real *w, const real *bias,
-                                real *y);
+                                const real *residual, OutputClamp clamp, real *y);
 void cpu_transpose(Backend *be, const TensorShape *in_shape, const real *x, const int *perm,
                    const TensorShape *out_shape, real *y);
 void cpu_pad_border(Backend *be, const TensorShape *in_shape, const real *x, const int64_t *pads,

@@ -269,7 +269,7 @@ static size_t conv_output_bytes(const ConvGeom *g) {
 }
 
 void cuda_conv2d_forward(Backend *be, const ConvGeom *g, const real *x, const real *w,
-                         const real *bias, const real *residual, int fuse_relu, real *y) {
+                         const real *bias, const real *residual, OutputClamp clamp, real *y) {
     CudaState *st = cuda_state(be);
     if (st->failed) return;
     ConvPlan *p = plan_get(st, g);
@@ -286,7 +286,7 @@ void cuda_conv2d_forward(Backend *be, const ConvGeom *g, const real *x, const re
         return;
     const float one = 1.0f, zero = 0.0f;
     const float *blend = residual ? &one : &zero;
-    if (bias && fuse_relu && !p->fused_unsupported) {
+    if (bias && clamp_is_relu(clamp) && !p->fused_unsupported) {
         // y = ReLU(conv(x) + alpha2 * z + bias) with z = y: alpha2 = 0 means cuDNN does
         // not blend z in (tests/test_cuda_parity.c fills y with NaN first to prove it).
         cudnnStatus_t fused = cudnnConvolutionBiasActivationForward(
@@ -312,8 +312,8 @@ void cuda_conv2d_forward(Backend *be, const ConvGeom *g, const real *x, const re
                                               p->conv_desc, p->fwd_algo, st->workspace.data,
                                               p->fwd_workspace, blend, p->y_desc, y)))
         return;
-    if (bias || fuse_relu)
-        cuda_bias_relu_inplace(st, g->batch, g->out_c, g->out_h * g->out_w, bias, fuse_relu, y);
+    if (bias || clamp.on)
+        cuda_bias_clamp_inplace(st, g->batch, g->out_c, g->out_h * g->out_w, bias, clamp, y);
 }
 
 static int backward_supported(CudaState *st, const ConvPlan *p) {

@@ -142,7 +142,7 @@ void cuda_pad_nchw(CudaState *st, int batch, int channels, int in_h, int in_w, i
 // ---- the Backend table entries, one group per file ----------------------------
 // conv.cu
 void cuda_conv2d_forward(Backend *be, const ConvGeom *g, const real *x, const real *w,
-                         const real *bias, const real *residual, int fuse_relu, real *y);
+                         const real *bias, const real *residual, OutputClamp clamp, real *y);
 void cuda_conv2d_backward_data(Backend *be, const ConvGeom *g, const real *w, const real *dy,
                                real *dx);
 void cuda_conv2d_backward_filter(Backend *be, const ConvGeom *g, const real *x, const real *dy,
@@ -170,10 +170,10 @@ void cuda_residual_forward(Backend *be, size_t count, real branch_scale, const r
 void cuda_accumulate(Backend *be, size_t count, const real *src, real *dst);
 void cuda_sgd_step(Backend *be, size_t count, real *params, const real *grads, real *momentum_buf,
                    real lr, real momentum, real weight_decay, int nesterov, int first_step);
-// y[n][c][s] = y[n][c][s] + bias[c], then ReLU if relu (conv epilogue when cuDNN's
-// fused call does not apply).
-void cuda_bias_relu_inplace(CudaState *st, int batch, int channels, int spatial, const float *bias,
-                            int relu, float *y);
+// y[n][c][s] = clamp(y[n][c][s] + bias[c]) (conv epilogue when cuDNN's fused call does
+// not apply: a clamp other than ReLU, or an algorithm without the fused form).
+void cuda_bias_clamp_inplace(CudaState *st, int batch, int channels, int spatial,
+                             const float *bias, OutputClamp clamp, float *y);
 
 // pool.cu (option-A shortcut and pooling)
 void cuda_shortcut_a_forward(Backend *be, int batch, int in_c, int in_h, int in_w, int out_c,
@@ -222,7 +222,7 @@ void cuda_activation_forward(Backend *be, ActivationOp op, size_t count, real al
                              const real *x, real *y);
 void cuda_conv2d_grouped_forward(Backend *be, const ConvGeom *g, int groups, int dilation_h,
                                  int dilation_w, const real *x, const real *w, const real *bias,
-                                 real *y);
+                                 const real *residual, OutputClamp clamp, real *y);
 void cuda_transpose(Backend *be, const TensorShape *in_shape, const real *x, const int *perm,
                     const TensorShape *out_shape, real *y);
 void cuda_pad_border(Backend *be, const TensorShape *in_shape, const real *x, const int64_t *pads,

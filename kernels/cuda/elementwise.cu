@@ -57,13 +57,13 @@ static __global__ void sgd_step_kernel(size_t count, float *params, const float 
     }
 }
 
-static __global__ void bias_relu_kernel(size_t count, int channels, int spatial, const float *bias,
-                                 int relu, float *y) {
+static __global__ void bias_clamp_kernel(size_t count, int channels, int spatial,
+                                         const float *bias, OutputClamp clamp, float *y) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
          i += (size_t)gridDim.x * blockDim.x) {
         float v = y[i];
         if (bias) v += bias[(i / (size_t)spatial) % (size_t)channels];
-        y[i] = relu && !(v > 0.0f) ? 0.0f : v;
+        y[i] = clamp_apply(clamp, v);
     }
 }
 
@@ -114,11 +114,11 @@ void cuda_sgd_step(Backend *be, size_t count, real *params, const real *grads, r
     LAUNCH_OK(st, "sgd_step_kernel");
 }
 
-void cuda_bias_relu_inplace(CudaState *st, int batch, int channels, int spatial, const float *bias,
-                            int relu, float *y) {
+void cuda_bias_clamp_inplace(CudaState *st, int batch, int channels, int spatial,
+                             const float *bias, OutputClamp clamp, float *y) {
     size_t count = (size_t)batch * channels * spatial;
     if (st->failed || count == 0) return;
-    bias_relu_kernel<<<cuda_blocks_for(st, count), CUDA_THREADS, 0, st->stream>>>(
-        count, channels, spatial, bias, relu, y);
-    LAUNCH_OK(st, "bias_relu_kernel");
+    bias_clamp_kernel<<<cuda_blocks_for(st, count), CUDA_THREADS, 0, st->stream>>>(
+        count, channels, spatial, bias, clamp, y);
+    LAUNCH_OK(st, "bias_clamp_kernel");
 }

@@ -39,8 +39,10 @@ typedef struct {
     int groups, dilation_h, dilation_w;
 } GroupedConv;
 
+// One thread per output: the sum, then the epilogue (+ residual, clamp) as the CPU's.
 static __global__ void grouped_conv_kernel(int64_t count, GroupedConv c, const float *x,
-                                           const float *w, const float *bias, float *y) {
+                                           const float *w, const float *bias,
+                                           const float *residual, OutputClamp clamp, float *y) {
     const ConvGeom g = c.g;
     const int in_per_group = g.in_c / c.groups, out_per_group = g.out_c / c.groups;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < count;
@@ -63,19 +65,20 @@ static __global__ void grouped_conv_kernel(int64_t count, GroupedConv c, const f
                 }
             }
         }
-        y[i] = sum;
+        if (residual) sum += residual[i];
+        y[i] = clamp_apply(clamp, sum);
     }
 }
 
 void cuda_conv2d_grouped_forward(Backend *be, const ConvGeom *g, int groups, int dilation_h,
                                  int dilation_w, const real *x, const real *w, const real *bias,
-                                 real *y) {
+                                 const real *residual, OutputClamp clamp, real *y) {
     CudaState *st = cuda_state(be);
     const int64_t count = (int64_t)g->batch * g->out_c * g->out_h * g->out_w;
     if (st->failed || count <= 0) return;
     GroupedConv c = {*g, groups, dilation_h, dilation_w};
     grouped_conv_kernel<<<cuda_blocks_for(st, (size_t)count), CUDA_THREADS, 0, st->stream>>>(
-        count, c, x, w, bias, y);
+        count, c, x, w, bias, residual, clamp, y);
     LAUNCH_OK(st, "grouped_conv_kernel");
 }
 

@@ -135,11 +135,11 @@ __attribute__((always_inline)) SIMD_FMA static inline void compute_tile(
         for (int v = 0; v < vecs; v++) store_vec(&out[o][v * VEC_LEN], acc[o][v]);
 }
 
-// Stores the tile's valid positions (j < out_w, q < out_h * Wp) into y with bias and
-// ReLU, one run of consecutive output columns at a time (a loop the compiler vectorises).
+// Stores the tile's valid positions (j < out_w, q < out_h * Wp) into y with bias,
+// residual and clamp, one run of consecutive output columns at a time (a loop the compiler vectorises).
 static void store_tile(const DirectConv *d, real out[TILE_OUT_MAX][TILE_POSITIONS_MAX], int o0,
                        int outs, size_t q0, size_t positions, const real *bias,
-                       const real *residual, int fuse_relu, real *y) {
+                       const real *residual, OutputClamp clamp, real *y) {
     const size_t pw = (size_t)padded_w(d), plane_out = (size_t)d->out_h * d->out_w;
     const size_t q_end = extended_positions(d);
     const size_t tile_end = q0 + positions < q_end ? q0 + positions : q_end;
@@ -157,10 +157,10 @@ static void store_tile(const DirectConv *d, real out[TILE_OUT_MAX][TILE_POSITION
                 const real *res = residual + at;
                 for (int k = 0; k < run; k++) {
                     const real v = src[k] + b + res[k];
-                    dst[k] = fuse_relu && !(v > 0) ? 0 : v;
+                    dst[k] = clamp_apply(clamp, v);
                 }
-            } else if (fuse_relu) {
-                for (int k = 0; k < run; k++) dst[k] = src[k] + b > 0 ? src[k] + b : 0;
+            } else if (clamp.on) {
+                for (int k = 0; k < run; k++) dst[k] = clamp_apply(clamp, src[k] + b);
             } else {
                 for (int k = 0; k < run; k++) dst[k] = src[k] + b;
             }
@@ -173,11 +173,11 @@ static void store_tile(const DirectConv *d, real out[TILE_OUT_MAX][TILE_POSITION
 // block remains.
 __attribute__((always_inline)) SIMD_FMA static inline void channel_blocks(
     const DirectConv *d, const real *xpad, const real *w, const real *bias, const real *residual,
-    int fuse_relu, const int outs, const int vecs, size_t q0, int *o0, int o_end, real *y) {
+    OutputClamp clamp, const int outs, const int vecs, size_t q0, int *o0, int o_end, real *y) {
     real out[TILE_OUT_MAX][TILE_POSITIONS_MAX];
     for (; *o0 + outs <= o_end; *o0 += outs) {
         compute_tile(d, xpad, w, *o0, outs, vecs, q0, out);
-        store_tile(d, out, *o0, outs, q0, (size_t)vecs * VEC_LEN, bias, residual, fuse_relu, y);
+        store_tile(d, out, *o0, outs, q0, (size_t)vecs * VEC_LEN, bias, residual, clamp, y);
     }
 }
 
@@ -185,26 +185,26 @@ __attribute__((always_inline)) SIMD_FMA static inline void channel_blocks(
 // channels, the rest in blocks of 4, then 1.
 __attribute__((always_inline)) SIMD_FMA static inline void tiles_with(
     const DirectConv *d, const real *xpad, const real *w, const real *bias, const real *residual,
-    int fuse_relu, const int outs, const int vecs, int tile_begin, int tile_end, int o_begin,
+    OutputClamp clamp, const int outs, const int vecs, int tile_begin, int tile_end, int o_begin,
     int o_end, real *y) {
     for (int t = tile_begin; t < tile_end; t++) {
         const size_t q0 = (size_t)t * vecs * VEC_LEN;
         int o0 = o_begin;
-        channel_blocks(d, xpad, w, bias, residual, fuse_relu, outs, vecs, q0, &o0, o_end, y);
+        channel_blocks(d, xpad, w, bias, residual, clamp, outs, vecs, q0, &o0, o_end, y);
         if (outs > 4)
-            channel_blocks(d, xpad, w, bias, residual, fuse_relu, 4, vecs, q0, &o0, o_end, y);
-        channel_blocks(d, xpad, w, bias, residual, fuse_relu, 1, vecs, q0, &o0, o_end, y);
+            channel_blocks(d, xpad, w, bias, residual, clamp, 4, vecs, q0, &o0, o_end, y);
+        channel_blocks(d, xpad, w, bias, residual, clamp, 1, vecs, q0, &o0, o_end, y);
     }
 }
 
 SIMD_FMA void SIMD_NAME(direct_conv_tiles)(const DirectConv *d, const real *xpad, const real *w,
-                                           const real *bias, const real *residual, int fuse_relu,
+                                           const real *bias, const real *residual, OutputClamp clamp,
                                            int tile_begin, int tile_end, int o_begin, int o_end,
                                            real *y) {
     switch (tile_config(d)) {
 #define CONFIG_CASE(index, o, v)                                                      \
     case index:                                                                       \
-        tiles_with(d, xpad, w, bias, residual, fuse_relu, o, v, tile_begin, tile_end, \
+        tiles_with(d, xpad, w, bias, residual, clamp, o, v, tile_begin, tile_end, \
                    o_begin, o_end, y);                                                \
         break;
         TILE_CONFIGS(CONFIG_CASE)

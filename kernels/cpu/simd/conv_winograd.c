@@ -13,7 +13,7 @@
 // transposed to channels-last (NHWC, pixels in row order, no padding: tiles at the
 // border read zeros), the products keep channels contiguous, and the output
 // transform writes channels-last pixels that one more transpose returns to NCHW,
-// adding bias and residual and applying ReLU on the way. The transposes are
+// adding bias and residual and clamping on the way. The transposes are
 // VEC_LEN x VEC_LEN register blocks; they cost a few operations per element,
 // against the alpha^2 * C * K / m^2 multiply-adds per output pixel of the products.
 //
@@ -219,15 +219,14 @@ void SIMD_NAME(winograd_to_nhwc)(const WinogradConv *wc, int images, const real 
     }
 }
 
-// y[n][k][p] = ReLU?(yt[n][p][k] + bias[k] + residual[n][k][p]) for output channels
+// y[n][k][p] = clamp(yt[n][p][k] + bias[k] + residual[n][k][p]) for output channels
 // [k_begin, k_end) (multiples of VEC_LEN). residual may be y itself: each element is
 // read before it is written, by the same thread.
 void SIMD_NAME(winograd_to_nchw)(const WinogradConv *wc, int images, const real *yt,
-                                 const real *bias, const real *residual, int fuse_relu,
+                                 const real *bias, const real *residual, OutputClamp clamp,
                                  int k_begin, int k_end, real *y) {
     const int channels = wc->out_c, pixels = wc->out_h * wc->out_w;
     const int full = pixels / VEC_LEN * VEC_LEN;
-    const RealVec zero = {0};
     for (int n = 0; n < images; n++) {
         const real *src = yt + (size_t)n * channels * pixels;
         real *dst = y + (size_t)n * channels * pixels;
@@ -243,7 +242,7 @@ void SIMD_NAME(winograd_to_nchw)(const WinogradConv *wc, int images, const real 
                     RealVec v = r[i];
                     if (bias) v += bias[k0 + i];
                     if (res) v += load_vec(res + at);
-                    if (fuse_relu) v = (RealVec)((IndexVec)v & (IndexVec)(v > zero));
+                    v = clamp_vec(clamp, v);
                     store_vec(dst + at, v);
                 }
             }
@@ -253,7 +252,7 @@ void SIMD_NAME(winograd_to_nchw)(const WinogradConv *wc, int images, const real 
                     real v = src[(size_t)p * channels + k0 + i];
                     if (bias) v += bias[k0 + i];
                     if (res) v += res[at];
-                    dst[at] = fuse_relu && !(v > 0) ? 0 : v;
+                    dst[at] = clamp_apply(clamp, v);
                 }
         }
     }
@@ -315,7 +314,7 @@ __attribute__((always_inline)) SIMD_FMA static inline void input_tile(
 // The tile's m x m outputs of channels [k_begin, k_end) from M[xi][slot][k] into yt
 // (channels-last, valid pixels only), through the epilogue when there is one: + bias,
 // + residual (read before the same thread writes the element: it may be yt itself),
-// then ReLU, in the order winograd_to_nchw adds them (the same results either way).
+// then the clamp, in the order winograd_to_nchw adds them (the same results either way).
 __attribute__((always_inline)) SIMD_FMA static inline void output_tile(
     const WinogradConv *wc, const int m, const real *mm, TilePosition tp, int slot, int k_begin,
     int k_end, const WinogradEpilogue *ep, real *yt) {
@@ -323,7 +322,6 @@ __attribute__((always_inline)) SIMD_FMA static inline void output_tile(
     const size_t image_offset = (size_t)tp.image * wc->out_h * wc->out_w * channels;
     real *image = yt + image_offset;
     const real *residual = ep && ep->residual ? ep->residual + image_offset : NULL;
-    const RealVec zero = {0};
     for (int k0 = k_begin; k0 < k_end; k0 += VEC_LEN) {
         RealVec rows[ALPHA_MAX][ALPHA_MAX];
         for (int i = 0; i < a; i++) {
@@ -346,7 +344,7 @@ __attribute__((always_inline)) SIMD_FMA static inline void output_tile(
                 if (ep) {
                     if (ep->bias) v += load_vec(ep->bias + k0);
                     if (residual) v += load_vec(residual + at);
-                    if (ep->fuse_relu) v = (RealVec)((IndexVec)v & (IndexVec)(v > zero));
+                    v = clamp_vec(ep->clamp, v);
                 }
                 store_vec(image + at, v);
             }

@@ -5,7 +5,7 @@ size_t SIMD_NAME(direct_conv_scratch_size)(const DirectConv *d);
 void SIMD_NAME(direct_conv_pad)(const DirectConv *d, const real *x, real *xpad);
 int SIMD_NAME(direct_conv_tile_count)(const DirectConv *d);
 void SIMD_NAME(direct_conv_tiles)(const DirectConv *d, const real *xpad, const real *w,
-                                  const real *bias, const real *residual, int fuse_relu,
+                                  const real *bias, const real *residual, OutputClamp clamp,
                                   int tile_begin, int tile_end, int o_begin, int o_end, real *y);
 size_t SIMD_NAME(direct_filter_grad_scratch_size)(const DirectConv *d, int images);
 void SIMD_NAME(direct_filter_grad_images)(const DirectConv *d, int images, const real *const *x,
@@ -19,7 +19,7 @@ void SIMD_NAME(winograd_tiles)(const WinogradConv *wc, const real *xt, const rea
                               int tile_begin, int tile_end, int k_begin, int k_end,
                               const WinogradEpilogue *ep, real *scratch, real *yt);
 void SIMD_NAME(winograd_to_nchw)(const WinogradConv *wc, int images, const real *yt,
-                                 const real *bias, const real *residual, int fuse_relu,
+                                 const real *bias, const real *residual, OutputClamp clamp,
                                  int k_begin, int k_end, real *y);
 
 void SIMD_NAME(winograd_filter_tiles)(const WinogradConv *wc, const real *xt, const real *dyt,

@@ -73,6 +73,17 @@ static inline RealVec load_vec(const real *p) {
 
 static inline void store_vec(real *p, RealVec v) { memcpy(p, &v, sizeof v); }
 
+// clamp_apply (kernels/backend.h) on every lane, a NaN lane becoming min: bit selects,
+// which gcc and clang both turn into compares and blends.
+static inline RealVec clamp_vec(OutputClamp c, RealVec v) {
+    if (!c.on) return v;
+    const RealVec zero = {0}, min = zero + c.min, max = zero + c.max;
+    const IndexVec above_min = (IndexVec)(v > min);
+    v = (RealVec)(((IndexVec)v & above_min) | ((IndexVec)min & ~above_min));
+    const IndexVec above_max = (IndexVec)(v > max);
+    return (RealVec)(((IndexVec)max & above_max) | ((IndexVec)v & ~above_max));
+}
+
 // fp-contract: gcc fuses acc + w * x into one FMA only when allowed, and ISO C mode
 // (-std=c11) does not allow it by default. Every kernel function that does the
 // multiply-adds (and every function they are inlined into) carries this.
