@@ -59,6 +59,36 @@ static int describe(const char *path, const matvar_t *v, MatVariable *var, char 
 }
 
 
+// Whether every value of the dataset is in the file: each chunk of a chunked layout
+// written (compressed chunks store fewer bytes than they hold, so sizes cannot say),
+// the block of a contiguous one allocated; a compact one is in its header.
+static int values_stored(hid_t dataset, hid_t space) {
+    hid_t create = H5Dget_create_plist(dataset);
+    if (create < 0) return 0;
+    const H5D_layout_t layout = H5Pget_layout(create);
+    int stored = 0;
+    if (layout == H5D_COMPACT) {
+        stored = 1;
+    } else if (layout == H5D_CONTIGUOUS) {
+        H5D_space_status_t space_status;
+        stored = H5Dget_space_status(dataset, &space_status) >= 0 &&
+                 space_status == H5D_SPACE_STATUS_ALLOCATED;
+    } else if (layout == H5D_CHUNKED) {
+        hsize_t dims[H5S_MAX_RANK], chunk[H5S_MAX_RANK], written = 0;
+        const int rank = H5Sget_simple_extent_dims(space, dims, NULL);
+        uint64_t chunks = 1;
+        stored = rank >= 0 && H5Pget_chunk(create, rank, chunk) == rank;
+        for (int d = 0; stored && d < rank; d++) {
+            if (chunk[d] == 0) stored = 0;
+            else chunks *= (dims[d] + chunk[d] - 1) / chunk[d];
+        }
+        // (Counted over the whole dataspace: libhdf5 1.10 refuses H5S_ALL here.)
+        stored = stored && H5Dget_num_chunks(dataset, space, &written) >= 0 && written >= chunks;
+    }
+    H5Pclose(create);
+    return stored;
+}
+
 // Before libmatio reads a dataset, its HDF5 element count and element size must
 // give the bytes its MATLAB class and dimensions promise (the parent's `bytes`).
 // libhdf5 trusts the datatype's size field of the file: a damaged one (0xffffffff)
@@ -100,6 +130,14 @@ static int check_dataset_bytes(const char *path, const char *name, uint64_t byte
                                      "says it stores %llu bytes, more than the file's %llu",
                                      name, (unsigned long long)stored,
                                      (unsigned long long)file_bytes);
+        // A dataset whose storage was never (or only partly) written: libhdf5 would
+        // answer with its fill value, allocating and filling the whole declared size
+        // first. SVHN's values are all in the file; a file without them is damaged.
+        if (status == 0 && bytes > 0 && !values_stored(dataset, space))
+            status = data_file_error(path, err, err_len,
+                                     "'%s' in the MATLAB v7.3 file is damaged: its HDF5 dataset "
+                                     "does not store all of its values",
+                                     name);
         if (type >= 0) H5Tclose(type);
         if (space >= 0) H5Sclose(space);
         H5Dclose(dataset);

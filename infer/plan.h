@@ -105,6 +105,7 @@ typedef struct {
     int folded_batchnorms;
     int fused_relus;
     int fused_clips;  // Clip (ReLU6) applied in the epilogue of the conv before it
+    int fused_silus;  // Mul(x, Sigmoid(x)) computed as one SiLU activation step
     int fused_adds;  // residual Adds computed in the epilogue of the conv before them
     int views;
     int folded_nodes;  // computed on the host when the plan was made (shape computations, constants)

@@ -9,7 +9,9 @@
 //   Conv -> Relu or Clip        : the conv step clamps its output (backend
 //                                 OutputClamp: ReLU, ReLU6 and any constant Clip),
 //                                 dense, grouped and depthwise convolutions alike;
-//   Add  -> Relu                : the residual merge ReLU(a + b), same shapes.
+//   Add  -> Relu                : the residual merge ReLU(a + b), same shapes;
+//   x -> Sigmoid -> Mul(x, .)   : SiLU (EfficientNet's activation): the Sigmoid's step
+//                                 computes x * Sigmoid(x), same shapes, one pass.
 // Unlike the rest of the planner, which reaches each op through its row of the op
 // table (infer/ops/), this file matches patterns of op kinds: a fusion is a property
 // of a pair or triple of nodes, not of one op, so it cannot live in one op's file.
@@ -136,6 +138,30 @@ static void fuse_activation(PlanBuilder *b, int activation) {
     else b->plan->stats.fused_relus++;
 }
 
+// Mul(x, Sigmoid(x)) in either order, all three the same shape, the Sigmoid read by
+// nothing else: the Sigmoid's step computes the product (ACTIVATION_SILU) into the
+// Mul's output, and the Mul has no step. x is the Sigmoid's own input, so it is ready
+// when the Sigmoid's step runs.
+static void fuse_silu(PlanBuilder *b, int mul) {
+    const GraphNode *node = &b->graph->nodes[mul];
+    const TensorShape *out = &b->values[node->outputs[0]].shape;
+    for (int k = 0; k < 2; k++) {
+        const int sigmoid = sole_writer(b, node->inputs[k]);
+        if (sigmoid < 0 || b->lowering[sigmoid].skip ||
+            b->graph->nodes[sigmoid].attrs.kind != OP_SIGMOID)
+            continue;
+        const int x = b->graph->nodes[sigmoid].inputs[0];
+        if (x != node->inputs[1 - k] || !shape_equal(&b->values[x].shape, out)) continue;
+        NodeLowering *low = &b->lowering[sigmoid];
+        low->silu = 1;
+        low->output = node->outputs[0];
+        b->writer[node->outputs[0]] = sigmoid;
+        b->lowering[mul].skip = 1;
+        b->plan->stats.fused_silus++;
+        return;
+    }
+}
+
 LoadStatus plan_fuse(PlanBuilder *b) {
     const OnnxGraph *g = b->graph;
     for (int v = 0; v < g->n_values; v++) b->writer[v] = g->values[v].producer;
@@ -161,6 +187,8 @@ LoadStatus plan_fuse(PlanBuilder *b) {
             fuse_add(b, n);
         } else if ((kind == OP_RELU || kind == OP_CLIP) && b->options.fuse_activations) {
             fuse_activation(b, n);
+        } else if (kind == OP_MUL && b->options.fuse_activations) {
+            fuse_silu(b, n);
         }
     }
     return LOAD_OK;

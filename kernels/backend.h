@@ -101,6 +101,7 @@ typedef enum {
     ACTIVATION_HARD_SIGMOID,  // max(0, min(1, alpha x + beta))
     ACTIVATION_HARD_SWISH,    // x max(0, min(1, x / 6 + 1/2))
     ACTIVATION_CLIP,          // min(max(x, alpha), beta)  (ReLU6: alpha 0, beta 6)
+    ACTIVATION_SILU,          // x / (1 + e^-x): Sigmoid and Mul fused (sdinfer's planner)
 } ActivationOp;
 
 typedef struct Backend Backend;

@@ -90,6 +90,9 @@ def main(out):
         "v73_x_double": ("uint8", lambda p: write_v73(p, {"X": (x.astype(float), "double"),
                                                            "y": (y, "double")})),
         "v73_no_y": ("no variable named 'y'", lambda p: write_v73(p, {"X": (x, "uint8")})),
+        # X declared and never written: libhdf5 would answer with its fill value (zeros).
+        "v73_x_unwritten": ("does not store all of its values",
+                            lambda p: write_v73(p, {"X": ((32, 32, 3, 2), "uint8"), "y": (y, "double")})),
         # 9 million images declared (27.6 GB) in a file of a few KiB: refused unread.
         "v73_huge_x": ("more than the", lambda p: write_v73(p, {"X": ((32, 32, 3, 9000000), "uint8"),
                                                                  "y": (y, "double")})),

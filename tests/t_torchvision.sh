@@ -37,8 +37,23 @@ clips=$($PY -c "import onnx, sys; print(sum(n.op_type == 'Clip' for n in onnx.lo
     "$FIX/mobilenet_v2_op13.onnx")
 "$SDINFER" "$FIX/mobilenet_v2_op13.onnx" --input-tensor "$FIX/mobilenet_v2_input.pb" \
     --output-tensor "$TMP/fused.pb" --verbose >"$TMP/fused.txt" 2>&1
-check "mobilenet_v2: its $clips Clips fused into convolutions" grep -q " and $clips Clip fused" "$TMP/fused.txt"
+check "mobilenet_v2: its $clips Clips fused into convolutions" grep -q " $clips Clip fused" "$TMP/fused.txt"
 check "mobilenet_v2: a depthwise step clamps" grep -qE "conv_grouped .* \+clip\(0,6\)" "$TMP/fused.txt"
+# EfficientNet's SiLU, x * Sigmoid(x), runs as one step: as many as the graph has Muls
+# of a value by its own Sigmoid (counted here from the graph).
+silus=$($PY - "$FIX/efficientnet_b0_op13.onnx" <<'PYEOF'
+import sys, onnx
+nodes = onnx.load(sys.argv[1]).graph.node
+sigmoid_of = {n.output[0]: n.input[0] for n in nodes if n.op_type == "Sigmoid"}
+print(sum(n.op_type == "Mul" and len(n.input) == 2 and
+          (sigmoid_of.get(n.input[1]) == n.input[0] or sigmoid_of.get(n.input[0]) == n.input[1])
+          for n in nodes))
+PYEOF
+)
+"$SDINFER" "$FIX/efficientnet_b0_op13.onnx" --input-tensor "$FIX/efficientnet_b0_input.pb" \
+    --output-tensor "$TMP/silu.pb" --verbose >"$TMP/silu.txt" 2>&1
+check "efficientnet_b0: its $silus Sigmoid+Mul pairs run as SiLU" \
+    grep -q "fused, $silus Sigmoid+Mul as SiLU" "$TMP/silu.txt"
 # One Python process compares every pair (max |a-b| <= 1e-4 (1 + |b|), same argmax).
 check "sdinfer vs PyTorch and onnxruntime (${#pairs[@]} files)" $PY - "${pairs[@]}" <<'PYEOF'
 import sys

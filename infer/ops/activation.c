@@ -13,5 +13,7 @@ LoadStatus activation_lower(PlanBuilder *b, int n) {
     PlanStep *step = plan_add_node_step(b, n, STEP_ACTIVATION, 1);
     if (!step) return LOAD_INVALID;
     step->p.activation = b->geometry[n].geom.activation;
+    // A Sigmoid whose Mul by its own input was fused (plan_fusion.c) computes both.
+    if (b->lowering[n].silu) step->p.activation.op = ACTIVATION_SILU;
     return LOAD_OK;
 }

@@ -136,6 +136,11 @@ typedef struct {
     // sum dy and sum dy * (x - mean).
     void (*channel_dot_sums)(const real *x, const real *dy, int planes, size_t plane_stride,
                              int spatial, double mean, double *sum_dy, double *sum_dy_centred);
+
+    // ---- element-wise activations (simd/activation.c) ----
+    // y[i] = op(x[i]) for i < count (Backend.activation_forward's ops); y may be x.
+    void (*activation)(ActivationOp op, size_t count, real alpha, real beta, const real *x,
+                       real *y);
 } CpuKernels;
 
 extern const CpuKernels cpu_kernels_portable;

@@ -7,24 +7,18 @@
 #include "cpu_ops.h"
 #include "infer_ops.h"
 
-static real hard_sigmoid(real x, real alpha, real beta) {
-    real v = alpha * x + beta;
-    return v < 0 ? 0 : v > 1 ? 1 : v;
-}
-
+// Contiguous runs, one per thread, through the vector kernel (simd/activation.c):
+// element-wise, so the split changes no result.
 void cpu_activation_forward(Backend *be, ActivationOp op, size_t count, real alpha, real beta,
                             const real *x, real *y) {
     CpuState *st = cpu_state(be);
-    int64_t n = (int64_t)count;
-#pragma omp parallel for schedule(static) num_threads(st->threads) if (n >= CPU_PARALLEL_MIN_ELEMENTS)
-    for (int64_t i = 0; i < n; i++) {
-        real v = x[i];
-        switch (op) {
-        case ACTIVATION_SIGMOID: y[i] = (real)(1 / (1 + exp(-(double)v))); break;
-        case ACTIVATION_HARD_SIGMOID: y[i] = hard_sigmoid(v, alpha, beta); break;
-        case ACTIVATION_HARD_SWISH: y[i] = v * hard_sigmoid(v, (real)(1.0 / 6), (real)0.5); break;
-        case ACTIVATION_CLIP: y[i] = v < alpha ? alpha : v > beta ? beta : v; break;
-        }
+    const CpuKernels *k = st->kernels;
+    const int runs = count >= CPU_PARALLEL_MIN_ELEMENTS ? st->threads : 1;
+#pragma omp parallel for schedule(static) num_threads(st->threads) if (runs > 1)
+    for (int run = 0; run < runs; run++) {
+        const size_t begin = count * (size_t)run / (size_t)runs;
+        const size_t end = count * (size_t)(run + 1) / (size_t)runs;
+        k->activation(op, end - begin, alpha, beta, x + begin, y + begin);
     }
 }
 

@@ -21,6 +21,7 @@ static __global__ void activation_kernel(int op, int64_t count, float alpha, flo
         else if (op == ACTIVATION_HARD_SIGMOID) out = hard_sigmoid(v, alpha, beta);
         else if (op == ACTIVATION_HARD_SWISH) out = v * hard_sigmoid(v, 1.0f / 6.0f, 0.5f);
         else if (op == ACTIVATION_CLIP) out = fminf(fmaxf(v, alpha), beta);
+        else if (op == ACTIVATION_SILU) out = v / (1.0f + expf(-v));
         y[i] = out;
     }
 }

@@ -34,6 +34,9 @@ void SIMD_NAME(channel_dot_sums)(const real *x, const real *dy, int planes, size
                                  int spatial, double mean, double *sum_dy,
                                  double *sum_dy_centred);
 
+void SIMD_NAME(activation)(ActivationOp op, size_t count, real alpha, real beta, const real *x,
+                           real *y);
+
 const CpuKernels SIMD_NAME(cpu_kernels) = {
     .isa = SIMD_ISA,
     .vector_bytes = VEC_BYTES,
@@ -55,4 +58,5 @@ const CpuKernels SIMD_NAME(cpu_kernels) = {
     .depthwise_plane = SIMD_NAME(depthwise_plane),
     .channel_sums = SIMD_NAME(channel_sums),
     .channel_dot_sums = SIMD_NAME(channel_dot_sums),
+    .activation = SIMD_NAME(activation),
 };
