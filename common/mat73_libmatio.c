@@ -58,35 +58,46 @@ static int describe(const char *path, const matvar_t *v, MatVariable *var, char 
     return 0;
 }
 
+// What is wrong with a chunked dataset's storage, or NULL: libhdf5 allocates and fills
+// a whole chunk before reading into it, and answers with its fill value for a chunk
+// never written. So every chunk must lie inside the dataset (found by the svhn_v73
+// fuzzer: a 16 KB file with a 50 MB chunk, making every read allocate and clear 50 MB)
+// and be written.
+static const char *chunked_problem(hid_t dataset, hid_t space, hid_t create) {
+    hsize_t dims[H5S_MAX_RANK], chunk[H5S_MAX_RANK], written = 0;
+    const int rank = H5Sget_simple_extent_dims(space, dims, NULL);
+    if (rank < 0 || H5Pget_chunk(create, rank, chunk) != rank) return "has an unreadable chunk layout";
+    uint64_t chunks = 1;
+    for (int d = 0; d < rank; d++) {
+        if (chunk[d] == 0 || chunk[d] > dims[d]) return "has chunks larger than the dataset";
+        chunks *= (dims[d] + chunk[d] - 1) / chunk[d];
+    }
+    // (Counted over the whole dataspace: libhdf5 1.10 refuses H5S_ALL here.)
+    if (H5Dget_num_chunks(dataset, space, &written) < 0 || written < chunks)
+        return "does not store all of its values";
+    return NULL;
+}
 
-// Whether every value of the dataset is in the file: each chunk of a chunked layout
-// written (compressed chunks store fewer bytes than they hold, so sizes cannot say),
-// the block of a contiguous one allocated; a compact one is in its header.
-static int values_stored(hid_t dataset, hid_t space) {
+// What is wrong with where the dataset keeps its values, or NULL. A contiguous one
+// must have its block allocated (else libhdf5 answers with the fill value); a compact
+// one is in its header.
+static const char *storage_problem(hid_t dataset, hid_t space) {
     hid_t create = H5Dget_create_plist(dataset);
-    if (create < 0) return 0;
+    if (create < 0) return "has no readable creation properties";
     const H5D_layout_t layout = H5Pget_layout(create);
-    int stored = 0;
-    if (layout == H5D_COMPACT) {
-        stored = 1;
+    const char *problem = NULL;
+    if (layout == H5D_CHUNKED) {
+        problem = chunked_problem(dataset, space, create);
     } else if (layout == H5D_CONTIGUOUS) {
         H5D_space_status_t space_status;
-        stored = H5Dget_space_status(dataset, &space_status) >= 0 &&
-                 space_status == H5D_SPACE_STATUS_ALLOCATED;
-    } else if (layout == H5D_CHUNKED) {
-        hsize_t dims[H5S_MAX_RANK], chunk[H5S_MAX_RANK], written = 0;
-        const int rank = H5Sget_simple_extent_dims(space, dims, NULL);
-        uint64_t chunks = 1;
-        stored = rank >= 0 && H5Pget_chunk(create, rank, chunk) == rank;
-        for (int d = 0; stored && d < rank; d++) {
-            if (chunk[d] == 0) stored = 0;
-            else chunks *= (dims[d] + chunk[d] - 1) / chunk[d];
-        }
-        // (Counted over the whole dataspace: libhdf5 1.10 refuses H5S_ALL here.)
-        stored = stored && H5Dget_num_chunks(dataset, space, &written) >= 0 && written >= chunks;
+        if (H5Dget_space_status(dataset, &space_status) < 0 ||
+            space_status != H5D_SPACE_STATUS_ALLOCATED)
+            problem = "does not store all of its values";
+    } else if (layout != H5D_COMPACT) {
+        problem = "has an unknown storage layout";
     }
     H5Pclose(create);
-    return stored;
+    return problem;
 }
 
 // Before libmatio reads a dataset, its HDF5 element count and element size must
@@ -130,14 +141,12 @@ static int check_dataset_bytes(const char *path, const char *name, uint64_t byte
                                      "says it stores %llu bytes, more than the file's %llu",
                                      name, (unsigned long long)stored,
                                      (unsigned long long)file_bytes);
-        // A dataset whose storage was never (or only partly) written: libhdf5 would
-        // answer with its fill value, allocating and filling the whole declared size
-        // first. SVHN's values are all in the file; a file without them is damaged.
-        if (status == 0 && bytes > 0 && !values_stored(dataset, space))
+        const char *problem =
+            status == 0 && bytes > 0 ? storage_problem(dataset, space) : NULL;
+        if (problem)
             status = data_file_error(path, err, err_len,
-                                     "'%s' in the MATLAB v7.3 file is damaged: its HDF5 dataset "
-                                     "does not store all of its values",
-                                     name);
+                                     "'%s' in the MATLAB v7.3 file is damaged: its HDF5 dataset %s",
+                                     name, problem);
         if (type >= 0) H5Tclose(type);
         if (space >= 0) H5Sclose(space);
         H5Dclose(dataset);

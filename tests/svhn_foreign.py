@@ -93,6 +93,9 @@ def main(out):
         # X declared and never written: libhdf5 would answer with its fill value (zeros).
         "v73_x_unwritten": ("does not store all of its values",
                             lambda p: write_v73(p, {"X": ((32, 32, 3, 2), "uint8"), "y": (y, "double")})),
+        # X declared and never written: libhdf5 would answer with its fill value (zeros).
+        "v73_x_unwritten": ("does not store all of its values",
+                            lambda p: write_v73(p, {"X": ((32, 32, 3, 2), "uint8"), "y": (y, "double")})),
         # 9 million images declared (27.6 GB) in a file of a few KiB: refused unread.
         "v73_huge_x": ("more than the", lambda p: write_v73(p, {"X": ((32, 32, 3, 9000000), "uint8"),
                                                                  "y": (y, "double")})),
