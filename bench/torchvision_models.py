@@ -253,6 +253,9 @@ def main():
     parser.add_argument("--resume", action="store_true",
                         help="keep the passing rows --out already has (an interrupted or partial "
                         "run of the same command) and run only the other models")
+    parser.add_argument("--redo", default="",
+                        help="with --resume: families whose kept rows are measured again "
+                        "(after a change that concerns them)")
     args = parser.parse_args()
     known = [m for ms in FAMILIES.values() for m in ms]
     if args.models:  # in the order given
@@ -271,7 +274,8 @@ def main():
     for name in names:
         for opset in (int(o) for o in args.opsets.split(",")):
             r = kept.get((name, opset))
-            if r and r["status"] == "pass":  # a failure is run again (after a fix)
+            redo = any(name in FAMILIES[f] for f in args.redo.split(",") if f in FAMILIES)
+            if r and r["status"] == "pass" and not redo:  # a failure is run again (after a fix)
                 args.kept_rows += 1
             else:
                 r = check_one(name, opset, args.size, args, work)
