@@ -3,6 +3,7 @@
 // any axis. Grouped and dilated convolutions (depthwise included) are in
 // conv_grouped.c.
 #include <math.h>
+#include <string.h>
 
 #include "cpu_ops.h"
 #include "infer_ops.h"
@@ -35,20 +36,35 @@ static int64_t strides_and_total(const TensorShape *in_shape, const TensorShape 
     return total;
 }
 
+// Output axes from `first` on that keep their input position (perm[d] == d) are one
+// contiguous run in both tensors: its length in elements, and `first` (the axes before
+// it are walked one block at a time). A channel shuffle (ShuffleNet's [N, g, C/g, H, W]
+// -> [N, C/g, g, H, W]) moves blocks of H x W values.
+static int64_t identity_suffix(const TensorShape *out_shape, const int *perm, int *first) {
+    int64_t block = 1;
+    int d = out_shape->rank;
+    while (d > 0 && perm[d - 1] == d - 1) block *= out_shape->dims[--d];
+    *first = d;
+    return block;
+}
+
 void cpu_transpose(Backend *be, const TensorShape *in_shape, const real *x, const int *perm,
                    const TensorShape *out_shape, real *y) {
     CpuState *st = cpu_state(be);
-    int rank = out_shape->rank;
     int64_t in_strides[SD_MAX_DIMS];
     const int64_t total = strides_and_total(in_shape, out_shape, in_strides);
+    int walked;  // the axes walked per block; the rest are the contiguous block
+    const int64_t block = identity_suffix(out_shape, perm, &walked);
+    const int64_t blocks = block > 0 ? total / block : 0;
 #pragma omp parallel for schedule(static) num_threads(st->threads) if (total >= CPU_PARALLEL_MIN_ELEMENTS)
-    for (int64_t i = 0; i < total; i++) {
-        int64_t rest = i, from = 0;
-        for (int d = rank - 1; d >= 0; d--) {
+    for (int64_t b = 0; b < blocks; b++) {
+        int64_t rest = b, from = 0;
+        for (int d = walked - 1; d >= 0; d--) {
             from += (rest % out_shape->dims[d]) * in_strides[perm[d]];
             rest /= out_shape->dims[d];
         }
-        y[i] = x[from];
+        if (block == 1) y[b] = x[from];
+        else memcpy(y + b * block, x + from, sizeof(real) * (size_t)block);
     }
 }
 
