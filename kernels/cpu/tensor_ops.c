@@ -20,8 +20,6 @@ static void row_index(const TensorShape *shape, int64_t row, int64_t *index) {
     }
 }
 
-static int64_t last_dim(const TensorShape *s) { return s->rank > 0 ? s->dims[s->rank - 1] : 1; }
-
 // ---- binary ops with numpy broadcasting -----------------------------------------
 
 static void binary_row(BinaryOp op, int64_t count, const real *a, int64_t step_a, const real *b,
@@ -42,6 +40,39 @@ static void binary_row(BinaryOp op, int64_t count, const real *a, int64_t step_a
     }
 }
 
+// A row whose operands are each contiguous (step 1) or one repeated value (step 0):
+// the steps as constants, so that each loop vectorises (a squeeze-excitation Mul of
+// [C, H, W] by [C, 1, 1] is H x W values times one).
+static void binary_row_unit(BinaryOp op, int64_t count, const real *a, int64_t step_a,
+                            const real *b, int64_t step_b, real *y) {
+    if (step_a == 1 && step_b == 1) binary_row(op, count, a, 1, b, 1, y);
+    else if (step_a == 1) binary_row(op, count, a, 1, b, 0, y);
+    else if (step_b == 1) binary_row(op, count, a, 0, b, 1, y);
+    else binary_row(op, count, a, 0, b, 0, y);
+}
+
+// How many trailing output axes form one row: the last axis, and before it every axis
+// along which each operand keeps the kind of step it has along the last one (contiguous
+// on, or broadcast). *step_a and *step_b: the operands' steps along the row.
+static int row_axes(const TensorShape *out_shape, const int64_t *stride_a,
+                    const int64_t *stride_b, int64_t *step_a, int64_t *step_b) {
+    const int rank = out_shape->rank;
+    *step_a = rank > 0 ? stride_a[rank - 1] : 0;
+    *step_b = rank > 0 ? stride_b[rank - 1] : 0;
+    if (rank == 0) return 0;
+    const int unit = (*step_a == 0 || *step_a == 1) && (*step_b == 0 || *step_b == 1);
+    int axes = 1;
+    int64_t length = out_shape->dims[rank - 1];
+    while (unit && axes < rank) {
+        const int d = rank - 1 - axes;
+        const int64_t want_a = *step_a ? length : 0, want_b = *step_b ? length : 0;
+        if (stride_a[d] != want_a || stride_b[d] != want_b) break;
+        length *= out_shape->dims[d];
+        axes++;
+    }
+    return axes;
+}
+
 void cpu_binary_broadcast(Backend *be, BinaryOp op, const TensorShape *a_shape, const real *a,
                           const TensorShape *b_shape, const real *b, const TensorShape *out_shape,
                           real *y) {
@@ -50,19 +81,26 @@ void cpu_binary_broadcast(Backend *be, BinaryOp op, const TensorShape *a_shape, 
     int64_t stride_a[SD_MAX_DIMS] = {0}, stride_b[SD_MAX_DIMS] = {0};
     broadcast_strides(a_shape, out_shape, stride_a);
     broadcast_strides(b_shape, out_shape, stride_b);
-    const int64_t inner = last_dim(out_shape), total = shape_count(out_shape);
-    const int64_t rows = inner > 0 ? total / inner : 0;
-    const int64_t step_a = rank > 0 ? stride_a[rank - 1] : 0;
-    const int64_t step_b = rank > 0 ? stride_b[rank - 1] : 0;
+    int64_t step_a, step_b;
+    const int axes = row_axes(out_shape, stride_a, stride_b, &step_a, &step_b);
+    const int outer = rank - axes;  // the axes walked row by row
+    int64_t inner = 1;
+    for (int d = outer; d < rank; d++) inner *= out_shape->dims[d];
+    const int64_t total = shape_count(out_shape), rows = inner > 0 ? total / inner : 0;
+    const int unit = (step_a == 0 || step_a == 1) && (step_b == 0 || step_b == 1);
 #pragma omp parallel for schedule(static) num_threads(st->threads) if (total >= CPU_PARALLEL_MIN_ELEMENTS)
     for (int64_t row = 0; row < rows; row++) {
-        int64_t index[SD_MAX_DIMS] = {0}, offset_a = 0, offset_b = 0;
-        row_index(out_shape, row, index);
-        for (int i = 0; i < rank - 1; i++) {
-            offset_a += index[i] * stride_a[i];
-            offset_b += index[i] * stride_b[i];
+        int64_t rest = row, offset_a = 0, offset_b = 0;
+        for (int i = outer - 1; i >= 0; i--) {
+            const int64_t index = rest % out_shape->dims[i];
+            rest /= out_shape->dims[i];
+            offset_a += index * stride_a[i];
+            offset_b += index * stride_b[i];
         }
-        binary_row(op, inner, a + offset_a, step_a, b + offset_b, step_b, y + row * inner);
+        if (unit)
+            binary_row_unit(op, inner, a + offset_a, step_a, b + offset_b, step_b, y + row * inner);
+        else
+            binary_row(op, inner, a + offset_a, step_a, b + offset_b, step_b, y + row * inner);
     }
 }
 
