@@ -21,7 +21,9 @@
 #     when the session writes two more rows first (a busy machine): anywhere in
 #     data loading, training steps, evaluation and writes. A kill that leaves its
 #     own temporary file (NAME.tmp.PID.N) landed inside a write; the script
-#     counts those.
+#     counts those. A session that would finish before the outside kill (a fast
+#     machine, resumed near the end) is killed by the shim before its last epoch's
+#     writes instead (a "backstop" kill, counted with the shim's).
 # SD_CRASH_SEED fixes the random choices (the outside kills' timing still varies).
 set -u
 cd "$(dirname "$0")/.."
@@ -123,7 +125,14 @@ for ((i = 0; i < KILLS; i++)); do
         kind=shim
     else
         rows_before=$(log_rows)
-        "$BIN/sdtrain" "${args[@]}" >"$tmp/session" 2>&1 &
+        # Backstop: on a fast, quiet machine a session resumed near the end can write
+        # its last rows and exit between two polls below. The shim kills it before the
+        # first write after its next-to-last epoch's row instead; such a kill counts as
+        # the shim's (it says so), never as a finished session.
+        backstop=$((EPOCHS - 1 - done_epochs + resumed))
+        [ "$backstop" -ge 1 ] || backstop=1
+        LD_PRELOAD="$PRELOAD" SD_FAULT="kill:rename:1" SD_FAULT_ARM="$backstop:log.csv" \
+            SD_FAULT_PATH="$crash" "$BIN/sdtrain" "${args[@]}" >"$tmp/session" 2>&1 &
         pid=$!
         window=$((3 * epoch_ms / 2 + 1))
         if [ "$rows_before" -ge "$target" ]; then
@@ -143,6 +152,10 @@ for ((i = 0; i < KILLS; i++)); do
         rc=$?
         where="outside kill $(($(now_ms) - start)) ms after log row $rows_start"
         kind=timer
+        if grep -q 'fault_shim: SIGKILL before' "$tmp/session"; then
+            where="backstop $(grep -o 'fault_shim: SIGKILL before.*' "$tmp/session")"
+            kind=shim
+        fi
     fi
     if [ "$rc" -ne 137 ]; then
         echo "FAIL: kill $((i + 1)): the session ended with status $rc, not by SIGKILL:"
