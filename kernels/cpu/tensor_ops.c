@@ -51,6 +51,11 @@ static void binary_row_unit(BinaryOp op, int64_t count, const real *a, int64_t s
     else binary_row(op, count, a, 0, b, 0, y);
 }
 
+// Whether both operands' steps are 0 or 1 (binary_row_unit's rows).
+static int unit_steps(int64_t step_a, int64_t step_b) {
+    return (step_a == 0 || step_a == 1) && (step_b == 0 || step_b == 1);
+}
+
 // How many trailing output axes form one row: the last axis, and before it every axis
 // along which each operand keeps the kind of step it has along the last one (contiguous
 // on, or broadcast). *step_a and *step_b: the operands' steps along the row.
@@ -60,7 +65,7 @@ static int row_axes(const TensorShape *out_shape, const int64_t *stride_a,
     *step_a = rank > 0 ? stride_a[rank - 1] : 0;
     *step_b = rank > 0 ? stride_b[rank - 1] : 0;
     if (rank == 0) return 0;
-    const int unit = (*step_a == 0 || *step_a == 1) && (*step_b == 0 || *step_b == 1);
+    const int unit = unit_steps(*step_a, *step_b);
     int axes = 1;
     int64_t length = out_shape->dims[rank - 1];
     while (unit && axes < rank) {
@@ -87,7 +92,7 @@ void cpu_binary_broadcast(Backend *be, BinaryOp op, const TensorShape *a_shape, 
     int64_t inner = 1;
     for (int d = outer; d < rank; d++) inner *= out_shape->dims[d];
     const int64_t total = shape_count(out_shape), rows = inner > 0 ? total / inner : 0;
-    const int unit = (step_a == 0 || step_a == 1) && (step_b == 0 || step_b == 1);
+    const int unit = unit_steps(step_a, step_b);
 #pragma omp parallel for schedule(static) num_threads(st->threads) if (total >= CPU_PARALLEL_MIN_ELEMENTS)
     for (int64_t row = 0; row < rows; row++) {
         int64_t rest = row, offset_a = 0, offset_b = 0;
