@@ -48,6 +48,14 @@
 
 
 static int alpha_of(const WinogradConv *wc) { return wc->m + 2; }
+
+// Reals from one coefficient's rows of a V, M or Z block to the next: the block's
+// slots x channels, plus one vector. Without it the stride is a multiple of 4 KiB for
+// 16 slots of 64 channels, and a tile's alpha^2 values of one channel vector, one per
+// coefficient, all fall into the same set of the L1 cache.
+static size_t coefficient_stride(int block, int channels) {
+    return (size_t)block * channels + VEC_LEN;
+}
 static int tiles_y(const WinogradConv *wc) { return (wc->out_h + wc->m - 1) / wc->m; }
 static int tiles_x(const WinogradConv *wc) { return (wc->out_w + wc->m - 1) / wc->m; }
 
@@ -58,7 +66,8 @@ size_t SIMD_NAME(winograd_weights_size)(const WinogradConv *wc) {
 
 size_t SIMD_NAME(winograd_block_scratch_size)(const WinogradConv *wc) {
     const int a = alpha_of(wc);
-    return (size_t)a * a * FILTER_BLOCK * ((size_t)wc->in_c + wc->out_c);
+    return (size_t)a * a *
+           (coefficient_stride(FILTER_BLOCK, wc->in_c) + coefficient_stride(FILTER_BLOCK, wc->out_c));
 }
 
 // ---- the 1-D transforms (applied to rows, then to columns) ------------------------------------
@@ -293,7 +302,9 @@ __attribute__((always_inline)) SIMD_FMA static inline void input_window(
             for (int i = 0; i < a; i++) column[i] = rows[i][j];
             input_1d(m, column, t);  // down the column
             for (int i = 0; i < a; i++)
-                store_vec(v + ((size_t)(i * a + j) * block + slot) * channels + c0, t[i]);
+                store_vec(v + (size_t)(i * a + j) * coefficient_stride(block, channels) +
+                              (size_t)slot * channels + c0,
+                          t[i]);
         }
     }
 }
@@ -315,41 +326,54 @@ __attribute__((always_inline)) SIMD_FMA static inline void input_tile(
 // (channels-last, valid pixels only), through the epilogue when there is one: + bias,
 // + residual (read before the same thread writes the element: it may be yt itself),
 // then the clamp, in the order winograd_to_nchw adds them (the same results either way).
-__attribute__((always_inline)) SIMD_FMA static inline void output_tile(
+// `inside`: all m x m pixels are in the output (no checks, a constant after inlining).
+__attribute__((always_inline)) SIMD_FMA static inline void output_window(
     const WinogradConv *wc, const int m, const real *mm, TilePosition tp, int slot, int k_begin,
-    int k_end, const WinogradEpilogue *ep, real *yt) {
+    int k_end, const WinogradEpilogue *ep, const int inside, real *yt) {
     const int a = m + 2, channels = wc->out_c;
     const size_t image_offset = (size_t)tp.image * wc->out_h * wc->out_w * channels;
     real *image = yt + image_offset;
     const real *residual = ep && ep->residual ? ep->residual + image_offset : NULL;
+    const real *bias = ep ? ep->bias : NULL;
+    const OutputClamp clamp = ep ? ep->clamp : clamp_none();
     for (int k0 = k_begin; k0 < k_end; k0 += VEC_LEN) {
         RealVec rows[ALPHA_MAX][ALPHA_MAX];
         for (int i = 0; i < a; i++) {
             RealVec v[ALPHA_MAX];
             for (int j = 0; j < a; j++)
-                v[j] = load_vec(mm + ((size_t)(i * a + j) * TILE_BLOCK + slot) * channels + k0);
+                v[j] = load_vec(mm + (size_t)(i * a + j) * coefficient_stride(TILE_BLOCK, channels) +
+                                (size_t)slot * channels + k0);
             output_1d(m, v, rows[i]);  // along the row: m values
         }
+        // Loaded once per vector of channels: the stores below may alias the bias for
+        // all the compiler knows, so it would load it again for every pixel.
+        const RealVec bias_k = bias ? load_vec(bias + k0) : (RealVec){0};
         for (int j = 0; j < m; j++) {
             RealVec column[ALPHA_MAX], out[ALPHA_MAX];
             for (int i = 0; i < a; i++) column[i] = rows[i][j];
             output_1d(m, column, out);
             const int col = tp.tx * m + j;
-            if (col >= wc->out_w) continue;
+            if (!inside && col >= wc->out_w) continue;
             for (int i = 0; i < m; i++) {
                 const int row = tp.ty * m + i;
-                if (row >= wc->out_h) continue;
+                if (!inside && row >= wc->out_h) continue;
                 const size_t at = ((size_t)row * wc->out_w + col) * channels + k0;
                 RealVec v = out[i];
-                if (ep) {
-                    if (ep->bias) v += load_vec(ep->bias + k0);
-                    if (residual) v += load_vec(residual + at);
-                    v = clamp_vec(ep->clamp, v);
-                }
-                store_vec(image + at, v);
+                if (bias) v += bias_k;
+                if (residual) v += load_vec(residual + at);
+                store_vec(image + at, clamp_vec(clamp, v));
             }
         }
     }
+}
+
+__attribute__((always_inline)) SIMD_FMA static inline void output_tile(
+    const WinogradConv *wc, const int m, const real *mm, TilePosition tp, int slot, int k_begin,
+    int k_end, const WinogradEpilogue *ep, real *yt) {
+    if ((tp.ty + 1) * m <= wc->out_h && (tp.tx + 1) * m <= wc->out_w)
+        output_window(wc, m, mm, tp, slot, k_begin, k_end, ep, 1, yt);
+    else
+        output_window(wc, m, mm, tp, slot, k_begin, k_end, ep, 0, yt);
 }
 
 // M[xi][t][k] = sum_c V[xi][t][c] U[xi][c][k] for `tiles` tiles from t0 and `kvecs`
@@ -414,9 +438,9 @@ __attribute__((always_inline)) SIMD_FMA static inline void products_with(
     const int kvecs, int k_begin, int k_end, int prefetch, real *mm) {
     const int a = alpha_of(wc), in_c = wc->in_c, out_c = wc->out_c;
     for (int xi = 0; xi < a * a; xi++) {
-        const real *v_xi = v + (size_t)xi * TILE_BLOCK * in_c;
+        const real *v_xi = v + (size_t)xi * coefficient_stride(TILE_BLOCK, in_c);
         const real *u_xi = u + (size_t)xi * in_c * out_c;
-        real *m_xi = mm + (size_t)xi * TILE_BLOCK * out_c;
+        real *m_xi = mm + (size_t)xi * coefficient_stride(TILE_BLOCK, out_c);
         if (prefetch && xi + 1 < a * a)
             prefetch_weights(u_xi + (size_t)in_c * out_c, in_c, out_c, k_begin, k_end);
         int t0 = 0;
@@ -457,12 +481,13 @@ __attribute__((always_inline)) SIMD_FMA static inline void tiles_with(
     const WinogradConv *wc, const int m, const real *xt, const real *u, int tile_begin,
     int tile_end, int k_begin, int k_end, const WinogradEpilogue *ep, real *scratch, real *yt) {
     const int a = m + 2;
-    real *v = scratch, *mm = scratch + (size_t)a * a * TILE_BLOCK * wc->in_c;
+    const size_t v_size = (size_t)a * a * coefficient_stride(TILE_BLOCK, wc->in_c);
+    real *v = scratch, *mm = scratch + v_size;
     for (int t0 = tile_begin; t0 < tile_end; t0 += TILE_BLOCK) {
         const int count = tile_end - t0 < TILE_BLOCK ? tile_end - t0 : TILE_BLOCK;
         // The products run over whole register blocks of tiles: empty slots read zeros.
         const int slots = (count + PRODUCT_MIN_TILES - 1) / PRODUCT_MIN_TILES * PRODUCT_MIN_TILES;
-        if (count < slots) memset(v, 0, sizeof(real) * (size_t)a * a * TILE_BLOCK * wc->in_c);
+        if (count < slots) memset(v, 0, sizeof(real) * v_size);
         // The first coefficient's weights arrive while the first input tiles are transformed.
         if (t0 == tile_begin) prefetch_weights(u, wc->in_c, wc->out_c, k_begin, k_end);
         for (int slot = 0; slot < count; slot++)
@@ -542,7 +567,9 @@ __attribute__((always_inline)) SIMD_FMA static inline void gradient_tile(
             for (int i = 0; i < m; i++) column[i] = rows[i][j];
             gradient_1d(m, column, t);  // down the column
             for (int i = 0; i < a; i++)
-                store_vec(z + ((size_t)(i * a + j) * block + slot) * channels + k0, t[i]);
+                store_vec(z + (size_t)(i * a + j) * coefficient_stride(block, channels) +
+                              (size_t)slot * channels + k0,
+                          t[i]);
         }
     }
 }
@@ -577,8 +604,8 @@ SIMD_FMA static void du_sums(const WinogradConv *wc, const real *v, const real *
                              int count, real *du) {
     const int a = alpha_of(wc), in_c = wc->in_c, out_c = wc->out_c;
     for (int xi = 0; xi < a * a; xi++) {
-        const real *v_xi = v + (size_t)xi * block * in_c;
-        const real *z_xi = z + (size_t)xi * block * out_c;
+        const real *v_xi = v + (size_t)xi * coefficient_stride(block, in_c);
+        const real *z_xi = z + (size_t)xi * coefficient_stride(block, out_c);
         real *du_xi = du + (size_t)xi * in_c * out_c;
         for (int c0 = 0; c0 < in_c; c0 += DU_ROWS) {
             int k0 = 0;
@@ -594,7 +621,7 @@ __attribute__((always_inline)) SIMD_FMA static inline void filter_tiles_with(
     int tile_end, real *scratch, real *du) {
     const int a = m + 2;
     const int block = filter_block(wc);
-    real *v = scratch, *z = scratch + (size_t)a * a * block * wc->in_c;
+    real *v = scratch, *z = scratch + (size_t)a * a * coefficient_stride(block, wc->in_c);
     for (int t0 = tile_begin; t0 < tile_end; t0 += block) {
         const int count = tile_end - t0 < block ? tile_end - t0 : block;
         for (int slot = 0; slot < count; slot++) {

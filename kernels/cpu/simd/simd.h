@@ -75,11 +75,14 @@ static inline void store_vec(real *p, RealVec v) { memcpy(p, &v, sizeof v); }
 
 // clamp_apply (kernels/backend.h) on every lane, a NaN lane becoming min: bit selects,
 // which gcc and clang both turn into compares and blends.
+// A ReLU (min 0, no max), the common case, is one compare and one masked move.
 static inline RealVec clamp_vec(OutputClamp c, RealVec v) {
     if (!c.on) return v;
     const RealVec zero = {0}, min = zero + c.min, max = zero + c.max;
     const IndexVec above_min = (IndexVec)(v > min);
+    if (c.min == 0 && c.max == (real)INFINITY) return (RealVec)((IndexVec)v & above_min);
     v = (RealVec)(((IndexVec)v & above_min) | ((IndexVec)min & ~above_min));
+    if (c.max == (real)INFINITY) return v;
     const IndexVec above_max = (IndexVec)(v > max);
     return (RealVec)(((IndexVec)max & above_max) | ((IndexVec)v & ~above_max));
 }
