@@ -379,10 +379,11 @@ __attribute__((always_inline)) SIMD_FMA static inline void output_tile(
 // M[xi][t][k] = sum_c V[xi][t][c] U[xi][c][k] for `tiles` tiles from t0 and `kvecs`
 // vectors of output channels from k0 (both constants after inlining): tiles x kvecs
 // accumulators in registers, one load of U per k vector and one broadcast of V per tile
-// for each input channel.
+// for each input channel. `ahead` (or NULL): the next coefficient's U, whose same rows
+// are asked for in cache, one line per load of this one's (prefetch_weights).
 __attribute__((always_inline)) SIMD_FMA static inline void product_block(
-    const real *v, const real *u, int in_c, int out_c, int t0, int k0, const int tiles,
-    const int kvecs, real *mm) {
+    const real *v, const real *u, const real *ahead, int in_c, int out_c, int t0, int k0,
+    const int tiles, const int kvecs, real *mm) {
     RealVec acc[PRODUCT_MAX_TILES][PRODUCT_MAX_KVECS];
 #pragma GCC unroll 16
     for (int t = 0; t < tiles; t++)
@@ -391,7 +392,10 @@ __attribute__((always_inline)) SIMD_FMA static inline void product_block(
     for (int c = 0; c < in_c; c++) {
         RealVec uk[PRODUCT_MAX_KVECS];
 #pragma GCC unroll 4
-        for (int kv = 0; kv < kvecs; kv++) uk[kv] = load_vec(u + (size_t)c * out_c + k0 + kv * VEC_LEN);
+        for (int kv = 0; kv < kvecs; kv++) {
+            uk[kv] = load_vec(u + (size_t)c * out_c + k0 + kv * VEC_LEN);
+            if (ahead) __builtin_prefetch(ahead + (size_t)c * out_c + k0 + kv * VEC_LEN, 0, 3);
+        }
 #pragma GCC unroll 16
         for (int t = 0; t < tiles; t++) {
             const real vt = v[(size_t)(t0 + t) * in_c + c];  // broadcast by the product
@@ -409,20 +413,23 @@ __attribute__((always_inline)) SIMD_FMA static inline void product_block(
 // Tiles [t0, t0 + tiles) against output channels [k_begin, k_end): register blocks of
 // `kvecs` vectors, then single vectors for what is left.
 __attribute__((always_inline)) SIMD_FMA static inline void product_row(
-    const real *v, const real *u, int in_c, int out_c, int t0, const int tiles, const int kvecs,
-    int k_begin, int k_end, real *mm) {
+    const real *v, const real *u, const real *ahead, int in_c, int out_c, int t0,
+    const int tiles, const int kvecs, int k_begin, int k_end, real *mm) {
     int k0 = k_begin;
     for (; k0 + kvecs * VEC_LEN <= k_end; k0 += kvecs * VEC_LEN)
-        product_block(v, u, in_c, out_c, t0, k0, tiles, kvecs, mm);
-    for (; k0 < k_end; k0 += VEC_LEN) product_block(v, u, in_c, out_c, t0, k0, tiles, 1, mm);
+        product_block(v, u, ahead, in_c, out_c, t0, k0, tiles, kvecs, mm);
+    for (; k0 < k_end; k0 += VEC_LEN)
+        product_block(v, u, ahead, in_c, out_c, t0, k0, tiles, 1, mm);
 }
 
-// Asks for the next coefficient's weights (the rows of output channels [k_begin, k_end))
-// while this one's products run: only the first group of tiles reads a coefficient's
-// weights from memory, the others find them in L1, so without this the loads come in
-// bursts the hardware prefetchers do not run ahead of. Done for a call's first block of
-// tiles only (batch 1: the only block, and every weight comes from memory once per
-// image); the later blocks find the weights in cache.
+// Asks for a coefficient's weights (the rows of output channels [k_begin, k_end)) in
+// cache: at batch 1 every weight comes from memory once per image, and only the first
+// group of tiles of a call reads a coefficient's weights from there (the others find
+// them in L1), so without this the loads come in bursts the hardware prefetchers do not
+// run ahead of. The first coefficient's are asked for while the input tiles are
+// transformed; each next one's during the current one's first group of tiles, one line
+// per line of the current one read (product_block's `ahead`), so that the requests
+// spread over the products instead of filling the miss buffers at once.
 __attribute__((always_inline)) static inline void prefetch_weights(const real *u, int in_c,
                                                                    int out_c, int k_begin,
                                                                    int k_end) {
@@ -441,14 +448,21 @@ __attribute__((always_inline)) SIMD_FMA static inline void products_with(
         const real *v_xi = v + (size_t)xi * coefficient_stride(TILE_BLOCK, in_c);
         const real *u_xi = u + (size_t)xi * in_c * out_c;
         real *m_xi = mm + (size_t)xi * coefficient_stride(TILE_BLOCK, out_c);
-        if (prefetch && xi + 1 < a * a)
-            prefetch_weights(u_xi + (size_t)in_c * out_c, in_c, out_c, k_begin, k_end);
+        const real *ahead = prefetch && xi + 1 < a * a ? u_xi + (size_t)in_c * out_c : NULL;
         int t0 = 0;
+        if (ahead && t0 + tiles <= slots) {  // the first group of tiles asks for the next weights
+            product_row(v_xi, u_xi, ahead, in_c, out_c, t0, tiles, kvecs, k_begin, k_end, m_xi);
+            t0 += tiles;
+        } else if (ahead) {
+            product_row(v_xi, u_xi, ahead, in_c, out_c, t0, PRODUCT_MIN_TILES, kvecs, k_begin,
+                        k_end, m_xi);
+            t0 += PRODUCT_MIN_TILES;
+        }
         for (; t0 + tiles <= slots; t0 += tiles)
-            product_row(v_xi, u_xi, in_c, out_c, t0, tiles, kvecs, k_begin, k_end, m_xi);
+            product_row(v_xi, u_xi, NULL, in_c, out_c, t0, tiles, kvecs, k_begin, k_end, m_xi);
         for (; t0 < slots; t0 += PRODUCT_MIN_TILES)
-            product_row(v_xi, u_xi, in_c, out_c, t0, PRODUCT_MIN_TILES, kvecs, k_begin, k_end,
-                        m_xi);
+            product_row(v_xi, u_xi, NULL, in_c, out_c, t0, PRODUCT_MIN_TILES, kvecs, k_begin,
+                        k_end, m_xi);
     }
 }
 
