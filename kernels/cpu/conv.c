@@ -121,28 +121,6 @@ static void col2im_add(const ConvGeom *g, const real *col, real *dx) {
     }
 }
 
-// y (one image, output positions [p_begin, p_end)) += bias[o] + residual, then clamped.
-static void add_bias_relu(const ConvGeom *g, const real *bias, const real *residual,
-                          OutputClamp clamp, size_t p_begin, size_t p_end, real *y) {
-    if (!bias && !residual && !clamp.on) return;
-    const size_t plane = out_plane(g);
-    for (int o = 0; o < g->out_c; o++) {
-        real *row = y + (size_t)o * plane;
-        const real b = bias ? bias[o] : 0;
-        if (residual) {
-            const real *res = residual + (size_t)o * plane;
-            for (size_t p = p_begin; p < p_end; p++) {
-                real v = row[p] + b + res[p];
-                row[p] = clamp_apply(clamp, v);
-            }
-        } else if (clamp.on) {
-            for (size_t p = p_begin; p < p_end; p++) row[p] = clamp_apply(clamp, row[p] + b);
-        } else {
-            for (size_t p = p_begin; p < p_end; p++) row[p] += b;
-        }
-    }
-}
-
 // Do the images run one per thread? Otherwise they run one after another, each split
 // between the threads by column blocks when it is large enough (cpu_split_images), or on
 // one thread. OpenBLAS itself stays single-threaded (backend_cpu.c): its own pool's
@@ -163,17 +141,16 @@ static int column_blocks(const ConvGeom *g) {
 
 // ---- forward ------------------------------------------------------------------
 
-// Column block `block` of one image's output from its column matrix, then its epilogue.
-static void forward_block(const ConvGeom *g, const real *col, const real *w, const real *bias,
-                          const real *residual, OutputClamp clamp, int block, real *y) {
+// Column block `block` of one image's output from its column matrix, through the
+// epilogue (the kernel table's product: simd/gemm.c).
+static void forward_block(const CpuKernels *k, const ConvGeom *g, const real *col, const real *w,
+                          const real *bias, const real *residual, OutputClamp clamp, int block,
+                          real *y) {
     const int rows = (int)col_rows(g), plane = (int)out_plane(g);
     const int j0 = block * GEMM_COLUMN_BLOCK;
     const int width = plane - j0 < GEMM_COLUMN_BLOCK ? plane - j0 : GEMM_COLUMN_BLOCK;
-    // A residual that is y itself is added by the product (beta = 1): y is written there.
-    const int in_place = residual == y;
-    cblas_gemm_real(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->out_c, width, rows, 1, w, rows,
-                    col + j0, plane, in_place ? 1 : 0, y + j0, plane);
-    add_bias_relu(g, bias, in_place ? NULL : residual, clamp, j0, j0 + width, y);
+    const GemmShape shape = {g->out_c, width, rows, rows, plane, plane, plane};
+    k->conv_gemm(&shape, w, col + j0, bias, residual ? residual + j0 : NULL, clamp, y + j0);
 }
 
 static const real *image_columns(const ConvGeom *g, const real *x, real *scratch) {
@@ -182,10 +159,12 @@ static const real *image_columns(const ConvGeom *g, const real *x, real *scratch
     return scratch;
 }
 
-static void forward_image(const ConvGeom *g, const real *x, const real *w, const real *bias,
-                          const real *residual, OutputClamp clamp, real *scratch, real *y) {
+static void forward_image(const CpuKernels *k, const ConvGeom *g, const real *x, const real *w,
+                          const real *bias, const real *residual, OutputClamp clamp,
+                          real *scratch, real *y) {
     const real *col = image_columns(g, x, scratch);
-    for (int b = 0; b < column_blocks(g); b++) forward_block(g, col, w, bias, residual, clamp, b, y);
+    for (int b = 0; b < column_blocks(g); b++)
+        forward_block(k, g, col, w, bias, residual, clamp, b, y);
 }
 
 // Fewer images than threads: each image's column blocks split between the threads.
@@ -197,7 +176,7 @@ static void forward_images_split(CpuState *st, const ConvGeom *g, const real *x,
         const real *res = residual ? residual + n * out_image(g) : NULL;
 #pragma omp parallel for schedule(static) num_threads(st->threads) if (blocks > 1)
         for (int b = 0; b < blocks; b++)
-            forward_block(g, col, w, bias, res, clamp, b, y + n * out_image(g));
+            forward_block(st->kernels, g, col, w, bias, res, clamp, b, y + n * out_image(g));
     }
 }
 
@@ -299,8 +278,9 @@ void cpu_conv2d_forward(Backend *be, const ConvGeom *g, const real *x, const rea
 #pragma omp parallel for schedule(dynamic, 1) num_threads(st->threads) if (images_in_parallel(st, g))
     for (int n = 0; n < g->batch; n++) {
         real *scratch = st->scratch[omp_get_thread_num()].data;
-        forward_image(g, x + n * in_image(g), w, bias, residual ? residual + n * out_image(g) : NULL,
-                      clamp, scratch, y + n * out_image(g));
+        forward_image(st->kernels, g, x + n * in_image(g), w, bias,
+                      residual ? residual + n * out_image(g) : NULL, clamp, scratch,
+                      y + n * out_image(g));
     }
 }
 

@@ -61,6 +61,13 @@ typedef struct {
     int dilation_h, dilation_w;
 } DepthwiseConv;
 
+// A product C[m x n] = A[m x k] B[k x n], row-major with these leading dimensions
+// (ldr: the residual's).
+typedef struct {
+    int m, n, k;
+    int lda, ldb, ldc, ldr;
+} GemmShape;
+
 typedef struct {
     const char *isa;    // "portable", "avx2", "avx512"
     int vector_bytes;   // width of the vectors the kernels compute on
@@ -119,6 +126,12 @@ typedef struct {
                                   int tile_begin, int tile_end, real *scratch, real *du);
     // dw [out_c][in_c][3][3] = G^T du G.
     void (*winograd_filter_finish)(const WinogradConv *wc, const real *du, real *dw);
+
+    // ---- matrix product of the pointwise and im2col convolutions (simd/gemm.c) ----
+    // c = clamp(a b + bias[row] + residual): bias and residual may be NULL; residual may
+    // be c. Each output is summed over k in order, whatever the shape of the call.
+    void (*conv_gemm)(const GemmShape *s, const real *a, const real *b, const real *bias,
+                      const real *residual, OutputClamp clamp, real *c);
 
     // ---- depthwise convolution (simd/conv_depthwise.c) ----
     // Reals of per-thread scratch one depthwise_plane call needs.

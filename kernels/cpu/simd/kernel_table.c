@@ -25,6 +25,8 @@ void SIMD_NAME(winograd_to_nchw)(const WinogradConv *wc, int images, const real 
 void SIMD_NAME(winograd_filter_tiles)(const WinogradConv *wc, const real *xt, const real *dyt,
                                       int tile_begin, int tile_end, real *scratch, real *du);
 void SIMD_NAME(winograd_filter_finish)(const WinogradConv *wc, const real *du, real *dw);
+void SIMD_NAME(conv_gemm)(const GemmShape *s, const real *a, const real *b, const real *bias,
+                          const real *residual, OutputClamp clamp, real *c);
 size_t SIMD_NAME(depthwise_scratch_size)(const DepthwiseConv *d);
 void SIMD_NAME(depthwise_plane)(const DepthwiseConv *d, const real *x, const real *w, real bias,
                                 real *scratch, real *y);
@@ -54,6 +56,7 @@ const CpuKernels SIMD_NAME(cpu_kernels) = {
     .winograd_to_nchw = SIMD_NAME(winograd_to_nchw),
     .winograd_filter_tiles = SIMD_NAME(winograd_filter_tiles),
     .winograd_filter_finish = SIMD_NAME(winograd_filter_finish),
+    .conv_gemm = SIMD_NAME(conv_gemm),
     .depthwise_scratch_size = SIMD_NAME(depthwise_scratch_size),
     .depthwise_plane = SIMD_NAME(depthwise_plane),
     .channel_sums = SIMD_NAME(channel_sums),

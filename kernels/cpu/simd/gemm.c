@@ -1,0 +1,156 @@
+// The product behind the convolutions that are matrix products (one build per
+// instruction set: simd.h, cpu_kernels.h): pointwise (1x1) convolutions and the im2col
+// path of the others (strided ones: the stride-2 convolutions of every ResNet),
+//   C[M x N] = clamp(A[M x K] B[K x N] + bias[m] + residual[m][n]),
+// A the weights [out_c][in_c * kh * kw], B the image's columns (pixels along a row),
+// all row-major. OpenBLAS did these products before; Debian's OpenBLAS runs its AVX2
+// kernels on an AVX-512 CPU it does not know (the 2-core AMD EPYC here), at about a
+// third of the machine's multiply-add rate.
+//
+// Register block: GEMM_ROWS rows of A x GEMM_VECTORS vectors of N, the accumulators in
+// registers; each step over k loads GEMM_VECTORS vectors of B's row k and broadcasts one
+// value of A per row. Cache blocks: K in slices of GEMM_K_SLICE rows, so that a slice of
+// B (GEMM_K_SLICE x the caller's columns, at most 256 in conv.c) stays in L2 while every
+// row block of A passes over it. Each output is summed over k in increasing order, the
+// same way for every block shape and column range, so results do not depend on how the
+// columns are split between threads.
+#include "simd.h"
+
+#define GEMM_ROWS 6
+#if VEC_REGISTERS >= 32
+#define GEMM_VECTORS 4  // 24 accumulators, 4 vectors of B, 1 broadcast
+#else
+#define GEMM_VECTORS 2  // 12 accumulators, 2 vectors of B, 1 broadcast
+#endif
+#define GEMM_K_SLICE 256
+
+typedef struct {
+    const GemmShape *s;
+    const real *a, *b, *bias, *residual;
+    OutputClamp clamp;
+    real *c;
+    int k_begin, k_end;  // the slice of K this pass sums
+    int accumulate;      // add to what C holds (a later slice, or a residual that is C)
+    int finish;          // the last slice: bias, residual and clamp on the way out
+} GemmPass;
+
+// Rows [m0, m0 + rows) x vectors [n0, n0 + vectors * VEC_LEN) for the pass's slice of K
+// (rows and vectors constants after inlining).
+__attribute__((always_inline)) SIMD_FMA static inline void gemm_block(const GemmPass *p, int m0,
+                                                                     int n0, const int rows,
+                                                                     const int vectors) {
+    const GemmShape *s = p->s;
+    RealVec acc[GEMM_ROWS][GEMM_VECTORS];
+    for (int r = 0; r < rows; r++)
+        for (int v = 0; v < vectors; v++)
+            acc[r][v] = p->accumulate
+                            ? load_vec(p->c + (size_t)(m0 + r) * s->ldc + n0 + v * VEC_LEN)
+                            : (RealVec){0};
+    const real *a = p->a + (size_t)m0 * s->lda;
+    for (int kk = p->k_begin; kk < p->k_end; kk++) {
+        RealVec bv[GEMM_VECTORS];
+        for (int v = 0; v < vectors; v++)
+            bv[v] = load_vec(p->b + (size_t)kk * s->ldb + n0 + v * VEC_LEN);
+        for (int r = 0; r < rows; r++) {
+            const real ar = a[(size_t)r * s->lda + kk];  // broadcast by the product
+            for (int v = 0; v < vectors; v++) acc[r][v] += ar * bv[v];
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        real *row = p->c + (size_t)(m0 + r) * s->ldc + n0;
+        const real *res = p->residual ? p->residual + (size_t)(m0 + r) * s->ldr + n0 : NULL;
+        for (int v = 0; v < vectors; v++) {
+            RealVec value = acc[r][v];
+            if (p->finish) {
+                if (p->bias) value += p->bias[m0 + r];
+                if (res) value += load_vec(res + v * VEC_LEN);
+                value = clamp_vec(p->clamp, value);
+            }
+            store_vec(row + v * VEC_LEN, value);
+        }
+    }
+}
+
+// Every row of A against vectors [n0, n0 + vectors * VEC_LEN): blocks of GEMM_ROWS rows,
+// then one block of the rows left.
+__attribute__((always_inline)) SIMD_FMA static inline void gemm_rows(const GemmPass *p, int n0,
+                                                                    const int vectors) {
+    const int m = p->s->m;
+    int m0 = 0;
+    for (; m0 + GEMM_ROWS <= m; m0 += GEMM_ROWS) gemm_block(p, m0, n0, GEMM_ROWS, vectors);
+    switch (m - m0) {
+    case 1: gemm_block(p, m0, n0, 1, vectors); break;
+    case 2: gemm_block(p, m0, n0, 2, vectors); break;
+    case 3: gemm_block(p, m0, n0, 3, vectors); break;
+    case 4: gemm_block(p, m0, n0, 4, vectors); break;
+    case 5: gemm_block(p, m0, n0, 5, vectors); break;
+    default: break;
+    }
+}
+
+// The last columns [n0, n), fewer than a vector's lanes: the slice of B's rows is copied
+// into a panel one vector wide, zeros beyond column n, and each row block's results are
+// written back lane by lane.
+SIMD_FMA static void gemm_tail(const GemmPass *p, int n0) {
+    const GemmShape *s = p->s;
+    const int tail = s->n - n0, depth = p->k_end - p->k_begin;
+    real panel[GEMM_K_SLICE * VEC_LEN];
+    for (int kk = 0; kk < depth; kk++)
+        for (int j = 0; j < VEC_LEN; j++)
+            panel[kk * VEC_LEN + j] = j < tail ? p->b[(size_t)(p->k_begin + kk) * s->ldb + n0 + j] : 0;
+    for (int m0 = 0; m0 < s->m; m0 += GEMM_ROWS) {
+        const int rows = s->m - m0 < GEMM_ROWS ? s->m - m0 : GEMM_ROWS;
+        RealVec acc[GEMM_ROWS];
+        for (int r = 0; r < rows; r++) {
+            acc[r] = (RealVec){0};
+            if (p->accumulate)
+                for (int j = 0; j < tail; j++) acc[r][j] = p->c[(size_t)(m0 + r) * s->ldc + n0 + j];
+        }
+        for (int kk = 0; kk < depth; kk++) {
+            const RealVec bv = load_vec(panel + kk * VEC_LEN);
+            for (int r = 0; r < rows; r++)
+                acc[r] += p->a[(size_t)(m0 + r) * s->lda + p->k_begin + kk] * bv;
+        }
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < tail; j++) {
+                real value = acc[r][j];
+                if (p->finish) {
+                    if (p->bias) value += p->bias[m0 + r];
+                    if (p->residual) value += p->residual[(size_t)(m0 + r) * s->ldr + n0 + j];
+                    value = clamp_apply(p->clamp, value);
+                }
+                p->c[(size_t)(m0 + r) * s->ldc + n0 + j] = value;
+            }
+    }
+}
+
+// Whole register blocks of columns, then the vectors left in one narrower block, then
+// the tail.
+SIMD_FMA static void gemm_pass(const GemmPass *p) {
+    const int n = p->s->n;
+    int n0 = 0;
+    for (; n0 + GEMM_VECTORS * VEC_LEN <= n; n0 += GEMM_VECTORS * VEC_LEN)
+        gemm_rows(p, n0, GEMM_VECTORS);
+    const int vectors_left = (n - n0) / VEC_LEN;
+#if GEMM_VECTORS > 2
+    if (vectors_left == 3) gemm_rows(p, n0, 3);
+    if (vectors_left == 2) gemm_rows(p, n0, 2);
+#endif
+    if (vectors_left == 1) gemm_rows(p, n0, 1);
+    n0 += vectors_left * VEC_LEN;
+    if (n0 < n) gemm_tail(p, n0);
+}
+
+void SIMD_NAME(conv_gemm)(const GemmShape *s, const real *a, const real *b, const real *bias,
+                          const real *residual, OutputClamp clamp, real *c) {
+    // A residual that is C itself is there already: the first slice adds to it.
+    const int in_place = residual == c;
+    GemmPass p = {s, a, b, bias, in_place ? NULL : residual, clamp, c, 0, 0, in_place, 0};
+    for (int k0 = 0; k0 < s->k || k0 == 0; k0 += GEMM_K_SLICE) {
+        p.k_begin = k0;
+        p.k_end = s->k - k0 < GEMM_K_SLICE ? s->k : k0 + GEMM_K_SLICE;
+        p.finish = p.k_end == s->k;
+        gemm_pass(&p);
+        p.accumulate = 1;
+    }
+}

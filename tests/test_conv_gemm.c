@@ -1,0 +1,126 @@
+// The CPU kernels' matrix product (CpuKernels.conv_gemm, kernels/cpu/simd/gemm.c: the
+// pointwise and im2col convolutions) against a double-precision product written here,
+// for every kernel set this CPU runs:
+//   - shapes that reach every path: rows 1 to 13 (whole register blocks of 6 and each
+//     remainder), columns 1 to 70 and 256 (whole blocks of 4 or 2 vectors, 1 to 3
+//     vectors left, a tail of 1 to 15 lanes), depths 1, 255, 256, 257 and 600 (one slice
+//     of K and several), leading dimensions wider than the rows;
+//   - each epilogue: none, bias, bias + a separate residual, bias + the residual being
+//     the output itself, with no clamp, a ReLU and a [-0.3, 0.4] range:
+//     |got - want| <= 1e-5 * (sum |a b| + |bias| + |residual|) (float rounding of k terms);
+//   - the bits of one call equal those of two calls on the two halves of the columns
+//     (conv.c splits an image's columns between threads).
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "cpu/cpu_kernels.h"
+#include "harness.h"
+#include "rng.h"
+#include "test_arrays.h"
+
+#define REL_TOL 1e-5
+#define EXTRA_COLUMNS 3  // leading dimensions wider than the columns used
+
+typedef enum { EPILOGUE_NONE, EPILOGUE_BIAS, EPILOGUE_RESIDUAL, EPILOGUE_IN_PLACE } Epilogue;
+
+typedef struct {
+    TestContext *t;
+    const CpuKernels *k;
+    Rng rng;
+    double worst;
+} Ctx;
+
+// The product in double, through the epilogue; `scale`: the magnitude the rounding
+// of each output is relative to.
+static void reference(const GemmShape *s, const real *a, const real *b, const real *bias,
+                      const real *residual, OutputClamp clamp, double *want, double *scale) {
+    for (int i = 0; i < s->m; i++)
+        for (int j = 0; j < s->n; j++) {
+            double sum = 0, size = 0;
+            for (int l = 0; l < s->k; l++) {
+                const double term = (double)a[(size_t)i * s->lda + l] * b[(size_t)l * s->ldb + j];
+                sum += term;
+                size += fabs(term);
+            }
+            if (bias) sum += bias[i], size += fabs(bias[i]);
+            if (residual) {
+                const double r = residual[(size_t)i * s->ldr + j];
+                sum += r;
+                size += fabs(r);
+            }
+            if (clamp.on) sum = sum < clamp.min ? clamp.min : sum > clamp.max ? clamp.max : sum;
+            want[(size_t)i * s->n + j] = sum;
+            scale[(size_t)i * s->n + j] = size;
+        }
+}
+
+static void test_case(Ctx *c, int m, int n, int k, Epilogue epilogue, OutputClamp clamp) {
+    const int ld_b = n + EXTRA_COLUMNS, ld_c = n + EXTRA_COLUMNS;
+    const GemmShape s = {m, n, k, k + 1, ld_b, ld_c, ld_c};
+    real *a = random_array(&c->rng, (size_t)m * s.lda), *b = random_array(&c->rng, (size_t)k * ld_b);
+    real *bias = epilogue == EPILOGUE_NONE ? NULL : random_array(&c->rng, (size_t)m);
+    real *residual = random_array(&c->rng, (size_t)m * ld_c);
+    real *out = copy_of(residual, (size_t)m * ld_c), *halves = copy_of(residual, (size_t)m * ld_c);
+    const real *res = epilogue == EPILOGUE_RESIDUAL ? residual
+                      : epilogue == EPILOGUE_IN_PLACE ? out : NULL;
+    double *want = checked_calloc((size_t)m * n, sizeof(double));
+    double *scale = checked_calloc((size_t)m * n, sizeof(double));
+    reference(&s, a, b, bias, epilogue >= EPILOGUE_RESIDUAL ? residual : NULL, clamp, want, scale);
+    c->k->conv_gemm(&s, a, b, bias, res, clamp, out);
+    int bad = 0;
+    for (int i = 0; i < m && !bad; i++)
+        for (int j = 0; j < n && !bad; j++) {
+            const double got = out[(size_t)i * ld_c + j], w = want[(size_t)i * n + j];
+            const double err = fabs(got - w) / (scale[(size_t)i * n + j] + 1e-30);
+            if (err > c->worst && !isnan(got)) c->worst = err;
+            if (isnan(got) || fabs(got - w) > REL_TOL * scale[(size_t)i * n + j] + 1e-30) {
+                CHECK(c->t, 0, "%s m %d n %d k %d epilogue %d clamp %d: [%d][%d] got %.9g want %.9g",
+                      c->k->isa, m, n, k, (int)epilogue, clamp.on, i, j, got, w);
+                bad = 1;
+            }
+        }
+    if (!bad) CHECK(c->t, 1, "values");
+    // The columns in two calls: the same bits (and the columns beyond n untouched).
+    const int first = n / 2;
+    const GemmShape left = {m, first, k, s.lda, ld_b, ld_c, ld_c};
+    const GemmShape right = {m, n - first, k, s.lda, ld_b, ld_c, ld_c};
+    const real *res_halves = epilogue == EPILOGUE_RESIDUAL ? residual
+                             : epilogue == EPILOGUE_IN_PLACE ? halves : NULL;
+    if (first > 0) c->k->conv_gemm(&left, a, b, bias, res_halves, clamp, halves);
+    c->k->conv_gemm(&right, a, b + first, bias, res_halves ? res_halves + first : NULL, clamp,
+                    halves + first);
+    CHECK(c->t, memcmp(out, halves, sizeof(real) * (size_t)m * ld_c) == 0,
+          "%s m %d n %d k %d epilogue %d: two calls over the columns differ from one",
+          c->k->isa, m, n, k, (int)epilogue);
+    int untouched = 1;
+    for (int i = 0; i < m; i++)
+        for (int j = n; j < ld_c; j++)
+            untouched &= out[(size_t)i * ld_c + j] == residual[(size_t)i * ld_c + j];
+    CHECK(c->t, untouched, "%s m %d n %d k %d: wrote beyond column n", c->k->isa, m, n, k);
+    free(a), free(b), free(bias), free(residual), free(out), free(halves), free(want), free(scale);
+}
+
+int main(void) {
+    TestContext t = {"test_conv_gemm", 0, 0, 0};
+    const CpuKernels *sets[3];
+    const int n_sets = cpu_kernels_available(sets, 3);
+    const int depths[] = {1, 255, 256, 257, 600};
+    const OutputClamp clamps[] = {clamp_none(), clamp_relu(1), clamp_range((real)-0.3, (real)0.4)};
+    for (int set = 0; set < n_sets; set++) {
+        Ctx c = {.t = &t, .k = sets[set]};
+        rng_seed(&c.rng, 1, 23);
+        for (int m = 1; m <= 13; m++)
+            for (int n = 1; n <= 70; n += (n < 20 ? 1 : 7)) test_case(&c, m, n, 9, EPILOGUE_BIAS, clamps[1]);
+        for (int d = 0; d < 5; d++)
+            for (int e = EPILOGUE_NONE; e <= EPILOGUE_IN_PLACE; e++)
+                for (int cl = 0; cl < 3; cl++) {
+                    test_case(&c, 7, 69, depths[d], (Epilogue)e, clamps[cl]);
+                    test_case(&c, 12, 256, depths[d], (Epilogue)e, clamps[cl]);
+                }
+        printf("%s kernels: worst error relative to sum |a b| %.3g\n", c.k->isa, c.worst);
+    }
+    return test_finish(&t);
+}
