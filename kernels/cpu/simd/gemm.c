@@ -71,74 +71,78 @@ __attribute__((always_inline)) SIMD_FMA static inline void gemm_block(const Gemm
     }
 }
 
-// Every row of A against vectors [n0, n0 + vectors * VEC_LEN): blocks of GEMM_ROWS rows,
-// then one block of the rows left.
-__attribute__((always_inline)) SIMD_FMA static inline void gemm_rows(const GemmPass *p, int n0,
-                                                                    const int vectors) {
-    const int m = p->s->m;
-    int m0 = 0;
-    for (; m0 + GEMM_ROWS <= m; m0 += GEMM_ROWS) gemm_block(p, m0, n0, GEMM_ROWS, vectors);
-    switch (m - m0) {
-    case 1: gemm_block(p, m0, n0, 1, vectors); break;
-    case 2: gemm_block(p, m0, n0, 2, vectors); break;
-    case 3: gemm_block(p, m0, n0, 3, vectors); break;
-    case 4: gemm_block(p, m0, n0, 4, vectors); break;
-    case 5: gemm_block(p, m0, n0, 5, vectors); break;
-    default: break;
-    }
-}
-
-// The last columns [n0, n), fewer than a vector's lanes: the slice of B's rows is copied
-// into a panel one vector wide, zeros beyond column n, and each row block's results are
-// written back lane by lane.
-SIMD_FMA static void gemm_tail(const GemmPass *p, int n0) {
+// The last columns [n0, n) (fewer than a vector's lanes) of rows [m0, m0 + rows), from
+// `panel`: those columns of the slice of B, one vector wide, zeros beyond column n.
+// The results are written back lane by lane.
+__attribute__((always_inline)) SIMD_FMA static inline void gemm_tail(const GemmPass *p,
+                                                                    const real *panel, int m0,
+                                                                    int n0, const int rows) {
     const GemmShape *s = p->s;
     const int tail = s->n - n0, depth = p->k_end - p->k_begin;
-    real panel[GEMM_K_SLICE * VEC_LEN];
-    for (int kk = 0; kk < depth; kk++)
-        for (int j = 0; j < VEC_LEN; j++)
-            panel[kk * VEC_LEN + j] = j < tail ? p->b[(size_t)(p->k_begin + kk) * s->ldb + n0 + j] : 0;
-    for (int m0 = 0; m0 < s->m; m0 += GEMM_ROWS) {
-        const int rows = s->m - m0 < GEMM_ROWS ? s->m - m0 : GEMM_ROWS;
-        RealVec acc[GEMM_ROWS];
-        for (int r = 0; r < rows; r++) {
-            acc[r] = (RealVec){0};
-            if (p->accumulate)
-                for (int j = 0; j < tail; j++) acc[r][j] = p->c[(size_t)(m0 + r) * s->ldc + n0 + j];
-        }
-        for (int kk = 0; kk < depth; kk++) {
-            const RealVec bv = load_vec(panel + kk * VEC_LEN);
-            for (int r = 0; r < rows; r++)
-                acc[r] += p->a[(size_t)(m0 + r) * s->lda + p->k_begin + kk] * bv;
-        }
-        for (int r = 0; r < rows; r++)
-            for (int j = 0; j < tail; j++) {
-                real value = acc[r][j];
-                if (p->finish) {
-                    if (p->bias) value += p->bias[m0 + r];
-                    if (p->residual) value += p->residual[(size_t)(m0 + r) * s->ldr + n0 + j];
-                    value = clamp_apply(p->clamp, value);
-                }
-                p->c[(size_t)(m0 + r) * s->ldc + n0 + j] = value;
-            }
+    RealVec acc[GEMM_ROWS];
+    for (int r = 0; r < rows; r++) {
+        acc[r] = (RealVec){0};
+        if (p->accumulate)
+            for (int j = 0; j < tail; j++) acc[r][j] = p->c[(size_t)(m0 + r) * s->ldc + n0 + j];
     }
+    const real *a = p->a + (size_t)m0 * s->lda + p->k_begin;
+    for (int kk = 0; kk < depth; kk++) {
+        const RealVec bv = load_vec(panel + kk * VEC_LEN);
+        for (int r = 0; r < rows; r++) acc[r] += a[(size_t)r * s->lda + kk] * bv;
+    }
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < tail; j++) {
+            real value = acc[r][j];
+            if (p->finish) {
+                if (p->bias) value += p->bias[m0 + r];
+                if (p->residual) value += p->residual[(size_t)(m0 + r) * s->ldr + n0 + j];
+                value = clamp_apply(p->clamp, value);
+            }
+            p->c[(size_t)(m0 + r) * s->ldc + n0 + j] = value;
+        }
 }
 
-// Whole register blocks of columns, then the vectors left in one narrower block, then
-// the tail.
-SIMD_FMA static void gemm_pass(const GemmPass *p) {
+// Rows [m0, m0 + rows) against every column: whole register blocks of columns, then the
+// vectors left in one narrower block, then the tail. The rows' slice of A stays in L1
+// while the slice of B passes.
+__attribute__((always_inline)) SIMD_FMA static inline void gemm_row_block(const GemmPass *p,
+                                                                         const real *panel,
+                                                                         int m0,
+                                                                         const int rows) {
     const int n = p->s->n;
     int n0 = 0;
     for (; n0 + GEMM_VECTORS * VEC_LEN <= n; n0 += GEMM_VECTORS * VEC_LEN)
-        gemm_rows(p, n0, GEMM_VECTORS);
+        gemm_block(p, m0, n0, rows, GEMM_VECTORS);
     const int vectors_left = (n - n0) / VEC_LEN;
 #if GEMM_VECTORS > 2
-    if (vectors_left == 3) gemm_rows(p, n0, 3);
-    if (vectors_left == 2) gemm_rows(p, n0, 2);
+    if (vectors_left == 3) gemm_block(p, m0, n0, rows, 3);
+    if (vectors_left == 2) gemm_block(p, m0, n0, rows, 2);
 #endif
-    if (vectors_left == 1) gemm_rows(p, n0, 1);
+    if (vectors_left == 1) gemm_block(p, m0, n0, rows, 1);
     n0 += vectors_left * VEC_LEN;
-    if (n0 < n) gemm_tail(p, n0);
+    if (n0 < n) gemm_tail(p, panel, m0, n0, rows);
+}
+
+// One slice of K: the tail columns' panel, then the rows in blocks of GEMM_ROWS and
+// one block of the rows left.
+SIMD_FMA static void gemm_pass(const GemmPass *p) {
+    const GemmShape *s = p->s;
+    const int n0 = s->n / VEC_LEN * VEC_LEN, tail = s->n - n0, depth = p->k_end - p->k_begin;
+    real panel[GEMM_K_SLICE * VEC_LEN];
+    if (tail)
+        for (int kk = 0; kk < depth; kk++)
+            for (int j = 0; j < VEC_LEN; j++)
+                panel[kk * VEC_LEN + j] = j < tail ? p->b[(size_t)(p->k_begin + kk) * s->ldb + n0 + j] : 0;
+    int m0 = 0;
+    for (; m0 + GEMM_ROWS <= s->m; m0 += GEMM_ROWS) gemm_row_block(p, panel, m0, GEMM_ROWS);
+    switch (s->m - m0) {
+    case 1: gemm_row_block(p, panel, m0, 1); break;
+    case 2: gemm_row_block(p, panel, m0, 2); break;
+    case 3: gemm_row_block(p, panel, m0, 3); break;
+    case 4: gemm_row_block(p, panel, m0, 4); break;
+    case 5: gemm_row_block(p, panel, m0, 5); break;
+    default: break;
+    }
 }
 
 void SIMD_NAME(conv_gemm)(const GemmShape *s, const real *a, const real *b, const real *bias,
