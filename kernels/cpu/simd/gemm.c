@@ -9,11 +9,13 @@
 //
 // Register block: GEMM_ROWS rows of A x GEMM_VECTORS vectors of N, the accumulators in
 // registers; each step over k loads GEMM_VECTORS vectors of B's row k and broadcasts one
-// value of A per row. Cache blocks: K in slices of GEMM_K_SLICE rows, so that a slice of
-// B (GEMM_K_SLICE x the caller's columns, at most 256 in conv.c) stays in L2 while every
-// row block of A passes over it. Each output is summed over k in increasing order, the
-// same way for every block shape and column range, so results do not depend on how the
-// columns are split between threads.
+// value of A per row. Cache blocks: K in slices of GEMM_K_SLICE rows; within a slice the
+// rows of A go in blocks, each block's slice of A (GEMM_ROWS x GEMM_K_SLICE) staying in
+// L1 while it meets every column of the slice of B (GEMM_K_SLICE x the caller's columns,
+// at most 256 in conv.c: in L2). The columns left over after whole vectors are copied
+// into a zero-padded panel one vector wide, once per slice. Each output is summed over k
+// in increasing order, the same way for every block shape and column range, so results
+// do not depend on how the columns are split between threads.
 #include "simd.h"
 
 #define GEMM_ROWS 6
