@@ -286,35 +286,42 @@ void cpu_conv2d_forward(Backend *be, const ConvGeom *g, const real *x, const rea
 
 // ---- backward data ---------------------------------------------------------------
 
+// w_t[r][o] = w[o][r]: the weights as the column gradient's left factor.
+static void transpose_weights(const ConvGeom *g, const real *w, real *w_t) {
+    const size_t rows = col_rows(g);
+    for (int o = 0; o < g->out_c; o++)
+        for (size_t r = 0; r < rows; r++) w_t[r * (size_t)g->out_c + o] = w[(size_t)o * rows + r];
+}
+
 // Column block `block` of one image's column gradient dcol = w^T dy (the image's
-// gradient itself for a pointwise convolution).
-static void column_gradient_block(const ConvGeom *g, const real *w, const real *dy, int block,
-                                  real *dcol) {
+// gradient itself for a pointwise convolution), w_t = w^T (transpose_weights).
+static void column_gradient_block(const CpuKernels *k, const ConvGeom *g, const real *w_t,
+                                  const real *dy, int block, real *dcol) {
     const int rows = (int)col_rows(g), plane = (int)out_plane(g);
     const int j0 = block * GEMM_COLUMN_BLOCK;
     const int width = plane - j0 < GEMM_COLUMN_BLOCK ? plane - j0 : GEMM_COLUMN_BLOCK;
-    cblas_gemm_real(CblasRowMajor, CblasTrans, CblasNoTrans, rows, width, g->out_c, 1, w, rows,
-                    dy + j0, plane, 0, dcol + j0, plane);
+    const GemmShape shape = {rows, width, g->out_c, g->out_c, plane, plane, plane};
+    k->conv_gemm(&shape, w_t, dy + j0, NULL, NULL, clamp_none(), dcol + j0);
 }
 
-static void backward_data_image(const ConvGeom *g, const real *w, const real *dy, real *scratch,
-                                real *dx) {
+static void backward_data_image(const CpuKernels *k, const ConvGeom *g, const real *w_t,
+                                const real *dy, real *scratch, real *dx) {
     real *dcol = is_pointwise(g) ? dx : scratch;
-    for (int b = 0; b < column_blocks(g); b++) column_gradient_block(g, w, dy, b, dcol);
+    for (int b = 0; b < column_blocks(g); b++) column_gradient_block(k, g, w_t, dy, b, dcol);
     if (is_pointwise(g)) return;
     memset(dx, 0, sizeof(real) * in_image(g));
     col2im_add(g, scratch, dx);
 }
 
 // Fewer images than threads: each image's column blocks split, the scatter after them.
-static void backward_data_images_split(CpuState *st, const ConvGeom *g, const real *w,
+static void backward_data_images_split(CpuState *st, const ConvGeom *g, const real *w_t,
                                        const real *dy, real *dx) {
     const int blocks = column_blocks(g);
     for (int n = 0; n < g->batch; n++) {
         real *dcol = is_pointwise(g) ? dx + n * in_image(g) : st->scratch[0].data;
 #pragma omp parallel for schedule(static) num_threads(st->threads) if (blocks > 1)
         for (int b = 0; b < blocks; b++)
-            column_gradient_block(g, w, dy + n * out_image(g), b, dcol);
+            column_gradient_block(st->kernels, g, w_t, dy + n * out_image(g), b, dcol);
         if (!is_pointwise(g)) {
             memset(dx + n * in_image(g), 0, sizeof(real) * in_image(g));
             col2im_add(g, dcol, dx + n * in_image(g));
@@ -362,14 +369,17 @@ void cpu_conv2d_backward_data(Backend *be, const ConvGeom *g, const real *w, con
         return;
     }
     if (!is_pointwise(g)) cpu_scratch_reserve(st, col_rows(g) * out_plane(g));
+    real *w_t = cpu_shared_reserve(st, (size_t)g->out_c * col_rows(g));
+    transpose_weights(g, w, w_t);
     if (cpu_split_images(st, g->batch, conv_macs(g))) {
-        backward_data_images_split(st, g, w, dy, dx);
+        backward_data_images_split(st, g, w_t, dy, dx);
         return;
     }
 #pragma omp parallel for schedule(dynamic, 1) num_threads(st->threads) if (images_in_parallel(st, g))
     for (int n = 0; n < g->batch; n++) {
         real *scratch = st->scratch[omp_get_thread_num()].data;
-        backward_data_image(g, w, dy + n * out_image(g), scratch, dx + n * in_image(g));
+        backward_data_image(st->kernels, g, w_t, dy + n * out_image(g), scratch,
+                            dx + n * in_image(g));
     }
 }
 
@@ -413,17 +423,24 @@ static void direct_filter_slot(const CpuKernels *k, const ConvGeom *g, const Dir
     }
 }
 
-// dw_acc (+)= dy(one image) col^T; overwrite for the first image of a slot.
-static void backward_filter_image(const ConvGeom *g, const real *x, const real *dy, real *col_buf,
-                                  int overwrite, real *dw_acc) {
+// dw_t_acc (+)= col dy^T for one image: the filter gradient transposed ([rows][out_c]),
+// so that the kernel table's product reads dy transposed (dy_t, out_c wide) rather than
+// the larger column matrix; overwrite for the first image of a slot. scratch: the column
+// matrix (unless pointwise), then dy_t.
+static void backward_filter_image(const CpuKernels *k, const ConvGeom *g, const real *x,
+                                  const real *dy, real *scratch, int overwrite, real *dw_t_acc) {
     const int rows = (int)col_rows(g), plane = (int)out_plane(g);
     const real *col = x;
+    real *dy_t = scratch;
     if (!is_pointwise(g)) {
-        im2col(g, x, col_buf);
-        col = col_buf;
+        im2col(g, x, scratch);
+        col = scratch;
+        dy_t = scratch + (size_t)rows * plane;
     }
-    cblas_gemm_real(CblasRowMajor, CblasNoTrans, CblasTrans, g->out_c, rows, plane, 1, dy, plane,
-                    col, plane, overwrite ? 0 : 1, dw_acc, rows);
+    for (int o = 0; o < g->out_c; o++)
+        for (int p = 0; p < plane; p++) dy_t[(size_t)p * g->out_c + o] = dy[(size_t)o * plane + p];
+    const GemmShape shape = {rows, g->out_c, plane, plane, g->out_c, g->out_c, g->out_c};
+    k->conv_gemm(&shape, col, dy_t, NULL, overwrite ? NULL : dw_t_acc, clamp_none(), dw_t_acc);
 }
 
 void cpu_conv2d_backward_filter(Backend *be, const ConvGeom *g, const real *x, const real *dy,
@@ -445,8 +462,9 @@ void cpu_conv2d_backward_filter(Backend *be, const ConvGeom *g, const real *x, c
     const int stack = filter_stack_images(st->kernels, &d);
     if (direct)
         cpu_scratch_reserve(st, st->kernels->direct_filter_grad_scratch_size(&d, stack));
-    else if (!is_pointwise(g))
-        cpu_scratch_reserve(st, col_rows(g) * out_plane(g));
+    else
+        cpu_scratch_reserve(st, (is_pointwise(g) ? 0 : col_rows(g) * out_plane(g)) +
+                                    (size_t)g->out_c * out_plane(g));
     real *partials = cpu_shared_reserve(st, (size_t)slots * dw_size);
 #pragma omp parallel num_threads(st->threads) if (st->threads > 1)
     {
@@ -460,13 +478,16 @@ void cpu_conv2d_backward_filter(Backend *be, const ConvGeom *g, const real *x, c
                 continue;
             }
             for (int n = slot; n < g->batch; n += slots)
-                backward_filter_image(g, x + n * in_image(g), dy + n * out_image(g), scratch,
-                                      n == slot, slot_sum);
+                backward_filter_image(st->kernels, g, x + n * in_image(g), dy + n * out_image(g),
+                                      scratch, n == slot, slot_sum);
         }
+        // The direct slots hold dw's layout, the products' its transpose.
+        const size_t rows = col_rows(g);
 #pragma omp for schedule(static)
         for (size_t i = 0; i < dw_size; i++) {
-            real sum = partials[i];
-            for (int slot = 1; slot < slots; slot++) sum += partials[(size_t)slot * dw_size + i];
+            const size_t at = direct ? i : i % rows * (size_t)g->out_c + i / rows;
+            real sum = partials[at];
+            for (int slot = 1; slot < slots; slot++) sum += partials[(size_t)slot * dw_size + at];
             dw[i] = sum;
         }
     }
