@@ -38,7 +38,7 @@ $(PIC)/proto/onnx.pb-c.o: $(PROTO_C)
 define pic_simd_rule
 $(PIC)/kernels/cpu/simd/%.$(1).o: kernels/cpu/simd/%.c | $(PROTO_H)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(CPPFLAGS) $$(CFLAGS) $$(SIMD_FLAGS_$(1)) -fPIC -c $$< -o $$@
+	$$(CC) $$(CPPFLAGS) $$(CFLAGS) $$(SIMD_OPT) $$(SIMD_FLAGS_$(1)) -fPIC -c $$< -o $$@
 endef
 $(foreach isa,$(SIMD_ISAS),$(eval $(call pic_simd_rule,$(isa))))
 
