@@ -84,16 +84,29 @@ for m in "${models[@]}"; do
 done
 
 echo "== stochastic vs constant depth: training time per epoch" | tee -a "$log"
-deep=resnet110-cifar; [ "${BENCH_QUICK:-0}" = 1 ] && deep=resnet20-cifar
+deep=resnet110-cifar blocks=18
+[ "${BENCH_QUICK:-0}" = 1 ] && deep=resnet20-cifar blocks=3
 limit=${BENCH_EPOCH_IMAGES:-2048}
 rounds=${BENCH_EPOCH_ROUNDS:-2}; [ "${BENCH_QUICK:-0}" = 1 ] && rounds=1
 col() { tail -n 1 "$1" | cut -d, -f"$(head -1 "$1" | tr ',' '\n' | grep -n -x "$2" | cut -d: -f1)"; }
 # The two rules alternate, `rounds` times each, and each keeps its fastest epoch: on a
 # shared machine a slow phase then hits both rules, not one (one epoch of each swung
 # the ratio from 0.70 to 0.80 between two runs of the same programs here).
-declare -A best_seconds best_dir
+# The peer: PyTorch's training step on the same network with the same gate rule
+# (bench/torch_train_step.py: a closed block is its shortcut, no work), as many steps
+# as the epoch has mini-batches, on synthetic 28x28x1 data, alternating the same way.
+torch_steps=$(( limit / 32 > 0 ? limit / 32 : 1 ))
+declare -A best_seconds best_dir best_torch_ms
 for round in $(seq "$rounds"); do
     for rule in none linear; do
+        pt=$(/usr/bin/python3 bench/torch_train_step.py --blocks-per-stage "$blocks" --batch 32 \
+             --steps "$torch_steps" --threads "$threads" --survival "$rule" --p-last 0.5 \
+             --size 28 --channels 1 2>&1 | tee -a "$log")
+        pt_ms=$(value ms/step <<<"$pt")
+        if [ -n "$pt_ms" ] && { [ -z "${best_torch_ms[$rule]:-}" ] ||
+           awk -v a="$pt_ms" -v b="${best_torch_ms[$rule]}" 'BEGIN { exit !(a < b) }'; }; then
+            best_torch_ms[$rule]=$pt_ms
+        fi
         dir=$out/epoch-$rule-$round
         rm -rf "$dir"
         "$BIN/sdtrain" --dataset fashion-mnist --model "$deep" --survival "$rule" --p-last 0.5 \
@@ -110,6 +123,9 @@ done
 t_none=${best_seconds[none]}
 t_lin=${best_seconds[linear]}
 row "epoch time $deep linear p_L=0.5 vs none (s, $limit imgs, best of $rounds)" "$t_lin" "$t_none" "$(ratio "$t_lin" "$t_none")"
+row "torch step $deep linear p_L=0.5 vs none (ms, best of $rounds)" \
+    "${best_torch_ms[linear]:-}" "${best_torch_ms[none]:-}" \
+    "$(ratio "${best_torch_ms[linear]:-}" "${best_torch_ms[none]:-}")"
 # The linear run's count is the expectation over the gates (bench/flops.c).
 rate_row "epoch $deep linear p_L=0.5, none (expected flops)" \
     "$(gflops "$(flops_of train_step_flops "$deep" 1x28x28 --survival linear --p-last 0.5)" \
@@ -136,7 +152,7 @@ if [ -x "$BIN/sdexport" ] && [ -x "$BIN/sdinfer" ] && [ -f bench/ort_infer.js ];
 fi
 
 {
-    printf '%-58s %12s %12s %8s\n' "comparison (ratio > 1: ours faster; epoch: ours/constant)" "ours" "peer" "ratio"
+    printf '%-58s %12s %12s %8s\n' "comparison (ratio > 1: ours faster; epoch, torch step: stochastic/constant)" "ours" "peer" "ratio"
     printf '%s\n' "${table[@]}"
     echo
     echo "effective GFLOP/s: 2 * the direct convolutions' + fully connected multiply-adds (bench/flops.c) / time;"
