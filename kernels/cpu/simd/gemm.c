@@ -36,6 +36,15 @@ typedef struct {
     int finish;          // the last slice: bias, residual and clamp on the way out
 } GemmPass;
 
+// The last slice's way out for one vector of row m: + bias[m], + the residual's
+// VEC_LEN values at `res` (NULL: none), then the clamp.
+__attribute__((always_inline)) static inline RealVec finished(const GemmPass *p, int m,
+                                                              RealVec value, const real *res) {
+    if (p->bias) value += p->bias[m];
+    if (res) value += load_vec(res);
+    return clamp_vec(p->clamp, value);
+}
+
 // Rows [m0, m0 + rows) x vectors [n0, n0 + vectors * VEC_LEN) for the pass's slice of K
 // (rows and vectors constants after inlining).
 __attribute__((always_inline)) SIMD_FMA static inline void gemm_block(const GemmPass *p, int m0,
@@ -61,21 +70,16 @@ __attribute__((always_inline)) SIMD_FMA static inline void gemm_block(const Gemm
     for (int r = 0; r < rows; r++) {
         real *row = p->c + (size_t)(m0 + r) * s->ldc + n0;
         const real *res = p->residual ? p->residual + (size_t)(m0 + r) * s->ldr + n0 : NULL;
-        for (int v = 0; v < vectors; v++) {
-            RealVec value = acc[r][v];
-            if (p->finish) {
-                if (p->bias) value += p->bias[m0 + r];
-                if (res) value += load_vec(res + v * VEC_LEN);
-                value = clamp_vec(p->clamp, value);
-            }
-            store_vec(row + v * VEC_LEN, value);
-        }
+        for (int v = 0; v < vectors; v++)
+            store_vec(row + v * VEC_LEN,
+                      p->finish ? finished(p, m0 + r, acc[r][v], res ? res + v * VEC_LEN : NULL)
+                                : acc[r][v]);
     }
 }
 
 // The last columns [n0, n) (fewer than a vector's lanes) of rows [m0, m0 + rows), from
 // `panel`: those columns of the slice of B, one vector wide, zeros beyond column n.
-// The results are written back lane by lane.
+// The epilogue is the vector one; only the tail's lanes are read and written back.
 __attribute__((always_inline)) SIMD_FMA static inline void gemm_tail(const GemmPass *p,
                                                                     const real *panel, int m0,
                                                                     int n0, const int rows) {
@@ -92,16 +96,16 @@ __attribute__((always_inline)) SIMD_FMA static inline void gemm_tail(const GemmP
         const RealVec bv = load_vec(panel + kk * VEC_LEN);
         for (int r = 0; r < rows; r++) acc[r] += a[(size_t)r * s->lda + kk] * bv;
     }
-    for (int r = 0; r < rows; r++)
-        for (int j = 0; j < tail; j++) {
-            real value = acc[r][j];
-            if (p->finish) {
-                if (p->bias) value += p->bias[m0 + r];
-                if (p->residual) value += p->residual[(size_t)(m0 + r) * s->ldr + n0 + j];
-                value = clamp_apply(p->clamp, value);
-            }
-            p->c[(size_t)(m0 + r) * s->ldc + n0 + j] = value;
+    for (int r = 0; r < rows; r++) {
+        RealVec value = acc[r];
+        if (p->finish) {
+            real res[VEC_LEN] = {0};  // the residual's tail, one vector wide
+            if (p->residual)
+                for (int j = 0; j < tail; j++) res[j] = p->residual[(size_t)(m0 + r) * s->ldr + n0 + j];
+            value = finished(p, m0 + r, value, p->residual ? res : NULL);
         }
+        for (int j = 0; j < tail; j++) p->c[(size_t)(m0 + r) * s->ldc + n0 + j] = value[j];
+    }
 }
 
 // Rows [m0, m0 + rows) against every column: whole register blocks of columns, then the
