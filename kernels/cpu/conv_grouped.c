@@ -12,9 +12,8 @@
 //     one case nothing faster covers yet.
 //
 // The epilogue (a fused Add's residual, then the clamp of a fused ReLU or Clip) runs
-// on each plane or group right after it is computed, while it is still in cache: in
-// the dense kernels' own epilogue for several channels per group, in one pass over
-// the plane for the other two.
+// in the kernels' own epilogue (the depthwise and dense ones), or for the scalar loop
+// in one pass over each plane right after it is computed, while it is still in cache.
 //
 // Each output's value depends only on the geometry, never on the thread count, so
 // 1 and N threads give the same bits (tests/test_conv_grouped.c checks it).
@@ -58,12 +57,10 @@ static void depthwise_forward(CpuState *st, const ConvGeom *g, int dilation_h, i
 #pragma omp parallel for schedule(static) num_threads(st->threads) if (macs >= CPU_PARALLEL_MIN_ELEMENTS)
     for (int64_t p = 0; p < planes; p++) {
         const int n = (int)(p / g->out_c), oc = (int)(p % g->out_c), ic = oc / multiplier;
-        real *plane = c->y + (size_t)p * out_plane;
         k->depthwise_plane(&d, c->x + ((size_t)n * g->in_c + ic) * in_plane,
                            c->w + (size_t)oc * taps, c->bias ? c->bias[oc] : 0,
-                           st->scratch[omp_get_thread_num()].data, plane);
-        plane_epilogue(c->residual ? c->residual + (size_t)p * out_plane : NULL, c->clamp,
-                       out_plane, plane);
+                           c->residual ? c->residual + (size_t)p * out_plane : NULL, c->clamp,
+                           st->scratch[omp_get_thread_num()].data, c->y + (size_t)p * out_plane);
     }
 }
 

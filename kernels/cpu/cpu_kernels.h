@@ -137,9 +137,10 @@ typedef struct {
     // Reals of per-thread scratch one depthwise_plane call needs.
     size_t (*depthwise_scratch_size)(const DepthwiseConv *d);
     // One output plane y [out_h][out_w] from one input plane x [in_h][in_w] and its
-    // kernel w [kernel_h][kernel_w]. Each output is bias + the taps in the order (ki, kj).
+    // kernel w [kernel_h][kernel_w]: clamp(bias + the taps in the order (ki, kj)
+    // + residual), residual [out_h][out_w] or NULL, on the way out of the registers.
     void (*depthwise_plane)(const DepthwiseConv *d, const real *x, const real *w, real bias,
-                            real *scratch, real *y);
+                            const real *residual, OutputClamp clamp, real *scratch, real *y);
 
     // ---- batch-norm sums (simd/batchnorm_sums.c), double accumulators ----
     // Over `planes` runs of `spatial` values plane_stride apart (one channel's planes):

@@ -17,7 +17,9 @@
 //
 // Each output is bias + the taps in the order (ki, kj), the same in every lane and
 // every tile, so a plane's values do not depend on how the caller splits planes
-// between threads.
+// between threads. The residual and the clamp of the fused Add / ReLU / Clip are
+// applied to the accumulators before the store: a separate pass over the plane
+// (scalar, for the clamp's NaN rule) cost more than the taps of a 3x3 depthwise.
 #include "simd.h"
 
 // Accumulators per tile (rows x vectors): enough independent FMA chains to hide their
@@ -126,6 +128,28 @@ static NO_LIBC_CALLS void store_lanes(real *p, RealVec v, int count) {
     for (int k = 0; k < count; k++) p[k] = v[k];
 }
 
+// The first `count` (< VEC_LEN) values at p, zeros in the other lanes.
+static NO_LIBC_CALLS RealVec load_lanes(const real *p, int count) {
+    RealVec v = {0};
+    for (int k = 0; k < count; k++) v[k] = p[k];
+    return v;
+}
+
+// The fused epilogue of one output vector at plane offset `at` (`left` outputs of the
+// row from there): + the residual, then the clamp.
+typedef struct {
+    const real *residual;  // the output plane's, or NULL
+    OutputClamp clamp;
+} PlaneEpilogue;
+
+static inline __attribute__((always_inline)) RealVec finished(const PlaneEpilogue *e,
+                                                              RealVec value, size_t at,
+                                                              int left) {
+    if (e->residual)
+        value += left >= VEC_LEN ? load_vec(e->residual + at) : load_lanes(e->residual + at, left);
+    return clamp_vec(e->clamp, value);
+}
+
 // The phase-row layout of the prepared plane, computed once per call: the inner loops
 // below then do no division (an integer division per tap cost more than its loads).
 typedef struct {
@@ -140,7 +164,7 @@ typedef struct {
 // Rows above and below the image read the prepared zero row: no test per tap.
 static inline __attribute__((always_inline)) SIMD_FMA void tile(
     const DepthwiseConv *d, const PreparedLayout *layout, const real *prepared, const real *w,
-    real bias, int oy, int rows, int j0, int vecs, real *y) {
+    real bias, const PlaneEpilogue *e, int oy, int rows, int j0, int vecs, real *y) {
     RealVec acc[DEPTHWISE_TILE_ACCUMULATORS];
     for (int a = 0; a < rows * vecs; a++) acc[a] = bias + (RealVec){0};
     const real *zero_row = prepared + (size_t)d->in_h * layout->pitch;
@@ -166,21 +190,23 @@ static inline __attribute__((always_inline)) SIMD_FMA void tile(
     }
     for (int r = 0; r < rows; r++)
         for (int v = 0; v < vecs; v++) {
-            real *out = y + (size_t)(oy + r) * d->out_w + j0 + v * VEC_LEN;
+            const size_t at = (size_t)(oy + r) * d->out_w + j0 + v * VEC_LEN;
             const int left = d->out_w - (j0 + v * VEC_LEN);
+            const RealVec value = finished(e, acc[r * vecs + v], at, left);
             if (left >= VEC_LEN)
-                store_vec(out, acc[r * vecs + v]);
+                store_vec(y + at, value);
             else
-                store_lanes(out, acc[r * vecs + v], left);
+                store_lanes(y + at, value, left);
         }
 }
 
 // tile() with rows and vecs as constants: one specialised copy per shape used.
 #define TILE_CASE(R, V) \
-    case (R) * 8 + (V): tile(d, layout, prepared, w, bias, oy, R, j0, V, y); return;
+    case (R) * 8 + (V): tile(d, layout, prepared, w, bias, e, oy, R, j0, V, y); return;
 static SIMD_FMA void tile_dispatch(const DepthwiseConv *d, const PreparedLayout *layout,
-                                   const real *prepared, const real *w, real bias, int oy,
-                                   int rows, int j0, int vecs, real *y) {
+                                   const real *prepared, const real *w, real bias,
+                                   const PlaneEpilogue *e, int oy, int rows, int j0, int vecs,
+                                   real *y) {
     switch (rows * 8 + vecs) {
         TILE_CASE(1, 1) TILE_CASE(2, 1) TILE_CASE(3, 1) TILE_CASE(4, 1)
         TILE_CASE(5, 1) TILE_CASE(6, 1) TILE_CASE(7, 1) TILE_CASE(8, 1)
@@ -197,16 +223,19 @@ static int tile_vecs(const DepthwiseConv *d) {
 static int tile_rows(int vecs) { return vecs == 1 ? 8 : vecs == 2 ? 4 : 2; }
 
 SIMD_FMA void SIMD_NAME(depthwise_plane)(const DepthwiseConv *d, const real *x, const real *w,
-                                         real bias, real *scratch, real *y) {
+                                         real bias, const real *residual, OutputClamp clamp,
+                                         real *scratch, real *y) {
     if (d->out_w <= 0) return;
     prepare_plane(d, x, scratch);
     const PreparedLayout layout = {phase_len(d), prepared_row(d)};
+    const PlaneEpilogue epilogue = {residual, clamp};
     const int vecs = tile_vecs(d), rows = tile_rows(vecs);
     for (int oy = 0; oy < d->out_h;) {
         const int tile_h = d->out_h - oy >= rows ? rows : d->out_h - oy;
         for (int j0 = 0; j0 < d->out_w; j0 += vecs * VEC_LEN) {
             const int left = (d->out_w - j0 + VEC_LEN - 1) / VEC_LEN;
-            tile_dispatch(d, &layout, scratch, w, bias, oy, tile_h, j0, left < vecs ? left : vecs, y);
+            tile_dispatch(d, &layout, scratch, w, bias, &epilogue, oy, tile_h, j0,
+                          left < vecs ? left : vecs, y);
         }
         oy += tile_h;
     }

@@ -438,6 +438,19 @@ __attribute__((always_inline)) static inline void prefetch_weights(const real *u
         for (int k = k_begin; k < k_end; k += line) __builtin_prefetch(u + (size_t)c * out_c + k, 0, 3);
 }
 
+// One group of tiles from t0: a register block of `tiles` when that many are left, else
+// PRODUCT_MIN_TILES. Returns the tiles done.
+__attribute__((always_inline)) SIMD_FMA static inline int product_group(
+    const real *v, const real *u, const real *ahead, int in_c, int out_c, int t0, int slots,
+    const int tiles, const int kvecs, int k_begin, int k_end, real *mm) {
+    const int group = t0 + tiles <= slots ? tiles : PRODUCT_MIN_TILES;
+    if (group == tiles)
+        product_row(v, u, ahead, in_c, out_c, t0, tiles, kvecs, k_begin, k_end, mm);
+    else
+        product_row(v, u, ahead, in_c, out_c, t0, PRODUCT_MIN_TILES, kvecs, k_begin, k_end, mm);
+    return group;
+}
+
 // The products for the first `slots` tiles of the block (a multiple of PRODUCT_MIN_TILES)
 // with register blocks of `tiles` x `kvecs`, the last tiles PRODUCT_MIN_TILES at a time.
 __attribute__((always_inline)) SIMD_FMA static inline void products_with(
@@ -450,19 +463,12 @@ __attribute__((always_inline)) SIMD_FMA static inline void products_with(
         real *m_xi = mm + (size_t)xi * coefficient_stride(TILE_BLOCK, out_c);
         const real *ahead = prefetch && xi + 1 < a * a ? u_xi + (size_t)in_c * out_c : NULL;
         int t0 = 0;
-        if (ahead && t0 + tiles <= slots) {  // the first group of tiles asks for the next weights
-            product_row(v_xi, u_xi, ahead, in_c, out_c, t0, tiles, kvecs, k_begin, k_end, m_xi);
-            t0 += tiles;
-        } else if (ahead) {
-            product_row(v_xi, u_xi, ahead, in_c, out_c, t0, PRODUCT_MIN_TILES, kvecs, k_begin,
-                        k_end, m_xi);
-            t0 += PRODUCT_MIN_TILES;
-        }
-        for (; t0 + tiles <= slots; t0 += tiles)
-            product_row(v_xi, u_xi, NULL, in_c, out_c, t0, tiles, kvecs, k_begin, k_end, m_xi);
-        for (; t0 < slots; t0 += PRODUCT_MIN_TILES)
-            product_row(v_xi, u_xi, NULL, in_c, out_c, t0, PRODUCT_MIN_TILES, kvecs, k_begin,
-                        k_end, m_xi);
+        if (ahead)  // the first group of tiles asks for the next coefficient's weights
+            t0 += product_group(v_xi, u_xi, ahead, in_c, out_c, t0, slots, tiles, kvecs, k_begin,
+                                k_end, m_xi);
+        while (t0 < slots)
+            t0 += product_group(v_xi, u_xi, NULL, in_c, out_c, t0, slots, tiles, kvecs, k_begin,
+                                k_end, m_xi);
     }
 }
 

@@ -29,7 +29,7 @@ void SIMD_NAME(conv_gemm)(const GemmShape *s, const real *a, const real *b, cons
                           const real *residual, OutputClamp clamp, real *c);
 size_t SIMD_NAME(depthwise_scratch_size)(const DepthwiseConv *d);
 void SIMD_NAME(depthwise_plane)(const DepthwiseConv *d, const real *x, const real *w, real bias,
-                                real *scratch, real *y);
+                                const real *residual, OutputClamp clamp, real *scratch, real *y);
 void SIMD_NAME(channel_sums)(const real *x, int planes, size_t plane_stride, int spatial,
                              double shift, double *sum, double *sum_sq);
 void SIMD_NAME(channel_dot_sums)(const real *x, const real *dy, int planes, size_t plane_stride,
