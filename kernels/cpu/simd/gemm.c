@@ -13,7 +13,8 @@
 // rows of A go in blocks, each block's slice of A (GEMM_ROWS x GEMM_K_SLICE) staying in
 // L1 while it meets every column of the slice of B (GEMM_K_SLICE x the caller's columns,
 // at most 256 in conv.c: in L2). The columns left over after whole vectors are copied
-// into a zero-padded panel one vector wide, once per slice. Each output is summed over k
+// into a zero-padded panel one vector wide, once per slice, the last block's last vector
+// (gemm_block's tail). Each output is summed over k
 // in increasing order, the same way for every block shape and column range, so results
 // do not depend on how the columns are split between threads.
 #include "simd.h"
@@ -36,32 +37,50 @@ typedef struct {
     int finish;          // the last slice: bias, residual and clamp on the way out
 } GemmPass;
 
+// The first `count` (< VEC_LEN) values at q, zeros in the other lanes.
+static inline RealVec load_lanes(const real *q, int count) {
+    RealVec v = {0};
+    for (int j = 0; j < count; j++) v[j] = q[j];
+    return v;
+}
+
 // The last slice's way out for one vector of row m: + bias[m], + the residual's
-// VEC_LEN values at `res` (NULL: none), then the clamp.
+// values at `res` (NULL: none; `lanes` of them, a whole vector when VEC_LEN), then the
+// clamp.
 __attribute__((always_inline)) static inline RealVec finished(const GemmPass *p, int m,
-                                                              RealVec value, const real *res) {
+                                                              RealVec value, const real *res,
+                                                              int lanes) {
     if (p->bias) value += p->bias[m];
-    if (res) value += load_vec(res);
+    if (res) value += lanes == VEC_LEN ? load_vec(res) : load_lanes(res, lanes);
     return clamp_vec(p->clamp, value);
 }
 
-// Rows [m0, m0 + rows) x vectors [n0, n0 + vectors * VEC_LEN) for the pass's slice of K
-// (rows and vectors constants after inlining).
-__attribute__((always_inline)) SIMD_FMA static inline void gemm_block(const GemmPass *p, int m0,
+// Rows [m0, m0 + rows) x `full` whole vectors of columns from n0, then with `tail` one
+// more vector for the last columns (fewer than a vector's lanes, up to n): its values
+// of B come from `panel` (those columns of the slice, zeros beyond n) and only its
+// lanes inside C are read and written. For the pass's slice of K; rows, full and tail
+// are constants after inlining. A 7x7 image's 49 columns are one block of 3 + 1.
+__attribute__((always_inline)) SIMD_FMA static inline void gemm_block(const GemmPass *p,
+                                                                     const real *panel, int m0,
                                                                      int n0, const int rows,
-                                                                     const int vectors) {
+                                                                     const int full,
+                                                                     const int tail) {
     const GemmShape *s = p->s;
+    const int vectors = full + tail, tail_lanes = s->n - (n0 + full * VEC_LEN);
     RealVec acc[GEMM_ROWS][GEMM_VECTORS];
     for (int r = 0; r < rows; r++)
-        for (int v = 0; v < vectors; v++)
-            acc[r][v] = p->accumulate
-                            ? load_vec(p->c + (size_t)(m0 + r) * s->ldc + n0 + v * VEC_LEN)
-                            : (RealVec){0};
+        for (int v = 0; v < vectors; v++) {
+            const real *c = p->c + (size_t)(m0 + r) * s->ldc + n0 + v * VEC_LEN;
+            acc[r][v] = !p->accumulate ? (RealVec){0}
+                        : v < full     ? load_vec(c)
+                                       : load_lanes(c, tail_lanes);
+        }
     const real *a = p->a + (size_t)m0 * s->lda;
     for (int kk = p->k_begin; kk < p->k_end; kk++) {
         RealVec bv[GEMM_VECTORS];
-        for (int v = 0; v < vectors; v++)
+        for (int v = 0; v < full; v++)
             bv[v] = load_vec(p->b + (size_t)kk * s->ldb + n0 + v * VEC_LEN);
+        if (tail) bv[full] = load_vec(panel + (size_t)(kk - p->k_begin) * VEC_LEN);
         for (int r = 0; r < rows; r++) {
             const real ar = a[(size_t)r * s->lda + kk];  // broadcast by the product
             for (int v = 0; v < vectors; v++) acc[r][v] += ar * bv[v];
@@ -70,47 +89,22 @@ __attribute__((always_inline)) SIMD_FMA static inline void gemm_block(const Gemm
     for (int r = 0; r < rows; r++) {
         real *row = p->c + (size_t)(m0 + r) * s->ldc + n0;
         const real *res = p->residual ? p->residual + (size_t)(m0 + r) * s->ldr + n0 : NULL;
-        for (int v = 0; v < vectors; v++)
-            store_vec(row + v * VEC_LEN,
-                      p->finish ? finished(p, m0 + r, acc[r][v], res ? res + v * VEC_LEN : NULL)
-                                : acc[r][v]);
-    }
-}
-
-// The last columns [n0, n) (fewer than a vector's lanes) of rows [m0, m0 + rows), from
-// `panel`: those columns of the slice of B, one vector wide, zeros beyond column n.
-// The epilogue is the vector one; only the tail's lanes are read and written back.
-__attribute__((always_inline)) SIMD_FMA static inline void gemm_tail(const GemmPass *p,
-                                                                    const real *panel, int m0,
-                                                                    int n0, const int rows) {
-    const GemmShape *s = p->s;
-    const int tail = s->n - n0, depth = p->k_end - p->k_begin;
-    RealVec acc[GEMM_ROWS];
-    for (int r = 0; r < rows; r++) {
-        acc[r] = (RealVec){0};
-        if (p->accumulate)
-            for (int j = 0; j < tail; j++) acc[r][j] = p->c[(size_t)(m0 + r) * s->ldc + n0 + j];
-    }
-    const real *a = p->a + (size_t)m0 * s->lda + p->k_begin;
-    for (int kk = 0; kk < depth; kk++) {
-        const RealVec bv = load_vec(panel + kk * VEC_LEN);
-        for (int r = 0; r < rows; r++) acc[r] += a[(size_t)r * s->lda + kk] * bv;
-    }
-    for (int r = 0; r < rows; r++) {
-        RealVec value = acc[r];
-        if (p->finish) {
-            real res[VEC_LEN] = {0};  // the residual's tail, one vector wide
-            if (p->residual)
-                for (int j = 0; j < tail; j++) res[j] = p->residual[(size_t)(m0 + r) * s->ldr + n0 + j];
-            value = finished(p, m0 + r, value, p->residual ? res : NULL);
+        for (int v = 0; v < vectors; v++) {
+            const int lanes = v < full ? VEC_LEN : tail_lanes;
+            RealVec value = acc[r][v];
+            if (p->finish) value = finished(p, m0 + r, value, res ? res + v * VEC_LEN : NULL, lanes);
+            if (lanes == VEC_LEN)
+                store_vec(row + v * VEC_LEN, value);
+            else
+                for (int j = 0; j < lanes; j++) row[v * VEC_LEN + j] = value[j];
         }
-        for (int j = 0; j < tail; j++) p->c[(size_t)(m0 + r) * s->ldc + n0 + j] = value[j];
     }
 }
 
 // Rows [m0, m0 + rows) against every column: whole register blocks of columns, then the
-// vectors left in one narrower block, then the tail. The rows' slice of A stays in L1
-// while the slice of B passes.
+// vectors left and the tail columns in one narrower block (or two, when the tail would
+// make it wider than a register block). The rows' slice of A stays in L1 while the
+// slice of B passes.
 __attribute__((always_inline)) SIMD_FMA static inline void gemm_row_block(const GemmPass *p,
                                                                          const real *panel,
                                                                          int m0,
@@ -118,15 +112,20 @@ __attribute__((always_inline)) SIMD_FMA static inline void gemm_row_block(const 
     const int n = p->s->n;
     int n0 = 0;
     for (; n0 + GEMM_VECTORS * VEC_LEN <= n; n0 += GEMM_VECTORS * VEC_LEN)
-        gemm_block(p, m0, n0, rows, GEMM_VECTORS);
-    const int vectors_left = (n - n0) / VEC_LEN;
+        gemm_block(p, panel, m0, n0, rows, GEMM_VECTORS, 0);
+    const int vectors_left = (n - n0) / VEC_LEN, tail = (n - n0) % VEC_LEN != 0;
+    switch (vectors_left * 2 + tail) {
 #if GEMM_VECTORS > 2
-    if (vectors_left == 3) gemm_block(p, m0, n0, rows, 3);
-    if (vectors_left == 2) gemm_block(p, m0, n0, rows, 2);
+    case 7: gemm_block(p, panel, m0, n0, rows, 3, 1); break;
+    case 6: gemm_block(p, panel, m0, n0, rows, 3, 0); break;
+    case 5: gemm_block(p, panel, m0, n0, rows, 2, 1); break;
+    case 4: gemm_block(p, panel, m0, n0, rows, 2, 0); break;
 #endif
-    if (vectors_left == 1) gemm_block(p, m0, n0, rows, 1);
-    n0 += vectors_left * VEC_LEN;
-    if (n0 < n) gemm_tail(p, panel, m0, n0, rows);
+    case 3: gemm_block(p, panel, m0, n0, rows, 1, 1); break;
+    case 2: gemm_block(p, panel, m0, n0, rows, 1, 0); break;
+    case 1: gemm_block(p, panel, m0, n0, rows, 0, 1); break;
+    default: break;
+    }
 }
 
 // One slice of K: the tail columns' panel, then the rows in blocks of GEMM_ROWS and
