@@ -7,20 +7,16 @@
 set -u
 cd "$(dirname "$0")/.."
 CONFORMANCE=${SD_BUILD:-build}/tests/test_onnx_conformance
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-pass=0 fail=0
-check() {  # check "what" command...
-    local what=$1; shift
-    if "$@" >"$TMP/check.log" 2>&1; then pass=$((pass + 1)); else
-        fail=$((fail + 1)); echo "FAIL: $what"; sed 's/^/    /' "$TMP/check.log"; fi
-}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0 failed=0
+. tests/check.sh
 expect_exit() {  # expect_exit CODE "stdout+stderr substring" command...
     local code=$1 text=$2; shift 2
-    "$@" >"$TMP/out.txt" 2>&1
+    "$@" >"$tmp/out.txt" 2>&1
     local rc=$?
-    [ "$rc" -eq "$code" ] || { echo "exit $rc, expected $code"; tail -n 5 "$TMP/out.txt"; return 1; }
-    grep -qF -- "$text" "$TMP/out.txt" || { echo "output lacks '$text':"; tail -n 5 "$TMP/out.txt"; return 1; }
+    [ "$rc" -eq "$code" ] || { echo "exit $rc, expected $code"; tail -n 5 "$tmp/out.txt"; return 1; }
+    grep -qF -- "$text" "$tmp/out.txt" || { echo "output lacks '$text':"; tail -n 5 "$tmp/out.txt"; return 1; }
 }
 if [ ! -d /usr/share/libonnx-testdata/data/node ]; then
     echo "t_conformance_guard: SKIP (libonnx-testdata not installed)"
@@ -28,29 +24,29 @@ if [ ! -d /usr/share/libonnx-testdata/data/node ]; then
 fi
 
 # A listed test that is not even a candidate any more (its op left the list, its data gone).
-{ cat tests/conformance_passing.txt; echo test_not_a_node_test; } >"$TMP/extra.txt"
+{ cat tests/conformance_passing.txt; echo test_not_a_node_test; } >"$tmp/extra.txt"
 check "a listed test that is gone fails the run" expect_exit 1 \
     "REGRESSION test_not_a_node_test: passed before, now no longer a candidate" \
-    "$CONFORMANCE" --expect "$TMP/extra.txt"
+    "$CONFORMANCE" --expect "$tmp/extra.txt"
 # A listed test that is skipped now (test_sub_uint8: UINT8 inputs are refused as unsupported).
-{ cat tests/conformance_passing.txt; echo test_sub_uint8; } >"$TMP/skipped.txt"
+{ cat tests/conformance_passing.txt; echo test_sub_uint8; } >"$tmp/skipped.txt"
 check "a listed test that is skipped fails the run" expect_exit 1 \
     "REGRESSION test_sub_uint8: passed before, now skipped:" \
-    "$CONFORMANCE" --expect "$TMP/skipped.txt"
+    "$CONFORMANCE" --expect "$tmp/skipped.txt"
 # The list is not rewritten while a listed test regresses.
 check "no list written over a regression" expect_exit 1 \
     "not written: 1 listed tests regressed" \
-    "$CONFORMANCE" --expect "$TMP/skipped.txt" --write-passing "$TMP/written.txt"
-check "  (and no file appeared)" test ! -e "$TMP/written.txt"
-printf 'test_add\nnot a test name\n' >"$TMP/bad.txt"
-check "a damaged list is refused" expect_exit 1 "$TMP/bad.txt: line 2 is not a test name" \
-    "$CONFORMANCE" --expect "$TMP/bad.txt"
+    "$CONFORMANCE" --expect "$tmp/skipped.txt" --write-passing "$tmp/written.txt"
+check "  (and no file appeared)" test ! -e "$tmp/written.txt"
+printf 'test_add\nnot a test name\n' >"$tmp/bad.txt"
+check "a damaged list is refused" expect_exit 1 "$tmp/bad.txt: line 2 is not a test name" \
+    "$CONFORMANCE" --expect "$tmp/bad.txt"
 check "a missing list is refused" expect_exit 1 "expected list: " \
-    "$CONFORMANCE" --expect "$TMP/none.txt"
+    "$CONFORMANCE" --expect "$tmp/none.txt"
 # The committed list passes, and the list written back equals it (nothing dropped).
 check "the committed list passes" expect_exit 0 "listed tests (tests/conformance_passing.txt) pass again, 0 regressed" \
-    "$CONFORMANCE" --write-passing "$TMP/written.txt"
+    "$CONFORMANCE" --write-passing "$tmp/written.txt"
 check "  every listed test is in the list written back" bash -c \
-    "comm -23 <(grep -v '^#' tests/conformance_passing.txt | sort) <(grep -v '^#' '$TMP/written.txt' | sort) | diff - /dev/null"
-echo "t_conformance_guard: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+    "comm -23 <(grep -v '^#' tests/conformance_passing.txt | sort) <(grep -v '^#' '$tmp/written.txt' | sort) | diff - /dev/null"
+echo "t_conformance_guard: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

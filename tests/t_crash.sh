@@ -37,11 +37,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 crash=$tmp/crash
 passed=0 failed=0
-check() {  # check "what" command...
-    local what=$1; shift
-    if "$@" >"$tmp/out" 2>&1; then passed=$((passed + 1)); else
-        failed=$((failed + 1)); echo "FAIL: $what"; sed 's/^/    /' "$tmp/out" | tail -n 20; fi
-}
+. tests/check.sh
 finish() { echo "t_crash: $passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit; }
 now_ms() { local us=${EPOCHREALTIME/[.,]/}; echo $((us / 1000)); }
 ckpt_epoch() {  # the epoch last.ckpt holds (0 without one), read by a parser of our own

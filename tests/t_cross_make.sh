@@ -12,14 +12,7 @@ trap 'rm -rf "$tmp"' EXIT
 # variables (SAN=1 ...) and MAKEFLAGS to it, and CC, ARCH, CFLAGS... would change the plan.
 mk() { env -i PATH="$PATH" make "$@"; }
 passed=0 failed=0
-check() {  # check "what" command...
-    local what=$1; shift
-    if "$@" >"$tmp/out" 2>&1; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1)); echo "FAIL: $what"; sed 's/^/    /' "$tmp/out" | tail -n 20
-    fi
-}
+. tests/check.sh
 
 cross=$tmp/aarch64-linux-gnu-
 cat >"${cross}gcc" <<'GCC'

@@ -28,15 +28,8 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 passed=0 failed=0
-check() {  # check "what" command...
-    local what=$1; shift
-    if "$@" >"$tmp/out" 2>&1; then
-        passed=$((passed + 1))
-        grep -h "max |diff|" "$tmp/out" | while IFS= read -r line; do echo "  $what: $line"; done
-    else
-        failed=$((failed + 1)); echo "FAIL: $what"; sed 's/^/    /' "$tmp/out" | tail -n 20
-    fi
-}
+check_show='max |diff|'  # the margin of every passing comparison, worth seeing on every run
+. tests/check.sh
 # tally "what" JOBS command...: a batch command that prints "ok ..." / "FAIL ..." per
 # job; each line counts as one test, and fewer lines than the JOBS file has is a failure.
 # Failed jobs are printed with the lines that follow them.

@@ -13,50 +13,46 @@ ROOT=$PWD
 SDINFER=${SD_BIN:-$ROOT/build/bin}/sdinfer
 PY=/usr/bin/python3
 FIX=tests/fixtures/external
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-pass=0 fail=0
-check() {  # check "what" command...
-    local what=$1; shift
-    if "$@" >"$TMP/check.log" 2>&1; then pass=$((pass + 1)); else
-        fail=$((fail + 1)); echo "FAIL: $what"; sed 's/^/    /' "$TMP/check.log"; fi
-}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0 failed=0
+. tests/check.sh
 refuses() {  # refuses "exact message" command...: exit status 2 and stderr exactly the message
     local text=$1; shift
-    timeout 20 "$@" >"$TMP/out.txt" 2>"$TMP/err.txt"
+    timeout 20 "$@" >"$tmp/out.txt" 2>"$tmp/err.txt"
     local rc=$?
-    [ "$rc" -eq 2 ] || { echo "exit $rc, expected 2"; cat "$TMP/err.txt"; return 1; }
-    [ "$(cat "$TMP/err.txt")" = "sdinfer: $text" ] ||
-        { echo "stderr is:"; cat "$TMP/err.txt"; echo "expected: sdinfer: $text"; return 1; }
+    [ "$rc" -eq 2 ] || { echo "exit $rc, expected 2"; cat "$tmp/err.txt"; return 1; }
+    [ "$(cat "$tmp/err.txt")" = "sdinfer: $text" ] ||
+        { echo "stderr is:"; cat "$tmp/err.txt"; echo "expected: sdinfer: $text"; return 1; }
 }
 run() {  # run MODEL OUTPUT: sdinfer on the fixtures' input
     "$SDINFER" "$1" --input-tensor "$ROOT/$FIX/input.pb" --output-tensor "$2"
 }
 
 # ---- the external forms against the inline model, bit for bit ----------------------
-check "inline runs" run "$FIX/inline.onnx" "$TMP/inline.pb"
+check "inline runs" run "$FIX/inline.onnx" "$tmp/inline.pb"
 for form in one_file per_tensor/model constant_too ok_no_offset_length ok_checksum_prepacked; do
-    out="$TMP/${form//\//_}.pb"
+    out="$tmp/${form//\//_}.pb"
     check "$form runs" run "$FIX/$form.onnx" "$out"
-    check "$form = inline, bit for bit" cmp "$TMP/inline.pb" "$out"
+    check "$form = inline, bit for bit" cmp "$tmp/inline.pb" "$out"
 done
 # Locations are relative to the model file's directory, not to the working directory.
-mkdir -p "$TMP/elsewhere/copy"
-cp "$FIX/one_file.onnx" "$FIX/one_file.data" "$TMP/elsewhere/copy/"
-check "a copy elsewhere runs" bash -c "cd / && '$SDINFER' '$TMP/elsewhere/copy/one_file.onnx' \
-    --input-tensor '$ROOT/$FIX/input.pb' --output-tensor '$TMP/copy.pb'"
-check "a copy elsewhere = inline" cmp "$TMP/inline.pb" "$TMP/copy.pb"
+mkdir -p "$tmp/elsewhere/copy"
+cp "$FIX/one_file.onnx" "$FIX/one_file.data" "$tmp/elsewhere/copy/"
+check "a copy elsewhere runs" bash -c "cd / && '$SDINFER' '$tmp/elsewhere/copy/one_file.onnx' \
+    --input-tensor '$ROOT/$FIX/input.pb' --output-tensor '$tmp/copy.pb'"
+check "a copy elsewhere = inline" cmp "$tmp/inline.pb" "$tmp/copy.pb"
 check "from the model's directory" bash -c "cd '$FIX/per_tensor' && '$SDINFER' model.onnx \
-    --input-tensor '$ROOT/$FIX/input.pb' --output-tensor '$TMP/here.pb'"
-check "from the model's directory = inline" cmp "$TMP/inline.pb" "$TMP/here.pb"
+    --input-tensor '$ROOT/$FIX/input.pb' --output-tensor '$tmp/here.pb'"
+check "from the model's directory = inline" cmp "$tmp/inline.pb" "$tmp/here.pb"
 
 # ---- onnxruntime reads the same files ------------------------------------------------
 for form in one_file per_tensor/model; do
-    ort="$TMP/${form//\//_}.ort.pb"
+    ort="$tmp/${form//\//_}.ort.pb"
     check "$form: onnxruntime runs" node tests/ort_run_tensor.js "$FIX/$form.onnx" \
         "$FIX/input.pb" "$ort"
     check "$form: sdinfer vs onnxruntime" $PY tests/sdinfer_check.py compare \
-        "$TMP/${form//\//_}.pb" "$ort" 1e-4
+        "$tmp/${form//\//_}.pb" "$ort" 1e-4
 done
 
 # ---- refusals: exit 2, the exact message --------------------------------------------
@@ -68,15 +64,15 @@ while IFS=$'\t' read -r file result message; do
 done < "$FIX/expected.tsv"
 check "expected.tsv lists the refusals ($rows)" test "$rows" -ge 19
 # A FIFO where the data file should be: open() must not wait for a writer.
-mkdir -p "$TMP/fifo"
-cp "$FIX/one_file.onnx" "$TMP/fifo/"
-mkfifo "$TMP/fifo/one_file.data"
+mkdir -p "$tmp/fifo"
+cp "$FIX/one_file.onnx" "$tmp/fifo/"
+mkfifo "$tmp/fifo/one_file.data"
 check "a FIFO data file is refused" refuses \
-    "$TMP/fifo/one_file.onnx: initializer 'conv1.weight': external data file $TMP/fifo/one_file.data: not a regular file" \
-    "$SDINFER" "$TMP/fifo/one_file.onnx" --bench 1 --warmup 0
+    "$tmp/fifo/one_file.onnx: initializer 'conv1.weight': external data file $tmp/fifo/one_file.data: not a regular file" \
+    "$SDINFER" "$tmp/fifo/one_file.onnx" --bench 1 --warmup 0
 # 4096 tensors of 2^30 int64 each (32 TiB, no data file at all): refused against the
 # host's memory (what sysconf says, as sdinfer asks it) before any file is opened.
-check "write the 32 TiB model" $PY - "$TMP/huge.onnx" <<'PYEOF'
+check "write the 32 TiB model" $PY - "$tmp/huge.onnx" <<'PYEOF'
 import sys
 from onnx import TensorProto, helper
 tensors = []
@@ -93,8 +89,8 @@ open(sys.argv[1], "wb").write(model.SerializeToString())
 PYEOF
 host=$(( $(getconf _PHYS_PAGES) * $(getconf PAGESIZE) ))
 check "more external bytes than the host's memory" refuses \
-    "$TMP/huge.onnx: its 4096 external tensors hold 35184372088832 bytes, more than the limit of $host bytes (the host's memory)" \
-    "$SDINFER" "$TMP/huge.onnx" --bench 1 --warmup 0
+    "$tmp/huge.onnx: its 4096 external tensors hold 35184372088832 bytes, more than the limit of $host bytes (the host's memory)" \
+    "$SDINFER" "$tmp/huge.onnx" --bench 1 --warmup 0
 
-echo "t_external_data: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+echo "t_external_data: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

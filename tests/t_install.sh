@@ -13,21 +13,17 @@ set -u
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
 BUILD_DIR=$(basename "${SD_BUILD:-build}")
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-STAGE=$TMP/stage
-pass=0 fail=0
-check() {  # check "what" command...
-    local what=$1; shift
-    if "$@" >"$TMP/check.log" 2>&1; then pass=$((pass + 1)); else
-        fail=$((fail + 1)); echo "FAIL: $what"; sed 's/^/    /' "$TMP/check.log" | tail -n 30; fi
-}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+STAGE=$tmp/stage
+passed=0 failed=0
+. tests/check.sh
 expect_exit() {  # expect_exit CODE "message substring" command...
     local code=$1 text=$2; shift 2
-    "$@" >"$TMP/out.txt" 2>"$TMP/err.txt"
+    "$@" >"$tmp/out.txt" 2>"$tmp/err.txt"
     local rc=$?
-    [ "$rc" -eq "$code" ] || { echo "exit $rc, expected $code"; cat "$TMP/err.txt"; return 1; }
-    grep -qF -- "$text" "$TMP/err.txt" || { echo "stderr lacks '$text':"; cat "$TMP/err.txt"; return 1; }
+    [ "$rc" -eq "$code" ] || { echo "exit $rc, expected $code"; cat "$tmp/err.txt"; return 1; }
+    grep -qF -- "$text" "$tmp/err.txt" || { echo "stderr lacks '$text':"; cat "$tmp/err.txt"; return 1; }
 }
 # The build this run tests (SAN=1: build-san), by a make that inherits nothing from
 # the make that may have started this script (its jobserver and variables).
@@ -55,13 +51,13 @@ for p in sdtrain sdexport sdinfer; do
 done
 
 # ---- presets: the installed ones, from anywhere --------------------------------------
-mkdir -p "$TMP/elsewhere" "$TMP/empty"
+mkdir -p "$tmp/elsewhere" "$tmp/empty"
 check "sdtrain --help names the installed presets" sh -c \
-    "cd '$TMP/elsewhere' && '$U/bin/sdtrain' --help | grep -qF 'default $U/share/sdtrain/models'"
+    "cd '$tmp/elsewhere' && '$U/bin/sdtrain' --help | grep -qF 'default $U/share/sdtrain/models'"
 check "installed sdtrain runs a preset from another folder" sh -c \
-    "cd '$TMP/elsewhere' && '$U/bin/sdtrain' --model resnet20-cifar --dataset mnist --bench-steps 1 --batch-size 2 | grep -q 'images/s'"
-check "\$SDTRAIN_MODELS_DIR overrides them" sh -c "cd '$TMP/elsewhere' && SDTRAIN_MODELS_DIR='$TMP/empty' \
-    '$U/bin/sdtrain' --help | grep -qF 'default $TMP/empty'"
+    "cd '$tmp/elsewhere' && '$U/bin/sdtrain' --model resnet20-cifar --dataset mnist --bench-steps 1 --batch-size 2 | grep -q 'images/s'"
+check "\$SDTRAIN_MODELS_DIR overrides them" sh -c "cd '$tmp/elsewhere' && SDTRAIN_MODELS_DIR='$tmp/empty' \
+    '$U/bin/sdtrain' --help | grep -qF 'default $tmp/empty'"
 
 # ---- the example, built with pkg-config only, against the installed sdinfer ------------
 export PKG_CONFIG_PATH="" PKG_CONFIG_LIBDIR="$U/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$STAGE"
@@ -70,26 +66,26 @@ check "pkg-config points into the stage" test "$flags" = "-I$U/include -L$U/lib 
 SANITIZE=""
 [ -n "$SAN_FLAG" ] && SANITIZE="-fsanitize=address,undefined"  # the library is sanitised too
 check "examples/classify.c builds (shared)" cc -std=c11 -Wall -Wextra -Werror $SANITIZE \
-    examples/classify.c $flags -o "$TMP/classify"
+    examples/classify.c $flags -o "$tmp/classify"
 static_libs=$(pkg-config --static --libs sdinfer | sed 's/-lsdinfer/-l:libsdinfer.a/')
 check "examples/classify.c builds (static)" cc -std=c11 -Wall -Wextra -Werror $SANITIZE \
-    examples/classify.c $(pkg-config --cflags sdinfer) $static_libs -o "$TMP/classify_static"
-check "the static one does not load libsdinfer.so" sh -c "! readelf -d '$TMP/classify_static' | grep -q libsdinfer"
+    examples/classify.c $(pkg-config --cflags sdinfer) $static_libs -o "$tmp/classify_static"
+check "the static one does not load libsdinfer.so" sh -c "! readelf -d '$tmp/classify_static' | grep -q libsdinfer"
 
 FMNIST=/usr/share/datasets/fashion-mnist
 MODEL=tests/fixtures/fmnist_resnet.onnx
 N=20
 check "reference tensor" $PY tests/sdinfer_check.py fmnist-batch $FMNIST $N 0.2860 0.3530 \
-    "$TMP/x.pb" "$TMP/labels.txt"
+    "$tmp/x.pb" "$tmp/labels.txt"
 check "as raw float32" $PY -c "import onnx, numpy as np, onnx.numpy_helper as h, sys
-h.to_array(onnx.load_tensor(sys.argv[1])).astype('<f4').tofile(sys.argv[2])" "$TMP/x.pb" "$TMP/x.f32"
+h.to_array(onnx.load_tensor(sys.argv[1])).astype('<f4').tofile(sys.argv[2])" "$tmp/x.pb" "$tmp/x.f32"
 check "installed sdinfer writes the logits" "$U/bin/sdinfer" $MODEL --threads 1 \
-    --input-tensor "$TMP/x.pb" --output-tensor "$TMP/y.pb"
+    --input-tensor "$tmp/x.pb" --output-tensor "$tmp/y.pb"
 export LD_LIBRARY_PATH="$U/lib"
-check "classify runs" sh -c "'$TMP/classify' $MODEL '$TMP/x.f32' 3 1 > '$TMP/shared.txt'"
-check "classify loads the staged libsdinfer" sh -c "ldd '$TMP/classify' | grep -qF '$U/lib/libsdinfer.so.1'"
-check "classify (static) runs" sh -c "'$TMP/classify_static' $MODEL '$TMP/x.f32' 3 1 > '$TMP/static.txt'"
-check "static and shared print the same" cmp "$TMP/shared.txt" "$TMP/static.txt"
+check "classify runs" sh -c "'$tmp/classify' $MODEL '$tmp/x.f32' 3 1 > '$tmp/shared.txt'"
+check "classify loads the staged libsdinfer" sh -c "ldd '$tmp/classify' | grep -qF '$U/lib/libsdinfer.so.1'"
+check "classify (static) runs" sh -c "'$tmp/classify_static' $MODEL '$tmp/x.f32' 3 1 > '$tmp/static.txt'"
+check "static and shared print the same" cmp "$tmp/shared.txt" "$tmp/static.txt"
 check "classify = sdinfer, bit for bit, and top-1 = argmax" $PY -c "
 import sys, numpy as np, onnx, onnx.numpy_helper as h
 want = h.to_array(onnx.load_tensor(sys.argv[1])).astype(np.float32)
@@ -102,15 +98,15 @@ print('max |classify - sdinfer|:', float(np.abs(got - want).max()))
 assert np.array_equal(got, want), 'logits differ'
 assert tops == list(want.argmax(axis=1)), (tops, list(want.argmax(axis=1)))
 assert '10 classes' in lines[0], lines[0]
-" "$TMP/y.pb" "$TMP/shared.txt" $N
+" "$tmp/y.pb" "$tmp/shared.txt" $N
 check "a short tensor: exit 1 and the API's size message" expect_exit 1 "wrong input or output size" \
-    sh -c "head -c 4000 '$TMP/x.f32' > '$TMP/short.f32' && '$TMP/classify' $MODEL '$TMP/short.f32'"
-check "a missing model: exit 1 and the file named" expect_exit 1 "$TMP/none.onnx" \
-    "$TMP/classify" "$TMP/none.onnx" "$TMP/x.f32"
+    sh -c "head -c 4000 '$tmp/x.f32' > '$tmp/short.f32' && '$tmp/classify' $MODEL '$tmp/short.f32'"
+check "a missing model: exit 1 and the file named" expect_exit 1 "$tmp/none.onnx" \
+    "$tmp/classify" "$tmp/none.onnx" "$tmp/x.f32"
 
 # ---- uninstall -----------------------------------------------------------------
 check "make uninstall" mk uninstall DESTDIR="$STAGE" PREFIX=/usr
 check "nothing installed is left" sh -c "test -z \"\$(find '$STAGE' -type f -o -type l)\""
 
-echo "t_install: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+echo "t_install: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -15,11 +15,7 @@ SETUP=${SD_BUILD:-build}/tests/test_nccl_setup
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 passed=0 failed=0 skipped=0
-check() {  # check "what" command...
-    local what=$1; shift
-    if "$@" >"$tmp/out" 2>&1; then passed=$((passed + 1)); else
-        failed=$((failed + 1)); echo "FAIL: $what"; sed 's/^/    /' "$tmp/out" | tail -n 25; fi
-}
+. tests/check.sh
 expect_exit() {  # expect_exit CODE "exact line" command...: that exit status and that line
     local code=$1 text=$2; shift 2
     "$@" >"$tmp/stdout" 2>&1

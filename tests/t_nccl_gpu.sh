@@ -26,11 +26,7 @@ echo "t_nccl_gpu: $(command -v mpirun): $(mpirun --version 2>&1 | head -n 1)"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 passed=0 failed=0
-check() {  # check "what" command...
-    local what=$1; shift
-    if "$@" >"$tmp/out" 2>&1; then passed=$((passed + 1)); else
-        failed=$((failed + 1)); echo "FAIL: $what"; sed 's/^/    /' "$tmp/out" | tail -n 25; fi
-}
+. tests/check.sh
 printf 'name tiny\nblock basic\nshortcut A\nstem 4 3 1\nstem-pool none\nstages 2x4 2x8\n' >"$tmp/tiny.txt"
 # 640 training images: 10 steps of a global batch of 64.
 base=(--dataset fashion-mnist --data "$FMNIST" --model "$tmp/tiny.txt" --device cuda

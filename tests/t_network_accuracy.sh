@@ -37,11 +37,7 @@ export OPENBLAS_NUM_THREADS=1  # numpy's float64 products: one core (the machine
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 passed=0 failed=0 skipped=0
-check() {  # check "what" command...
-    local what=$1; shift
-    if "$@" >"$tmp/out" 2>&1; then passed=$((passed + 1)); else
-        failed=$((failed + 1)); echo "FAIL: $what"; sed 's/^/    /' "$tmp/out" | tail -n 20; fi
-}
+. tests/check.sh
 
 # ---- the models: sdtrain (32 steps), sdexport ------------------------------------------
 train() {  # train NAME sdtrain-options...
@@ -71,7 +67,7 @@ image_shape_of() { case $1 in fm*) echo 1,28,28;; *) echo 3,32,32;; esac; }
 NODE_TESTS=/usr/share/libonnx-testdata/data/node
 check "the float64 reference passes the ONNX node tests of the models' ops" "$PY" "$HELPER" \
     node-tests "$NODE_TESTS" "$tmp/fm-bn.onnx" "$tmp/fm-pre.onnx" "$tmp/cifar.onnx"
-tail -n 1 "$tmp/out" | sed 's/^/  /'
+tail -n 1 "$tmp/check.log" | sed 's/^/  /'
 
 # ---- inputs (normalised as sdinfer does, from each model's metadata) and references ----
 input_args=() ref_args=()
@@ -85,7 +81,7 @@ done
 check "the first 1 and 8 test images, normalised from each model's metadata" \
     "$PY" "$HELPER" input "${input_args[@]}"
 check "float64 references (numpy)" "$PY" "$HELPER" reference "${ref_args[@]}"
-grep -h "max |logit|" "$tmp/out" | sed "s|$tmp/||; s/^/  reference /"
+grep -h "max |logit|" "$tmp/check.log" | sed "s|$tmp/||; s/^/  reference /"
 
 # ---- onnxruntime vs the reference ---------------------------------------------------------
 : >"$tmp/ort.jobs"; : >"$tmp/checks"

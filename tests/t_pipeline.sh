@@ -13,11 +13,7 @@ FMNIST=/usr/share/datasets/fashion-mnist
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 passed=0 failed=0
-check() {
-    local what=$1; shift
-    if "$@" >"$tmp/out" 2>&1; then passed=$((passed + 1)); else
-        failed=$((failed + 1)); echo "FAIL: $what"; sed 's/^/    /' "$tmp/out" | tail -n 20; fi
-}
+. tests/check.sh
 N=1000
 check "sdtrain: 1 epoch of ResNet-20 with stochastic depth" "$BIN/sdtrain" \
     --dataset fashion-mnist --model resnet20-cifar --epochs 1 --batch-size 64 \

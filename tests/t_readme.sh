@@ -14,15 +14,8 @@ TOL=1e-4
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 passed=0 failed=0
-check() {  # check "what" command...
-    local what=$1; shift
-    if "$@" >"$tmp/out" 2>&1; then
-        passed=$((passed + 1))
-        grep -h "max |diff|" "$tmp/out" | while IFS= read -r line; do echo "  $what: $line"; done
-    else
-        failed=$((failed + 1)); echo "FAIL: $what"; sed 's/^/    /' "$tmp/out" | tail -n 20
-    fi
-}
+check_show='max |diff|'  # the margin of every passing comparison, worth seeing on every run
+. tests/check.sh
 snippet() {  # snippet LANG: the first ```LANG block of README.md
     awk -v fence="\`\`\`$1" '$0 == fence { on = 1; next } on && /^```/ { exit } on' README.md
 }

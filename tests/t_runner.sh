@@ -10,11 +10,7 @@ cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 passed=0 failed=0
-check() {  # check "what" command...
-    local what=$1; shift
-    if "$@" >"$tmp/out" 2>&1; then passed=$((passed + 1)); else
-        failed=$((failed + 1)); echo "FAIL: $what"; sed 's/^/    /' "$tmp/out" | tail -n 20; fi
-}
+. tests/check.sh
 fake() {  # fake NAME BODY: an executable shell script standing in for a test program
     printf '#!/usr/bin/env bash\n%s\n' "$2" >"$tmp/$1"
     chmod +x "$tmp/$1"

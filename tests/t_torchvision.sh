@@ -10,35 +10,31 @@ cd "$(dirname "$0")/.."
 SDINFER=${SD_BIN:-build/bin}/sdinfer
 PY=/usr/bin/python3
 FIX=tests/fixtures/torchvision
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-pass=0 fail=0
-check() {  # check "what" command...
-    local what=$1; shift
-    if "$@" >"$TMP/check.log" 2>&1; then pass=$((pass + 1)); else
-        fail=$((fail + 1)); echo "FAIL: $what"; sed 's/^/    /' "$TMP/check.log"; fi
-}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0 failed=0
+. tests/check.sh
 names=$(ls "$FIX"/*_logits.pb | sed 's|.*/||; s|_logits.pb$||')
 check "the fixtures are there (17 families)" test "$(echo "$names" | wc -w)" -eq 17
 pairs=()
 for name in $names; do
     for opset in 13 17; do
         check "$name opset $opset runs" "$SDINFER" "$FIX/${name}_op$opset.onnx" \
-            --input-tensor "$FIX/${name}_input.pb" --output-tensor "$TMP/$name.$opset.sd.pb"
-        pairs+=("$TMP/$name.$opset.sd.pb" "$FIX/${name}_logits.pb")
+            --input-tensor "$FIX/${name}_input.pb" --output-tensor "$tmp/$name.$opset.sd.pb"
+        pairs+=("$tmp/$name.$opset.sd.pb" "$FIX/${name}_logits.pb")
     done
     check "$name: onnxruntime runs" node tests/ort_run_tensor.js "$FIX/${name}_op17.onnx" \
-        "$FIX/${name}_input.pb" "$TMP/$name.ort.pb"
-    pairs+=("$TMP/$name.17.sd.pb" "$TMP/$name.ort.pb")
+        "$FIX/${name}_input.pb" "$tmp/$name.ort.pb"
+    pairs+=("$tmp/$name.17.sd.pb" "$tmp/$name.ort.pb")
 done
 # Every ReLU6 (Clip) of MobileNet v2 runs in the epilogue of the convolution before it,
 # the depthwise ones included (plan_fusion.c): as many fused as the graph has Clips.
 clips=$($PY -c "import onnx, sys; print(sum(n.op_type == 'Clip' for n in onnx.load(sys.argv[1]).graph.node))" \
     "$FIX/mobilenet_v2_op13.onnx")
 "$SDINFER" "$FIX/mobilenet_v2_op13.onnx" --input-tensor "$FIX/mobilenet_v2_input.pb" \
-    --output-tensor "$TMP/fused.pb" --verbose >"$TMP/fused.txt" 2>&1
-check "mobilenet_v2: its $clips Clips fused into convolutions" grep -q " $clips Clip fused" "$TMP/fused.txt"
-check "mobilenet_v2: a depthwise step clamps" grep -qE "conv_grouped .* \+clip\(0,6\)" "$TMP/fused.txt"
+    --output-tensor "$tmp/fused.pb" --verbose >"$tmp/fused.txt" 2>&1
+check "mobilenet_v2: its $clips Clips fused into convolutions" grep -q " $clips Clip fused" "$tmp/fused.txt"
+check "mobilenet_v2: a depthwise step clamps" grep -qE "conv_grouped .* \+clip\(0,6\)" "$tmp/fused.txt"
 # EfficientNet's SiLU, x * Sigmoid(x), runs as one step: as many as the graph has Muls
 # of a value by its own Sigmoid (counted here from the graph).
 silus=$($PY - "$FIX/efficientnet_b0_op13.onnx" <<'PYEOF'
@@ -51,9 +47,9 @@ print(sum(n.op_type == "Mul" and len(n.input) == 2 and
 PYEOF
 )
 "$SDINFER" "$FIX/efficientnet_b0_op13.onnx" --input-tensor "$FIX/efficientnet_b0_input.pb" \
-    --output-tensor "$TMP/silu.pb" --verbose >"$TMP/silu.txt" 2>&1
+    --output-tensor "$tmp/silu.pb" --verbose >"$tmp/silu.txt" 2>&1
 check "efficientnet_b0: its $silus Sigmoid+Mul pairs run as SiLU" \
-    grep -q "fused, $silus Sigmoid+Mul as SiLU" "$TMP/silu.txt"
+    grep -q "fused, $silus Sigmoid+Mul as SiLU" "$tmp/silu.txt"
 # One Python process compares every pair (max |a-b| <= 1e-4 (1 + |b|), same argmax).
 check "sdinfer vs PyTorch and onnxruntime (${#pairs[@]} files)" $PY - "${pairs[@]}" <<'PYEOF'
 import sys
@@ -72,5 +68,5 @@ for ours, reference in zip(sys.argv[1::2], sys.argv[2::2]):
 print("%d pairs, %d differ" % (len(sys.argv[1:]) // 2, bad))
 sys.exit(1 if bad else 0)
 PYEOF
-echo "t_torchvision: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+echo "t_torchvision: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

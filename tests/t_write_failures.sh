@@ -20,11 +20,7 @@ PY=/usr/bin/python3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 passed=0 failed=0
-check() {  # check "what" command...
-    local what=$1; shift
-    if "$@" >"$tmp/out" 2>&1; then passed=$((passed + 1)); else
-        failed=$((failed + 1)); echo "FAIL: $what"; sed 's/^/    /' "$tmp/out" | tail -n 20; fi
-}
+. tests/check.sh
 expect_exit() {  # expect_exit CODE "stderr substring" command...: exactly that exit and message
     local code=$1 text=$2; shift 2
     "$@" >"$tmp/stdout" 2>"$tmp/stderr"
