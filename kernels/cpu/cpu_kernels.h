@@ -141,6 +141,13 @@ typedef struct {
     // + residual), residual [out_h][out_w] or NULL, on the way out of the registers.
     void (*depthwise_plane)(const DepthwiseConv *d, const real *x, const real *w, real bias,
                             const real *residual, OutputClamp clamp, real *scratch, real *y);
+    // The same for vector_bytes / sizeof(real) channels at once (a channel multiplier of
+    // 1): x, y and residual (or NULL) their consecutive planes, w their kernels, bias
+    // (or NULL) their biases. The same sums in the same order as depthwise_plane.
+    size_t (*depthwise_block_scratch_size)(const DepthwiseConv *d);
+    void (*depthwise_block)(const DepthwiseConv *d, const real *x, const real *w,
+                            const real *bias, const real *residual, OutputClamp clamp,
+                            real *scratch, real *y);
 
     // ---- batch-norm sums (simd/batchnorm_sums.c), double accumulators ----
     // Over `planes` runs of `spatial` values plane_stride apart (one channel's planes):

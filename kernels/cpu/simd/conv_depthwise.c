@@ -21,6 +21,7 @@
 // applied to the accumulators before the store: a separate pass over the plane
 // (scalar, for the clamp's NaN rule) cost more than the taps of a 3x3 depthwise.
 #include "simd.h"
+#include "transpose.h"
 
 // Accumulators per tile (rows x vectors): enough independent FMA chains to hide their
 // latency, few enough to stay in registers with an input vector and the weight.
@@ -239,4 +240,144 @@ SIMD_FMA void SIMD_NAME(depthwise_plane)(const DepthwiseConv *d, const real *x, 
         }
         oy += tile_h;
     }
+}
+
+// ---- VEC_LEN channels at once (depthwise_block) ------------------------------------
+//
+// On small planes (the 14x14 and 7x7 stages of mobile networks) a plane's rows are one
+// or two vectors long and its preparation costs as much as its taps. There the kernel
+// takes VEC_LEN channels together instead: their planes are transposed into one
+// zero-bordered channels-last buffer (a vector per pixel), every tap is then one vector
+// load and one FMA for VEC_LEN channels, and the outputs are transposed back with the
+// residual and the clamp on the way. The transposes run along the flattened planes,
+// VEC_LEN pixels at a time whatever the row length, so only a plane's last few pixels
+// move one by one. The sums are those of depthwise_plane, in the same order (bias, then
+// the taps in the order (ki, kj)), so the two give the same bits.
+
+#define DEPTHWISE_BLOCK_PIXELS 8  // output pixels per register block along a row
+
+// The zero-bordered input: every pixel that a tap of an output reads, rows
+// [-pad_top, last_row] x columns [-pad_left, last_col] of the plane.
+typedef struct {
+    int rows, cols;
+} BorderedInput;
+
+static BorderedInput bordered_input(const DepthwiseConv *d) {
+    const int last_row = (d->out_h - 1) * d->stride_h - d->pad_top + (d->kernel_h - 1) * d->dilation_h;
+    const int last_col = (d->out_w - 1) * d->stride_w - d->pad_left + (d->kernel_w - 1) * d->dilation_w;
+    return (BorderedInput){last_row + d->pad_top + 1, last_col + d->pad_left + 1};
+}
+
+size_t SIMD_NAME(depthwise_block_scratch_size)(const DepthwiseConv *d) {
+    const BorderedInput b = bordered_input(d);
+    const size_t taps = (size_t)d->kernel_h * d->kernel_w;
+    return ((size_t)b.rows * b.cols + taps + (size_t)d->out_h * d->out_w) * VEC_LEN;
+}
+
+// Where input pixel p of the plane goes in the bordered buffer, or NULL when no tap
+// reads it (a negative padding crops).
+static inline real *bordered_at(const DepthwiseConv *d, const BorderedInput *b, real *bordered,
+                                int p) {
+    const int row = p / d->in_w + d->pad_top, col = p % d->in_w + d->pad_left;
+    if (row < 0 || row >= b->rows || col < 0 || col >= b->cols) return NULL;
+    return bordered + ((size_t)row * b->cols + col) * VEC_LEN;
+}
+
+// The VEC_LEN planes x (plane_stride apart) into the bordered buffer, zeros around.
+static NO_LIBC_CALLS void fill_bordered(const DepthwiseConv *d, const BorderedInput *b,
+                                        const real *x, size_t plane_stride, real *bordered) {
+    zero_vectors(bordered, (size_t)b->rows * b->cols * VEC_LEN);
+    const int pixels = d->in_h * d->in_w, full = pixels / VEC_LEN * VEC_LEN;
+    for (int p0 = 0; p0 < full; p0 += VEC_LEN) {
+        RealVec r[VEC_LEN];
+        for (int c = 0; c < VEC_LEN; c++) r[c] = load_vec(x + (size_t)c * plane_stride + p0);
+        transpose_block(r);
+        for (int j = 0; j < VEC_LEN; j++) {
+            real *at = bordered_at(d, b, bordered, p0 + j);
+            if (at) store_vec(at, r[j]);
+        }
+    }
+    for (int p = full; p < pixels; p++) {
+        real *at = bordered_at(d, b, bordered, p);
+        if (at)
+            for (int c = 0; c < VEC_LEN; c++) at[c] = x[(size_t)c * plane_stride + p];
+    }
+}
+
+// Output pixels [ox0, ox0 + pixels) of row oy into out (a vector per pixel): bias,
+// then every tap (pixels a constant after inlining).
+static inline __attribute__((always_inline)) SIMD_FMA void block_pixels(
+    const DepthwiseConv *d, const BorderedInput *b, const real *bordered, const real *taps,
+    RealVec bias, int oy, int ox0, const int pixels, real *out) {
+    RealVec acc[DEPTHWISE_BLOCK_PIXELS];
+    for (int p = 0; p < pixels; p++) acc[p] = bias;
+    for (int ki = 0; ki < d->kernel_h; ki++) {
+        const real *row = bordered + (size_t)(oy * d->stride_h + ki * d->dilation_h) * b->cols * VEC_LEN;
+        for (int kj = 0; kj < d->kernel_w; kj++) {
+            const RealVec weight = load_vec(taps + (size_t)(ki * d->kernel_w + kj) * VEC_LEN);
+            const real *at = row + (size_t)(ox0 * d->stride_w + kj * d->dilation_w) * VEC_LEN;
+            for (int p = 0; p < pixels; p++)
+                acc[p] += weight * load_vec(at + (size_t)p * d->stride_w * VEC_LEN);
+        }
+    }
+    real *first = out + ((size_t)oy * d->out_w + ox0) * VEC_LEN;
+    for (int p = 0; p < pixels; p++) store_vec(first + (size_t)p * VEC_LEN, acc[p]);
+}
+
+// block_pixels with the pixel count as a constant: the last pixels of a row (all of a
+// 7-wide one) still get independent chains of FMAs.
+#define PIXELS_CASE(P) \
+    case P: block_pixels(d, b, bordered, taps, bias, oy, ox0, P, out); return;
+static SIMD_FMA void block_pixels_dispatch(const DepthwiseConv *d, const BorderedInput *b,
+                                           const real *bordered, const real *taps, RealVec bias,
+                                           int oy, int ox0, int pixels, real *out) {
+    switch (pixels) {
+        PIXELS_CASE(1) PIXELS_CASE(2) PIXELS_CASE(3) PIXELS_CASE(4)
+        PIXELS_CASE(5) PIXELS_CASE(6) PIXELS_CASE(7) PIXELS_CASE(8)
+    }
+}
+
+// The outputs (a vector per pixel) back to the VEC_LEN output planes (plane_stride
+// apart), + the residual (the same planes' layout, or NULL), then the clamp.
+static NO_LIBC_CALLS void unblock_outputs(const DepthwiseConv *d, const real *out,
+                                          const PlaneEpilogue *e, size_t plane_stride, real *y) {
+    const int pixels = d->out_h * d->out_w, full = pixels / VEC_LEN * VEC_LEN;
+    for (int p0 = 0; p0 < full; p0 += VEC_LEN) {
+        RealVec r[VEC_LEN];
+        for (int j = 0; j < VEC_LEN; j++) r[j] = load_vec(out + (size_t)(p0 + j) * VEC_LEN);
+        transpose_block(r);
+        for (int c = 0; c < VEC_LEN; c++) {
+            RealVec value = r[c];
+            if (e->residual) value += load_vec(e->residual + (size_t)c * plane_stride + p0);
+            store_vec(y + (size_t)c * plane_stride + p0, clamp_vec(e->clamp, value));
+        }
+    }
+    for (int p = full; p < pixels; p++)
+        for (int c = 0; c < VEC_LEN; c++) {
+            real value = out[(size_t)p * VEC_LEN + c];
+            if (e->residual) value += e->residual[(size_t)c * plane_stride + p];
+            y[(size_t)c * plane_stride + p] = clamp_apply(e->clamp, value);
+        }
+}
+
+SIMD_FMA void SIMD_NAME(depthwise_block)(const DepthwiseConv *d, const real *x, const real *w,
+                                         const real *bias, const real *residual,
+                                         OutputClamp clamp, real *scratch, real *y) {
+    if (d->out_w <= 0 || d->out_h <= 0) return;
+    const BorderedInput b = bordered_input(d);
+    const int taps = d->kernel_h * d->kernel_w;
+    real *bordered = scratch, *tap_vectors = scratch + (size_t)b.rows * b.cols * VEC_LEN;
+    real *out = tap_vectors + (size_t)taps * VEC_LEN;
+    fill_bordered(d, &b, x, (size_t)d->in_h * d->in_w, bordered);
+    for (int t = 0; t < taps; t++)  // tap t of the VEC_LEN kernels as one vector
+        for (int c = 0; c < VEC_LEN; c++) tap_vectors[(size_t)t * VEC_LEN + c] = w[(size_t)c * taps + t];
+    RealVec bias_vec = {0};
+    if (bias) bias_vec = load_vec(bias);
+    for (int oy = 0; oy < d->out_h; oy++)
+        for (int ox = 0; ox < d->out_w; ox += DEPTHWISE_BLOCK_PIXELS) {
+            const int pixels = d->out_w - ox < DEPTHWISE_BLOCK_PIXELS ? d->out_w - ox : DEPTHWISE_BLOCK_PIXELS;
+            block_pixels_dispatch(d, &b, bordered, tap_vectors, bias_vec, oy, ox, pixels, out);
+        }
+    const PlaneEpilogue epilogue = {residual, clamp};
+    unblock_outputs(d, out, &epilogue, (size_t)d->out_h * d->out_w, y);
 }

@@ -30,6 +30,10 @@ void SIMD_NAME(conv_gemm)(const GemmShape *s, const real *a, const real *b, cons
 size_t SIMD_NAME(depthwise_scratch_size)(const DepthwiseConv *d);
 void SIMD_NAME(depthwise_plane)(const DepthwiseConv *d, const real *x, const real *w, real bias,
                                 const real *residual, OutputClamp clamp, real *scratch, real *y);
+size_t SIMD_NAME(depthwise_block_scratch_size)(const DepthwiseConv *d);
+void SIMD_NAME(depthwise_block)(const DepthwiseConv *d, const real *x, const real *w,
+                                const real *bias, const real *residual, OutputClamp clamp,
+                                real *scratch, real *y);
 void SIMD_NAME(channel_sums)(const real *x, int planes, size_t plane_stride, int spatial,
                              double shift, double *sum, double *sum_sq);
 void SIMD_NAME(channel_dot_sums)(const real *x, const real *dy, int planes, size_t plane_stride,
@@ -59,6 +63,8 @@ const CpuKernels SIMD_NAME(cpu_kernels) = {
     .conv_gemm = SIMD_NAME(conv_gemm),
     .depthwise_scratch_size = SIMD_NAME(depthwise_scratch_size),
     .depthwise_plane = SIMD_NAME(depthwise_plane),
+    .depthwise_block_scratch_size = SIMD_NAME(depthwise_block_scratch_size),
+    .depthwise_block = SIMD_NAME(depthwise_block),
     .channel_sums = SIMD_NAME(channel_sums),
     .channel_dot_sums = SIMD_NAME(channel_dot_sums),
     .activation = SIMD_NAME(activation),
