@@ -64,7 +64,8 @@ __attribute__((always_inline)) SIMD_FMA static inline void gemm_block(const Gemm
                                                                      const real *panel, int m0,
                                                                      int n0, const int rows,
                                                                      const int full,
-                                                                     const int tail) {
+                                                                     const int tail,
+                                                                     const real *ahead) {
     const GemmShape *s = p->s;
     const int vectors = full + tail, tail_lanes = s->n - (n0 + full * VEC_LEN);
     RealVec acc[GEMM_ROWS][GEMM_VECTORS];
@@ -81,6 +82,8 @@ __attribute__((always_inline)) SIMD_FMA static inline void gemm_block(const Gemm
         for (int v = 0; v < full; v++)
             bv[v] = load_vec(p->b + (size_t)kk * s->ldb + n0 + v * VEC_LEN);
         if (tail) bv[full] = load_vec(panel + (size_t)(kk - p->k_begin) * VEC_LEN);
+        if (ahead && (kk - p->k_begin) % (64 / (int)sizeof(real)) == 0)
+            for (int r = 0; r < GEMM_ROWS; r++) __builtin_prefetch(ahead + (size_t)r * s->lda + kk, 0, 3);
         for (int r = 0; r < rows; r++) {
             const real ar = a[(size_t)r * s->lda + kk];  // broadcast by the product
             for (int v = 0; v < vectors; v++) acc[r][v] += ar * bv[v];
@@ -110,20 +113,24 @@ __attribute__((always_inline)) SIMD_FMA static inline void gemm_row_block(const 
                                                                          int m0,
                                                                          const int rows) {
     const int n = p->s->n;
+    // The next row block's slice of A, asked for in cache a line at a time while the
+    // first columns meet this one: at batch 1 each layer's weights come from memory
+    // once, and six rows read a value at a time do not train the hardware prefetchers.
+    const real *ahead = m0 + rows < p->s->m ? p->a + (size_t)(m0 + rows) * p->s->lda : NULL;
     int n0 = 0;
     for (; n0 + GEMM_VECTORS * VEC_LEN <= n; n0 += GEMM_VECTORS * VEC_LEN)
-        gemm_block(p, panel, m0, n0, rows, GEMM_VECTORS, 0);
+        gemm_block(p, panel, m0, n0, rows, GEMM_VECTORS, 0, n0 == 0 ? ahead : NULL);
     const int vectors_left = (n - n0) / VEC_LEN, tail = (n - n0) % VEC_LEN != 0;
     switch (vectors_left * 2 + tail) {
 #if GEMM_VECTORS > 2
-    case 7: gemm_block(p, panel, m0, n0, rows, 3, 1); break;
-    case 6: gemm_block(p, panel, m0, n0, rows, 3, 0); break;
-    case 5: gemm_block(p, panel, m0, n0, rows, 2, 1); break;
-    case 4: gemm_block(p, panel, m0, n0, rows, 2, 0); break;
+    case 7: gemm_block(p, panel, m0, n0, rows, 3, 1, n0 == 0 ? ahead : NULL); break;
+    case 6: gemm_block(p, panel, m0, n0, rows, 3, 0, n0 == 0 ? ahead : NULL); break;
+    case 5: gemm_block(p, panel, m0, n0, rows, 2, 1, n0 == 0 ? ahead : NULL); break;
+    case 4: gemm_block(p, panel, m0, n0, rows, 2, 0, n0 == 0 ? ahead : NULL); break;
 #endif
-    case 3: gemm_block(p, panel, m0, n0, rows, 1, 1); break;
-    case 2: gemm_block(p, panel, m0, n0, rows, 1, 0); break;
-    case 1: gemm_block(p, panel, m0, n0, rows, 0, 1); break;
+    case 3: gemm_block(p, panel, m0, n0, rows, 1, 1, n0 == 0 ? ahead : NULL); break;
+    case 2: gemm_block(p, panel, m0, n0, rows, 1, 0, n0 == 0 ? ahead : NULL); break;
+    case 1: gemm_block(p, panel, m0, n0, rows, 0, 1, n0 == 0 ? ahead : NULL); break;
     default: break;
     }
 }
