@@ -10,6 +10,11 @@
 //     |got - want| <= 1e-5 * (sum |a b| + |bias| + |residual|) (float rounding of k terms);
 //   - the bits of one call equal those of two calls on the two halves of the columns
 //     (conv.c splits an image's columns between threads).
+// And the matrix-vector product of the fully connected layer at batch 1
+// (CpuKernels.gemv, simd/gemv.c), the same way: rows 1 to 19 (blocks of 8 and each
+// remainder), columns 1 to 70 and 1280 (whole vectors and every tail), with and without
+// a bias, nothing written past the rows; and the backend's fc_forward at batch 1 (which
+// calls it) against the same reference.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +108,59 @@ static void test_case(Ctx *c, int m, int n, int k, Epilogue epilogue, OutputClam
     free(a), free(b), free(bias), free(residual), free(out), free(halves), free(want), free(scale);
 }
 
+// y = bias + a x in double, and the magnitude sum |a x| + |bias| of each row.
+static void gemv_reference(int rows, int cols, const real *a, int lda, const real *x,
+                           const real *bias, double *want, double *scale) {
+    for (int r = 0; r < rows; r++) {
+        double sum = bias ? bias[r] : 0, size = bias ? fabs(bias[r]) : 0;
+        for (int k = 0; k < cols; k++) {
+            sum += (double)a[(size_t)r * lda + k] * x[k];
+            size += fabs((double)a[(size_t)r * lda + k] * x[k]);
+        }
+        want[r] = sum, scale[r] = size;
+    }
+}
+
+// got[0, rows) against the reference; got[rows] (a guard) must still be `guard`.
+static void check_gemv(Ctx *c, const char *what, int rows, int cols, const real *got,
+                       const double *want, const double *scale, real guard) {
+    int bad = 0;
+    for (int r = 0; r < rows && !bad; r++) {
+        const double err = fabs(got[r] - want[r]) / (scale[r] + 1e-30);
+        if (err > c->worst && !isnan(got[r])) c->worst = err;
+        if (isnan(got[r]) || fabs(got[r] - want[r]) > REL_TOL * scale[r] + 1e-30) {
+            CHECK(c->t, 0, "%s %s rows %d cols %d: [%d] got %.9g want %.9g", c->k->isa, what, rows,
+                  cols, r, got[r], want[r]);
+            bad = 1;
+        }
+    }
+    if (!bad) CHECK(c->t, 1, "gemv values");
+    CHECK(c->t, got[rows] == guard, "%s %s rows %d cols %d: wrote past the rows", c->k->isa, what,
+          rows, cols);
+}
+
+static void test_gemv(Ctx *c, Backend *be, int rows, int cols, int with_bias) {
+    const int lda = cols + EXTRA_COLUMNS;
+    real *a = random_array(&c->rng, (size_t)rows * lda), *x = random_array(&c->rng, (size_t)cols);
+    real *bias = with_bias ? random_array(&c->rng, (size_t)rows) : NULL;
+    real *y = random_array(&c->rng, (size_t)rows + 1);
+    const real guard = y[rows];
+    double *want = checked_calloc((size_t)rows, sizeof(double));
+    double *scale = checked_calloc((size_t)rows, sizeof(double));
+    gemv_reference(rows, cols, a, lda, x, bias, want, scale);
+    c->k->gemv(rows, cols, a, lda, x, bias, y);
+    check_gemv(c, "gemv", rows, cols, y, want, scale, guard);
+    // fc_forward at batch 1 (dense weights [rows][cols]: a copy without the gap).
+    real *dense = checked_calloc((size_t)rows * cols, sizeof(real));
+    for (int r = 0; r < rows; r++) memcpy(dense + (size_t)r * cols, a + (size_t)r * lda, sizeof(real) * cols);
+    real *fc_y = random_array(&c->rng, (size_t)rows + 1);
+    const real fc_guard = fc_y[rows];
+    be->fc_forward(be, 1, cols, rows, x, dense, bias, fc_y);
+    check_gemv(c, "fc_forward batch 1", rows, cols, fc_y, want, scale, fc_guard);
+    free(dense), free(fc_y);
+    free(a), free(x), free(bias), free(y), free(want), free(scale);
+}
+
 int main(void) {
     TestContext t = {"test_conv_gemm", 0, 0, 0};
     const CpuKernels *sets[3];
@@ -120,6 +178,13 @@ int main(void) {
                     test_case(&c, 7, 69, depths[d], (Epilogue)e, clamps[cl]);
                     test_case(&c, 12, 256, depths[d], (Epilogue)e, clamps[cl]);
                 }
+        Backend *be;
+        cpu_backends_by_threads(&be, 1, c.k->isa, NULL);
+        for (int rows = 1; rows <= 19; rows++)
+            for (int cols = 1; cols <= 70; cols += (cols < 20 ? 1 : 7)) test_gemv(&c, be, rows, cols, rows % 2);
+        test_gemv(&c, be, 1000, 1280, 1);
+        test_gemv(&c, be, 10, 64, 0);
+        backends_destroy(&be, 1);
         printf("%s kernels: worst error relative to sum |a b| %.3g\n", c.k->isa, c.worst);
     }
     return test_finish(&t);

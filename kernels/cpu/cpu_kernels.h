@@ -132,6 +132,10 @@ typedef struct {
     // be c. Each output is summed over k in order, whatever the shape of the call.
     void (*conv_gemm)(const GemmShape *s, const real *a, const real *b, const real *bias,
                       const real *residual, OutputClamp clamp, real *c);
+    // ---- matrix-vector product of the fully connected layer at batch 1 (simd/gemv.c) ----
+    // y[r] = bias[r] + sum_k a[r][k] x[k] for r < rows, a row-major (lda); bias may be NULL.
+    void (*gemv)(int rows, int cols, const real *a, int lda, const real *x, const real *bias,
+                 real *y);
 
     // ---- depthwise convolution (simd/conv_depthwise.c) ----
     // Reals of per-thread scratch one depthwise_plane call needs.

@@ -27,6 +27,8 @@ void SIMD_NAME(winograd_filter_tiles)(const WinogradConv *wc, const real *xt, co
 void SIMD_NAME(winograd_filter_finish)(const WinogradConv *wc, const real *du, real *dw);
 void SIMD_NAME(conv_gemm)(const GemmShape *s, const real *a, const real *b, const real *bias,
                           const real *residual, OutputClamp clamp, real *c);
+void SIMD_NAME(gemv)(int rows, int cols, const real *a, int lda, const real *x, const real *bias,
+                     real *y);
 size_t SIMD_NAME(depthwise_scratch_size)(const DepthwiseConv *d);
 void SIMD_NAME(depthwise_plane)(const DepthwiseConv *d, const real *x, const real *w, real bias,
                                 const real *residual, OutputClamp clamp, real *scratch, real *y);
@@ -61,6 +63,7 @@ const CpuKernels SIMD_NAME(cpu_kernels) = {
     .winograd_filter_tiles = SIMD_NAME(winograd_filter_tiles),
     .winograd_filter_finish = SIMD_NAME(winograd_filter_finish),
     .conv_gemm = SIMD_NAME(conv_gemm),
+    .gemv = SIMD_NAME(gemv),
     .depthwise_scratch_size = SIMD_NAME(depthwise_scratch_size),
     .depthwise_plane = SIMD_NAME(depthwise_plane),
     .depthwise_block_scratch_size = SIMD_NAME(depthwise_block_scratch_size),
