@@ -106,6 +106,7 @@ typedef struct {
     int fused_relus;
     int fused_clips;  // Clip (ReLU6) applied in the epilogue of the conv before it
     int fused_silus;  // Mul(x, Sigmoid(x)) computed as one SiLU activation step
+    int fused_hard_swishes;  // Mul(x, HardSigmoid(x) with 1/6, 1/2) as one HardSwish step
     int fused_adds;  // residual Adds computed in the epilogue of the conv before them
     int views;
     int folded_nodes;  // computed on the host when the plan was made (shape computations, constants)

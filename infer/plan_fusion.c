@@ -11,7 +11,9 @@
 //                                 dense, grouped and depthwise convolutions alike;
 //   Add  -> Relu                : the residual merge ReLU(a + b), same shapes;
 //   x -> Sigmoid -> Mul(x, .)   : SiLU (EfficientNet's activation): the Sigmoid's step
-//                                 computes x * Sigmoid(x), same shapes, one pass.
+//                                 computes x * Sigmoid(x), same shapes, one pass;
+//   x -> HardSigmoid(1/6, 1/2) -> Mul(x, .) : HardSwish (MobileNetV3's, as PyTorch
+//                                 exports it before opset 14), the same way.
 // Unlike the rest of the planner, which reaches each op through its row of the op
 // table (infer/ops/), this file matches patterns of op kinds: a fusion is a property
 // of a pair or triple of nodes, not of one op, so it cannot live in one op's file.
@@ -138,26 +140,36 @@ static void fuse_activation(PlanBuilder *b, int activation) {
     else b->plan->stats.fused_relus++;
 }
 
-// Mul(x, Sigmoid(x)) in either order, all three the same shape, the Sigmoid read by
-// nothing else: the Sigmoid's step computes the product (ACTIVATION_SILU) into the
-// Mul's output, and the Mul has no step. x is the Sigmoid's own input, so it is ready
-// when the Sigmoid's step runs.
-static void fuse_silu(PlanBuilder *b, int mul) {
+// Whether node n is a Sigmoid, or a HardSigmoid with HardSwish's constants (the float
+// nearest 1/6, and 1/2: PyTorch's export of Hardswish): x * f(x) is then one activation.
+static int gates_its_input(const PlanBuilder *b, int n) {
+    const OpAttrs *attrs = &b->graph->nodes[n].attrs;
+    if (attrs->kind == OP_SIGMOID) return 1;
+    return attrs->kind == OP_HARD_SIGMOID && attrs->u.activation.alpha == (float)(1.0 / 6) &&
+           attrs->u.activation.beta == 0.5f;
+}
+
+// Mul(x, f(x)) in either order, f a Sigmoid or HardSwish's HardSigmoid, all three the
+// same shape, f read by nothing else: f's step computes the product (ACTIVATION_SILU or
+// ACTIVATION_HARD_SWISH) into the Mul's output, and the Mul has no step. x is f's own
+// input, so it is ready when f's step runs.
+static void fuse_times_input(PlanBuilder *b, int mul) {
     const GraphNode *node = &b->graph->nodes[mul];
     const TensorShape *out = &b->values[node->outputs[0]].shape;
     for (int k = 0; k < 2; k++) {
-        const int sigmoid = sole_writer(b, node->inputs[k]);
-        if (sigmoid < 0 || b->lowering[sigmoid].skip ||
-            b->graph->nodes[sigmoid].attrs.kind != OP_SIGMOID)
-            continue;
-        const int x = b->graph->nodes[sigmoid].inputs[0];
+        const int gate = sole_writer(b, node->inputs[k]);
+        if (gate < 0 || b->lowering[gate].skip || !gates_its_input(b, gate)) continue;
+        const int x = b->graph->nodes[gate].inputs[0];
         if (x != node->inputs[1 - k] || !shape_equal(&b->values[x].shape, out)) continue;
-        NodeLowering *low = &b->lowering[sigmoid];
-        low->silu = 1;
+        NodeLowering *low = &b->lowering[gate];
+        low->times_input = 1;
         low->output = node->outputs[0];
-        b->writer[node->outputs[0]] = sigmoid;
+        b->writer[node->outputs[0]] = gate;
         b->lowering[mul].skip = 1;
-        b->plan->stats.fused_silus++;
+        if (b->graph->nodes[gate].attrs.kind == OP_SIGMOID)
+            b->plan->stats.fused_silus++;
+        else
+            b->plan->stats.fused_hard_swishes++;
         return;
     }
 }
@@ -188,7 +200,7 @@ LoadStatus plan_fuse(PlanBuilder *b) {
         } else if ((kind == OP_RELU || kind == OP_CLIP) && b->options.fuse_activations) {
             fuse_activation(b, n);
         } else if (kind == OP_MUL && b->options.fuse_activations) {
-            fuse_silu(b, n);
+            fuse_times_input(b, n);
         }
     }
     return LOAD_OK;

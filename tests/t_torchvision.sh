@@ -50,6 +50,24 @@ PYEOF
     --output-tensor "$tmp/silu.pb" --verbose >"$tmp/silu.txt" 2>&1
 check "efficientnet_b0: its $silus Sigmoid+Mul pairs run as SiLU" \
     grep -q "fused, $silus Sigmoid+Mul as SiLU" "$tmp/silu.txt"
+# MobileNetV3's HardSwish, exported at opset 13 as x * HardSigmoid(x; 1/6, 1/2): the same.
+swishes=$($PY - "$FIX/mobilenet_v3_large_op13.onnx" <<'PYEOF'
+import sys, onnx
+nodes = onnx.load(sys.argv[1]).graph.node
+def attr(n, name, default):
+    return next((a.f for a in n.attribute if a.name == name), default)
+gate_of = {n.output[0]: n.input[0] for n in nodes if n.op_type == "HardSigmoid"
+           and abs(attr(n, "alpha", 0.2) - 1 / 6) < 1e-7 and attr(n, "beta", 0.5) == 0.5}
+print(sum(n.op_type == "Mul" and len(n.input) == 2 and
+          (gate_of.get(n.input[1]) == n.input[0] or gate_of.get(n.input[0]) == n.input[1])
+          for n in nodes))
+PYEOF
+)
+"$SDINFER" "$FIX/mobilenet_v3_large_op13.onnx" --input-tensor "$FIX/mobilenet_v3_large_input.pb" \
+    --output-tensor "$tmp/swish.pb" --verbose >"$tmp/swish.txt" 2>&1
+check "mobilenet_v3_large: its $swishes HardSigmoid+Mul pairs run as HardSwish" \
+    grep -q "SiLU, $swishes HardSigmoid+Mul as HardSwish" "$tmp/swish.txt"
+check "mobilenet_v3_large: at least one HardSwish fused" test "$swishes" -gt 0
 # One Python process compares every pair (max |a-b| <= 1e-4 (1 + |b|), same argmax).
 check "sdinfer vs PyTorch and onnxruntime (${#pairs[@]} files)" $PY - "${pairs[@]}" <<'PYEOF'
 import sys

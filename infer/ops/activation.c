@@ -13,7 +13,10 @@ LoadStatus activation_lower(PlanBuilder *b, int n) {
     PlanStep *step = plan_add_node_step(b, n, STEP_ACTIVATION, 1);
     if (!step) return LOAD_INVALID;
     step->p.activation = b->geometry[n].geom.activation;
-    // A Sigmoid whose Mul by its own input was fused (plan_fusion.c) computes both.
-    if (b->lowering[n].silu) step->p.activation.op = ACTIVATION_SILU;
+    // A Sigmoid or HardSigmoid whose Mul by its own input was fused (plan_fusion.c)
+    // computes both: SiLU, or HardSwish (the fusion checked HardSwish's constants).
+    if (b->lowering[n].times_input)
+        step->p.activation.op =
+            b->graph->nodes[n].attrs.kind == OP_SIGMOID ? ACTIVATION_SILU : ACTIVATION_HARD_SWISH;
     return LOAD_OK;
 }
