@@ -274,33 +274,37 @@ size_t SIMD_NAME(depthwise_block_scratch_size)(const DepthwiseConv *d) {
     return ((size_t)b.rows * b.cols + taps + (size_t)d->out_h * d->out_w) * VEC_LEN;
 }
 
-// Where input pixel p of the plane goes in the bordered buffer, or NULL when no tap
-// reads it (a negative padding crops).
+// Where input pixel (row, col) of the plane goes in the bordered buffer, or NULL when
+// no tap reads it (a negative padding crops).
 static inline real *bordered_at(const DepthwiseConv *d, const BorderedInput *b, real *bordered,
-                                int p) {
-    const int row = p / d->in_w + d->pad_top, col = p % d->in_w + d->pad_left;
+                                int row, int col) {
+    row += d->pad_top, col += d->pad_left;
     if (row < 0 || row >= b->rows || col < 0 || col >= b->cols) return NULL;
     return bordered + ((size_t)row * b->cols + col) * VEC_LEN;
 }
 
 // The VEC_LEN planes x (plane_stride apart) into the bordered buffer, zeros around.
+// (row, col) follows the flattened pixel index p without a division per pixel.
 static NO_LIBC_CALLS void fill_bordered(const DepthwiseConv *d, const BorderedInput *b,
                                         const real *x, size_t plane_stride, real *bordered) {
     zero_vectors(bordered, (size_t)b->rows * b->cols * VEC_LEN);
     const int pixels = d->in_h * d->in_w, full = pixels / VEC_LEN * VEC_LEN;
+    int row = 0, col = 0;
     for (int p0 = 0; p0 < full; p0 += VEC_LEN) {
         RealVec r[VEC_LEN];
         for (int c = 0; c < VEC_LEN; c++) r[c] = load_vec(x + (size_t)c * plane_stride + p0);
         transpose_block(r);
         for (int j = 0; j < VEC_LEN; j++) {
-            real *at = bordered_at(d, b, bordered, p0 + j);
+            real *at = bordered_at(d, b, bordered, row, col);
             if (at) store_vec(at, r[j]);
+            if (++col == d->in_w) col = 0, row++;
         }
     }
     for (int p = full; p < pixels; p++) {
-        real *at = bordered_at(d, b, bordered, p);
+        real *at = bordered_at(d, b, bordered, row, col);
         if (at)
             for (int c = 0; c < VEC_LEN; c++) at[c] = x[(size_t)c * plane_stride + p];
+        if (++col == d->in_w) col = 0, row++;
     }
 }
 
