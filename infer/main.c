@@ -57,12 +57,11 @@ static int make_plan(Session *s, int batch_size, int append_softmax) {
     const PlanStats *st = &s->plan->stats;
     const double mib = 1024.0 * 1024.0;
     printf("model: %s (producer '%s', opset %d): %d nodes -> %d steps (%d BatchNormalization "
-           "folded, %d Add, %d ReLU, %d Clip fused, %d Sigmoid+Mul as SiLU, %d HardSigmoid+Mul as HardSwish, %d views, "
-           "%d activations channels-last)\n",
+           "folded, %d Add, %d ReLU, %d Clip fused, %d Sigmoid+Mul as SiLU, "
+           "%d HardSigmoid+Mul as HardSwish, %d views, %d activations channels-last)\n",
            s->options.model_path, s->graph->producer_name, s->graph->opset, st->graph_nodes,
-           st->steps, st->folded_batchnorms, st->fused_adds, st->fused_relus, st->fused_clips, st->fused_silus,
-           st->fused_hard_swishes, st->views,
-           st->channels_last);
+           st->steps, st->folded_batchnorms, st->fused_adds, st->fused_relus, st->fused_clips,
+           st->fused_silus, st->fused_hard_swishes, st->views, st->channels_last);
     char device[256];
     s->be->describe(s->be, device, sizeof device);
     printf("device: %s; precision %s, batch %d\n", device,

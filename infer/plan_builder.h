@@ -13,7 +13,7 @@ typedef struct {
     OutputClamp clamp;  // Conv: the ReLU or Clip fused into the conv step (else off)
     int residual;    // Conv: the value an Add fused into the step adds (else -1)
     int add_relu;    // Add: lower to the residual merge ReLU(a + b)
-    int times_input; // Sigmoid or HardSigmoid: x * f(x), the Mul that read it fused (writes its output)
+    int times_input; // Sigmoid, HardSigmoid: x * f(x), the Mul that read it fused (writes its output)
     const HostTensor *folded_weight;  // Conv with BN folded in: the new weight and bias
     const HostTensor *folded_bias;
 } NodeLowering;

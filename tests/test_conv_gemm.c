@@ -152,7 +152,8 @@ static void test_gemv(Ctx *c, Backend *be, int rows, int cols, int with_bias) {
     check_gemv(c, "gemv", rows, cols, y, want, scale, guard);
     // fc_forward at batch 1 (dense weights [rows][cols]: a copy without the gap).
     real *dense = checked_calloc((size_t)rows * cols, sizeof(real));
-    for (int r = 0; r < rows; r++) memcpy(dense + (size_t)r * cols, a + (size_t)r * lda, sizeof(real) * cols);
+    for (int r = 0; r < rows; r++)
+        memcpy(dense + (size_t)r * cols, a + (size_t)r * lda, sizeof(real) * cols);
     real *fc_y = random_array(&c->rng, (size_t)rows + 1);
     const real fc_guard = fc_y[rows];
     be->fc_forward(be, 1, cols, rows, x, dense, bias, fc_y);
@@ -181,7 +182,8 @@ int main(void) {
         Backend *be;
         cpu_backends_by_threads(&be, 1, c.k->isa, NULL);
         for (int rows = 1; rows <= 19; rows++)
-            for (int cols = 1; cols <= 70; cols += (cols < 20 ? 1 : 7)) test_gemv(&c, be, rows, cols, rows % 2);
+            for (int cols = 1; cols <= 70; cols += (cols < 20 ? 1 : 7))
+                test_gemv(&c, be, rows, cols, rows % 2);
         test_gemv(&c, be, 1000, 1280, 1);
         test_gemv(&c, be, 10, 64, 0);
         backends_destroy(&be, 1);

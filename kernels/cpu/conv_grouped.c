@@ -65,15 +65,15 @@ static void depthwise_item(const CpuKernels *k, const ConvGeom *g, const Depthwi
     const size_t first_out = (size_t)n * g->out_c + oc0;
     const real *residual = c->residual ? c->residual + first_out * out_plane : NULL;
     if (in_blocks && count == k->vector_bytes / (int)sizeof(real)) {
-        k->depthwise_block(d, c->x + ((size_t)n * g->in_c + oc0) * in_plane, c->w + (size_t)oc0 * taps,
-                           c->bias ? c->bias + oc0 : NULL, residual, c->clamp, scratch,
-                           c->y + first_out * out_plane);
+        k->depthwise_block(d, c->x + ((size_t)n * g->in_c + oc0) * in_plane,
+                           c->w + (size_t)oc0 * taps, c->bias ? c->bias + oc0 : NULL, residual,
+                           c->clamp, scratch, c->y + first_out * out_plane);
         return;
     }
     for (int oc = oc0; oc < oc0 + count; oc++) {
         const int ic = oc / multiplier;
-        k->depthwise_plane(d, c->x + ((size_t)n * g->in_c + ic) * in_plane, c->w + (size_t)oc * taps,
-                           c->bias ? c->bias[oc] : 0,
+        k->depthwise_plane(d, c->x + ((size_t)n * g->in_c + ic) * in_plane,
+                           c->w + (size_t)oc * taps, c->bias ? c->bias[oc] : 0,
                            residual ? residual + (size_t)(oc - oc0) * out_plane : NULL, c->clamp,
                            scratch, c->y + ((size_t)n * g->out_c + oc) * out_plane);
     }
@@ -91,15 +91,17 @@ static void depthwise_forward(CpuState *st, const ConvGeom *g, int dilation_h, i
     const int width = in_blocks ? k->vector_bytes / (int)sizeof(real) : 1;
     const int items_per_image = (g->out_c + width - 1) / width;
     const int64_t items = (int64_t)g->batch * items_per_image;
-    const double macs = (double)g->batch * g->out_c * g->out_h * g->out_w * g->kernel_h * g->kernel_w;
-    size_t scratch = k->depthwise_scratch_size(&d);
-    if (in_blocks && k->depthwise_block_scratch_size(&d) > scratch) scratch = k->depthwise_block_scratch_size(&d);
-    cpu_scratch_reserve(st, scratch);
+    const double macs =
+        (double)g->batch * g->out_c * g->out_h * g->out_w * g->kernel_h * g->kernel_w;
+    const size_t plane_scratch = k->depthwise_scratch_size(&d);
+    const size_t block_scratch = in_blocks ? k->depthwise_block_scratch_size(&d) : 0;
+    cpu_scratch_reserve(st, block_scratch > plane_scratch ? block_scratch : plane_scratch);
 #pragma omp parallel for schedule(static) num_threads(st->threads) if (macs >= CPU_PARALLEL_MIN_ELEMENTS)
     for (int64_t item = 0; item < items; item++) {
         const int n = (int)(item / items_per_image), oc0 = (int)(item % items_per_image) * width;
         const int count = g->out_c - oc0 < width ? g->out_c - oc0 : width;
-        depthwise_item(k, g, &d, n, oc0, count, in_blocks, st->scratch[omp_get_thread_num()].data, c);
+        real *scratch = st->scratch[omp_get_thread_num()].data;
+        depthwise_item(k, g, &d, n, oc0, count, in_blocks, scratch, c);
     }
 }
 

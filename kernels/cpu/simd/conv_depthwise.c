@@ -263,8 +263,10 @@ typedef struct {
 } BorderedInput;
 
 static BorderedInput bordered_input(const DepthwiseConv *d) {
-    const int last_row = (d->out_h - 1) * d->stride_h - d->pad_top + (d->kernel_h - 1) * d->dilation_h;
-    const int last_col = (d->out_w - 1) * d->stride_w - d->pad_left + (d->kernel_w - 1) * d->dilation_w;
+    const int last_row =
+        (d->out_h - 1) * d->stride_h - d->pad_top + (d->kernel_h - 1) * d->dilation_h;
+    const int last_col =
+        (d->out_w - 1) * d->stride_w - d->pad_left + (d->kernel_w - 1) * d->dilation_w;
     return (BorderedInput){last_row + d->pad_top + 1, last_col + d->pad_left + 1};
 }
 
@@ -316,7 +318,8 @@ static inline __attribute__((always_inline)) SIMD_FMA void block_pixels(
     RealVec acc[DEPTHWISE_BLOCK_PIXELS];
     for (int p = 0; p < pixels; p++) acc[p] = bias;
     for (int ki = 0; ki < d->kernel_h; ki++) {
-        const real *row = bordered + (size_t)(oy * d->stride_h + ki * d->dilation_h) * b->cols * VEC_LEN;
+        const size_t row_index = (size_t)(oy * d->stride_h + ki * d->dilation_h);
+        const real *row = bordered + row_index * b->cols * VEC_LEN;
         for (int kj = 0; kj < d->kernel_w; kj++) {
             const RealVec weight = load_vec(taps + (size_t)(ki * d->kernel_w + kj) * VEC_LEN);
             const real *at = row + (size_t)(ox0 * d->stride_w + kj * d->dilation_w) * VEC_LEN;
@@ -374,12 +377,14 @@ SIMD_FMA void SIMD_NAME(depthwise_block)(const DepthwiseConv *d, const real *x, 
     real *out = tap_vectors + (size_t)taps * VEC_LEN;
     fill_bordered(d, &b, x, (size_t)d->in_h * d->in_w, bordered);
     for (int t = 0; t < taps; t++)  // tap t of the VEC_LEN kernels as one vector
-        for (int c = 0; c < VEC_LEN; c++) tap_vectors[(size_t)t * VEC_LEN + c] = w[(size_t)c * taps + t];
+        for (int c = 0; c < VEC_LEN; c++)
+            tap_vectors[(size_t)t * VEC_LEN + c] = w[(size_t)c * taps + t];
     RealVec bias_vec = {0};
     if (bias) bias_vec = load_vec(bias);
     for (int oy = 0; oy < d->out_h; oy++)
         for (int ox = 0; ox < d->out_w; ox += DEPTHWISE_BLOCK_PIXELS) {
-            const int pixels = d->out_w - ox < DEPTHWISE_BLOCK_PIXELS ? d->out_w - ox : DEPTHWISE_BLOCK_PIXELS;
+            const int left = d->out_w - ox;
+            const int pixels = left < DEPTHWISE_BLOCK_PIXELS ? left : DEPTHWISE_BLOCK_PIXELS;
             block_pixels_dispatch(d, &b, bordered, tap_vectors, bias_vec, oy, ox, pixels, out);
         }
     const PlaneEpilogue epilogue = {residual, clamp};

@@ -83,7 +83,8 @@ __attribute__((always_inline)) SIMD_FMA static inline void gemm_block(const Gemm
             bv[v] = load_vec(p->b + (size_t)kk * s->ldb + n0 + v * VEC_LEN);
         if (tail) bv[full] = load_vec(panel + (size_t)(kk - p->k_begin) * VEC_LEN);
         if (ahead && (kk - p->k_begin) % (64 / (int)sizeof(real)) == 0)
-            for (int r = 0; r < GEMM_ROWS; r++) __builtin_prefetch(ahead + (size_t)r * s->lda + kk, 0, 3);
+            for (int r = 0; r < GEMM_ROWS; r++)
+                __builtin_prefetch(ahead + (size_t)r * s->lda + kk, 0, 3);
         for (int r = 0; r < rows; r++) {
             const real ar = a[(size_t)r * s->lda + kk];  // broadcast by the product
             for (int v = 0; v < vectors; v++) acc[r][v] += ar * bv[v];
@@ -95,7 +96,8 @@ __attribute__((always_inline)) SIMD_FMA static inline void gemm_block(const Gemm
         for (int v = 0; v < vectors; v++) {
             const int lanes = v < full ? VEC_LEN : tail_lanes;
             RealVec value = acc[r][v];
-            if (p->finish) value = finished(p, m0 + r, value, res ? res + v * VEC_LEN : NULL, lanes);
+            if (p->finish)
+                value = finished(p, m0 + r, value, res ? res + v * VEC_LEN : NULL, lanes);
             if (lanes == VEC_LEN)
                 store_vec(row + v * VEC_LEN, value);
             else

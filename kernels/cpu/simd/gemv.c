@@ -39,6 +39,7 @@ __attribute__((always_inline)) SIMD_FMA static inline void gemv_rows(int cols, c
 SIMD_FMA void SIMD_NAME(gemv)(int rows, int cols, const real *a, int lda, const real *x,
                               const real *bias, real *y) {
     int r0 = 0;
-    for (; r0 + GEMV_ROWS <= rows; r0 += GEMV_ROWS) gemv_rows(cols, a, lda, x, bias, r0, GEMV_ROWS, y);
+    for (; r0 + GEMV_ROWS <= rows; r0 += GEMV_ROWS)
+        gemv_rows(cols, a, lda, x, bias, r0, GEMV_ROWS, y);
     for (; r0 < rows; r0++) gemv_rows(cols, a, lda, x, bias, r0, 1, y);
 }
