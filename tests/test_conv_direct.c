@@ -391,6 +391,9 @@ static const ConvGeom fixed_shapes[] = {
     {19, 4, 33, 17, 5, 17, 9, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0},   // stride 2
     {9, 3, 15, 16, 4, 7, 8, 5, 4, 2, 2, 2, 1, 0, 0, 0, 0},     // stride 2, 5x4
     {3, 2, 9, 10, 3, 9, 5, 3, 3, 1, 2, 1, 1, 0, 0, 0, 0},      // stride 1x2
+    // Stride 2 over two column blocks (the forward pass builds its columns per block of
+    // 256 output positions): 20x19 outputs, the block boundary inside row 13.
+    {3, 3, 40, 38, 5, 20, 19, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0},
 };
 
 int main(int argc, char **argv) {
