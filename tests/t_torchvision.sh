@@ -35,39 +35,35 @@ clips=$($PY -c "import onnx, sys; print(sum(n.op_type == 'Clip' for n in onnx.lo
     --output-tensor "$tmp/fused.pb" --verbose >"$tmp/fused.txt" 2>&1
 check "mobilenet_v2: its $clips Clips fused into convolutions" grep -q " $clips Clip fused" "$tmp/fused.txt"
 check "mobilenet_v2: a depthwise step clamps" grep -qE "conv_grouped .* \+clip\(0,6\)" "$tmp/fused.txt"
-# EfficientNet's SiLU, x * Sigmoid(x), runs as one step: as many as the graph has Muls
-# of a value by its own Sigmoid (counted here from the graph).
-silus=$($PY - "$FIX/efficientnet_b0_op13.onnx" <<'PYEOF'
-import sys, onnx
-nodes = onnx.load(sys.argv[1]).graph.node
-sigmoid_of = {n.output[0]: n.input[0] for n in nodes if n.op_type == "Sigmoid"}
-print(sum(n.op_type == "Mul" and len(n.input) == 2 and
-          (sigmoid_of.get(n.input[1]) == n.input[0] or sigmoid_of.get(n.input[0]) == n.input[1])
-          for n in nodes))
-PYEOF
-)
-"$SDINFER" "$FIX/efficientnet_b0_op13.onnx" --input-tensor "$FIX/efficientnet_b0_input.pb" \
-    --output-tensor "$tmp/silu.pb" --verbose >"$tmp/silu.txt" 2>&1
-check "efficientnet_b0: its $silus Sigmoid+Mul pairs run as SiLU" \
-    grep -q "fused, $silus Sigmoid+Mul as SiLU" "$tmp/silu.txt"
-# MobileNetV3's HardSwish, exported at opset 13 as x * HardSigmoid(x; 1/6, 1/2): the same.
-swishes=$($PY - "$FIX/mobilenet_v3_large_op13.onnx" <<'PYEOF'
+# x * f(x) runs as one step: EfficientNet's SiLU (f a Sigmoid) and MobileNetV3's HardSwish
+# (f a HardSigmoid with alpha 1/6, beta 1/2: PyTorch's export before opset 14). As many
+# as the graph has Muls of a value by its own f (counted here from the graph).
+gated_muls() {  # MODEL GATE_OP
+    $PY - "$1" "$2" <<'PYEOF'
 import sys, onnx
 nodes = onnx.load(sys.argv[1]).graph.node
 def attr(n, name, default):
     return next((a.f for a in n.attribute if a.name == name), default)
-gate_of = {n.output[0]: n.input[0] for n in nodes if n.op_type == "HardSigmoid"
-           and abs(attr(n, "alpha", 0.2) - 1 / 6) < 1e-7 and attr(n, "beta", 0.5) == 0.5}
+def hard_swish_constants(n):
+    return abs(attr(n, "alpha", 0.2) - 1 / 6) < 1e-7 and attr(n, "beta", 0.5) == 0.5
+gate_of = {n.output[0]: n.input[0] for n in nodes if n.op_type == sys.argv[2]
+           and (n.op_type == "Sigmoid" or hard_swish_constants(n))}
 print(sum(n.op_type == "Mul" and len(n.input) == 2 and
           (gate_of.get(n.input[1]) == n.input[0] or gate_of.get(n.input[0]) == n.input[1])
           for n in nodes))
 PYEOF
-)
-"$SDINFER" "$FIX/mobilenet_v3_large_op13.onnx" --input-tensor "$FIX/mobilenet_v3_large_input.pb" \
-    --output-tensor "$tmp/swish.pb" --verbose >"$tmp/swish.txt" 2>&1
-check "mobilenet_v3_large: its $swishes HardSigmoid+Mul pairs run as HardSwish" \
-    grep -q "SiLU, $swishes HardSigmoid+Mul as HardSwish" "$tmp/swish.txt"
-check "mobilenet_v3_large: at least one HardSwish fused" test "$swishes" -gt 0
+}
+# check_gated NAME GATE_OP PHRASE: sdinfer's plan report names every such pair fused.
+check_gated() {
+    local count
+    count=$(gated_muls "$FIX/$1_op13.onnx" "$2")
+    "$SDINFER" "$FIX/$1_op13.onnx" --input-tensor "$FIX/$1_input.pb" \
+        --output-tensor "$tmp/$1_gated.pb" --verbose >"$tmp/$1_gated.txt" 2>&1
+    check "$1: at least one $2+Mul pair in the graph" test "${count:-0}" -gt 0
+    check "$1: its $count $2+Mul pairs run as $3" grep -q " $count $2+Mul as $3" "$tmp/$1_gated.txt"
+}
+check_gated efficientnet_b0 Sigmoid SiLU
+check_gated mobilenet_v3_large HardSigmoid HardSwish
 # One Python process compares every pair (max |a-b| <= 1e-4 (1 + |b|), same argmax).
 check "sdinfer vs PyTorch and onnxruntime (${#pairs[@]} files)" $PY - "${pairs[@]}" <<'PYEOF'
 import sys
