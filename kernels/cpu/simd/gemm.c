@@ -13,10 +13,10 @@
 // rows of A go in blocks, each block's slice of A (GEMM_ROWS x GEMM_K_SLICE) staying in
 // L1 while it meets every column of the slice of B (GEMM_K_SLICE x the caller's columns,
 // at most 256 in conv.c: in L2). The columns left over after whole vectors are copied
-// into a zero-padded panel one vector wide, once per slice, the last block's last vector
-// (gemm_block's tail). Each output is summed over k
-// in increasing order, the same way for every block shape and column range, so results
-// do not depend on how the columns are split between threads.
+// into a zero-padded panel one vector wide, once per slice: the last block's last vector
+// (gemm_block's tail). Each output is summed over k in increasing order, the same way for
+// every block shape and column range, so results do not depend on how the columns are
+// split between threads.
 #include "simd.h"
 
 #define GEMM_ROWS 6
@@ -107,9 +107,9 @@ __attribute__((always_inline)) SIMD_FMA static inline void gemm_block(const Gemm
 }
 
 // Rows [m0, m0 + rows) against every column: whole register blocks of columns, then the
-// vectors left and the tail columns in one narrower block (or two, when the tail would
-// make it wider than a register block). The rows' slice of A stays in L1 while the
-// slice of B passes.
+// vectors left and the tail columns in one block (at most GEMM_VECTORS - 1 vectors are
+// left, so the tail always fits). The rows' slice of A stays in L1 while the slice of B
+// passes.
 __attribute__((always_inline)) SIMD_FMA static inline void gemm_row_block(const GemmPass *p,
                                                                          const real *panel,
                                                                          int m0,
@@ -118,6 +118,7 @@ __attribute__((always_inline)) SIMD_FMA static inline void gemm_row_block(const 
     // The next row block's slice of A, asked for in cache a line at a time while the
     // first columns meet this one: at batch 1 each layer's weights come from memory
     // once, and six rows read a value at a time do not train the hardware prefetchers.
+    // (The last block may have fewer rows than are asked for: a prefetch never faults.)
     const real *ahead = m0 + rows < p->s->m ? p->a + (size_t)(m0 + rows) * p->s->lda : NULL;
     int n0 = 0;
     for (; n0 + GEMM_VECTORS * VEC_LEN <= n; n0 += GEMM_VECTORS * VEC_LEN)
