@@ -1,6 +1,7 @@
-// Depthwise convolution, one (image, channel) plane per call (one build per
-// instruction set: simd.h, cpu_kernels.h). Any kernel size, stride, padding and
-// dilation.
+// Depthwise convolution (one build per instruction set: simd.h, cpu_kernels.h), any
+// kernel size, stride, padding and dilation: one (image, channel) plane per call
+// (depthwise_plane, described here), or VEC_LEN channels of an image per call
+// (depthwise_block, at the end of this file).
 //
 // Vectorised along the output row: output column j of tap kj reads input column
 // j * stride_w - pad_left + kj * dilation_w, so for stride 1 a run of outputs reads a
@@ -127,13 +128,6 @@ static void prepare_plane(const DepthwiseConv *d, const real *x, real *prepared)
 // Stores the first `count` (< VEC_LEN) lanes of v: the end of a row.
 static NO_LIBC_CALLS void store_lanes(real *p, RealVec v, int count) {
     for (int k = 0; k < count; k++) p[k] = v[k];
-}
-
-// The first `count` (< VEC_LEN) values at p, zeros in the other lanes.
-static NO_LIBC_CALLS RealVec load_lanes(const real *p, int count) {
-    RealVec v = {0};
-    for (int k = 0; k < count; k++) v[k] = p[k];
-    return v;
 }
 
 // The fused epilogue of one output vector at plane offset `at` (`left` outputs of the

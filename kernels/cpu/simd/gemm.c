@@ -37,13 +37,6 @@ typedef struct {
     int finish;          // the last slice: bias, residual and clamp on the way out
 } GemmPass;
 
-// The first `count` (< VEC_LEN) values at q, zeros in the other lanes.
-static inline RealVec load_lanes(const real *q, int count) {
-    RealVec v = {0};
-    for (int j = 0; j < count; j++) v[j] = q[j];
-    return v;
-}
-
 // The last slice's way out for one vector of row m: + bias[m], + the residual's
 // values at `res` (NULL: none; `lanes` of them, a whole vector when VEC_LEN), then the
 // clamp.

@@ -73,6 +73,14 @@ static inline RealVec load_vec(const real *p) {
 
 static inline void store_vec(real *p, RealVec v) { memcpy(p, &v, sizeof v); }
 
+// The first `count` (< VEC_LEN) values at p, zeros in the other lanes: the end of a row,
+// without reading past it.
+static inline RealVec load_lanes(const real *p, int count) {
+    RealVec v = {0};
+    for (int j = 0; j < count; j++) v[j] = p[j];
+    return v;
+}
+
 // clamp_apply (kernels/backend.h) on every lane, a NaN lane becoming min: bit selects,
 // which gcc and clang both turn into compares and blends.
 // A ReLU (min 0, no max), the common case, is one compare and one masked move.
