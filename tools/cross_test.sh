@@ -2,8 +2,9 @@
 # The aarch64 check: cross-builds the whole project with Debian's aarch64 gcc into
 # build-aarch64/ (`make CROSS=aarch64-linux-gnu-`: only the "portable" vector kernels
 # exist there, NEON through GCC's vector types) and runs its C test programs under
-# qemu-user, each under `timeout`. Installs what it needs and this machine lacks (like
-# tools/deps.sh: idempotent, quick when everything is present). Prints each program's
+# qemu-user, each under `timeout`, CROSS_TEST_JOBS at a time (default: the cores).
+# Installs what it needs and this machine lacks (like tools/deps.sh: idempotent, quick
+# when everything is present). Prints each program's
 # closing line and a summary; exits non-zero when any program fails or none ran.
 #   tools/cross_test.sh              install, build, run
 #   tools/cross_test.sh --no-run     install and build only
@@ -100,19 +101,42 @@ unset OPENBLAS_CORETYPE
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}  # as tests/run.sh
 
 programs_passed=0 programs_failed=0 programs_skipped=0 checks_passed=0 checks_failed=0
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-run_start=$SECONDS
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+# The test programs to run, in order.
+programs=()
 for t in "$BUILD"/tests/test_* "$BUILD"/tests/gradcheck_*; do
     name=$(basename "$t")
     case "$name" in *.o|*.d) continue;; esac
     if [ ! -f "$t" ] || [ ! -x "$t" ]; then continue; fi
     case "$CUDA_ONLY" in *" $name "*) continue;; esac
+    programs+=("$t")
+done
+# One program under qemu: its output to $logs/NAME.log, its exit status and seconds to
+# $logs/NAME.rc. CROSS_TEST_JOBS run at a time (default: the cores; each program is
+# mostly one emulated thread), then the results are read in order.
+run_one() {
+    local t=$1 name t0 rc=0
+    name=$(basename "$t")
     # shellcheck disable=SC2086
     set -- ${ARGS[$name]:-}
     t0=$SECONDS
-    rc=0
-    timeout "$TEST_TIMEOUT" "${QEMU[@]}" "$t" "$@" >"$log" 2>&1 || rc=$?
+    timeout "$TEST_TIMEOUT" "${QEMU[@]}" "$t" "$@" >"$logs/$name.log" 2>&1 || rc=$?
+    echo "$rc $((SECONDS - t0))" >"$logs/$name.rc"
+}
+jobs_max=${CROSS_TEST_JOBS:-$(nproc)}
+run_start=$SECONDS
+for t in "${programs[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n || true; done
+    run_one "$t" &
+done
+wait
+for t in "${programs[@]}"; do
+    name=$(basename "$t")
+    # shellcheck disable=SC2086
+    set -- ${ARGS[$name]:-}
+    log=$logs/$name.log
+    read -r rc seconds <"$logs/$name.rc" || { rc=1; seconds=0; }
     line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1 || true)
     p=$(sed -nE 's/(.*[^0-9])?([0-9]+) passed, ([0-9]+) failed.*/\2/p' <<<"$line")
     f=$(sed -nE 's/(.*[^0-9])?([0-9]+) passed, ([0-9]+) failed.*/\3/p' <<<"$line")
@@ -133,7 +157,7 @@ for t in "$BUILD"/tests/test_* "$BUILD"/tests/gradcheck_*; do
         tail -n 20 "$log"
         echo "----"
     fi
-    printf '%-22s %-6s %4ds  %s\n' "$name" "$*" $((SECONDS - t0)) "${line:-exit $rc, no closing line}"
+    printf '%-22s %-6s %4ds  %s\n' "$name" "$*" "$seconds" "${line:-exit $rc, no closing line}"
 done
 echo "cross_test: aarch64 under qemu ($QEMU_CPU): $programs_passed programs passed," \
      "$programs_failed failed, $programs_skipped skipped; checks: $checks_passed passed, $checks_failed failed;" \
