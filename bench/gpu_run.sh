@@ -33,8 +33,9 @@
 # (SD_BIN, default build/bin; SD_BUILD, default build): the CUDA tests report
 # their skip, the benchmarks run with --device cpu, and the summary has the same
 # rows. tests/t_gpu_dry_run.sh runs it in `make test`. For that test,
-# GPU_BREAK_PHASE=NAME makes one phase fail on purpose and GPU_CAP_NAME=S
-# overrides a phase's cap.
+# GPU_BREAK_PHASE=NAME makes one phase fail on purpose, GPU_STALL_PHASE=NAME makes one
+# phase hang after its work (a child that sleeps until the cap stops it, so an overrun
+# does not depend on how fast the machine is) and GPU_CAP_NAME=S overrides a phase's cap.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -65,6 +66,18 @@ phase_command() {
         echo "broken on purpose (GPU_BREAK_PHASE)"
         return 3
     fi
+    if [ "${GPU_STALL_PHASE:-}" = "$name" ]; then
+        phase_work "$name" || return
+        echo "stalls on purpose (GPU_STALL_PHASE)"
+        sleep 86399  # a child of the phase: the cap's timeout must stop it
+        return
+    fi
+    phase_work "$name"
+}
+
+# The phase's own work (the benchmarks and tests above, at the sizes chosen there).
+phase_work() {
+    local name=$1
     case "$name" in
     parity) "$TESTS/test_cuda_parity" ;;
     onnx_cuda) "$TESTS/test_onnx_cuda" ;;

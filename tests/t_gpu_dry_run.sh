@@ -54,13 +54,15 @@ expect "broken phase: exit status $rc, want 1" [ "$rc" -eq 1 ]
 expect "broken phase shows FAIL with its exit status" bash -c "grep -Eq '^parity +FAIL .*exit 3; broken on purpose' '$tmp/broken/summary.txt'"
 expect "the phase after it still ran and passed" [ "$(status_of "$tmp/broken" conformance)" = pass ]
 
-GPU_CAP_train=3 dry bench/gpu_run.sh "train conformance" "$tmp/slow" >"$tmp/out" 2>"$tmp/err"
+# The phase hangs after its work (GPU_STALL_PHASE): it overruns the cap on any machine.
+GPU_STALL_PHASE=train GPU_CAP_train=3 dry bench/gpu_run.sh "train conformance" "$tmp/slow" >"$tmp/out" 2>"$tmp/err"
 rc=$?
 expect "overrun: exit status $rc, want 1" [ "$rc" -eq 1 ]
 expect "overrun shows TIMEOUT after its cap" grep -Eq '^train +TIMEOUT +[0-9]+s +stopped after 3s' "$tmp/slow/summary.txt"
 expect "the phase after the overrun still ran" [ "$(status_of "$tmp/slow" conformance)" = pass ]
 # (the bracket keeps this pattern from matching the shell that runs pgrep)
 expect "no process of the stopped phase is left" bash -c "! pgrep -f '[s]dtrain .*$tmp/work' >/dev/null"
+expect "the stalled phase's child was stopped with it" bash -c "! pgrep -f '[s]leep 86399' >/dev/null"
 
 GPU_BUDGET_S=4 dry bench/gpu_run.sh "conformance repro" "$tmp/budget" >"$tmp/out" 2>"$tmp/err"
 rc=$?
