@@ -2,8 +2,11 @@
 # Data-parallel sdtrain under mpirun: 2 ranks on this machine (--oversubscribe, one
 # OpenMP thread each), a tiny net (4 blocks) on 656 Fashion-MNIST images.
 #   - --sync-bn with 2 ranks x batch 32 trains what 1 process x batch 64 trains:
-#     after 10 stochastic-depth steps with augmentation every tensor is within 1e-4
-#     of its scale; without --sync-bn it is not (so the comparison can fail);
+#     after 5 stochastic-depth steps with augmentation every tensor is within 1e-4
+#     of its scale; without --sync-bn it is not (so the comparison can fail). (Not
+#     more steps: this 4-channel net's trajectory is chaotic enough that after 7-10
+#     steps the rounding of one build's sums, e.g. the sanitized -O1 build on an AVX2
+#     CPU, grew from 6e-7 to 5e-4 of a BN bias's scale);
 #   - the gates are checked equal on all ranks every step; a rank that flips one
 #     gate (test hook SDTRAIN_TEST_SKEW_GATES) stops the run with a message;
 #   - overlapping the sums with backward (--overlap-kb, small buckets: sums start
@@ -43,11 +46,13 @@ mpi2() { mpirun --oversubscribe --allow-run-as-root -np 2 "$SDTRAIN" "$@"; }
 
 /usr/bin/python3 tests/tiny_mnist.py "$tmp/data" 656 64
 printf 'name tiny\nblock basic\nshortcut A\nstem 4 3 1\nstem-pool none\nstages 2x4 2x8\n' >"$tmp/tiny.txt"
-# 640 training images: 10 steps of a global batch of 64.
+# 320 of the 640 training images: 5 steps of a global batch of 64 (runs below that
+# name another --train-limit override it).
 base=(--dataset mnist --data "$tmp/data" --model "$tmp/tiny.txt" --val-size 16 --test-limit 32
-      --seed 3 --threads 1 --lr 0.02 --survival linear --p-last 0.5 --augment --prefetch 1)
+      --seed 3 --threads 1 --lr 0.02 --survival linear --p-last 0.5 --augment --prefetch 1
+      --train-limit 320)
 
-check "1 process x batch 64, 10 steps" "$SDTRAIN" "${base[@]}" --epochs 1 --batch-size 64 --out "$tmp/one"
+check "1 process x batch 64, 5 steps" "$SDTRAIN" "${base[@]}" --epochs 1 --batch-size 64 --out "$tmp/one"
 check "2 ranks x batch 32 --sync-bn, gates checked every step" expect_exit 0 \
     "2 ranks x batch 32 = global batch 64; BN statistics over all ranks (--sync-bn)" \
     mpi2 "${base[@]}" --epochs 1 --batch-size 32 --sync-bn --dist-check-every 1 --out "$tmp/sync"
