@@ -397,12 +397,14 @@ __attribute__((always_inline)) static inline void prefetch_weights(const real *u
         for (int k = k_begin; k < k_end; k += line) __builtin_prefetch(u + (size_t)c * out_c + k, 0, 3);
 }
 
-// One group of tiles from t0: a register block of `tiles` when that many are left, else
-// PRODUCT_MIN_TILES. Returns the tiles done.
+// One group of tiles from t0: a register block of `tiles` when exactly that many are
+// left or enough that PRODUCT_MIN_TILES at least remain after it, else PRODUCT_MIN_TILES
+// (so a block of 6 never leaves 2: 16 slots go 6, 6, 4). Returns the tiles done.
 __attribute__((always_inline)) SIMD_FMA static inline int product_group(
     const real *v, const real *u, const real *ahead, int in_c, int out_c, int t0, int slots,
     const int tiles, const int kvecs, int k_begin, int k_end, real *mm) {
-    const int group = t0 + tiles <= slots ? tiles : PRODUCT_MIN_TILES;
+    const int left = slots - t0;
+    const int group = left == tiles || left >= tiles + PRODUCT_MIN_TILES ? tiles : PRODUCT_MIN_TILES;
     if (group == tiles)
         product_row(v, u, ahead, in_c, out_c, t0, tiles, kvecs, k_begin, k_end, mm);
     else
@@ -449,10 +451,12 @@ SIMD_FMA static void products(const WinogradConv *wc, const real *v, const real 
     else
         products_with(wc, v, u, slots, 8, 3, k_begin, k_end, prefetch, mm);
 #else
+    // 12 accumulators of the 16 registers (with the weights' vectors and a broadcast):
+    // two FMA units of 4 cycles' latency need 8 independent ones, and more hide the loads.
     if (kvectors == 1)
-        products_with(wc, v, u, slots, 8, 1, k_begin, k_end, prefetch, mm);
+        products_with(wc, v, u, slots, 12, 1, k_begin, k_end, prefetch, mm);
     else
-        products_with(wc, v, u, slots, 4, 2, k_begin, k_end, prefetch, mm);
+        products_with(wc, v, u, slots, 6, 2, k_begin, k_end, prefetch, mm);
 #endif
 }
 
