@@ -224,27 +224,31 @@ static void images_in_parallel(CpuState *st, const WinogradCall *c) {
     for (int i = 0; i < count; i++) image_group(st, c, &groups, i, omp_get_thread_num());
 }
 
-// Fewer images than threads: the threads split each image, without barriers inside the
-// call. With a vector of output channels for every thread they split the output
-// channels: each one transposes the whole image and transforms every input tile (all
-// channels need them: repeated work, a small part of a call), then computes the
-// products, output transforms and transpose back of its own channels only, so it reads
-// only its part of the transformed weights (at batch 1 those come from memory, not
-// cache: the products wait for them). Otherwise, when the output is channels-last (no
-// transpose back that needs every tile), they split the tiles. A barrier only where the
-// residual's layout differs from the output's and the residual may be the output
-// itself: then every thread must have read the residual before any writes.
+// Fewer images than threads: the threads split each image. With an NCHW output (and
+// residual) and a vector of output channels for every thread, they split the tiles into
+// one channels-last output shared by all (thread 0's scratch), then, after a barrier,
+// the transpose back by output channels: each thread transposes the whole input (a
+// small part of a call) but transforms only its own tiles' inputs. (Splitting the
+// output channels instead, as before, had every thread transform every input tile,
+// a quarter of a call at batch 1 with AVX2, and 2 threads gained little over 1.)
+// A channels-last output needs no transpose back: the threads split its tiles without a
+// barrier. Otherwise (a channels-last residual with an NCHW output, or the reverse)
+// they split the output channels, each transforming every input tile; a barrier only
+// where the residual's layout differs from the output's and the residual may be the
+// output itself: then every thread must have read the residual before any writes.
 static void split_each_image(CpuState *st, const WinogradCall *c) {
     const CpuKernels *k = st->kernels;
     const ConvGeom *g = c->g;
     const int per_image = winograd_tiles_per_image(&c->wc);
     const int lanes = k->vector_bytes / (int)sizeof(real), vectors = g->out_c / lanes;
     const int mixed = c->residual && g->residual_channels_last != g->out_channels_last;
+    const int shared_output = !g->out_channels_last && !mixed;
     cpu_scratch_reserve(st, c->in_size + 2 * c->out_size + k->winograd_block_scratch_size(&c->wc));
+    real *const shared_yt = st->scratch[0].data + c->in_size;
 #pragma omp parallel num_threads(st->threads)
     {
         const int thread = omp_get_thread_num(), threads = omp_get_num_threads();
-        const int by_channels = vectors >= threads;
+        const int by_channels = vectors >= threads && !shared_output && !g->out_channels_last;
         const int k_begin = by_channels ? vectors * thread / threads * lanes : 0;
         const int k_end = by_channels ? vectors * (thread + 1) / threads * lanes : g->out_c;
         const int tile_begin = by_channels ? 0 : per_image * thread / threads;
@@ -252,6 +256,7 @@ static void split_each_image(CpuState *st, const WinogradCall *c) {
         const int has_work = k_begin < k_end && tile_begin < tile_end;
         real *xt_space = st->scratch[thread].data, *yt = xt_space + c->in_size;
         real *rt = yt + c->out_size, *blocks = rt + c->out_size;
+        if (shared_output) yt = shared_yt;
         for (int n = 0; n < g->batch; n++) {
             const real *xt = channels_last_input(k, c, n, 1, xt_space);
             const real *res = channels_last_residual(k, c, n, 1, rt);
@@ -263,7 +268,17 @@ static void split_each_image(CpuState *st, const WinogradCall *c) {
             if (mixed && !g->out_channels_last) {
 #pragma omp barrier
             }
-            if (has_work) to_nchw(k, c, n, 1, res, k_begin, k_end, yt);
+            if (shared_output) {  // every tile is in yt: the transpose back by channels
+#pragma omp barrier
+                const int c_begin = vectors * thread / threads * lanes;
+                const int c_end = thread + 1 == threads ? g->out_c : vectors * (thread + 1) / threads * lanes;
+                if (c_begin < c_end) to_nchw(k, c, n, 1, res, c_begin, c_end, yt);
+                if (n + 1 < g->batch) {  // the next image's tiles overwrite yt
+#pragma omp barrier
+                }
+            } else if (has_work) {
+                to_nchw(k, c, n, 1, res, k_begin, k_end, yt);
+            }
         }
     }
 }
