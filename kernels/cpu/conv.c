@@ -141,16 +141,25 @@ static int column_blocks(const ConvGeom *g) {
 
 // ---- forward ------------------------------------------------------------------
 
-// Column block `block` of one image's output from its column matrix, through the
-// epilogue (the kernel table's product: simd/gemm.c).
-static void forward_block(const CpuKernels *k, const ConvGeom *g, const real *col, const real *w,
-                          const real *bias, const real *residual, OutputClamp clamp, int block,
-                          real *y) {
+// Output channels [row_begin, row_end) of column block `block` of one image's output
+// from its column matrix, through the epilogue (the kernel table's product: simd/gemm.c).
+// Each output is the same sum over k whatever the rows and columns of the call.
+static void forward_rows(const CpuKernels *k, const ConvGeom *g, const real *col, const real *w,
+                         const real *bias, const real *residual, OutputClamp clamp, int block,
+                         int row_begin, int row_end, real *y) {
     const int rows = (int)col_rows(g), plane = (int)out_plane(g);
     const int j0 = block * GEMM_COLUMN_BLOCK;
     const int width = plane - j0 < GEMM_COLUMN_BLOCK ? plane - j0 : GEMM_COLUMN_BLOCK;
-    const GemmShape shape = {g->out_c, width, rows, rows, plane, plane, plane};
-    k->conv_gemm(&shape, w, col + j0, bias, residual ? residual + j0 : NULL, clamp, y + j0);
+    const size_t first = (size_t)row_begin * plane + j0;
+    const GemmShape shape = {row_end - row_begin, width, rows, rows, plane, plane, plane};
+    k->conv_gemm(&shape, w + (size_t)row_begin * rows, col + j0, bias ? bias + row_begin : NULL,
+                 residual ? residual + first : NULL, clamp, y + first);
+}
+
+static void forward_block(const CpuKernels *k, const ConvGeom *g, const real *col, const real *w,
+                          const real *bias, const real *residual, OutputClamp clamp, int block,
+                          real *y) {
+    forward_rows(k, g, col, w, bias, residual, clamp, block, 0, g->out_c, y);
 }
 
 static const real *image_columns(const ConvGeom *g, const real *x, real *scratch) {
@@ -167,16 +176,30 @@ static void forward_image(const CpuKernels *k, const ConvGeom *g, const real *x,
         forward_block(k, g, col, w, bias, residual, clamp, b, y);
 }
 
-// Fewer images than threads: each image's column blocks split between the threads.
+// Fewer images than threads: each image's column blocks split between the threads, and
+// when there are fewer blocks than threads (a 14x14 or 7x7 output is one block: ResNet-50's
+// last stages at batch 1) each block's output channels too, in parts of
+// GEMM_ROW_GRANULE (a multiple of every register block's rows).
+#define GEMM_ROW_GRANULE 16
 static void forward_images_split(CpuState *st, const ConvGeom *g, const real *x, const real *w,
                                  const real *bias, const real *residual, OutputClamp clamp, real *y) {
     const int blocks = column_blocks(g);
+    const int granules = (g->out_c + GEMM_ROW_GRANULE - 1) / GEMM_ROW_GRANULE;
+    int parts = blocks >= st->threads ? 1 : (st->threads + blocks - 1) / blocks;
+    if (parts > granules) parts = granules;
+    const int items = blocks * parts;
     for (int n = 0; n < g->batch; n++) {
         const real *col = image_columns(g, x + n * in_image(g), st->scratch[0].data);
         const real *res = residual ? residual + n * out_image(g) : NULL;
-#pragma omp parallel for schedule(static) num_threads(st->threads) if (blocks > 1)
-        for (int b = 0; b < blocks; b++)
-            forward_block(st->kernels, g, col, w, bias, res, clamp, b, y + n * out_image(g));
+#pragma omp parallel for schedule(static) num_threads(st->threads) if (items > 1)
+        for (int item = 0; item < items; item++) {
+            const int block = item / parts, part = item % parts;
+            const int row_begin = granules * part / parts * GEMM_ROW_GRANULE;
+            int row_end = granules * (part + 1) / parts * GEMM_ROW_GRANULE;
+            if (row_end > g->out_c) row_end = g->out_c;
+            forward_rows(st->kernels, g, col, w, bias, res, clamp, block, row_begin, row_end,
+                         y + n * out_image(g));
+        }
     }
 }
 

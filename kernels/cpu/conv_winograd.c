@@ -225,24 +225,30 @@ static void images_in_parallel(CpuState *st, const WinogradCall *c) {
 }
 
 // Fewer images than threads: the threads split each image. With an NCHW output (and
-// residual) and a vector of output channels for every thread, they split the tiles into
-// one channels-last output shared by all (thread 0's scratch), then, after a barrier,
-// the transpose back by output channels: each thread transposes the whole input (a
-// small part of a call) but transforms only its own tiles' inputs. (Splitting the
-// output channels instead, as before, had every thread transform every input tile,
-// a quarter of a call at batch 1 with AVX2, and 2 threads gained little over 1.)
+// residual), a vector of output channels for every thread and at most
+// WINOGRAD_SHARED_OUTPUT_MAX_CHANNELS of them, they split the tiles into one
+// channels-last output shared by all (thread 0's scratch), then, after a barrier, the
+// transpose back by output channels: each thread transposes the whole input (a small
+// part of a call) but transforms only its own tiles' inputs. (Splitting the output
+// channels instead had every thread transform every input tile, a quarter of a call
+// with ResNet-110's 16 to 64 channels at batch 1 with AVX2: 2 threads gained little over
+// 1.) With more output channels the input transforms are a small part of a call and
+// the weights a large one (ResNet-50's last stage: 16.7 MB of F(2x2) weights for 16
+// tiles): there the threads split the output channels, each reading half the weights.
 // A channels-last output needs no transpose back: the threads split its tiles without a
 // barrier. Otherwise (a channels-last residual with an NCHW output, or the reverse)
 // they split the output channels, each transforming every input tile; a barrier only
 // where the residual's layout differs from the output's and the residual may be the
 // output itself: then every thread must have read the residual before any writes.
+#define WINOGRAD_SHARED_OUTPUT_MAX_CHANNELS 64
 static void split_each_image(CpuState *st, const WinogradCall *c) {
     const CpuKernels *k = st->kernels;
     const ConvGeom *g = c->g;
     const int per_image = winograd_tiles_per_image(&c->wc);
     const int lanes = k->vector_bytes / (int)sizeof(real), vectors = g->out_c / lanes;
     const int mixed = c->residual && g->residual_channels_last != g->out_channels_last;
-    const int shared_output = !g->out_channels_last && !mixed;
+    const int shared_output =
+        !g->out_channels_last && !mixed && g->out_c <= WINOGRAD_SHARED_OUTPUT_MAX_CHANNELS;
     cpu_scratch_reserve(st, c->in_size + 2 * c->out_size + k->winograd_block_scratch_size(&c->wc));
     real *const shared_yt = st->scratch[0].data + c->in_size;
 #pragma omp parallel num_threads(st->threads)
