@@ -224,41 +224,38 @@ static void images_in_parallel(CpuState *st, const WinogradCall *c) {
     for (int i = 0; i < count; i++) image_group(st, c, &groups, i, omp_get_thread_num());
 }
 
-// Fewer images than threads: the threads split each image. With an NCHW output (and
-// residual), a vector of output channels for every thread and at most
-// WINOGRAD_SHARED_OUTPUT_MAX_CHANNELS of them, they split the tiles into one
-// channels-last output shared by all (thread 0's scratch), then, after a barrier, the
-// transpose back by output channels: each thread transposes the whole input (a small
-// part of a call) but transforms only its own tiles' inputs. (Splitting the output
-// channels instead had every thread transform every input tile, a quarter of a call
-// with ResNet-110's 16 to 64 channels at batch 1 with AVX2: 2 threads gained little over
-// 1.) With more output channels the input transforms are a small part of a call and
-// the weights a large one (ResNet-50's last stage: 16.7 MB of F(2x2) weights for 16
-// tiles): there the threads split the output channels, each reading half the weights.
-// A channels-last output needs no transpose back: the threads split its tiles without a
-// barrier. Otherwise (a channels-last residual with an NCHW output, or the reverse)
-// they split the output channels, each transforming every input tile; a barrier only
-// where the residual's layout differs from the output's and the residual may be the
-// output itself: then every thread must have read the residual before any writes.
-#define WINOGRAD_SHARED_OUTPUT_MAX_CHANNELS 64
+// Fewer images than threads: the threads split each image, by tiles or by output channels.
+// By tiles when there are at most WINOGRAD_TILE_SPLIT_MAX_CHANNELS output channels (or
+// fewer vectors of them than threads): each thread transforms only its own tiles' inputs.
+// A channels-last output is then written tile by tile, without a barrier; an NCHW one
+// goes to one channels-last buffer shared by all (thread 0's scratch) and, after a
+// barrier, the threads transpose it back by output channels. By output channels with
+// more of them: each thread transforms every input tile (a small part of a call there)
+// but reads only its part of the weights, the large part (ResNet-50's last stage: 16.7
+// MB of F(2x2) weights for 16 tiles at batch 1, from memory). Splitting ResNet-110's 16
+// to 64 channels instead, as before, had each thread transform every input tile, a
+// quarter of a call at batch 1 with AVX2: 2 threads gained little over 1 (by tiles: a
+// median 1.18x in 8 alternating pairs, AMD EPYC family 25). A barrier also where the
+// residual's layout differs from the output's and the residual may be the output itself:
+// then every thread must have read the residual before any writes.
+#define WINOGRAD_TILE_SPLIT_MAX_CHANNELS 64
 static void split_each_image(CpuState *st, const WinogradCall *c) {
     const CpuKernels *k = st->kernels;
     const ConvGeom *g = c->g;
     const int per_image = winograd_tiles_per_image(&c->wc);
     const int lanes = k->vector_bytes / (int)sizeof(real), vectors = g->out_c / lanes;
     const int mixed = c->residual && g->residual_channels_last != g->out_channels_last;
-    const int shared_output =
-        !g->out_channels_last && !mixed && g->out_c <= WINOGRAD_SHARED_OUTPUT_MAX_CHANNELS;
     cpu_scratch_reserve(st, c->in_size + 2 * c->out_size + k->winograd_block_scratch_size(&c->wc));
     real *const shared_yt = st->scratch[0].data + c->in_size;
 #pragma omp parallel num_threads(st->threads)
     {
         const int thread = omp_get_thread_num(), threads = omp_get_num_threads();
-        const int by_channels = vectors >= threads && !shared_output && !g->out_channels_last;
-        const int k_begin = by_channels ? vectors * thread / threads * lanes : 0;
-        const int k_end = by_channels ? vectors * (thread + 1) / threads * lanes : g->out_c;
-        const int tile_begin = by_channels ? 0 : per_image * thread / threads;
-        const int tile_end = by_channels ? per_image : per_image * (thread + 1) / threads;
+        const int by_tiles = vectors < threads || g->out_c <= WINOGRAD_TILE_SPLIT_MAX_CHANNELS;
+        const int shared_output = by_tiles && !g->out_channels_last;
+        const int k_begin = by_tiles ? 0 : vectors * thread / threads * lanes;
+        const int k_end = by_tiles ? g->out_c : vectors * (thread + 1) / threads * lanes;
+        const int tile_begin = by_tiles ? per_image * thread / threads : 0;
+        const int tile_end = by_tiles ? per_image * (thread + 1) / threads : per_image;
         const int has_work = k_begin < k_end && tile_begin < tile_end;
         real *xt_space = st->scratch[thread].data, *yt = xt_space + c->in_size;
         real *rt = yt + c->out_size, *blocks = rt + c->out_size;
@@ -271,19 +268,19 @@ static void split_each_image(CpuState *st, const WinogradCall *c) {
             }
             if (has_work)
                 run_images(k, c, n, xt, res, tile_begin, tile_end, k_begin, k_end, blocks, yt);
-            if (mixed && !g->out_channels_last) {
-#pragma omp barrier
-            }
             if (shared_output) {  // every tile is in yt: the transpose back by channels
 #pragma omp barrier
                 const int c_begin = vectors * thread / threads * lanes;
-                const int c_end = thread + 1 == threads ? g->out_c : vectors * (thread + 1) / threads * lanes;
+                const int c_end = vectors * (thread + 1) / threads * lanes;
                 if (c_begin < c_end) to_nchw(k, c, n, 1, res, c_begin, c_end, yt);
                 if (n + 1 < g->batch) {  // the next image's tiles overwrite yt
 #pragma omp barrier
                 }
-            } else if (has_work) {
-                to_nchw(k, c, n, 1, res, k_begin, k_end, yt);
+            } else {
+                if (mixed && !g->out_channels_last) {
+#pragma omp barrier
+                }
+                if (has_work) to_nchw(k, c, n, 1, res, k_begin, k_end, yt);
             }
         }
     }
