@@ -322,11 +322,12 @@ static void threads_per_image(CpuState *st, const WinogradCall *c) {
 // work for each thread to pay for waking it. The work is counted in vector
 // multiply-adds (multiply-adds / lanes), a proxy for the time a thread computes:
 // ResNet-110's 1.8M-multiply-add convolutions on 28x28 input (sdinfer, batch 1,
-// alternating runs) split over 2 threads gained nothing with AVX-512 on a 2-core AMD
-// EPYC with AVX-512 (p50 latencies 2.17 to 2.35 ms split, 2.07 to 2.24 unsplit; next to
-// a busy process far worse, the woken thread waiting for a core at each of the ~70
-// calls), but with AVX2 kernels, each call twice as long, on a 2-core AMD EPYC (family
-// 25) without AVX-512, 295.2 to 298.6 images/s split against 215.7 to 245.2 unsplit.
+// alternating runs) split over 2 threads gained nothing with the AVX-512 kernels on a
+// 2-core AMD EPYC (p50 latencies 2.17 to 2.35 ms split, 2.07 to 2.24 unsplit; next to a
+// busy process far worse, the woken thread waiting for a core at each of the ~70 calls),
+// but with the AVX2 kernels, each call twice as long, on a 2-core AMD EPYC (family 25)
+// without AVX-512, 303.4 to 371.0 images/s split against 249.4 to 295.2 unsplit (four
+// alternating pairs).
 // 1.8M / 16 lanes = 115K per call is below the bar for 2 threads, 1.8M / 8 = 225K above.
 #define WINOGRAD_SPLIT_MIN_VECTOR_MACS_PER_THREAD (100.0 * 1024)
 static int winograd_split_image(const CpuState *st, const ConvGeom *g, int lanes) {
