@@ -68,6 +68,9 @@ static size_t y_size(const ConvGeom *g) {
     return (size_t)g->batch * g->out_c * g->out_h * g->out_w;
 }
 static size_t w_size(const ConvGeom *g) { return (size_t)g->out_c * g->in_c * 9; }
+static double macs(const ConvGeom *g) {
+    return (double)g->batch * g->in_c * g->out_c * g->out_h * g->out_w * 9;
+}
 
 // ---- double-precision references ------------------------------------------------------------
 
@@ -358,7 +361,7 @@ static ConvGeom sample_geometry(Rng *rng) {
         const int pad = (int)rng_below(rng, 3), pad_end = (int)rng_below(rng, 3);
         g = geometry(batches[rng_below(rng, 3)], in_c, out_c, h, w, pad, pad_end);
     } while (g.out_h < 1 || g.out_w < 1 ||
-             (double)g.batch * g.in_c * g.out_c * g.out_h * g.out_w * 9 > MAX_SAMPLED_MACS);
+             macs(&g) > MAX_SAMPLED_MACS);
     return g;
 }
 
@@ -399,9 +402,7 @@ int main(int argc, char **argv) {
         const ConvGeom g = geometry(fixed_shapes[k].batch, fixed_shapes[k].in_c, fixed_shapes[k].out_c,
                                     fixed_shapes[k].h, fixed_shapes[k].w, fixed_shapes[k].pad,
                                     fixed_shapes[k].pad_end);
-        if (max_fixed_macs > 0 &&
-            (double)g.batch * g.in_c * g.out_c * g.out_h * g.out_w * 9 > max_fixed_macs)
-            continue;
+        if (max_fixed_macs > 0 && macs(&g) > max_fixed_macs) continue;
         test_shape(&c, g, 1);
         fixed_run++;
     }

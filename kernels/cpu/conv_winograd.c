@@ -252,8 +252,11 @@ static void split_each_image(CpuState *st, const WinogradCall *c) {
         const int thread = omp_get_thread_num(), threads = omp_get_num_threads();
         const int by_tiles = vectors < threads || g->out_c <= WINOGRAD_TILE_SPLIT_MAX_CHANNELS;
         const int shared_output = by_tiles && !g->out_channels_last;
-        const int k_begin = by_tiles ? 0 : vectors * thread / threads * lanes;
-        const int k_end = by_tiles ? g->out_c : vectors * (thread + 1) / threads * lanes;
+        // This thread's share of the output channels: its products (by channels) or its
+        // transpose back of the shared output (by tiles).
+        const int c_begin = vectors * thread / threads * lanes;
+        const int c_end = vectors * (thread + 1) / threads * lanes;
+        const int k_begin = by_tiles ? 0 : c_begin, k_end = by_tiles ? g->out_c : c_end;
         const int tile_begin = by_tiles ? per_image * thread / threads : 0;
         const int tile_end = by_tiles ? per_image * (thread + 1) / threads : per_image;
         const int has_work = k_begin < k_end && tile_begin < tile_end;
@@ -270,8 +273,6 @@ static void split_each_image(CpuState *st, const WinogradCall *c) {
                 run_images(k, c, n, xt, res, tile_begin, tile_end, k_begin, k_end, blocks, yt);
             if (shared_output) {  // every tile is in yt: the transpose back by channels
 #pragma omp barrier
-                const int c_begin = vectors * thread / threads * lanes;
-                const int c_end = vectors * (thread + 1) / threads * lanes;
                 if (c_begin < c_end) to_nchw(k, c, n, 1, res, c_begin, c_end, yt);
                 if (n + 1 < g->batch) {  // the next image's tiles overwrite yt
 #pragma omp barrier
