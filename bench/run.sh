@@ -10,7 +10,7 @@
 #   BENCH_QUICK=1 ResNet-20 only, fewer steps (a smoke run)
 #   BENCH_CONV=0  leave out the per-convolution table
 #   BENCH_EPOCH_IMAGES, BENCH_EPOCH_ROUNDS  the epoch comparison: images per epoch
-#                 (default 2048) and alternating runs of each rule (default 2, fastest kept)
+#                 (default 2048) and alternating runs of each rule (default 3, fastest kept)
 #   BENCH_INFER_ROUNDS  the inference comparison: alternating runs of sdinfer and
 #                 onnxruntime per batch size (default 3, best rate kept)
 # Full output goes to runs/bench/bench.log; the tables are printed last and saved
@@ -89,7 +89,7 @@ echo "== stochastic vs constant depth: training time per epoch" | tee -a "$log"
 deep=resnet110-cifar blocks=18
 [ "${BENCH_QUICK:-0}" = 1 ] && deep=resnet20-cifar blocks=3
 limit=${BENCH_EPOCH_IMAGES:-2048}
-rounds=${BENCH_EPOCH_ROUNDS:-2}; [ "${BENCH_QUICK:-0}" = 1 ] && rounds=1
+rounds=${BENCH_EPOCH_ROUNDS:-3}; [ "${BENCH_QUICK:-0}" = 1 ] && rounds=1
 col() { tail -n 1 "$1" | cut -d, -f"$(head -1 "$1" | tr ',' '\n' | grep -n -x "$2" | cut -d: -f1)"; }
 # The two rules alternate, `rounds` times each, and each keeps its fastest epoch: on a
 # shared machine a slow phase then hits both rules, not one (one epoch of each swung
