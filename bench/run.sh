@@ -10,9 +10,9 @@
 #   BENCH_QUICK=1 ResNet-20 only, fewer steps (a smoke run)
 #   BENCH_CONV=0  leave out the per-convolution table
 #   BENCH_EPOCH_IMAGES, BENCH_EPOCH_ROUNDS  the epoch comparison: images per epoch
-#                 (default 2048) and alternating runs of each rule (default 3, fastest kept)
+#                 (default 2048) and rounds of both rules (default 3, median of their ratios)
 #   BENCH_INFER_ROUNDS  the inference comparison: alternating runs of sdinfer and
-#                 onnxruntime per batch size (default 3, best rate kept)
+#                 onnxruntime per batch size (default 3, median of their ratios)
 # Full output goes to runs/bench/bench.log; the tables are printed last and saved
 # to runs/bench/table.txt (and runs/bench/conv/table.txt).
 set -euo pipefail
@@ -91,43 +91,56 @@ deep=resnet110-cifar blocks=18
 limit=${BENCH_EPOCH_IMAGES:-2048}
 rounds=${BENCH_EPOCH_ROUNDS:-3}; [ "${BENCH_QUICK:-0}" = 1 ] && rounds=1
 col() { tail -n 1 "$1" | cut -d, -f"$(head -1 "$1" | tr ',' '\n' | grep -n -x "$2" | cut -d: -f1)"; }
-# The two rules alternate, `rounds` times each, and each keeps its fastest epoch: on a
-# shared machine a slow phase then hits both rules, not one (one epoch of each swung
-# the ratio from 0.70 to 0.80 between two runs of the same programs here).
+# The two rules alternate, `rounds` times each (none first in odd rounds, linear first
+# in even ones), and the row's ratio is the median over the rounds of each round's
+# linear / none: on a shared machine a round's two epochs run in the same phase, while
+# the machine's speed drifts between rounds (three rounds of the same programs here:
+# none 11.5, 15.3, 17.7 s, linear 10.4, 11.1, 12.9 s, so the fastest of each, 0.907,
+# paired epochs minutes apart; the rounds' own ratios were 0.907, 0.726, 0.730).
+# Its seconds are each rule's median epoch; every round's pair goes to the log.
 # The peer: PyTorch's training step on the same network with the same gate rule
 # (bench/torch_train_step.py: a closed block is its shortcut, no work), as many steps
 # as the epoch has mini-batches, on synthetic 28x28x1 data, alternating the same way.
 torch_steps=$(( limit / 32 > 0 ? limit / 32 : 1 ))
-declare -A best_seconds best_dir best_torch_ms
+declare -A seconds_of torch_ms_of best_seconds best_dir
 for round in $(seq "$rounds"); do
-    for rule in none linear; do
+    order="none linear"; [ $((round % 2)) = 0 ] && order="linear none"
+    for rule in $order; do
         pt=$(/usr/bin/python3 bench/torch_train_step.py --blocks-per-stage "$blocks" --batch 32 \
              --steps "$torch_steps" --threads "$threads" --survival "$rule" --p-last 0.5 \
              --size 28 --channels 1 2>&1 | tee -a "$log")
-        pt_ms=$(value ms/step <<<"$pt")
-        if [ -n "$pt_ms" ] && { [ -z "${best_torch_ms[$rule]:-}" ] ||
-           awk -v a="$pt_ms" -v b="${best_torch_ms[$rule]}" 'BEGIN { exit !(a < b) }'; }; then
-            best_torch_ms[$rule]=$pt_ms
-        fi
+        torch_ms_of[$rule,$round]=$(value ms/step <<<"$pt")
         dir=$out/epoch-$rule-$round
         rm -rf "$dir"
         "$BIN/sdtrain" --dataset fashion-mnist --model "$deep" --survival "$rule" --p-last 0.5 \
             --epochs 1 --batch-size 32 --train-limit "$limit" --val-size 1000 --test-limit 32 \
             --threads "$threads" --seed 1 --out "$dir" 2>&1 | tee -a "$log"
         seconds=$(col "$dir/log.csv" epoch_seconds)
+        seconds_of[$rule,$round]=$seconds
         if [ -z "${best_seconds[$rule]:-}" ] ||
            awk -v a="$seconds" -v b="${best_seconds[$rule]}" 'BEGIN { exit !(a < b) }'; then
             best_seconds[$rule]=$seconds
-            best_dir[$rule]=$dir
+            best_dir[$rule]=$dir  # the fastest epoch's log gives the rate row below
         fi
     done
+    echo "epoch round $round: linear ${seconds_of[linear,$round]} s, none ${seconds_of[none,$round]} s," \
+         "ratio $(ratio "${seconds_of[linear,$round]}" "${seconds_of[none,$round]}");" \
+         "torch linear ${torch_ms_of[linear,$round]} ms, none ${torch_ms_of[none,$round]} ms" | tee -a "$log"
 done
-t_none=${best_seconds[none]}
-t_lin=${best_seconds[linear]}
-row "epoch time $deep linear p_L=0.5 vs none (s, $limit imgs, best of $rounds)" "$t_lin" "$t_none" "$(ratio "$t_lin" "$t_none")"
-row "torch step $deep linear p_L=0.5 vs none (ms, best of $rounds)" \
-    "${best_torch_ms[linear]:-}" "${best_torch_ms[none]:-}" \
-    "$(ratio "${best_torch_ms[linear]:-}" "${best_torch_ms[none]:-}")"
+median() { tr ' ' '\n' | { grep -v '^n/a$' || true; } | { grep . || true; } | sort -g |
+           awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a";
+                 else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# median_of ARRAY_PREFIX: the median over the rounds of one rule's values; paired_ratio
+# A B: the median over the rounds of A / B (the epochs' seconds or torch's ms).
+median_of() { local -n values=$1; for r in $(seq "$rounds"); do printf '%s ' "${values[$2,$r]:-}"; done | median; }
+paired_ratio() {
+    local -n values=$1
+    for r in $(seq "$rounds"); do printf '%s ' "$(ratio "${values[linear,$r]:-}" "${values[none,$r]:-}")"; done | median
+}
+row "epoch time $deep linear p_L=0.5 vs none (s, $limit imgs, median of $rounds rounds)" \
+    "$(median_of seconds_of linear)" "$(median_of seconds_of none)" "$(paired_ratio seconds_of)"
+row "torch step $deep linear p_L=0.5 vs none (ms, median of $rounds rounds)" \
+    "$(median_of torch_ms_of linear)" "$(median_of torch_ms_of none)" "$(paired_ratio torch_ms_of)"
 # The linear run's count is the expectation over the gates (bench/flops.c).
 rate_row "epoch $deep linear p_L=0.5, none (expected flops)" \
     "$(gflops "$(flops_of train_step_flops "$deep" 1x28x28 --survival linear --p-last 0.5)" \
@@ -138,26 +151,36 @@ rate_row "epoch $deep linear p_L=0.5, none (expected flops)" \
 if [ -x "$BIN/sdexport" ] && [ -x "$BIN/sdinfer" ] && [ -f bench/ort_infer.js ]; then
     echo "== CPU inference: sdinfer vs onnxruntime-node on the exported $deep" | tee -a "$log"
     "$BIN/sdexport" "${best_dir[linear]}/last.ckpt" -o "$out/model.onnx" 2>&1 | tee -a "$log"
-    # Both sides alternate, `infer_rounds` times each, and each keeps its best rate, as
-    # the epoch comparison does: one run of each put the two in different phases of a
-    # shared machine (on a 2-core VM the same sdinfer binary gave 186.8 to 298.2
-    # images/s at batch 1 within minutes), so a single pair measured the machine more
-    # than the programs.
+    # Both sides alternate, `infer_rounds` times each (sdinfer first in odd rounds), and
+    # the ratio is the median of the rounds' own ratios, as for the epochs: a single pair
+    # of runs put the two in different phases of a shared machine (on a 2-core VM the
+    # same sdinfer binary gave 186.8 to 298.2 images/s at batch 1 within minutes), so it
+    # measured the machine more than the programs. The rates shown are each side's median.
     infer_rounds=${BENCH_INFER_ROUNDS:-3}; [ "${BENCH_QUICK:-0}" = 1 ] && infer_rounds=1
-    best() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b + 0 > a + 0) ? b : a }'; }
+    declare -A ips_of
     for b in 1 256; do
         # Batch 1: 500 images (about a second): 50 were too few for a steady rate.
         n=$(( b == 1 ? 500 : 3 ))
-        sd_ips="" ort_ips=""
         for round in $(seq "$infer_rounds"); do
-            sd=$("$BIN/sdinfer" "$out/model.onnx" --dataset fashion-mnist --batch-size "$b" \
-                 --bench "$n" --device cpu --threads "$threads" 2>&1 | tee -a "$log")
-            ort=$(node bench/ort_infer.js "$out/model.onnx" "$b" "$n" "$threads" 2>&1 | tee -a "$log")
-            sd_ips=$(best "$sd_ips" "$(value images/s <<<"$sd")")
-            ort_ips=$(best "$ort_ips" "$(value images/s <<<"$ort")")
+            sides="sd ort"; [ $((round % 2)) = 0 ] && sides="ort sd"
+            for side in $sides; do
+                if [ "$side" = sd ]; then
+                    result=$("$BIN/sdinfer" "$out/model.onnx" --dataset fashion-mnist --batch-size "$b" \
+                             --bench "$n" --device cpu --threads "$threads" 2>&1 | tee -a "$log")
+                else
+                    result=$(node bench/ort_infer.js "$out/model.onnx" "$b" "$n" "$threads" 2>&1 | tee -a "$log")
+                fi
+                ips_of[$side,$round]=$(value images/s <<<"$result")
+            done
+            echo "inference batch $b round $round: sdinfer ${ips_of[sd,$round]}, onnxruntime" \
+                 "${ips_of[ort,$round]} images/s" | tee -a "$log"
         done
-        row "inference $deep batch $b (sdinfer vs ort images/s, best of $infer_rounds)" "$sd_ips" "$ort_ips" \
-            "$(ratio "$sd_ips" "$ort_ips")"
+        sd_ips=$(for r in $(seq "$infer_rounds"); do printf '%s ' "${ips_of[sd,$r]}"; done | median)
+        ort_ips=$(for r in $(seq "$infer_rounds"); do printf '%s ' "${ips_of[ort,$r]}"; done | median)
+        infer_ratio=$(for r in $(seq "$infer_rounds"); do
+                          printf '%s ' "$(ratio "${ips_of[sd,$r]}" "${ips_of[ort,$r]}")"; done | median)
+        row "inference $deep batch $b (sdinfer vs ort images/s, median of $infer_rounds)" \
+            "$sd_ips" "$ort_ips" "$infer_ratio"
         image_flops=$(flops_of inference_forward_flops "$deep" 1x28x28)
         rate_row "inference $deep batch $b (sdinfer, ort)" \
             "$(gflops "$image_flops" "$sd_ips")" "$(gflops "$image_flops" "$ort_ips")"
