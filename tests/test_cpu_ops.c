@@ -313,6 +313,12 @@ static void test_pooling(Ctx *c) {
         {"avgpool k3x2 s1x2 pad 1x0, count_include_pad 1", 0, {1, 2, 5, 6, 5, 3, 3, 2, 1, 2, 1, 0, 1}},
         {"maxpool k3 s2 p1 (ResNet stem)", 1, {2, 3, 8, 8, 4, 4, 3, 3, 2, 2, 1, 1, 0}},
         {"maxpool k2 s1 p1, negative inputs", 1, {1, 2, 4, 5, 5, 6, 2, 2, 1, 1, 1, 1, 0}},
+        // The forward's inside columns (windows not clipped across) run as one loop per
+        // cell of the window: odd sizes, a stride of 3, and none inside at all.
+        {"maxpool k3 s2 p1, 15x17", 1, {2, 3, 15, 17, 8, 9, 3, 3, 2, 2, 1, 1, 0}},
+        {"maxpool k2 s3 p0, 10x11", 1, {1, 2, 10, 11, 3, 4, 2, 2, 3, 3, 0, 0, 0}},
+        {"maxpool k5 s1 p2, 6x4 (no window inside across)", 1, {1, 2, 6, 4, 6, 4, 5, 5, 1, 1, 2, 2, 0}},
+        {"maxpool k3x2 s2x1 pad 1x0, 7x9", 1, {2, 2, 7, 9, 4, 8, 3, 2, 2, 1, 1, 0, 0}},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         const PoolGeom *g = &cases[k].g;

@@ -68,21 +68,62 @@ static double pool_work(const PoolGeom *g) {
     return (double)g->batch * g->channels * g->out_h * g->out_w * g->kernel_h * g->kernel_w;
 }
 
+// Output columns [*lo, *hi) whose window lies inside the image across (no clipping).
+static void inside_columns(const PoolGeom *g, int *lo, int *hi) {
+    *lo = (g->pad_left + g->stride_w - 1) / g->stride_w;
+    *hi = g->in_w - g->kernel_w + g->pad_left < 0
+              ? 0
+              : (g->in_w - g->kernel_w + g->pad_left) / g->stride_w + 1;
+    if (*hi > g->out_w) *hi = g->out_w;
+    if (*lo > *hi) *lo = *hi;
+}
+
+// Output row oh of one plane. The value of first_max_index's maximum, found without
+// indices: each window's cells are met in the same row-major order and a cell replaces
+// the maximum only when greater, so ties (-0 before +0) and NaN come out the same. The
+// columns whose window is inside the image across run cell by cell over all of them at
+// once (a loop the compiler vectorises; a window at a time, 9 branchy index compares per
+// output, took 2.6 ms of a ResNet-50 image's 135 ms on one core).
+static void maxpool_row(const PoolGeom *g, const real *src, int oh, int lo, int hi, real *dst) {
+    const Window rows = pool_window(g, oh, lo < hi ? lo : 0);
+    for (int ow = 0; ow < g->out_w; ow++) {
+        if (ow == lo && lo < hi) ow = hi;  // the inside columns are done below
+        if (ow >= g->out_w) break;
+        const long best = first_max_index(g, src, pool_window(g, oh, ow));
+        // A window entirely in the padding sees only -inf (ONNX pads with -inf).
+        dst[ow] = best >= 0 ? src[best] : (real)-INFINITY;
+    }
+    if (lo >= hi) return;
+    if (rows.h0 >= rows.h1) {
+        for (int ow = lo; ow < hi; ow++) dst[ow] = (real)-INFINITY;
+        return;
+    }
+    const int first_col = lo * g->stride_w - g->pad_left, stride = g->stride_w;
+    for (int h = rows.h0; h < rows.h1; h++)
+        for (int kw = 0; kw < g->kernel_w; kw++) {
+            const real *cells = src + (size_t)h * g->in_w + first_col + kw;
+            if (h == rows.h0 && kw == 0) {
+                for (int ow = lo; ow < hi; ow++) dst[ow] = cells[(size_t)(ow - lo) * stride];
+                continue;
+            }
+            for (int ow = lo; ow < hi; ow++) {
+                const real v = cells[(size_t)(ow - lo) * stride];
+                dst[ow] = v > dst[ow] ? v : dst[ow];
+            }
+        }
+}
+
 void cpu_maxpool_forward(Backend *be, const PoolGeom *g, const real *x, real *y) {
     CpuState *st = cpu_state(be);
     const int planes = g->batch * g->channels;
     const size_t in_plane = (size_t)g->in_h * g->in_w, out_plane = (size_t)g->out_h * g->out_w;
+    int lo, hi;
+    inside_columns(g, &lo, &hi);
 #pragma omp parallel for schedule(static) num_threads(st->threads) if (pool_work(g) >= CPU_PARALLEL_MIN_ELEMENTS)
-    for (int p = 0; p < planes; p++) {
-        const real *src = x + (size_t)p * in_plane;
-        real *dst = y + (size_t)p * out_plane;
+    for (int p = 0; p < planes; p++)
         for (int oh = 0; oh < g->out_h; oh++)
-            for (int ow = 0; ow < g->out_w; ow++) {
-                long best = first_max_index(g, src, pool_window(g, oh, ow));
-                // A window entirely in the padding sees only -inf (ONNX pads with -inf).
-                dst[(size_t)oh * g->out_w + ow] = best >= 0 ? src[best] : (real)-INFINITY;
-            }
-    }
+            maxpool_row(g, x + (size_t)p * in_plane, oh, lo, hi,
+                        y + (size_t)p * out_plane + (size_t)oh * g->out_w);
 }
 
 // Finds each window's first maximum again from x (cheaper than storing indices,
