@@ -3,8 +3,10 @@
 // for every kernel set this CPU runs:
 //   - shapes that reach every path: rows 1 to 13 (whole register blocks of 6 and each
 //     remainder), columns 1 to 70 and 256 (whole blocks of 4 or 2 vectors, 1 to 3
-//     vectors left, a tail of 1 to 15 lanes), depths 1, 255, 256, 257 and 600 (one slice
-//     of K and several), leading dimensions wider than the rows;
+//     vectors left, a tail of 1 to 15 lanes), 512 and 785 (several chunks of 256
+//     columns, the last with a tail), depths 1, 3, 255 to 260, 300 and 600 (one slice of
+//     K and several), leading dimensions wider than the rows; 128 to 134 rows, where the
+//     slice of B is packed whole (below, only its last columns);
 //   - each epilogue: none, bias, bias + a separate residual, bias + the residual being
 //     the output itself, with no clamp, a ReLU and a [-0.3, 0.4] range:
 //     |got - want| <= 1e-5 * (sum |a b| + |bias| + |residual|) (float rounding of k terms);
@@ -36,6 +38,7 @@ typedef struct {
     const CpuKernels *k;
     Rng rng;
     double worst;
+    real *pack;  // the product's scratch (CONV_GEMM_PACK_SIZE reals)
 } Ctx;
 
 // The product in double, through the epilogue; `scale`: the magnitude the rounding
@@ -74,7 +77,7 @@ static void test_case(Ctx *c, int m, int n, int k, Epilogue epilogue, OutputClam
     double *want = checked_calloc((size_t)m * n, sizeof(double));
     double *scale = checked_calloc((size_t)m * n, sizeof(double));
     reference(&s, a, b, bias, epilogue >= EPILOGUE_RESIDUAL ? residual : NULL, clamp, want, scale);
-    c->k->conv_gemm(&s, a, b, bias, res, clamp, out);
+    c->k->conv_gemm(&s, a, b, bias, res, clamp, out, c->pack);
     int bad = 0;
     for (int i = 0; i < m && !bad; i++)
         for (int j = 0; j < n && !bad; j++) {
@@ -94,9 +97,9 @@ static void test_case(Ctx *c, int m, int n, int k, Epilogue epilogue, OutputClam
     const GemmShape right = {m, n - first, k, s.lda, ld_b, ld_c, ld_c};
     const real *res_halves = epilogue == EPILOGUE_RESIDUAL ? residual
                              : epilogue == EPILOGUE_IN_PLACE ? halves : NULL;
-    if (first > 0) c->k->conv_gemm(&left, a, b, bias, res_halves, clamp, halves);
+    if (first > 0) c->k->conv_gemm(&left, a, b, bias, res_halves, clamp, halves, c->pack);
     c->k->conv_gemm(&right, a, b + first, bias, res_halves ? res_halves + first : NULL, clamp,
-                    halves + first);
+                    halves + first, c->pack);
     CHECK(c->t, memcmp(out, halves, sizeof(real) * (size_t)m * ld_c) == 0,
           "%s m %d n %d k %d epilogue %d: two calls over the columns differ from one",
           c->k->isa, m, n, k, (int)epilogue);
@@ -169,7 +172,7 @@ int main(void) {
     const int depths[] = {1, 255, 256, 257, 600};
     const OutputClamp clamps[] = {clamp_none(), clamp_relu(1), clamp_range((real)-0.3, (real)0.4)};
     for (int set = 0; set < n_sets; set++) {
-        Ctx c = {.t = &t, .k = sets[set]};
+        Ctx c = {.t = &t, .k = sets[set], .pack = checked_calloc(CONV_GEMM_PACK_SIZE, sizeof(real))};
         rng_seed(&c.rng, 1, 23);
         for (int m = 1; m <= 13; m++)
             for (int n = 1; n <= 70; n += (n < 20 ? 1 : 7)) test_case(&c, m, n, 9, EPILOGUE_BIAS, clamps[1]);
@@ -179,6 +182,15 @@ int main(void) {
                     test_case(&c, 7, 69, depths[d], (Epilogue)e, clamps[cl]);
                     test_case(&c, 12, 256, depths[d], (Epilogue)e, clamps[cl]);
                 }
+        // More columns than one chunk (256): whole chunks, a chunk with a tail; and 128
+        // rows or more, where the whole slice of B is packed (fewer: only its tail).
+        for (int e = EPILOGUE_NONE; e <= EPILOGUE_IN_PLACE; e++) {
+            test_case(&c, 13, 512, 300, (Epilogue)e, clamps[2]);
+            test_case(&c, 5, 785, 257, (Epilogue)e, clamps[1]);
+            test_case(&c, 128, 70, 257, (Epilogue)e, clamps[1]);
+            test_case(&c, 133, 300, 260, (Epilogue)e, clamps[2]);
+            test_case(&c, 134, 7, 3, (Epilogue)e, clamps[0]);
+        }
         Backend *be;
         cpu_backends_by_threads(&be, 1, c.k->isa, NULL);
         for (int rows = 1; rows <= 19; rows++)
@@ -188,6 +200,7 @@ int main(void) {
         test_gemv(&c, be, 10, 64, 0);
         backends_destroy(&be, 1);
         printf("%s kernels: worst error relative to sum |a b| %.3g\n", c.k->isa, c.worst);
+        free(c.pack);
     }
     return test_finish(&t);
 }

@@ -30,6 +30,19 @@ void cpu_scratch_reserve(CpuState *st, size_t elements) {
     for (int t = 0; t < st->threads; t++) cpu_scratch_grow(&st->scratch[t], elements);
 }
 
+real *cpu_gemm_packs(CpuState *st) {
+    if (!st->gemm_pack) {
+        const size_t bytes = (size_t)st->threads * CONV_GEMM_PACK_SIZE * sizeof(real);
+        st->gemm_pack = aligned_alloc(64, bytes);
+        if (!st->gemm_pack) {
+            fprintf(stderr, "cpu backend: out of memory for the matrix product's scratch (%zu bytes)\n",
+                    bytes);
+            abort();
+        }
+    }
+    return st->gemm_pack;
+}
+
 real *cpu_shared_reserve(CpuState *st, size_t elements) {
     cpu_scratch_grow(&st->shared, elements);
     return st->shared.data;
@@ -93,6 +106,7 @@ static void cpu_destroy(Backend *be) {
         for (int t = 0; t < st->threads; t++) free(st->scratch[t].data);
         cpu_winograd_cache_free(st);
         free(st->shared.data);
+        free(st->gemm_pack);
         free(st->scratch);
         free(st);
     }

@@ -146,20 +146,20 @@ static int column_blocks(const ConvGeom *g) {
 // Each output is the same sum over k whatever the rows and columns of the call.
 static void forward_rows(const CpuKernels *k, const ConvGeom *g, const real *col, const real *w,
                          const real *bias, const real *residual, OutputClamp clamp, int block,
-                         int row_begin, int row_end, real *y) {
+                         int row_begin, int row_end, real *pack, real *y) {
     const int rows = (int)col_rows(g), plane = (int)out_plane(g);
     const int j0 = block * GEMM_COLUMN_BLOCK;
     const int width = plane - j0 < GEMM_COLUMN_BLOCK ? plane - j0 : GEMM_COLUMN_BLOCK;
     const size_t first = (size_t)row_begin * plane + j0;
     const GemmShape shape = {row_end - row_begin, width, rows, rows, plane, plane, plane};
     k->conv_gemm(&shape, w + (size_t)row_begin * rows, col + j0, bias ? bias + row_begin : NULL,
-                 residual ? residual + first : NULL, clamp, y + first);
+                 residual ? residual + first : NULL, clamp, y + first, pack);
 }
 
 static void forward_block(const CpuKernels *k, const ConvGeom *g, const real *col, const real *w,
                           const real *bias, const real *residual, OutputClamp clamp, int block,
-                          real *y) {
-    forward_rows(k, g, col, w, bias, residual, clamp, block, 0, g->out_c, y);
+                          real *pack, real *y) {
+    forward_rows(k, g, col, w, bias, residual, clamp, block, 0, g->out_c, pack, y);
 }
 
 static const real *image_columns(const ConvGeom *g, const real *x, real *scratch) {
@@ -170,10 +170,10 @@ static const real *image_columns(const ConvGeom *g, const real *x, real *scratch
 
 static void forward_image(const CpuKernels *k, const ConvGeom *g, const real *x, const real *w,
                           const real *bias, const real *residual, OutputClamp clamp,
-                          real *scratch, real *y) {
+                          real *scratch, real *pack, real *y) {
     const real *col = image_columns(g, x, scratch);
     for (int b = 0; b < column_blocks(g); b++)
-        forward_block(k, g, col, w, bias, residual, clamp, b, y);
+        forward_block(k, g, col, w, bias, residual, clamp, b, pack, y);
 }
 
 // Fewer images than threads: each image's column blocks split between the threads, and
@@ -188,6 +188,7 @@ static void forward_images_split(CpuState *st, const ConvGeom *g, const real *x,
     int parts = blocks >= st->threads ? 1 : (st->threads + blocks - 1) / blocks;
     if (parts > granules) parts = granules;
     const int items = blocks * parts;
+    real *packs = cpu_gemm_packs(st);
     for (int n = 0; n < g->batch; n++) {
         const real *col = image_columns(g, x + n * in_image(g), st->scratch[0].data);
         const real *res = residual ? residual + n * out_image(g) : NULL;
@@ -198,6 +199,7 @@ static void forward_images_split(CpuState *st, const ConvGeom *g, const real *x,
             int row_end = granules * (part + 1) / parts * GEMM_ROW_GRANULE;
             if (row_end > g->out_c) row_end = g->out_c;
             forward_rows(st->kernels, g, col, w, bias, res, clamp, block, row_begin, row_end,
+                         packs + (size_t)omp_get_thread_num() * CONV_GEMM_PACK_SIZE,
                          y + n * out_image(g));
         }
     }
@@ -297,12 +299,14 @@ void cpu_conv2d_forward(Backend *be, const ConvGeom *g, const real *x, const rea
         forward_images_split(st, g, x, w, bias, residual, clamp, y);
         return;
     }
+    real *packs = cpu_gemm_packs(st);
     // dynamic: on a shared machine one core may be busy; the other then takes more images.
 #pragma omp parallel for schedule(dynamic, 1) num_threads(st->threads) if (images_in_parallel(st, g))
     for (int n = 0; n < g->batch; n++) {
-        real *scratch = st->scratch[omp_get_thread_num()].data;
+        const int thread = omp_get_thread_num();
         forward_image(st->kernels, g, x + n * in_image(g), w, bias,
-                      residual ? residual + n * out_image(g) : NULL, clamp, scratch,
+                      residual ? residual + n * out_image(g) : NULL, clamp,
+                      st->scratch[thread].data, packs + (size_t)thread * CONV_GEMM_PACK_SIZE,
                       y + n * out_image(g));
     }
 }
@@ -319,18 +323,18 @@ static void transpose_weights(const ConvGeom *g, const real *w, real *w_t) {
 // Column block `block` of one image's column gradient dcol = w^T dy (the image's
 // gradient itself for a pointwise convolution), w_t = w^T (transpose_weights).
 static void column_gradient_block(const CpuKernels *k, const ConvGeom *g, const real *w_t,
-                                  const real *dy, int block, real *dcol) {
+                                  const real *dy, int block, real *pack, real *dcol) {
     const int rows = (int)col_rows(g), plane = (int)out_plane(g);
     const int j0 = block * GEMM_COLUMN_BLOCK;
     const int width = plane - j0 < GEMM_COLUMN_BLOCK ? plane - j0 : GEMM_COLUMN_BLOCK;
     const GemmShape shape = {rows, width, g->out_c, g->out_c, plane, plane, plane};
-    k->conv_gemm(&shape, w_t, dy + j0, NULL, NULL, clamp_none(), dcol + j0);
+    k->conv_gemm(&shape, w_t, dy + j0, NULL, NULL, clamp_none(), dcol + j0, pack);
 }
 
 static void backward_data_image(const CpuKernels *k, const ConvGeom *g, const real *w_t,
-                                const real *dy, real *scratch, real *dx) {
+                                const real *dy, real *scratch, real *pack, real *dx) {
     real *dcol = is_pointwise(g) ? dx : scratch;
-    for (int b = 0; b < column_blocks(g); b++) column_gradient_block(k, g, w_t, dy, b, dcol);
+    for (int b = 0; b < column_blocks(g); b++) column_gradient_block(k, g, w_t, dy, b, pack, dcol);
     if (is_pointwise(g)) return;
     memset(dx, 0, sizeof(real) * in_image(g));
     col2im_add(g, scratch, dx);
@@ -340,11 +344,13 @@ static void backward_data_image(const CpuKernels *k, const ConvGeom *g, const re
 static void backward_data_images_split(CpuState *st, const ConvGeom *g, const real *w_t,
                                        const real *dy, real *dx) {
     const int blocks = column_blocks(g);
+    real *packs = cpu_gemm_packs(st);
     for (int n = 0; n < g->batch; n++) {
         real *dcol = is_pointwise(g) ? dx + n * in_image(g) : st->scratch[0].data;
 #pragma omp parallel for schedule(static) num_threads(st->threads) if (blocks > 1)
         for (int b = 0; b < blocks; b++)
-            column_gradient_block(st->kernels, g, w_t, dy + n * out_image(g), b, dcol);
+            column_gradient_block(st->kernels, g, w_t, dy + n * out_image(g), b,
+                                  packs + (size_t)omp_get_thread_num() * CONV_GEMM_PACK_SIZE, dcol);
         if (!is_pointwise(g)) {
             memset(dx + n * in_image(g), 0, sizeof(real) * in_image(g));
             col2im_add(g, dcol, dx + n * in_image(g));
@@ -398,11 +404,12 @@ void cpu_conv2d_backward_data(Backend *be, const ConvGeom *g, const real *w, con
         backward_data_images_split(st, g, w_t, dy, dx);
         return;
     }
+    real *packs = cpu_gemm_packs(st);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(st->threads) if (images_in_parallel(st, g))
     for (int n = 0; n < g->batch; n++) {
-        real *scratch = st->scratch[omp_get_thread_num()].data;
-        backward_data_image(st->kernels, g, w_t, dy + n * out_image(g), scratch,
-                            dx + n * in_image(g));
+        const int thread = omp_get_thread_num();
+        backward_data_image(st->kernels, g, w_t, dy + n * out_image(g), st->scratch[thread].data,
+                            packs + (size_t)thread * CONV_GEMM_PACK_SIZE, dx + n * in_image(g));
     }
 }
 
@@ -451,7 +458,8 @@ static void direct_filter_slot(const CpuKernels *k, const ConvGeom *g, const Dir
 // the larger column matrix; overwrite for the first image of a slot. scratch: the column
 // matrix (unless pointwise), then dy_t.
 static void backward_filter_image(const CpuKernels *k, const ConvGeom *g, const real *x,
-                                  const real *dy, real *scratch, int overwrite, real *dw_t_acc) {
+                                  const real *dy, real *scratch, real *pack, int overwrite,
+                                  real *dw_t_acc) {
     const int rows = (int)col_rows(g), plane = (int)out_plane(g);
     const real *col = x;
     real *dy_t = scratch;
@@ -463,7 +471,8 @@ static void backward_filter_image(const CpuKernels *k, const ConvGeom *g, const 
     for (int o = 0; o < g->out_c; o++)
         for (int p = 0; p < plane; p++) dy_t[(size_t)p * g->out_c + o] = dy[(size_t)o * plane + p];
     const GemmShape shape = {rows, g->out_c, plane, plane, g->out_c, g->out_c, g->out_c};
-    k->conv_gemm(&shape, col, dy_t, NULL, overwrite ? NULL : dw_t_acc, clamp_none(), dw_t_acc);
+    k->conv_gemm(&shape, col, dy_t, NULL, overwrite ? NULL : dw_t_acc, clamp_none(), dw_t_acc,
+                 pack);
 }
 
 void cpu_conv2d_backward_filter(Backend *be, const ConvGeom *g, const real *x, const real *dy,
@@ -489,9 +498,11 @@ void cpu_conv2d_backward_filter(Backend *be, const ConvGeom *g, const real *x, c
         cpu_scratch_reserve(st, (is_pointwise(g) ? 0 : col_rows(g) * out_plane(g)) +
                                     (size_t)g->out_c * out_plane(g));
     real *partials = cpu_shared_reserve(st, (size_t)slots * dw_size);
+    real *packs = direct ? NULL : cpu_gemm_packs(st);
 #pragma omp parallel num_threads(st->threads) if (st->threads > 1)
     {
         real *scratch = st->scratch[omp_get_thread_num()].data;
+        real *pack = direct ? NULL : packs + (size_t)omp_get_thread_num() * CONV_GEMM_PACK_SIZE;
 #pragma omp for schedule(dynamic, 1)
         for (int slot = 0; slot < slots; slot++) {
             real *slot_sum = partials + (size_t)slot * dw_size;
@@ -502,7 +513,7 @@ void cpu_conv2d_backward_filter(Backend *be, const ConvGeom *g, const real *x, c
             }
             for (int n = slot; n < g->batch; n += slots)
                 backward_filter_image(st->kernels, g, x + n * in_image(g), dy + n * out_image(g),
-                                      scratch, n == slot, slot_sum);
+                                      scratch, pack, n == slot, slot_sum);
         }
         // The direct slots hold dw's layout, the products' its transpose.
         const size_t rows = col_rows(g);

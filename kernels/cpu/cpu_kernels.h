@@ -67,6 +67,8 @@ typedef struct {
     int m, n, k;
     int lda, ldb, ldc, ldr;
 } GemmShape;
+// Reals of the scratch a conv_gemm call packs slices of B into (one per calling thread).
+#define CONV_GEMM_PACK_SIZE ((size_t)256 * (256 + 16))
 
 typedef struct {
     const char *isa;    // "portable", "avx2", "avx512"
@@ -130,8 +132,9 @@ typedef struct {
     // ---- matrix product of the pointwise and im2col convolutions (simd/gemm.c) ----
     // c = clamp(a b + bias[row] + residual): bias and residual may be NULL; residual may
     // be c. Each output is summed over k in order, whatever the shape of the call.
+    // pack: CONV_GEMM_PACK_SIZE reals of scratch, the calling thread's own.
     void (*conv_gemm)(const GemmShape *s, const real *a, const real *b, const real *bias,
-                      const real *residual, OutputClamp clamp, real *c);
+                      const real *residual, OutputClamp clamp, real *c, real *pack);
     // ---- matrix-vector product of the fully connected layer at batch 1 (simd/gemv.c) ----
     // y[r] = bias[r] + sum_k a[r][k] x[k] for r < rows, a row-major (lda); bias may be NULL.
     void (*gemv)(int rows, int cols, const real *a, int lda, const real *x, const real *bias,

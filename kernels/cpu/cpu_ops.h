@@ -54,6 +54,7 @@ typedef struct {
     CpuConvAlgorithm conv_algorithm;
     int threads;          // size of every OpenMP team and of the BLAS pool
     CpuScratch *scratch;  // [threads]
+    real *gemm_pack;      // [threads][CONV_GEMM_PACK_SIZE]: each thread's conv_gemm scratch
     CpuScratch shared;    // one buffer all threads write disjoint parts of (partial sums)
     CpuScratch winograd_weights;  // a call's transformed weights (not cached)
     WinogradCacheEntry *winograd_cache;  // transformed constant weights (ConvGeom.constant_weights)
@@ -85,6 +86,9 @@ void cpu_scratch_grow(CpuScratch *s, size_t elements);
 void cpu_scratch_reserve(CpuState *st, size_t elements);
 // The same for the shared buffer; returns it.
 real *cpu_shared_reserve(CpuState *st, size_t elements);
+// Every thread's conv_gemm scratch (thread t's at t * CONV_GEMM_PACK_SIZE), made on the
+// first call: called before a parallel region, never inside one.
+real *cpu_gemm_packs(CpuState *st);
 
 
 // ---- Winograd convolution (conv_winograd.c) ----

@@ -26,7 +26,7 @@ void SIMD_NAME(winograd_filter_tiles)(const WinogradConv *wc, const real *xt, co
                                       int tile_begin, int tile_end, real *scratch, real *du);
 void SIMD_NAME(winograd_filter_finish)(const WinogradConv *wc, const real *du, real *dw);
 void SIMD_NAME(conv_gemm)(const GemmShape *s, const real *a, const real *b, const real *bias,
-                          const real *residual, OutputClamp clamp, real *c);
+                          const real *residual, OutputClamp clamp, real *c, real *pack);
 void SIMD_NAME(gemv)(int rows, int cols, const real *a, int lda, const real *x, const real *bias,
                      real *y);
 size_t SIMD_NAME(depthwise_scratch_size)(const DepthwiseConv *d);
