@@ -5,8 +5,8 @@
 //     remainder), columns 1 to 70 and 256 (whole blocks of 4 or 2 vectors, 1 to 3
 //     vectors left, a tail of 1 to 15 lanes), 512 and 785 (several chunks of 256
 //     columns, the last with a tail), depths 1, 3, 255 to 260, 300 and 600 (one slice of
-//     K and several), leading dimensions wider than the rows; 128 to 134 rows, where the
-//     slice of B is packed whole (below, only its last columns);
+//     K and several), leading dimensions wider than the rows; 64 rows or more (128 to
+//     134 here), where the slice of B is packed whole (below, only its last columns);
 //   - each epilogue: none, bias, bias + a separate residual, bias + the residual being
 //     the output itself, with no clamp, a ReLU and a [-0.3, 0.4] range:
 //     |got - want| <= 1e-5 * (sum |a b| + |bias| + |residual|) (float rounding of k terms);
@@ -182,7 +182,7 @@ int main(void) {
                     test_case(&c, 7, 69, depths[d], (Epilogue)e, clamps[cl]);
                     test_case(&c, 12, 256, depths[d], (Epilogue)e, clamps[cl]);
                 }
-        // More columns than one chunk (256): whole chunks, a chunk with a tail; and 128
+        // More columns than one chunk (256): whole chunks, a chunk with a tail; and 64
         // rows or more, where the whole slice of B is packed (fewer: only its tail).
         for (int e = EPILOGUE_NONE; e <= EPILOGUE_IN_PLACE; e++) {
             test_case(&c, 13, 512, 300, (Epilogue)e, clamps[2]);
@@ -190,6 +190,8 @@ int main(void) {
             test_case(&c, 128, 70, 257, (Epilogue)e, clamps[1]);
             test_case(&c, 133, 300, 260, (Epilogue)e, clamps[2]);
             test_case(&c, 134, 7, 3, (Epilogue)e, clamps[0]);
+            test_case(&c, 63, 40, 70, (Epilogue)e, clamps[1]);  // the last rows in place
+            test_case(&c, 64, 40, 70, (Epilogue)e, clamps[1]);  // the first packed
         }
         Backend *be;
         cpu_backends_by_threads(&be, 1, c.k->isa, NULL);

@@ -10,15 +10,16 @@
 // Register block: GEMM_ROWS rows of A x GEMM_VECTORS vectors of N, the accumulators in
 // registers; each step over k loads GEMM_VECTORS vectors of B's row k and broadcasts one
 // value of A per row. Cache blocks: the columns in chunks of GEMM_PACK_COLUMNS and K in
-// slices of GEMM_K_SLICE rows; each slice of a chunk of B is first packed into the
-// caller's scratch vector by vector of columns (the last one zero-padded), so that a
-// register block reads one sequential stream instead of a row of B per k, a stride of
-// the image's width (at 56x56 a new page every few rows): 11% to 28% faster products on
-// ResNet-50's 1x1 shapes at batch 1. Within a slice the rows of A go in blocks, each
-// block's slice of A (GEMM_ROWS x GEMM_K_SLICE) staying in L1 while it meets every
-// column of the packed slice (in L2). Each output is summed over k in increasing order,
-// the same way for every block shape and column range, so results do not depend on how
-// the columns are split between threads.
+// slices of GEMM_K_SLICE rows. With GEMM_PACK_MIN_ROWS rows or more, each slice of a
+// chunk of B is first packed into the caller's scratch vector by vector of columns (the
+// last one zero-padded), so that a register block reads one sequential stream instead of
+// a row of B per k, a stride of the image's width (at 56x56 a new page every few rows):
+// 9% to 23% faster products on ResNet-50's 1x1 shapes at batch 1 on one core. With fewer
+// rows B is read in place and only its last columns (fewer than a vector) are packed.
+// Within a slice the rows of A go in blocks, each block's slice of A (GEMM_ROWS x
+// GEMM_K_SLICE) staying in L1 while it meets every column of the slice (in L2). Each
+// output is summed over k in increasing order, the same way for every block shape and
+// column range, so results do not depend on how the columns are split between threads.
 #include "simd.h"
 
 #define GEMM_ROWS 6
@@ -42,10 +43,10 @@ _Static_assert(((GEMM_PACK_COLUMNS + VEC_LEN - 1) / VEC_LEN) *
 // Reals from one packed vector of columns to the next, for a slice of `depth` rows.
 static size_t packed_stride(int depth) { return (size_t)depth * VEC_LEN + GEMM_PACK_SKEW; }
 
-// Rows of A a packed slice must meet to pay for packing it: with fewer the copy is not
-// won back (the CIFAR nets' stride-2 convolutions, 32 and 64 rows: 12% to 17% slower
-// packed), with ResNet-50's 1x1 shapes of 128 to 2048 rows it gained 9% to 25%.
-#define GEMM_PACK_MIN_ROWS 128
+// Rows of A a packed slice must meet to pay for packing it: ResNet-50's 1x1 shapes of 64
+// to 2048 rows gained up to 30% packed (`build/bench/conv_cpu --threads 1`, AMD EPYC
+// with AVX2); with fewer rows the copy is not won back.
+#define GEMM_PACK_MIN_ROWS 64
 
 typedef struct {
     const GemmShape *s;
@@ -56,11 +57,12 @@ typedef struct {
     int accumulate;      // add to what C holds (a later slice, or a residual that is C)
     int finish;          // the last slice: bias, residual and clamp on the way out
     real *pack;          // the caller's scratch (CONV_GEMM_PACK_SIZE reals)
-    // Where pack_slice left the slice of B: vector v of columns, row kk of the slice, at
-    // columns + v * vector_step + kk * row_step (B itself or its packed copy); the
-    // zero-padded vector of the last columns (fewer than VEC_LEN) at tail + kk * VEC_LEN.
-    const real *columns, *tail;
-    size_t vector_step, row_step;
+    // Where pack_slice left the slice of B: packed whole (vector v of columns, row kk of
+    // the slice at pack + v * stride + kk * VEC_LEN), or read in place; the zero-padded
+    // vector of the last columns (fewer than VEC_LEN) at tail + kk * VEC_LEN either way.
+    int packed;
+    size_t stride;
+    const real *tail;
 } GemmPass;
 
 // The pass's slice of B for the register blocks. With GEMM_PACK_MIN_ROWS rows or more,
@@ -80,9 +82,8 @@ SIMD_FMA static void pack_slice(GemmPass *p) {
             store_vec(p->pack + v * stride + (size_t)kk * VEC_LEN, load_vec(row + v * VEC_LEN));
         if (tail) store_vec(tail_panel + (size_t)kk * VEC_LEN, load_lanes(row + full * VEC_LEN, tail));
     }
-    p->columns = pack_all ? p->pack : p->b + (size_t)p->k_begin * s->ldb;
-    p->vector_step = pack_all ? stride : (size_t)VEC_LEN;
-    p->row_step = pack_all ? (size_t)VEC_LEN : (size_t)s->ldb;
+    p->packed = pack_all;
+    p->stride = stride;
     p->tail = tail_panel;
 }
 
@@ -103,7 +104,7 @@ __attribute__((always_inline)) static inline RealVec finished(const GemmPass *p,
 // written. For the pass's slice of K; rows, full and tail are constants after inlining.
 // A 7x7 image's 49 columns are one block of 3 + 1.
 __attribute__((always_inline)) SIMD_FMA static inline void gemm_block(const GemmPass *p,
-                                                                     int m0,
+                                                                     const int packed, int m0,
                                                                      int n0, const int rows,
                                                                      const int full,
                                                                      const int tail,
@@ -119,8 +120,12 @@ __attribute__((always_inline)) SIMD_FMA static inline void gemm_block(const Gemm
                                        : load_lanes(c, tail_lanes);
         }
     const real *a = p->a + (size_t)m0 * s->lda;
-    const size_t vector_step = p->vector_step, row_step = p->row_step;
-    const real *b_row = p->columns + (size_t)(n0 / VEC_LEN) * vector_step, *tail_row = p->tail;
+    // (packed is a constant after inlining, so one of the steps is too.)
+    const size_t vector_step = packed ? p->stride : (size_t)VEC_LEN;
+    const size_t row_step = packed ? (size_t)VEC_LEN : (size_t)s->ldb;
+    const real *b_row = packed ? p->pack + (size_t)(n0 / VEC_LEN) * p->stride
+                               : p->b + (size_t)p->k_begin * s->ldb + n0;
+    const real *tail_row = p->tail;
     for (int kk = p->k_begin; kk < p->k_end; kk++, b_row += row_step, tail_row += VEC_LEN) {
         RealVec bv[GEMM_VECTORS];
         for (int v = 0; v < full; v++) bv[v] = load_vec(b_row + v * vector_step);
@@ -154,6 +159,7 @@ __attribute__((always_inline)) SIMD_FMA static inline void gemm_block(const Gemm
 // left, so the tail always fits). The rows' slice of A stays in L1 while the slice of B
 // passes.
 __attribute__((always_inline)) SIMD_FMA static inline void gemm_row_block(const GemmPass *p,
+                                                                         const int packed,
                                                                          int m0,
                                                                          const int rows) {
     const int n = p->s->n;
@@ -164,37 +170,45 @@ __attribute__((always_inline)) SIMD_FMA static inline void gemm_row_block(const 
     const real *ahead = m0 + rows < p->s->m ? p->a + (size_t)(m0 + rows) * p->s->lda : NULL;
     int n0 = 0;
     for (; n0 + GEMM_VECTORS * VEC_LEN <= n; n0 += GEMM_VECTORS * VEC_LEN)
-        gemm_block(p, m0, n0, rows, GEMM_VECTORS, 0, n0 == 0 ? ahead : NULL);
+        gemm_block(p, packed, m0, n0, rows, GEMM_VECTORS, 0, n0 == 0 ? ahead : NULL);
     const int vectors_left = (n - n0) / VEC_LEN, tail = (n - n0) % VEC_LEN != 0;
     switch (vectors_left * 2 + tail) {
 #if GEMM_VECTORS > 2
-    case 7: gemm_block(p, m0, n0, rows, 3, 1, n0 == 0 ? ahead : NULL); break;
-    case 6: gemm_block(p, m0, n0, rows, 3, 0, n0 == 0 ? ahead : NULL); break;
-    case 5: gemm_block(p, m0, n0, rows, 2, 1, n0 == 0 ? ahead : NULL); break;
-    case 4: gemm_block(p, m0, n0, rows, 2, 0, n0 == 0 ? ahead : NULL); break;
+    case 7: gemm_block(p, packed, m0, n0, rows, 3, 1, n0 == 0 ? ahead : NULL); break;
+    case 6: gemm_block(p, packed, m0, n0, rows, 3, 0, n0 == 0 ? ahead : NULL); break;
+    case 5: gemm_block(p, packed, m0, n0, rows, 2, 1, n0 == 0 ? ahead : NULL); break;
+    case 4: gemm_block(p, packed, m0, n0, rows, 2, 0, n0 == 0 ? ahead : NULL); break;
 #endif
-    case 3: gemm_block(p, m0, n0, rows, 1, 1, n0 == 0 ? ahead : NULL); break;
-    case 2: gemm_block(p, m0, n0, rows, 1, 0, n0 == 0 ? ahead : NULL); break;
-    case 1: gemm_block(p, m0, n0, rows, 0, 1, n0 == 0 ? ahead : NULL); break;
+    case 3: gemm_block(p, packed, m0, n0, rows, 1, 1, n0 == 0 ? ahead : NULL); break;
+    case 2: gemm_block(p, packed, m0, n0, rows, 1, 0, n0 == 0 ? ahead : NULL); break;
+    case 1: gemm_block(p, packed, m0, n0, rows, 0, 1, n0 == 0 ? ahead : NULL); break;
     default: break;
     }
 }
 
 // One slice of K: the packed slice of B, then the rows in blocks of GEMM_ROWS and one
 // block of the rows left.
-SIMD_FMA static void gemm_pass(GemmPass *p) {
+__attribute__((always_inline)) SIMD_FMA static inline void gemm_rows(const GemmPass *p,
+                                                                    const int packed) {
     const GemmShape *s = p->s;
-    pack_slice(p);
     int m0 = 0;
-    for (; m0 + GEMM_ROWS <= s->m; m0 += GEMM_ROWS) gemm_row_block(p, m0, GEMM_ROWS);
+    for (; m0 + GEMM_ROWS <= s->m; m0 += GEMM_ROWS) gemm_row_block(p, packed, m0, GEMM_ROWS);
     switch (s->m - m0) {
-    case 1: gemm_row_block(p, m0, 1); break;
-    case 2: gemm_row_block(p, m0, 2); break;
-    case 3: gemm_row_block(p, m0, 3); break;
-    case 4: gemm_row_block(p, m0, 4); break;
-    case 5: gemm_row_block(p, m0, 5); break;
+    case 1: gemm_row_block(p, packed, m0, 1); break;
+    case 2: gemm_row_block(p, packed, m0, 2); break;
+    case 3: gemm_row_block(p, packed, m0, 3); break;
+    case 4: gemm_row_block(p, packed, m0, 4); break;
+    case 5: gemm_row_block(p, packed, m0, 5); break;
     default: break;
     }
+}
+
+SIMD_FMA static void gemm_pass(GemmPass *p) {
+    pack_slice(p);
+    if (p->packed)
+        gemm_rows(p, 1);
+    else
+        gemm_rows(p, 0);
 }
 
 // Columns [j0, j0 + width) of the product: its own shape, every slice of K in order.
@@ -205,7 +219,7 @@ static void gemm_columns(const GemmShape *s, const real *a, const real *b, const
     const int in_place = residual == c;
     const GemmShape chunk = {s->m, width, s->k, s->lda, s->ldb, s->ldc, s->ldr};
     GemmPass p = {&chunk, a, b + j0, bias, in_place || !residual ? NULL : residual + j0, clamp,
-                  c + j0, 0, 0, in_place, 0, pack, NULL, NULL, 0, 0};
+                  c + j0, 0, 0, in_place, 0, pack, 0, 0, NULL};
     for (int k0 = 0; k0 < s->k || k0 == 0; k0 += GEMM_K_SLICE) {
         p.k_begin = k0;
         p.k_end = s->k - k0 < GEMM_K_SLICE ? s->k : k0 + GEMM_K_SLICE;
