@@ -186,8 +186,8 @@ __attribute__((always_inline)) SIMD_FMA static inline void gemm_row_block(const 
     }
 }
 
-// One slice of K: the packed slice of B, then the rows in blocks of GEMM_ROWS and one
-// block of the rows left.
+// The rows in blocks of GEMM_ROWS and one block of the rows left, B packed or in place
+// (a constant after inlining).
 __attribute__((always_inline)) SIMD_FMA static inline void gemm_rows(const GemmPass *p,
                                                                     const int packed) {
     const GemmShape *s = p->s;
@@ -203,6 +203,7 @@ __attribute__((always_inline)) SIMD_FMA static inline void gemm_rows(const GemmP
     }
 }
 
+// One slice of K: its slice of B (pack_slice), then every row against it.
 SIMD_FMA static void gemm_pass(GemmPass *p) {
     pack_slice(p);
     if (p->packed)
@@ -216,10 +217,10 @@ static void gemm_columns(const GemmShape *s, const real *a, const real *b, const
                          const real *residual, OutputClamp clamp, real *c, real *pack, int j0,
                          int width) {
     // A residual that is C itself is there already: the first slice adds to it.
-    const int in_place = residual == c;
+    const int residual_is_c = residual == c;
     const GemmShape chunk = {s->m, width, s->k, s->lda, s->ldb, s->ldc, s->ldr};
-    GemmPass p = {&chunk, a, b + j0, bias, in_place || !residual ? NULL : residual + j0, clamp,
-                  c + j0, 0, 0, in_place, 0, pack, 0, 0, NULL};
+    GemmPass p = {&chunk, a, b + j0, bias, residual_is_c || !residual ? NULL : residual + j0,
+                  clamp, c + j0, 0, 0, residual_is_c, 0, pack, 0, 0, NULL};
     for (int k0 = 0; k0 < s->k || k0 == 0; k0 += GEMM_K_SLICE) {
         p.k_begin = k0;
         p.k_end = s->k - k0 < GEMM_K_SLICE ? s->k : k0 + GEMM_K_SLICE;
