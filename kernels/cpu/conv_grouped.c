@@ -114,17 +114,20 @@ static void depthwise_forward(CpuState *st, const ConvGeom *g, int dilation_h, i
 // split between threads (the results would then too). The view is a copy of the
 // state: only the per-thread scratch it is given may grow through it (the dense forward
 // paths grow nothing else); a path that grew `shared` or the Winograd buffers through
-// a view would leave the real state pointing at freed memory.
+// a view would leave the real state pointing at freed memory. Its matrix-product scratch
+// is its threads' slots of the real state's (cpu_gemm_packs, made before: a view that
+// made its own would leak it, and views sharing one slot would race).
 typedef struct {
     CpuState state;
     Backend backend;
 } GroupBackend;
 
-static void group_backend_init(Backend *be, int threads, CpuScratch *scratch,
+static void group_backend_init(Backend *be, int threads, CpuScratch *scratch, real *gemm_pack,
                                GroupBackend *view) {
     view->state = *cpu_state(be);
     view->state.threads = threads;
     view->state.scratch = scratch;
+    view->state.gemm_pack = gemm_pack;
     view->state.conv_algorithm = CPU_CONV_DIRECT;
     view->backend = *be;
     view->backend.state = &view->state;
@@ -164,9 +167,10 @@ static void groups_as_dense(Backend *be, const ConvGeom *g, int groups, const Gr
     CpuState *st = cpu_state(be);
     const ConvGeom one = group_geometry(g, groups);
     const int items = g->batch * groups;
+    real *packs = cpu_gemm_packs(st);
     if (items < st->threads && cpu_split_images(st, 1, conv_macs(&one))) {
         GroupBackend view;
-        group_backend_init(be, st->threads, st->scratch, &view);
+        group_backend_init(be, st->threads, st->scratch, packs, &view);
         for (int item = 0; item < items; item++)
             group_item(&view.backend, g, &one, groups, item, c);
         return;
@@ -176,7 +180,9 @@ static void groups_as_dense(Backend *be, const ConvGeom *g, int groups, const Gr
     {
         // This thread's scratch only: growing it here touches no other thread's.
         GroupBackend view;
-        group_backend_init(be, 1, &st->scratch[omp_get_thread_num()], &view);
+        const int thread = omp_get_thread_num();
+        group_backend_init(be, 1, &st->scratch[thread], packs + (size_t)thread * CONV_GEMM_PACK_SIZE,
+                           &view);
 #pragma omp for schedule(dynamic, 1)
         for (int item = 0; item < items; item++)
             group_item(&view.backend, g, &one, groups, item, c);
