@@ -130,17 +130,22 @@ done
 median() { tr ' ' '\n' | { grep -v '^n/a$' || true; } | { grep . || true; } | sort -g |
            awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a";
                  else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-# median_of ARRAY_PREFIX: the median over the rounds of one rule's values; paired_ratio
-# A B: the median over the rounds of A / B (the epochs' seconds or torch's ms).
-median_of() { local -n values=$1; for r in $(seq "$rounds"); do printf '%s ' "${values[$2,$r]:-}"; done | median; }
+# median_of ARRAY SIDE ROUNDS: the median over rounds 1..ROUNDS of ARRAY[SIDE,round];
+# paired_ratio ARRAY A B ROUNDS: the median over the rounds of ARRAY[A,round] / ARRAY[B,round].
+median_of() {
+    local -n values=$1
+    for r in $(seq "$3"); do printf '%s ' "${values[$2,$r]:-}"; done | median
+}
 paired_ratio() {
     local -n values=$1
-    for r in $(seq "$rounds"); do printf '%s ' "$(ratio "${values[linear,$r]:-}" "${values[none,$r]:-}")"; done | median
+    for r in $(seq "$4"); do printf '%s ' "$(ratio "${values[$2,$r]:-}" "${values[$3,$r]:-}")"; done | median
 }
 row "epoch time $deep linear p_L=0.5 vs none (s, $limit imgs, median of $rounds rounds)" \
-    "$(median_of seconds_of linear)" "$(median_of seconds_of none)" "$(paired_ratio seconds_of)"
+    "$(median_of seconds_of linear "$rounds")" "$(median_of seconds_of none "$rounds")" \
+    "$(paired_ratio seconds_of linear none "$rounds")"
 row "torch step $deep linear p_L=0.5 vs none (ms, median of $rounds rounds)" \
-    "$(median_of torch_ms_of linear)" "$(median_of torch_ms_of none)" "$(paired_ratio torch_ms_of)"
+    "$(median_of torch_ms_of linear "$rounds")" "$(median_of torch_ms_of none "$rounds")" \
+    "$(paired_ratio torch_ms_of linear none "$rounds")"
 # The linear run's count is the expectation over the gates (bench/flops.c).
 rate_row "epoch $deep linear p_L=0.5, none (expected flops)" \
     "$(gflops "$(flops_of train_step_flops "$deep" 1x28x28 --survival linear --p-last 0.5)" \
@@ -175,12 +180,10 @@ if [ -x "$BIN/sdexport" ] && [ -x "$BIN/sdinfer" ] && [ -f bench/ort_infer.js ];
             echo "inference batch $b round $round: sdinfer ${ips_of[sd,$round]}, onnxruntime" \
                  "${ips_of[ort,$round]} images/s" | tee -a "$log"
         done
-        sd_ips=$(for r in $(seq "$infer_rounds"); do printf '%s ' "${ips_of[sd,$r]}"; done | median)
-        ort_ips=$(for r in $(seq "$infer_rounds"); do printf '%s ' "${ips_of[ort,$r]}"; done | median)
-        infer_ratio=$(for r in $(seq "$infer_rounds"); do
-                          printf '%s ' "$(ratio "${ips_of[sd,$r]}" "${ips_of[ort,$r]}")"; done | median)
+        sd_ips=$(median_of ips_of sd "$infer_rounds")
+        ort_ips=$(median_of ips_of ort "$infer_rounds")
         row "inference $deep batch $b (sdinfer vs ort images/s, median of $infer_rounds)" \
-            "$sd_ips" "$ort_ips" "$infer_ratio"
+            "$sd_ips" "$ort_ips" "$(paired_ratio ips_of sd ort "$infer_rounds")"
         image_flops=$(flops_of inference_forward_flops "$deep" 1x28x28)
         rate_row "inference $deep batch $b (sdinfer, ort)" \
             "$(gflops "$image_flops" "$sd_ips")" "$(gflops "$image_flops" "$ort_ips")"

@@ -428,7 +428,7 @@ static void test_conv_bias_relu(Ctx *c) {
 // The three passes give the same bits for any thread count (images in parallel,
 // or one after another with a threaded BLAS), so runs reproduce exactly.
 static void test_conv_thread_invariance(Ctx *c) {
-    const ConvGeom cases[4] = {
+    const ConvGeom cases[] = {
         {5, 8, 12, 10, 12, 12, 10, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0},
         {5, 8, 12, 10, 12, 6, 5, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0},
         // Batch 1, one column block (14x14, 7x7 outputs), enough work to split: the
@@ -437,7 +437,7 @@ static void test_conv_thread_invariance(Ctx *c) {
         {1, 256, 14, 14, 136, 7, 7, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0},
     };
     const int thread_counts[3] = {2, 3, 8};  // 8 > batch: the BLAS-threaded path
-    for (int k = 0; k < 4; k++) {
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         const ConvGeom *g = &cases[k];
         const size_t nx = (size_t)g->batch * g->in_c * g->in_h * g->in_w;
         const size_t ny = (size_t)g->batch * g->out_c * g->out_h * g->out_w;

@@ -199,7 +199,7 @@ static void forward_images_split(CpuState *st, const ConvGeom *g, const real *x,
             int row_end = granules * (part + 1) / parts * GEMM_ROW_GRANULE;
             if (row_end > g->out_c) row_end = g->out_c;
             forward_rows(st->kernels, g, col, w, bias, res, clamp, block, row_begin, row_end,
-                         packs + (size_t)omp_get_thread_num() * CONV_GEMM_PACK_SIZE,
+                         cpu_gemm_pack_of(packs, omp_get_thread_num()),
                          y + n * out_image(g));
         }
     }
@@ -306,7 +306,7 @@ void cpu_conv2d_forward(Backend *be, const ConvGeom *g, const real *x, const rea
         const int thread = omp_get_thread_num();
         forward_image(st->kernels, g, x + n * in_image(g), w, bias,
                       residual ? residual + n * out_image(g) : NULL, clamp,
-                      st->scratch[thread].data, packs + (size_t)thread * CONV_GEMM_PACK_SIZE,
+                      st->scratch[thread].data, cpu_gemm_pack_of(packs, thread),
                       y + n * out_image(g));
     }
 }
@@ -350,7 +350,7 @@ static void backward_data_images_split(CpuState *st, const ConvGeom *g, const re
 #pragma omp parallel for schedule(static) num_threads(st->threads) if (blocks > 1)
         for (int b = 0; b < blocks; b++)
             column_gradient_block(st->kernels, g, w_t, dy + n * out_image(g), b,
-                                  packs + (size_t)omp_get_thread_num() * CONV_GEMM_PACK_SIZE, dcol);
+                                  cpu_gemm_pack_of(packs, omp_get_thread_num()), dcol);
         if (!is_pointwise(g)) {
             memset(dx + n * in_image(g), 0, sizeof(real) * in_image(g));
             col2im_add(g, dcol, dx + n * in_image(g));
@@ -409,7 +409,7 @@ void cpu_conv2d_backward_data(Backend *be, const ConvGeom *g, const real *w, con
     for (int n = 0; n < g->batch; n++) {
         const int thread = omp_get_thread_num();
         backward_data_image(st->kernels, g, w_t, dy + n * out_image(g), st->scratch[thread].data,
-                            packs + (size_t)thread * CONV_GEMM_PACK_SIZE, dx + n * in_image(g));
+                            cpu_gemm_pack_of(packs, thread), dx + n * in_image(g));
     }
 }
 
@@ -502,7 +502,7 @@ void cpu_conv2d_backward_filter(Backend *be, const ConvGeom *g, const real *x, c
 #pragma omp parallel num_threads(st->threads) if (st->threads > 1)
     {
         real *scratch = st->scratch[omp_get_thread_num()].data;
-        real *pack = direct ? NULL : packs + (size_t)omp_get_thread_num() * CONV_GEMM_PACK_SIZE;
+        real *pack = direct ? NULL : cpu_gemm_pack_of(packs, omp_get_thread_num());
 #pragma omp for schedule(dynamic, 1)
         for (int slot = 0; slot < slots; slot++) {
             real *slot_sum = partials + (size_t)slot * dw_size;

@@ -181,8 +181,7 @@ static void groups_as_dense(Backend *be, const ConvGeom *g, int groups, const Gr
         // This thread's scratch only: growing it here touches no other thread's.
         GroupBackend view;
         const int thread = omp_get_thread_num();
-        group_backend_init(be, 1, &st->scratch[thread], packs + (size_t)thread * CONV_GEMM_PACK_SIZE,
-                           &view);
+        group_backend_init(be, 1, &st->scratch[thread], cpu_gemm_pack_of(packs, thread), &view);
 #pragma omp for schedule(dynamic, 1)
         for (int item = 0; item < items; item++)
             group_item(&view.backend, g, &one, groups, item, c);

@@ -86,9 +86,12 @@ void cpu_scratch_grow(CpuScratch *s, size_t elements);
 void cpu_scratch_reserve(CpuState *st, size_t elements);
 // The same for the shared buffer; returns it.
 real *cpu_shared_reserve(CpuState *st, size_t elements);
-// Every thread's conv_gemm scratch (thread t's at t * CONV_GEMM_PACK_SIZE), made on the
-// first call: called before a parallel region, never inside one.
+// Every thread's conv_gemm scratch (thread t's: cpu_gemm_pack_of), made on the first
+// call: called before a parallel region, never inside one.
 real *cpu_gemm_packs(CpuState *st);
+static inline real *cpu_gemm_pack_of(real *packs, int thread) {
+    return packs + (size_t)thread * CONV_GEMM_PACK_SIZE;
+}
 
 
 // ---- Winograd convolution (conv_winograd.c) ----
