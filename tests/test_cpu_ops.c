@@ -167,6 +167,18 @@ static void test_pad(Ctx *c) {
     check_pad(c, "pad [2,3,4] negative pads crop", shape_of(3, d234), crop);
     check_pad(c, "pad [2,3,4] crop front + pad end of last axis", shape_of(3, d234), crop_all_last);
     check_pad(c, "pad NCHW spatial, asymmetric", shape_of(4, nchw), spatial);
+    // Unpadded trailing axes are copied as one row with the last padded axis.
+    const int64_t channels[] = {0, 2, 0, 0, 0, 3, 0, 0};  // a ResNet shortcut's zero channels
+    const int64_t channels_crop[] = {0, -1, 0, 0, 0, 1, 0, 0};
+    const int64_t batch_only[] = {1, 0, 0, 0, 2, 0, 0, 0};
+    const int64_t none[] = {0, 0, 0, 0, 0, 0, 0, 0};
+    const int64_t channels_and_height[] = {0, 1, 0, 0, 0, 1, 2, 0};
+    check_pad(c, "pad NCHW channels only", shape_of(4, nchw), channels);
+    check_pad(c, "pad NCHW crop a channel in front, add one at the end", shape_of(4, nchw),
+              channels_crop);
+    check_pad(c, "pad NCHW batch only", shape_of(4, nchw), batch_only);
+    check_pad(c, "pad NCHW nothing", shape_of(4, nchw), none);
+    check_pad(c, "pad NCHW channels and height", shape_of(4, nchw), channels_and_height);
 }
 
 // ---- slice ------------------------------------------------------------------------------------
@@ -311,6 +323,12 @@ static void test_pooling(Ctx *c) {
         {"avgpool k3 s2 p1, count_include_pad 1", 0, {2, 3, 7, 6, 4, 3, 3, 3, 2, 2, 1, 1, 1}},
         {"avgpool k2 s2 p0", 0, {2, 3, 6, 6, 3, 3, 2, 2, 2, 2, 0, 0, 0}},
         {"avgpool k3x2 s1x2 pad 1x0, count_include_pad 1", 0, {1, 2, 5, 6, 5, 3, 3, 2, 1, 2, 1, 0, 1}},
+        // The forward's inside columns in chunks of 64 (150 wide: two full, one partial),
+        // a stride of 3 with odd sizes, and none inside across.
+        {"avgpool k2 s2 p0, 3x150", 0, {1, 2, 3, 150, 1, 75, 2, 2, 2, 2, 0, 0, 0}},
+        {"avgpool k3 s1 p1, 4x140, count_include_pad 0", 0, {1, 1, 4, 140, 4, 140, 3, 3, 1, 1, 1, 1, 0}},
+        {"avgpool k2 s3 p1, 10x11, count_include_pad 1", 0, {2, 2, 10, 11, 4, 4, 2, 2, 3, 3, 1, 1, 1}},
+        {"avgpool k5 s1 p2, 6x4 (no window inside across)", 0, {1, 2, 6, 4, 6, 4, 5, 5, 1, 1, 2, 2, 0}},
         {"maxpool k3 s2 p1 (ResNet stem)", 1, {2, 3, 8, 8, 4, 4, 3, 3, 2, 2, 1, 1, 0}},
         {"maxpool k2 s1 p1, negative inputs", 1, {1, 2, 4, 5, 5, 6, 2, 2, 1, 1, 1, 1, 0}},
         // The forward's inside columns (windows not clipped across) run as one loop per

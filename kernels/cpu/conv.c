@@ -82,6 +82,8 @@ static void im2col(const ConvGeom *g, const real *x, real *col) {
                     for (int ow = 0; ow < lo; ow++) dst[ow] = 0;
                     if (g->stride_w == 1) {
                         memcpy(dst + lo, src, sizeof(real) * (size_t)(hi - lo));
+                    } else if (g->stride_w == 2) {
+                        for (int ow = lo; ow < hi; ow++) dst[ow] = src[(ow - lo) * 2];
                     } else {
                         for (int ow = lo; ow < hi; ow++) dst[ow] = src[(ow - lo) * g->stride_w];
                     }

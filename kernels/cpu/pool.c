@@ -148,26 +148,58 @@ void cpu_maxpool_backward(Backend *be, const PoolGeom *g, const real *x, const r
     }
 }
 
+// The average of one window, summed in double in row-major order.
+static real window_average(const PoolGeom *g, const real *src, Window win) {
+    double sum = 0;
+    for (int h = win.h0; h < win.h1; h++)
+        for (int w = win.w0; w < win.w1; w++) sum += src[(size_t)h * g->in_w + w];
+    const int inside = win.h1 > win.h0 && win.w1 > win.w0 ? (win.h1 - win.h0) * (win.w1 - win.w0) : 0;
+    const int divisor = g->count_include_pad ? g->kernel_h * g->kernel_w : inside;
+    return divisor > 0 ? (real)(sum / divisor) : 0;
+}
+
+// Output row oh of one plane: window_average's sums in its order, the columns whose
+// window is inside the image across AVGPOOL_COLUMNS at a time, cell by cell over all of
+// them at once (a window at a time, ResNet-110's shortcut pools took 37 and 22 us of a
+// 28x28 image's 5 ms on one core).
+#define AVGPOOL_COLUMNS 64
+static void avgpool_row(const PoolGeom *g, const real *src, int oh, int lo, int hi, real *dst) {
+    for (int ow = 0; ow < g->out_w; ow++) {
+        if (ow == lo && lo < hi) ow = hi;  // the inside columns are done below
+        if (ow >= g->out_w) break;
+        dst[ow] = window_average(g, src, pool_window(g, oh, ow));
+    }
+    const Window rows = pool_window(g, oh, lo < hi ? lo : 0);
+    const int cells = rows.h1 > rows.h0 ? (rows.h1 - rows.h0) * g->kernel_w : 0;
+    const int divisor = g->count_include_pad ? g->kernel_h * g->kernel_w : cells;
+    const int stride = g->stride_w;
+    for (int c0 = lo; c0 < hi; c0 += AVGPOOL_COLUMNS) {
+        const int n = hi - c0 < AVGPOOL_COLUMNS ? hi - c0 : AVGPOOL_COLUMNS;
+        double sums[AVGPOOL_COLUMNS];
+        // The first cell sets the sums (0 + v is v exactly), the others add.
+        for (int h = rows.h0; h < rows.h1; h++)
+            for (int kw = 0; kw < g->kernel_w; kw++) {
+                const real *row = src + (size_t)h * g->in_w + c0 * stride - g->pad_left + kw;
+                if (h == rows.h0 && kw == 0)
+                    for (int i = 0; i < n; i++) sums[i] = row[(size_t)i * stride];
+                else
+                    for (int i = 0; i < n; i++) sums[i] += row[(size_t)i * stride];
+            }
+        if (rows.h0 >= rows.h1)
+            for (int i = 0; i < n; i++) sums[i] = 0;
+        for (int i = 0; i < n; i++) dst[c0 + i] = divisor > 0 ? (real)(sums[i] / divisor) : 0;
+    }
+}
+
 void cpu_avgpool_forward(Backend *be, const PoolGeom *g, const real *x, real *y) {
     CpuState *st = cpu_state(be);
     const int planes = g->batch * g->channels;
     const size_t in_plane = (size_t)g->in_h * g->in_w, out_plane = (size_t)g->out_h * g->out_w;
-    const int full_window = g->kernel_h * g->kernel_w;
+    int lo, hi;
+    inside_columns(g, &lo, &hi);
 #pragma omp parallel for schedule(static) num_threads(st->threads) if (pool_work(g) >= CPU_PARALLEL_MIN_ELEMENTS)
-    for (int p = 0; p < planes; p++) {
-        const real *src = x + (size_t)p * in_plane;
-        real *dst = y + (size_t)p * out_plane;
+    for (int p = 0; p < planes; p++)
         for (int oh = 0; oh < g->out_h; oh++)
-            for (int ow = 0; ow < g->out_w; ow++) {
-                Window win = pool_window(g, oh, ow);
-                double sum = 0;
-                for (int h = win.h0; h < win.h1; h++)
-                    for (int w = win.w0; w < win.w1; w++) sum += src[(size_t)h * g->in_w + w];
-                int inside = (win.h1 > win.h0 && win.w1 > win.w0)
-                                 ? (win.h1 - win.h0) * (win.w1 - win.w0)
-                                 : 0;
-                int divisor = g->count_include_pad ? full_window : inside;
-                dst[(size_t)oh * g->out_w + ow] = divisor > 0 ? (real)(sum / divisor) : 0;
-            }
-    }
+            avgpool_row(g, x + (size_t)p * in_plane, oh, lo, hi,
+                        y + (size_t)p * out_plane + (size_t)oh * g->out_w);
 }
