@@ -42,7 +42,8 @@
 #define GEMM_KVECS 2
 #endif
 // The forward products' register blocks (products): at most these many tiles and
-// vectors of output channels, and tiles in multiples of PRODUCT_MIN_TILES.
+// vectors of output channels; fewer tiles than a block take PRODUCT_MIN_TILES at a time,
+// then the last 1 to 3 one block of their own.
 #define PRODUCT_MAX_TILES 16
 #define PRODUCT_MAX_KVECS 4
 #define PRODUCT_MIN_TILES 4
@@ -397,25 +398,34 @@ __attribute__((always_inline)) static inline void prefetch_weights(const real *u
         for (int k = k_begin; k < k_end; k += line) __builtin_prefetch(u + (size_t)c * out_c + k, 0, 3);
 }
 
-// One group of tiles from t0: a register block of `tiles` when exactly that many are
-// left or enough that PRODUCT_MIN_TILES at least remain after it, else PRODUCT_MIN_TILES
-// (so a block of 6 never leaves 2: 16 slots go 6, 6, 4). Returns the tiles done.
+// One group of tiles from t0: a register block of `tiles` while that many are left, then
+// of PRODUCT_MIN_TILES, then of the last 1 to 3 (16 tiles in blocks of 6 go 6, 6, 4; 9 go
+// 6, 3). Only the tiles there are are computed: a thread with 25 of an image's 49 tiles
+// at batch 1 computed 28 when the blocks were rounded up to PRODUCT_MIN_TILES, 15% longer
+// than the other thread with 24, which then waited. Returns the tiles done.
 __attribute__((always_inline)) SIMD_FMA static inline int product_group(
-    const real *v, const real *u, const real *ahead, int in_c, int out_c, int t0, int slots,
+    const real *v, const real *u, const real *ahead, int in_c, int out_c, int t0, int count,
     const int tiles, const int kvecs, int k_begin, int k_end, real *mm) {
-    const int left = slots - t0;
-    const int group = left == tiles || left >= tiles + PRODUCT_MIN_TILES ? tiles : PRODUCT_MIN_TILES;
-    if (group == tiles)
+    const int left = count - t0;
+    if (left >= tiles) {
         product_row(v, u, ahead, in_c, out_c, t0, tiles, kvecs, k_begin, k_end, mm);
-    else
+        return tiles;
+    }
+    _Static_assert(PRODUCT_MIN_TILES == 4, "the tails below are 1 to 3 tiles");
+    switch (left) {
+    case 1: product_row(v, u, ahead, in_c, out_c, t0, 1, kvecs, k_begin, k_end, mm); return 1;
+    case 2: product_row(v, u, ahead, in_c, out_c, t0, 2, kvecs, k_begin, k_end, mm); return 2;
+    case 3: product_row(v, u, ahead, in_c, out_c, t0, 3, kvecs, k_begin, k_end, mm); return 3;
+    default:
         product_row(v, u, ahead, in_c, out_c, t0, PRODUCT_MIN_TILES, kvecs, k_begin, k_end, mm);
-    return group;
+        return PRODUCT_MIN_TILES;
+    }
 }
 
-// The products for the first `slots` tiles of the block (a multiple of PRODUCT_MIN_TILES)
-// with register blocks of `tiles` x `kvecs`, the last tiles PRODUCT_MIN_TILES at a time.
+// The products for the first `count` tiles of the block with register blocks of
+// `tiles` x `kvecs` (product_group).
 __attribute__((always_inline)) SIMD_FMA static inline void products_with(
-    const WinogradConv *wc, const real *v, const real *u, int slots, const int tiles,
+    const WinogradConv *wc, const real *v, const real *u, int count, const int tiles,
     const int kvecs, int k_begin, int k_end, int prefetch, real *mm) {
     const int a = alpha_of(wc), in_c = wc->in_c, out_c = wc->out_c;
     for (int xi = 0; xi < a * a; xi++) {
@@ -425,10 +435,10 @@ __attribute__((always_inline)) SIMD_FMA static inline void products_with(
         const real *ahead = prefetch && xi + 1 < a * a ? u_xi + (size_t)in_c * out_c : NULL;
         int t0 = 0;
         if (ahead)  // the first group of tiles asks for the next coefficient's weights
-            t0 += product_group(v_xi, u_xi, ahead, in_c, out_c, t0, slots, tiles, kvecs, k_begin,
+            t0 += product_group(v_xi, u_xi, ahead, in_c, out_c, t0, count, tiles, kvecs, k_begin,
                                 k_end, m_xi);
-        while (t0 < slots)
-            t0 += product_group(v_xi, u_xi, NULL, in_c, out_c, t0, slots, tiles, kvecs, k_begin,
+        while (t0 < count)
+            t0 += product_group(v_xi, u_xi, NULL, in_c, out_c, t0, count, tiles, kvecs, k_begin,
                                 k_end, m_xi);
     }
 }
@@ -438,25 +448,25 @@ __attribute__((always_inline)) SIMD_FMA static inline void products_with(
 // allow. A block one vector wide needs a broadcast per FMA, so it takes the most tiles
 // (the CIFAR nets' 16-channel stage with AVX-512 is such a case). Every product is the
 // same sum over c in the same order whatever the block, so results do not depend on it.
-SIMD_FMA static void products(const WinogradConv *wc, const real *v, const real *u, int slots,
+SIMD_FMA static void products(const WinogradConv *wc, const real *v, const real *u, int count,
                               int k_begin, int k_end, int prefetch, real *mm) {
     const int kvectors = (k_end - k_begin) / VEC_LEN;
 #if VEC_REGISTERS >= 32
     if (kvectors == 1)
-        products_with(wc, v, u, slots, 16, 1, k_begin, k_end, prefetch, mm);
+        products_with(wc, v, u, count, 16, 1, k_begin, k_end, prefetch, mm);
     else if (kvectors == 2)
-        products_with(wc, v, u, slots, 8, 2, k_begin, k_end, prefetch, mm);
+        products_with(wc, v, u, count, 8, 2, k_begin, k_end, prefetch, mm);
     else if (kvectors % 4 == 0)
-        products_with(wc, v, u, slots, 4, 4, k_begin, k_end, prefetch, mm);
+        products_with(wc, v, u, count, 4, 4, k_begin, k_end, prefetch, mm);
     else
-        products_with(wc, v, u, slots, 8, 3, k_begin, k_end, prefetch, mm);
+        products_with(wc, v, u, count, 8, 3, k_begin, k_end, prefetch, mm);
 #else
     // 12 accumulators of the 16 registers (with the weights' vectors and a broadcast):
     // two FMA units of 4 cycles' latency need 8 independent ones, and more hide the loads.
     if (kvectors == 1)
-        products_with(wc, v, u, slots, 12, 1, k_begin, k_end, prefetch, mm);
+        products_with(wc, v, u, count, 12, 1, k_begin, k_end, prefetch, mm);
     else
-        products_with(wc, v, u, slots, 6, 2, k_begin, k_end, prefetch, mm);
+        products_with(wc, v, u, count, 6, 2, k_begin, k_end, prefetch, mm);
 #endif
 }
 
@@ -468,15 +478,12 @@ __attribute__((always_inline)) SIMD_FMA static inline void tiles_with(
     real *v = scratch, *mm = scratch + v_size;
     for (int t0 = tile_begin; t0 < tile_end; t0 += TILE_BLOCK) {
         const int count = tile_end - t0 < TILE_BLOCK ? tile_end - t0 : TILE_BLOCK;
-        // The products run over whole register blocks of tiles: empty slots read zeros.
-        const int slots = (count + PRODUCT_MIN_TILES - 1) / PRODUCT_MIN_TILES * PRODUCT_MIN_TILES;
-        if (count < slots) memset(v, 0, sizeof(real) * v_size);
         // The first coefficient's weights arrive while the first input tiles are transformed.
         if (t0 == tile_begin) prefetch_weights(u, wc->in_c, wc->out_c, k_begin, k_end);
         for (int slot = 0; slot < count; slot++)
             input_tile(wc, m, xt, tile_position(wc, t0 + slot), TILE_BLOCK, slot, v);
         // The first block reads the weights from memory (the next blocks find them in cache).
-        products(wc, v, u, slots, k_begin, k_end, t0 == tile_begin, mm);
+        products(wc, v, u, count, k_begin, k_end, t0 == tile_begin, mm);
         for (int slot = 0; slot < count; slot++)
             output_tile(wc, m, mm, tile_position(wc, t0 + slot), slot, k_begin, k_end, ep, yt);
     }
