@@ -55,10 +55,16 @@ static void run_matmul(Plan *plan, const PlanStep *step, real *y) {
 typedef void (*StepRunner)(Plan *plan, const PlanStep *step, const PlanTensor *out, real *y);
 
 // inputs: x, w, bias (or -1), and the residual when an Add was fused in (plan_fusion.c)
+static ConvCall conv_call(const Plan *plan, const PlanStep *step) {
+    ConvCall call = {&step->p.conv.geom, in(plan, step, 0), in(plan, step, 1), in(plan, step, 2),
+                     in(plan, step, 3),  step->p.conv.clamp, plan->tensors[step->output].data};
+    return call;
+}
+
 static void run_conv(Plan *plan, const PlanStep *step, const PlanTensor *out, real *y) {
-    (void)out;
-    plan->be->conv2d_forward(plan->be, &step->p.conv.geom, in(plan, step, 0), in(plan, step, 1),
-                             in(plan, step, 2), in(plan, step, 3), step->p.conv.clamp, y);
+    (void)out, (void)y;
+    const ConvCall c = conv_call(plan, step);
+    plan->be->conv2d_forward(plan->be, c.g, c.x, c.w, c.bias, c.residual, c.clamp, c.y);
 }
 
 // A grouped or dilated convolution with what fusion put into its step: the residual of
@@ -198,8 +204,24 @@ static void run_step(Plan *plan, const PlanStep *step) {
     step_runners[step->kind](plan, step, out, out->data);
 }
 
+// The convolution steps from s up to the next other step, as one sequence (a ResNet
+// stage is one). Returns how many.
+static int run_conv_sequence(Plan *plan, int s) {
+    int count = 0;
+    for (; s + count < plan->n_steps && plan->steps[s + count].kind == STEP_CONV; count++)
+        plan->conv_calls[count] = conv_call(plan, &plan->steps[s + count]);
+    plan->be->conv2d_forward_sequence(plan->be, plan->conv_calls, count);
+    return count;
+}
+
 void plan_run(Plan *plan) {
-    for (int s = 0; s < plan->n_steps; s++) run_step(plan, &plan->steps[s]);
+    for (int s = 0; s < plan->n_steps;) {
+        if (plan->steps[s].kind == STEP_CONV && plan->be->conv2d_forward_sequence) {
+            s += run_conv_sequence(plan, s);
+            continue;
+        }
+        run_step(plan, &plan->steps[s++]);
+    }
 }
 
 static double now_seconds(void) {

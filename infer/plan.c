@@ -455,6 +455,12 @@ LoadStatus plan_create(const OnnxGraph *graph, Backend *be, const PlanOptions *o
         plan_free(plan);
         return status;
     }
+    plan->conv_calls = calloc((size_t)plan->n_steps + 1, sizeof *plan->conv_calls);
+    if (!plan->conv_calls) {
+        snprintf(err, err_len, "%s: out of memory", graph->source);
+        plan_free(plan);
+        return LOAD_INVALID;
+    }
     plan->stats.graph_nodes = graph->n_nodes;
     plan->stats.steps = plan->n_steps;
     *out = plan;
@@ -467,6 +473,7 @@ void plan_free(Plan *plan) {
     if (plan->arena) plan->be->release(plan->be, plan->arena);
     if (plan->weights) plan->be->release(plan->be, plan->weights);
     free(plan->steps);
+    free(plan->conv_calls);
     free(plan->tensors);
     free(plan->inputs);
     free(plan->outputs);

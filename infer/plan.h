@@ -128,6 +128,7 @@ typedef struct {
     int probabilities;  // tensor id of the appended softmax, or -1
     real *arena;    // device
     real *weights;  // device
+    ConvCall *conv_calls;  // n_steps: plan_run's runs of convolution steps (executor.c)
     PlanStats stats;
 } Plan;
 
@@ -138,7 +139,8 @@ void plan_free(Plan *plan);
 // Runs every step once on the data currently in the input tensors.
 void plan_run(Plan *plan);
 // The same, synchronising after each step and adding its seconds to
-// step_seconds[step] (n_steps entries), for --profile.
+// step_seconds[step] (n_steps entries), for --profile. Each convolution runs as its own
+// call here, not in plan_run's sequences (conv2d_forward_sequence).
 void plan_run_profiled(Plan *plan, double *step_seconds);
 
 // Host <-> device for the plan's inputs and outputs (bytes = count * sizeof(real)).

@@ -74,6 +74,14 @@ SD_HOST_DEVICE static inline real clamp_apply(OutputClamp c, real v) {
     return !c.on ? v : !(v > c.min) ? c.min : v > c.max ? c.max : v;
 }
 
+// One conv2d_forward call's arguments, for conv2d_forward_sequence.
+typedef struct {
+    const ConvGeom *g;
+    const real *x, *w, *bias, *residual;
+    OutputClamp clamp;
+    real *y;
+} ConvCall;
+
 typedef struct {
     int batch, channels, spatial;  // spatial = H * W
 } BatchNormGeom;
@@ -161,6 +169,12 @@ struct Backend {
     // y) may be y.
     void (*conv2d_forward)(Backend *be, const ConvGeom *g, const real *x, const real *w,
                            const real *bias, const real *residual, OutputClamp clamp, real *y);
+    // conv2d_forward on each call in order, with the same results; a call may read what
+    // an earlier one wrote. Lets a backend keep its threads together over the calls: the
+    // CPU backend runs consecutive calls that split each image between its threads
+    // (sdinfer at batch 1) in one team, a barrier between calls instead of starting the
+    // threads at every one. NULL: the caller calls conv2d_forward in order.
+    void (*conv2d_forward_sequence)(Backend *be, const ConvCall *calls, int count);
     // Whether conv2d_forward takes this geometry (its layout flags ignored) with any of
     // x, y and residual channels-last: where the channels-last convolution is the fast
     // one (the CPU's Winograd path works on channels-last tiles, and keeping them so

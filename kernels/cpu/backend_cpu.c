@@ -138,6 +138,7 @@ static void fill_table(Backend *be) {
     be->describe = cpu_describe;
 
     be->conv2d_forward = cpu_conv2d_forward;
+    be->conv2d_forward_sequence = cpu_conv2d_forward_sequence;
     be->conv2d_channels_last = cpu_conv2d_channels_last;
     be->conv2d_backward_data = cpu_conv2d_backward_data;
     be->conv2d_backward_filter = cpu_conv2d_backward_filter;

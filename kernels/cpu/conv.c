@@ -313,6 +313,22 @@ void cpu_conv2d_forward(Backend *be, const ConvGeom *g, const real *x, const rea
     }
 }
 
+// Runs of two or more calls that the threads would split image by image go to one team
+// (conv_winograd.c); the others run one by one.
+void cpu_conv2d_forward_sequence(Backend *be, const ConvCall *calls, int count) {
+    CpuState *st = cpu_state(be);
+    for (int i = 0; i < count;) {
+        const int team = cpu_winograd_team_length(st, calls + i, count - i);
+        if (team >= 2) {
+            cpu_winograd_forward_team(st, calls + i, team);
+            i += team;
+            continue;
+        }
+        const ConvCall *c = &calls[i++];
+        cpu_conv2d_forward(be, c->g, c->x, c->w, c->bias, c->residual, c->clamp, c->y);
+    }
+}
+
 // ---- backward data ---------------------------------------------------------------
 
 // w_t[r][o] = w[o][r]: the weights as the column gradient's left factor.

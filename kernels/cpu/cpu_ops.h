@@ -100,6 +100,11 @@ int cpu_winograd_tile(const CpuState *st, const ConvGeom *g);
 // y = ReLU?(conv + bias + residual) by Winograd F(m x m, 3 x 3) over the batch.
 void cpu_winograd_forward(CpuState *st, const ConvGeom *g, int m, const real *x, const real *w,
                           const real *bias, const real *residual, OutputClamp clamp, real *y);
+// How many calls from the first run as one team of threads (cpu_winograd_forward_team):
+// the threads would split each image of every one (batch 1), weights constant.
+int cpu_winograd_team_length(const CpuState *st, const ConvCall *calls, int count);
+// Those calls in order, in one parallel region: the results of cpu_winograd_forward.
+void cpu_winograd_forward_team(CpuState *st, const ConvCall *calls, int count);
 // dw = the filter gradient by Winograd F(m x m, 3 x 3) (training's backward pass).
 void cpu_winograd_filter(CpuState *st, const ConvGeom *g, int m, const real *x, const real *dy,
                          real *dw);
@@ -109,6 +114,7 @@ void cpu_winograd_cache_free(CpuState *st);
 int cpu_conv2d_channels_last(Backend *be, const ConvGeom *g);
 void cpu_conv2d_forward(Backend *be, const ConvGeom *g, const real *x, const real *w,
                         const real *bias, const real *residual, OutputClamp clamp, real *y);
+void cpu_conv2d_forward_sequence(Backend *be, const ConvCall *calls, int count);
 void cpu_conv2d_backward_data(Backend *be, const ConvGeom *g, const real *w, const real *dy,
                               real *dx);
 void cpu_conv2d_backward_filter(Backend *be, const ConvGeom *g, const real *x, const real *dy,
