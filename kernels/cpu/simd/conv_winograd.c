@@ -370,18 +370,6 @@ __attribute__((always_inline)) SIMD_FMA static inline void product_block(
             store_vec(mm + (size_t)(t0 + t) * out_c + k0 + kv * VEC_LEN, acc[t][kv]);
 }
 
-// Tiles [t0, t0 + tiles) against output channels [k_begin, k_end): register blocks of
-// `kvecs` vectors, then single vectors for what is left.
-__attribute__((always_inline)) SIMD_FMA static inline void product_row(
-    const real *v, const real *u, const real *ahead, int in_c, int out_c, int t0,
-    const int tiles, const int kvecs, int k_begin, int k_end, real *mm) {
-    int k0 = k_begin;
-    for (; k0 + kvecs * VEC_LEN <= k_end; k0 += kvecs * VEC_LEN)
-        product_block(v, u, ahead, in_c, out_c, t0, k0, tiles, kvecs, mm);
-    for (; k0 < k_end; k0 += VEC_LEN)
-        product_block(v, u, ahead, in_c, out_c, t0, k0, tiles, 1, mm);
-}
-
 // Asks for a coefficient's weights (the rows of output channels [k_begin, k_end)) in
 // cache: at batch 1 every weight comes from memory once per image, and only the first
 // group of tiles of a call reads a coefficient's weights from there (the others find
@@ -398,32 +386,47 @@ __attribute__((always_inline)) static inline void prefetch_weights(const real *u
         for (int k = k_begin; k < k_end; k += line) __builtin_prefetch(u + (size_t)c * out_c + k, 0, 3);
 }
 
-// One group of tiles from t0: a register block of `tiles` while that many are left, then
-// of PRODUCT_MIN_TILES, then of the last 1 to 3 (16 tiles in blocks of 6 go 6, 6, 4; 9 go
-// 6, 3). Only the tiles there are are computed: a thread with 25 of an image's 49 tiles
-// at batch 1 computed 28 when the blocks were rounded up to PRODUCT_MIN_TILES, 15% longer
-// than the other thread with 24, which then waited. Returns the tiles done.
+// One group of tiles from t0 against output channels [k0, k0 + kvecs vectors): a register
+// block of `tiles` while that many are left, then of PRODUCT_MIN_TILES, then of the last
+// 1 to 3 (16 tiles in blocks of 6 go 6, 6, 4; 9 go 6, 3). Only the tiles there are are
+// computed: a thread with 25 of an image's 49 tiles at batch 1 computed 28 when the
+// blocks were rounded up to PRODUCT_MIN_TILES, 15% longer than the other thread with 24,
+// which then waited. Returns the tiles done.
 __attribute__((always_inline)) SIMD_FMA static inline int product_group(
     const real *v, const real *u, const real *ahead, int in_c, int out_c, int t0, int count,
-    const int tiles, const int kvecs, int k_begin, int k_end, real *mm) {
+    const int tiles, const int kvecs, int k0, real *mm) {
     const int left = count - t0;
     if (left >= tiles) {
-        product_row(v, u, ahead, in_c, out_c, t0, tiles, kvecs, k_begin, k_end, mm);
+        product_block(v, u, ahead, in_c, out_c, t0, k0, tiles, kvecs, mm);
         return tiles;
     }
     _Static_assert(PRODUCT_MIN_TILES == 4, "the tails below are 1 to 3 tiles");
     switch (left) {
-    case 1: product_row(v, u, ahead, in_c, out_c, t0, 1, kvecs, k_begin, k_end, mm); return 1;
-    case 2: product_row(v, u, ahead, in_c, out_c, t0, 2, kvecs, k_begin, k_end, mm); return 2;
-    case 3: product_row(v, u, ahead, in_c, out_c, t0, 3, kvecs, k_begin, k_end, mm); return 3;
+    case 1: product_block(v, u, ahead, in_c, out_c, t0, k0, 1, kvecs, mm); return 1;
+    case 2: product_block(v, u, ahead, in_c, out_c, t0, k0, 2, kvecs, mm); return 2;
+    case 3: product_block(v, u, ahead, in_c, out_c, t0, k0, 3, kvecs, mm); return 3;
     default:
-        product_row(v, u, ahead, in_c, out_c, t0, PRODUCT_MIN_TILES, kvecs, k_begin, k_end, mm);
+        product_block(v, u, ahead, in_c, out_c, t0, k0, PRODUCT_MIN_TILES, kvecs, mm);
         return PRODUCT_MIN_TILES;
     }
 }
 
+// All `count` tiles of the block against output channels [k0, k0 + kvecs vectors).
+__attribute__((always_inline)) SIMD_FMA static inline void product_column(
+    const real *v, const real *u, const real *ahead, int in_c, int out_c, int count,
+    const int tiles, const int kvecs, int k0, real *mm) {
+    int t0 = 0;
+    if (ahead)  // the first group of tiles asks for the next coefficient's weights
+        t0 += product_group(v, u, ahead, in_c, out_c, t0, count, tiles, kvecs, k0, mm);
+    while (t0 < count) t0 += product_group(v, u, NULL, in_c, out_c, t0, count, tiles, kvecs, k0, mm);
+}
+
 // The products for the first `count` tiles of the block with register blocks of
-// `tiles` x `kvecs` (product_group).
+// `tiles` x `kvecs`, then single vectors for the channels left. The output channels are
+// the outer loop: each block of them reads its rows of a coefficient's weights once, and
+// all the tiles meet them in cache. With the tiles outer, every group of tiles read all
+// of the coefficient's weights again: 1 MB of them for 512 channels, from L3 for each
+// group (ResNet-50's last stage at batch 1).
 __attribute__((always_inline)) SIMD_FMA static inline void products_with(
     const WinogradConv *wc, const real *v, const real *u, int count, const int tiles,
     const int kvecs, int k_begin, int k_end, int prefetch, real *mm) {
@@ -433,13 +436,11 @@ __attribute__((always_inline)) SIMD_FMA static inline void products_with(
         const real *u_xi = u + (size_t)xi * in_c * out_c;
         real *m_xi = mm + (size_t)xi * coefficient_stride(TILE_BLOCK, out_c);
         const real *ahead = prefetch && xi + 1 < a * a ? u_xi + (size_t)in_c * out_c : NULL;
-        int t0 = 0;
-        if (ahead)  // the first group of tiles asks for the next coefficient's weights
-            t0 += product_group(v_xi, u_xi, ahead, in_c, out_c, t0, count, tiles, kvecs, k_begin,
-                                k_end, m_xi);
-        while (t0 < count)
-            t0 += product_group(v_xi, u_xi, NULL, in_c, out_c, t0, count, tiles, kvecs, k_begin,
-                                k_end, m_xi);
+        int k0 = k_begin;
+        for (; k0 + kvecs * VEC_LEN <= k_end; k0 += kvecs * VEC_LEN)
+            product_column(v_xi, u_xi, ahead, in_c, out_c, count, tiles, kvecs, k0, m_xi);
+        for (; k0 < k_end; k0 += VEC_LEN)
+            product_column(v_xi, u_xi, ahead, in_c, out_c, count, tiles, 1, k0, m_xi);
     }
 }
 
