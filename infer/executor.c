@@ -1,5 +1,6 @@
 // Runs a plan: one backend call (a few for MatMul batches and Concat parts)
-// per step, on device pointers fixed at planning time. Nothing is allocated
+// per step, or one for a run of convolution steps where the backend takes them as a
+// sequence, on device pointers fixed at planning time. Nothing is allocated
 // here, and nothing here knows which device runs.
 #include <stdio.h>
 #include <time.h>
