@@ -390,11 +390,12 @@ int cpu_winograd_team_length(const CpuState *st, const ConvCall *calls, int coun
 // The calls' transformed weights and scratch are made first, on this thread; then one
 // region runs them all, each thread taking its share of each call as split_each_image
 // would (the same results), a barrier between calls (the next reads the last's output).
-// Starting a region costs about twice a barrier in libgomp (0.7-1.4 us against 0.3-0.6
-// us on a 2-core AMD EPYC, empty regions), and the calls' setup no longer runs between
-// them while the other threads wait. sdinfer, ResNet-110 at batch 1 on 2 threads, one
-// process alternating images between the two ways (AMD EPYC family 25, AVX2): the
-// median image 2.4% to 5.4% faster this way in six runs of 2000 images.
+// Starting a region costs about twice a barrier in libgomp (0.64-1.48 us against
+// 0.27-0.60 us on a 2-core AMD EPYC, empty ones, 2 threads), and the calls' setup no
+// longer runs between them while the other threads wait. sdinfer, ResNet-110 at batch 1
+// on 2 threads, one process alternating images between the two ways (AMD EPYC family 25,
+// AVX2): the median image 2.4% to 5.4% faster this way in six runs of 1000 images each
+// way.
 void cpu_winograd_forward_team(CpuState *st, const ConvCall *calls, int count) {
     size_t scratch = 0;
     for (int i = 0; i < count; i++) {

@@ -390,8 +390,8 @@ __attribute__((always_inline)) static inline void prefetch_weights(const real *u
 // block of `tiles` while that many are left, then of PRODUCT_MIN_TILES, then of the last
 // 1 to 3 (16 tiles in blocks of 6 go 6, 6, 4; 9 go 6, 3). Only the tiles there are are
 // computed: a thread with 25 of an image's 49 tiles at batch 1 computed 28 when the
-// blocks were rounded up to PRODUCT_MIN_TILES, 15% longer than the other thread with 24,
-// which then waited. Returns the tiles done.
+// blocks were rounded up to PRODUCT_MIN_TILES, 16% to 19% longer than the other thread
+// with 24, which then waited (timed per thread, three runs). Returns the tiles done.
 __attribute__((always_inline)) SIMD_FMA static inline int product_group(
     const real *v, const real *u, const real *ahead, int in_c, int out_c, int t0, int count,
     const int tiles, const int kvecs, int k0, real *mm) {
@@ -425,8 +425,8 @@ __attribute__((always_inline)) SIMD_FMA static inline void product_column(
 // `tiles` x `kvecs`, then single vectors for the channels left. The output channels are
 // the outer loop: each block of them reads its rows of a coefficient's weights once, and
 // all the tiles meet them in cache. With the tiles outer, every group of tiles read all
-// of the coefficient's weights again: 1 MB of them for 512 channels, from L3 for each
-// group (ResNet-50's last stage at batch 1).
+// of the coefficient's weights again: 512 x 512 of them at 512 channels, from L3 for
+// each group (ResNet-50's last stage at batch 1).
 __attribute__((always_inline)) SIMD_FMA static inline void products_with(
     const WinogradConv *wc, const real *v, const real *u, int count, const int tiles,
     const int kvecs, int k_begin, int k_end, int prefetch, real *mm) {
