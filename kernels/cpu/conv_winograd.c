@@ -381,6 +381,12 @@ static int joins_team(const CpuState *st, const ConvGeom *g) {
     return cpu_winograd_tile(st, g) && g->constant_weights && winograd_split_image(st, g, lanes);
 }
 
+// A team call's WinogradCall (its weights looked up, or transformed on the first call).
+static WinogradCall team_call(CpuState *st, const ConvCall *c) {
+    return winograd_call(st, c->g, cpu_winograd_tile(st, c->g), c->x, c->w, c->bias,
+                         c->residual, c->clamp, c->y);
+}
+
 int cpu_winograd_team_length(const CpuState *st, const ConvCall *calls, int count) {
     int length = 0;
     while (length < count && joins_team(st, calls[length].g)) length++;
@@ -399,9 +405,7 @@ int cpu_winograd_team_length(const CpuState *st, const ConvCall *calls, int coun
 void cpu_winograd_forward_team(CpuState *st, const ConvCall *calls, int count) {
     size_t scratch = 0;
     for (int i = 0; i < count; i++) {
-        const ConvCall *c = &calls[i];
-        const WinogradCall call = winograd_call(st, c->g, cpu_winograd_tile(st, c->g), c->x, c->w,
-                                                c->bias, c->residual, c->clamp, c->y);
+        const WinogradCall call = team_call(st, &calls[i]);
         const size_t size = split_scratch_size(st->kernels, &call);
         if (size > scratch) scratch = size;
     }
@@ -410,9 +414,7 @@ void cpu_winograd_forward_team(CpuState *st, const ConvCall *calls, int count) {
     {
         const int thread = omp_get_thread_num(), threads = omp_get_num_threads();
         for (int i = 0; i < count; i++) {
-            const ConvCall *c = &calls[i];
-            const WinogradCall call = winograd_call(st, c->g, cpu_winograd_tile(st, c->g), c->x,
-                                                    c->w, c->bias, c->residual, c->clamp, c->y);
+            const WinogradCall call = team_call(st, &calls[i]);
             if (i > 0) {
 #pragma omp barrier
             }
