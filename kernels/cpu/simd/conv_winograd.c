@@ -42,11 +42,9 @@
 #define GEMM_KVECS 2
 #endif
 // The forward products' register blocks (products): at most these many tiles and
-// vectors of output channels; fewer tiles than a block take PRODUCT_MIN_TILES at a time,
-// then the last 1 to 3 one block of their own.
+// vectors of output channels (product_column shares a block's tiles out between them).
 #define PRODUCT_MAX_TILES 16
 #define PRODUCT_MAX_KVECS 4
-#define PRODUCT_MIN_TILES 4
 
 
 static int alpha_of(const WinogradConv *wc) { return wc->m + 2; }
@@ -386,39 +384,47 @@ __attribute__((always_inline)) static inline void prefetch_weights(const real *u
         for (int k = k_begin; k < k_end; k += line) __builtin_prefetch(u + (size_t)c * out_c + k, 0, 3);
 }
 
-// One group of tiles from t0 against output channels [k0, k0 + kvecs vectors): a register
-// block of `tiles` while that many are left, then of PRODUCT_MIN_TILES, then of the last
-// 1 to 3 (16 tiles in blocks of 6 go 6, 6, 4; 9 go 6, 3). Only the tiles there are are
-// computed: a thread with 25 of an image's 49 tiles at batch 1 computed 28 when the
-// blocks were rounded up to PRODUCT_MIN_TILES, 16% to 19% longer than the other thread
-// with 24, which then waited (timed per thread, three runs). Returns the tiles done.
-__attribute__((always_inline)) SIMD_FMA static inline int product_group(
-    const real *v, const real *u, const real *ahead, int in_c, int out_c, int t0, int count,
+// One group of `size` tiles from t0 (1 <= size <= tiles) against output channels [k0, k0 +
+// kvecs vectors): a register block of exactly that many tiles.
+#define PRODUCT_SIZED(n)                                                                   \
+    case n:                                                                                \
+        if (n <= tiles) {                                                                  \
+            product_block(v, u, ahead, in_c, out_c, t0, k0, n, kvecs, mm);                 \
+            return;                                                                        \
+        }                                                                                  \
+        break;
+__attribute__((always_inline)) SIMD_FMA static inline void product_group(
+    const real *v, const real *u, const real *ahead, int in_c, int out_c, int t0, int size,
     const int tiles, const int kvecs, int k0, real *mm) {
-    const int left = count - t0;
-    if (left >= tiles) {
-        product_block(v, u, ahead, in_c, out_c, t0, k0, tiles, kvecs, mm);
-        return tiles;
-    }
-    _Static_assert(PRODUCT_MIN_TILES == 4, "the tails below are 1 to 3 tiles");
-    switch (left) {
-    case 1: product_block(v, u, ahead, in_c, out_c, t0, k0, 1, kvecs, mm); return 1;
-    case 2: product_block(v, u, ahead, in_c, out_c, t0, k0, 2, kvecs, mm); return 2;
-    case 3: product_block(v, u, ahead, in_c, out_c, t0, k0, 3, kvecs, mm); return 3;
-    default:
-        product_block(v, u, ahead, in_c, out_c, t0, k0, PRODUCT_MIN_TILES, kvecs, mm);
-        return PRODUCT_MIN_TILES;
+    _Static_assert(PRODUCT_MAX_TILES == 16, "the cases below go to 16 tiles");
+    switch (size) {
+        PRODUCT_SIZED(1) PRODUCT_SIZED(2) PRODUCT_SIZED(3) PRODUCT_SIZED(4)
+        PRODUCT_SIZED(5) PRODUCT_SIZED(6) PRODUCT_SIZED(7) PRODUCT_SIZED(8)
+        PRODUCT_SIZED(9) PRODUCT_SIZED(10) PRODUCT_SIZED(11) PRODUCT_SIZED(12)
+        PRODUCT_SIZED(13) PRODUCT_SIZED(14) PRODUCT_SIZED(15) PRODUCT_SIZED(16)
     }
 }
+#undef PRODUCT_SIZED
 
-// All `count` tiles of the block against output channels [k0, k0 + kvecs vectors).
+// All `count` tiles of the block against output channels [k0, k0 + kvecs vectors), in
+// as few groups of at most `tiles` as there can be, their sizes as even as they can be:
+// 16 tiles in blocks of 6 go 6, 5, 5 and 8 go 4, 4 (they went 6, 6, 4 and 6, 2). A small
+// group has few accumulators, too few to hide the multiply-add latency (2 tiles x 2
+// vectors: 4 chains for two FMA units of 4 cycles' latency), and at batch 1 on 2 threads
+// each thread has 8 of the 16 tiles of ResNet-110's second and third stages. Only the
+// tiles there are are computed, so the threads' shares stay even (25 vs 24 tiles).
+// ResNet-110 at batch 1, one process alternating images between this and the old way:
+// median cycles per image 0.1% to 7.2% fewer in six runs on 1 and 2 threads (RESULTS.md).
 __attribute__((always_inline)) SIMD_FMA static inline void product_column(
     const real *v, const real *u, const real *ahead, int in_c, int out_c, int count,
     const int tiles, const int kvecs, int k0, real *mm) {
-    int t0 = 0;
-    if (ahead)  // the first group of tiles asks for the next coefficient's weights
-        t0 += product_group(v, u, ahead, in_c, out_c, t0, count, tiles, kvecs, k0, mm);
-    while (t0 < count) t0 += product_group(v, u, NULL, in_c, out_c, t0, count, tiles, kvecs, k0, mm);
+    const int groups = (count + tiles - 1) / tiles;
+    for (int group = 0, t0 = 0; group < groups; group++) {
+        const int size = count / groups + (group < count % groups);
+        // The first group asks for the next coefficient's weights.
+        product_group(v, u, group == 0 ? ahead : NULL, in_c, out_c, t0, size, tiles, kvecs, k0, mm);
+        t0 += size;
+    }
 }
 
 // The products for the first `count` tiles of the block with register blocks of
