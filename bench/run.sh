@@ -11,6 +11,8 @@
 #   BENCH_CONV=0  leave out the per-convolution table
 #   BENCH_EPOCH_IMAGES, BENCH_EPOCH_ROUNDS  the epoch comparison: images per epoch
 #                 (default 2048) and rounds of both rules (default 3, median of their ratios)
+#   BENCH_PAIRS, BENCH_PAIR_STEPS  the same saving inside one process: pairs of windows
+#                 (default 9) of this many steps (default 8), the rule's and all blocks open
 #   BENCH_INFER_ROUNDS  the inference comparison: alternating runs of sdinfer and
 #                 onnxruntime per batch size (default 3, median of their ratios)
 # Full output goes to runs/bench/bench.log; the tables are printed last and saved
@@ -105,11 +107,10 @@ torch_steps=$(( limit / 32 > 0 ? limit / 32 : 1 ))
 declare -A seconds_of torch_ms_of best_seconds best_dir
 for round in $(seq "$rounds"); do
     order="none linear"; [ $((round % 2)) = 0 ] && order="linear none"
+    # A round's two epochs run back to back, and then PyTorch's two runs: each pair as
+    # close in time as it can be (with PyTorch's runs between them, a round's two
+    # epochs were about 40 s apart).
     for rule in $order; do
-        pt=$(/usr/bin/python3 bench/torch_train_step.py --blocks-per-stage "$blocks" --batch 32 \
-             --steps "$torch_steps" --threads "$threads" --survival "$rule" --p-last 0.5 \
-             --size 28 --channels 1 2>&1 | tee -a "$log")
-        torch_ms_of[$rule,$round]=$(value ms/step <<<"$pt")
         dir=$out/epoch-$rule-$round
         rm -rf "$dir"
         "$BIN/sdtrain" --dataset fashion-mnist --model "$deep" --survival "$rule" --p-last 0.5 \
@@ -122,6 +123,12 @@ for round in $(seq "$rounds"); do
             best_seconds[$rule]=$seconds
             best_dir[$rule]=$dir  # the fastest epoch's log gives the rate row below
         fi
+    done
+    for rule in $order; do
+        pt=$(/usr/bin/python3 bench/torch_train_step.py --blocks-per-stage "$blocks" --batch 32 \
+             --steps "$torch_steps" --threads "$threads" --survival "$rule" --p-last 0.5 \
+             --size 28 --channels 1 2>&1 | tee -a "$log")
+        torch_ms_of[$rule,$round]=$(value ms/step <<<"$pt")
     done
     echo "epoch round $round: linear ${seconds_of[linear,$round]} s, none ${seconds_of[none,$round]} s," \
          "ratio $(ratio "${seconds_of[linear,$round]}" "${seconds_of[none,$round]}");" \
@@ -146,6 +153,24 @@ row "epoch time $deep linear p_L=0.5 vs none (s, $limit imgs, median of $rounds 
 row "torch step $deep linear p_L=0.5 vs none (ms, median of $rounds rounds)" \
     "$(median_of torch_ms_of linear "$rounds")" "$(median_of torch_ms_of none "$rounds")" \
     "$(paired_ratio torch_ms_of linear none "$rounds")"
+
+# The same saving measured inside one process on each side, where the machine's drift
+# cannot fake it: `pairs` pairs of windows of `pair_steps` training steps, one with the
+# rule's gates and one with every block open, side by side (sdtrain
+# --bench-versus-constant, torch_train_step.py --versus-constant), the median of the
+# pairs' ratios. The expected ratio of the blocks' work is E[L~] / L (0.745 here).
+pairs=${BENCH_PAIRS:-9} pair_steps=${BENCH_PAIR_STEPS:-8}
+[ "${BENCH_QUICK:-0}" = 1 ] && pairs=3 pair_steps=3
+echo "== stochastic vs constant depth: adjacent windows in one process ($pairs pairs)" | tee -a "$log"
+step_ratio() { { grep -E '/ constant depth: ' || true; } | tail -n 1 | sed -E 's/.*constant depth: ([0-9.]+).*/\1/'; }
+sd_pairs=$("$BIN/sdtrain" --dataset fashion-mnist --model "$deep" --survival linear --p-last 0.5 \
+           --batch-size 32 --threads "$threads" --bench-steps "$pair_steps" --bench-repeats "$pairs" \
+           --bench-versus-constant 2>&1 | tee -a "$log")
+pt_pairs=$(/usr/bin/python3 bench/torch_train_step.py --blocks-per-stage "$blocks" --batch 32 \
+           --steps "$pair_steps" --threads "$threads" --survival linear --p-last 0.5 --size 28 \
+           --channels 1 --versus-constant "$pairs" 2>&1 | tee -a "$log")
+row "train step $deep b32 linear p_L=0.5 / all open, one process" \
+    "$(step_ratio <<<"$sd_pairs")" "$(step_ratio <<<"$pt_pairs")" "-"
 # The linear run's count is the expectation over the gates (bench/flops.c).
 rate_row "epoch $deep linear p_L=0.5, none (expected flops)" \
     "$(gflops "$(flops_of train_step_flops "$deep" 1x28x28 --survival linear --p-last 0.5)" \

@@ -6,8 +6,13 @@ SGD (Nesterov momentum 0.9, weight decay 1e-4), on synthetic data.
 
 usage: torch_train_step.py --blocks-per-stage N --batch B --steps S --threads T
                            [--survival none|linear|uniform] [--p-last P] [--device cpu|cuda]
-Prints "ms/step: X" and "images/s: Y"."""
+                           [--versus-constant R]
+Prints "ms/step: X" and "images/s: Y". With --versus-constant R (as sdtrain's
+--bench-versus-constant): R pairs of windows of S steps, one of the rule and one
+with every block open side by side (the rule first in even pairs), and the median
+of the pairs' time ratios."""
 import argparse
+import statistics
 import time
 
 import torch
@@ -78,6 +83,7 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--size", type=int, default=32)
     ap.add_argument("--channels", type=int, default=3)
+    ap.add_argument("--versus-constant", type=int, default=0, metavar="R")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
@@ -91,30 +97,51 @@ def main():
     y = torch.randint(0, 10, (args.batch,), device=dev)
     gen = torch.Generator().manual_seed(2)
 
-    def step():
+    def step(every_block_open=False):
         for b in model.blocks:
-            b.gate = bool(torch.rand(1, generator=gen).item() < b.survival_prob)
+            b.gate = every_block_open or bool(torch.rand(1, generator=gen).item() < b.survival_prob)
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
 
+    def window(every_block_open=False):
+        if args.device == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(args.steps):
+            step(every_block_open)
+        if args.device == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
     model.train()
     for _ in range(2):
         step()
-    if args.device == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(args.steps):
-        step()
-    if args.device == "cuda":
-        torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
     print(f"torch {torch.__version__} blocks/stage {args.blocks_per_stage} batch {args.batch} "
           f"threads {args.threads} survival {args.survival}")
+    if args.versus_constant > 0:
+        for _ in range(2):  # blocks the rule's warm-up left closed run once untimed
+            step(True)
+        gated, open_, ratios = [], [], []
+        for r in range(args.versus_constant):
+            first = window(r % 2 == 1)
+            second = window(r % 2 == 0)
+            g, o = (second, first) if r % 2 else (first, second)
+            gated.append(g)
+            open_.append(o)
+            ratios.append(g / o)
+        print("pair ratios (rule / constant): " + " ".join(f"{x:.4f}" for x in ratios))
+        seconds = statistics.median(gated)
+        print(f"ms/step: {1000 * seconds / args.steps:.3f}")
+        print(f"images/s: {args.steps * args.batch / seconds:.1f}")
+        print(f"constant depth ms/step: {1000 * statistics.median(open_) / args.steps:.3f}")
+        print(f"step time {args.survival} p_L {args.p_last:g} / constant depth: "
+              f"{statistics.median(ratios):.3f} (median of {len(ratios)} adjacent pairs)")
+        return
+    seconds = window()
     print(f"ms/step: {1000 * seconds / args.steps:.3f}")
     print(f"images/s: {args.steps * args.batch / seconds:.1f}")
-
 
 if __name__ == "__main__":
     main()

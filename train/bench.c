@@ -23,6 +23,10 @@ typedef struct {
     uint8_t *gates;
     int batch;
     int first_step;  // the SGD step's "first" flag (momentum buffer = gradient)
+    int every_block_open;  // constant depth for --bench-versus-constant's other windows
+    // Open blocks summed over the steps run, and those steps, per kind of window
+    // ([1]: every block open): the gates the timed windows really ran with.
+    long long open_blocks[2], steps_run[2];
 } Bench;
 
 // The input shape of each data set, so a benchmark needs no files.
@@ -35,7 +39,12 @@ static void dataset_shape(const char *name, int *c, int *h, int *w, int *classes
 
 static void one_step(Bench *b) {
     const TrainOptions *opt = b->opt;
-    net_draw_gates(&b->net, &b->gate_rng, b->gates);
+    if (b->every_block_open)
+        memset(b->gates, 1, (size_t)b->net.n_blocks);
+    else
+        net_draw_gates(&b->net, &b->gate_rng, b->gates);
+    for (int l = 0; l < b->net.n_blocks; l++) b->open_blocks[b->every_block_open] += b->gates[l];
+    b->steps_run[b->every_block_open]++;
     net_forward(&b->net, b->batch, b->gates, NET_TRAIN);
     net_backward(&b->net, b->batch);
     net_sgd_step(&b->net, (real)opt->lr, (real)opt->momentum, (real)opt->weight_decay,
@@ -102,6 +111,24 @@ static void print_recording_counts(const Net *net, long long recorded_before_tim
            replays, recorded, recorded - recorded_before_timing, eager);
 }
 
+// One timed window of opt->bench_steps steps, every block open or gated by the rule;
+// its seconds, or -1 when a step went wrong (check_health said why).
+static double timed_window(Bench *b, int every_block_open) {
+    b->every_block_open = every_block_open;
+    b->be->synchronize(b->be);
+    double start = timer_seconds();
+    for (int s = 0; s < b->opt->bench_steps; s++) one_step(b);
+    b->be->synchronize(b->be);
+    double seconds = timer_seconds() - start;
+    return check_health(b, "during a timed window") == 0 ? seconds : -1;
+}
+
+static void print_windows(const char *label, const double *seconds, int n) {
+    printf("%s", label);
+    for (int r = 0; r < n; r++) printf(" %.4f", seconds[r]);
+    printf("\n");
+}
+
 // Warm-up, then opt->bench_repeats timed windows of opt->bench_steps steps each.
 static int run_windows(Bench *b) {
     const TrainOptions *opt = b->opt;
@@ -114,24 +141,70 @@ static int run_windows(Bench *b) {
         return 1;
     }
     for (int r = 0; r < opt->bench_repeats; r++) {
-        b->be->synchronize(b->be);
-        double start = timer_seconds();
-        for (int s = 0; s < opt->bench_steps; s++) one_step(b);
-        b->be->synchronize(b->be);
-        windows[r] = timer_seconds() - start;
-        if (check_health(b, "during a timed window") != 0) {
+        windows[r] = timed_window(b, 0);
+        if (windows[r] < 0) {
             free(windows);
             return 1;
         }
     }
-    printf("warm-up steps: %d\nwindows (s):", warmup_steps);
-    for (int r = 0; r < opt->bench_repeats; r++) printf(" %.4f", windows[r]);
-    printf("\n");
+    printf("warm-up steps: %d\n", warmup_steps);
+    print_windows("windows (s):", windows, opt->bench_repeats);
     if (b->net.recordings) print_recording_counts(&b->net, recorded_before);
     double seconds = median(windows, opt->bench_repeats);
     printf("ms/step: %.3f\n", 1000 * seconds / opt->bench_steps);
     printf("images/s: %.1f\n", (double)opt->bench_steps * b->batch / seconds);
     free(windows);
+    return 0;
+}
+
+// --bench-versus-constant: the training time that stochastic depth saves, measured where
+// a shared machine's drifting speed cannot fake it. Each repeat times a window of the
+// rule's steps and a window of constant-depth steps (every block open: the same network,
+// the same work as --survival none) one after the other, the rule first in even repeats;
+// the figure is the median over the repeats of each pair's ratio. Separate runs minutes
+// apart (the epochs of bench/run.sh) gave ratios of 0.55 to 0.98 for the same programs.
+static int run_pairs(Bench *b) {
+    const TrainOptions *opt = b->opt;
+    const int n = opt->bench_repeats;
+    int warmup_steps = warm_up(b);
+    b->every_block_open = 1;  // blocks the rule's warm-up left closed run once untimed
+    for (int s = 0; s < WARMUP_STEPS; s++, warmup_steps++) one_step(b);
+    if (check_health(b, "during warm-up") != 0) return 1;
+    double *gated = malloc(3 * (size_t)n * sizeof *gated);
+    if (!gated) {
+        fprintf(stderr, "sdtrain: out of memory\n");
+        return 1;
+    }
+    double *open = gated + n, *ratios = open + n;
+    memset(b->open_blocks, 0, sizeof b->open_blocks);  // count the timed steps only
+    memset(b->steps_run, 0, sizeof b->steps_run);
+    for (int r = 0; r < n; r++) {
+        const int open_first = r % 2;
+        double first = timed_window(b, open_first), second = first < 0 ? -1 : timed_window(b, !open_first);
+        if (second < 0) {
+            free(gated);
+            return 1;
+        }
+        gated[r] = open_first ? second : first;
+        open[r] = open_first ? first : second;
+        ratios[r] = gated[r] / open[r];
+    }
+    printf("warm-up steps: %d\n", warmup_steps);
+    print_windows("windows (s), survival rule:", gated, n);
+    print_windows("windows (s), constant depth:", open, n);
+    print_windows("pair ratios (rule / constant):", ratios, n);
+    printf("open blocks per step: %.2f with the rule, %.2f at constant depth, of %d\n",
+           (double)b->open_blocks[0] / (double)b->steps_run[0],
+           (double)b->open_blocks[1] / (double)b->steps_run[1], b->net.n_blocks);
+    const double gated_seconds = median(gated, n), open_seconds = median(open, n);
+    printf("ms/step: %.3f\n", 1000 * gated_seconds / opt->bench_steps);
+    printf("images/s: %.1f\n", (double)opt->bench_steps * b->batch / gated_seconds);
+    printf("constant depth ms/step: %.3f\n", 1000 * open_seconds / opt->bench_steps);
+    printf("step time %s p_L %g / constant depth: %.3f (median of %d adjacent pairs; "
+           "E[L~] / L = %.3f)\n",
+           opt->survival, opt->p_last, median(ratios, n), n,
+           net_expected_active_blocks(&b->net) / b->net.n_blocks);
+    free(gated);
     return 0;
 }
 
@@ -208,7 +281,7 @@ int bench_steps(const TrainOptions *opt) {
                net_expected_active_blocks(&b.net), b.net.n_blocks);
         printf("%s\n", device);
         fflush(stdout);
-        status = run_windows(&b);
+        status = opt->bench_versus_constant ? run_pairs(&b) : run_windows(&b);
     }
     free(b.gates);
     net_free(&b.net);

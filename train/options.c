@@ -98,6 +98,9 @@ static void print_help(void) {
         "  --bench-steps N       time N training steps on synthetic data, print images/s, exit\n"
         "  --bench-repeats R     with --bench-steps: R timed windows of N steps, report the\n"
         "                        median window (default 1)\n"
+        "  --bench-versus-constant  with --bench-steps: each window of the --survival rule\n"
+        "                        next to one of constant depth (every block open), in\n"
+        "                        turns; prints the median of the pairs' time ratios\n"
         "  --sync-bn             under mpirun: batch-norm statistics (and their gradients)\n"
         "                        over the batches of all ranks together (default: per rank)\n"
         "  --dist-timeout S      under mpirun: a rank that waits S seconds for the others\n"
@@ -162,7 +165,7 @@ enum {
     OPT_WARMUP_LR, OPT_SURVIVAL, OPT_P_LAST, OPT_VAL_SIZE, OPT_AUGMENT, OPT_NO_AUGMENT, OPT_SEED,
     OPT_FORCE,
     OPT_DEVICE, OPT_PRECISION, OPT_THREADS, OPT_PREFETCH, OPT_CUDA_GRAPHS, OPT_OUT, OPT_RESUME, OPT_TRAIN_LIMIT, OPT_TEST_LIMIT,
-    OPT_GRAD_MAG, OPT_BENCH, OPT_BENCH_REPEATS, OPT_HELP, OPT_VERSION,
+    OPT_GRAD_MAG, OPT_BENCH, OPT_BENCH_REPEATS, OPT_BENCH_VERSUS, OPT_HELP, OPT_VERSION,
     OPT_SYNC_BN, OPT_DIST_TIMEOUT, OPT_DIST_CHECK_EVERY, OPT_OVERLAP_KB,
     OPT_DIST_BACKEND,
     OPT_IMAGE_SIZE, OPT_RECIPE, OPT_EVAL_CROP, OPT_CACHE_MB, OPT_NORM_MEAN, OPT_NORM_STD,
@@ -202,6 +205,7 @@ static const struct option long_options[] = {
     {"log-grad-magnitude", no_argument, 0, OPT_GRAD_MAG},
     {"bench-steps", required_argument, 0, OPT_BENCH},
     {"bench-repeats", required_argument, 0, OPT_BENCH_REPEATS},
+    {"bench-versus-constant", no_argument, 0, OPT_BENCH_VERSUS},
     {"help", no_argument, 0, OPT_HELP},
     {"version", no_argument, 0, OPT_VERSION},
     {"sync-bn", no_argument, 0, OPT_SYNC_BN},
@@ -267,6 +271,7 @@ static int apply_option(TrainOptions *opt, int code, const char *arg) {
     case OPT_GRAD_MAG: opt->log_grad_magnitude = 1; return 0;
     case OPT_BENCH: return parse_int(arg, 1, 1000000, &opt->bench_steps);
     case OPT_BENCH_REPEATS: return parse_int(arg, 1, 1000, &opt->bench_repeats);
+    case OPT_BENCH_VERSUS: opt->bench_versus_constant = 1; return 0;
     case OPT_SYNC_BN: opt->sync_bn = 1; return 0;
     case OPT_DIST_TIMEOUT: return parse_real(arg, 1, 1e6, &opt->dist_timeout);
     case OPT_DIST_CHECK_EVERY: return parse_int(arg, 1, 1000000, &opt->dist_check_every);
@@ -320,6 +325,16 @@ int options_parse(TrainOptions *opt, int argc, char **argv) {
         return 2;
     }
     if (folder_check_options(opt) != 0) return 2;
+    if (opt->bench_versus_constant && opt->bench_steps == 0) {
+        fprintf(stderr, "sdtrain: --bench-versus-constant times the windows of --bench-steps: "
+                        "give --bench-steps N\n");
+        return 2;
+    }
+    if (opt->bench_versus_constant && strcmp(opt->survival, "none") == 0) {
+        fprintf(stderr, "sdtrain: --bench-versus-constant compares a --survival rule with "
+                        "constant depth: give --survival linear or uniform\n");
+        return 2;
+    }
     if (strcmp(opt->dist_backend, "nccl") == 0 && strcmp(opt->device, "cuda") != 0) {
         fprintf(stderr, "sdtrain: --dist-backend nccl sums GPU memory: it needs --device cuda "
                         "(the CPU's gradients are summed with MPI)\n");

@@ -42,6 +42,7 @@ typedef struct {
     int log_grad_magnitude;     // Fig. 7: mean |grad| of the first block's first convolution
     int bench_steps;            // > 0: time this many steps on synthetic data and exit
     int bench_repeats;          // timed windows of bench_steps steps; the median is reported
+    int bench_versus_constant;  // each window paired with one of constant depth beside it
     int save_every_epoch;
     // Data-parallel runs under mpirun (train/dist.h).
     int sync_bn;                // BN statistics over every rank's batch together
