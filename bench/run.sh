@@ -14,7 +14,7 @@
 #   BENCH_PAIRS, BENCH_PAIR_STEPS  the same saving inside one process: pairs of windows
 #                 (default 9) of this many steps (default 8), the rule's and all blocks open
 #   BENCH_INFER_ROUNDS  the inference comparison: alternating runs of sdinfer and
-#                 onnxruntime per batch size (default 3, median of their ratios)
+#                 onnxruntime per batch size (default 5, median of their ratios)
 # Full output goes to runs/bench/bench.log; the tables are printed last and saved
 # to runs/bench/table.txt (and runs/bench/conv/table.txt).
 set -euo pipefail
@@ -186,7 +186,9 @@ if [ -x "$BIN/sdexport" ] && [ -x "$BIN/sdinfer" ] && [ -f bench/ort_infer.js ];
     # of runs put the two in different phases of a shared machine (on a 2-core VM the
     # same sdinfer binary gave 186.8 to 298.2 images/s at batch 1 within minutes), so it
     # measured the machine more than the programs. The rates shown are each side's median.
-    infer_rounds=${BENCH_INFER_ROUNDS:-3}; [ "${BENCH_QUICK:-0}" = 1 ] && infer_rounds=1
+    # Five rounds: a run takes a few seconds, and the median of three rounds' ratios
+    # still moved by a third between runs of this script (1.08 to 1.38 at batch 1).
+    infer_rounds=${BENCH_INFER_ROUNDS:-5}; [ "${BENCH_QUICK:-0}" = 1 ] && infer_rounds=1
     declare -A ips_of
     for b in 1 256; do
         # Batch 1: 500 images (about a second): 50 were too few for a steady rate.
