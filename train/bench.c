@@ -180,7 +180,8 @@ static int run_pairs(Bench *b) {
     memset(b->steps_run, 0, sizeof b->steps_run);
     for (int r = 0; r < n; r++) {
         const int open_first = r % 2;
-        double first = timed_window(b, open_first), second = first < 0 ? -1 : timed_window(b, !open_first);
+        const double first = timed_window(b, open_first);
+        const double second = first < 0 ? -1 : timed_window(b, !open_first);
         if (second < 0) {
             free(gated);
             return 1;

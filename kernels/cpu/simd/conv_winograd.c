@@ -439,10 +439,19 @@ __attribute__((always_inline)) SIMD_FMA static inline void product_column(
     const int groups = (count + tiles - 1) / tiles;
     for (int group = 0, t0 = 0; group < groups; group++) {
         const int size = count / groups + (group < count % groups);
-        // The first group asks for the next coefficient's weights.
+        // The first group asks for the next block of weights.
         product_group(v, u, group == 0 ? ahead : NULL, in_c, out_c, t0, size, tiles, kvecs, k0, mm);
         t0 += size;
     }
+}
+
+// The weights the products read after the block of output channels that ends at `next`
+// (prefetch_weights): the coefficient's next channels, after its last the next
+// coefficient's first (next_xi, NULL after the last); NULL when not prefetching.
+static inline const real *weights_after(const real *u_xi, const real *next_xi, int next,
+                                        int k_end, int in_c, int prefetch) {
+    if (!prefetch) return NULL;
+    return next < k_end ? u_xi + (size_t)next * in_c : next_xi;
 }
 
 // The products for the first `count` tiles of the block with register blocks of
@@ -459,20 +468,17 @@ __attribute__((always_inline)) SIMD_FMA static inline void products_with(
         const real *v_xi = v + (size_t)xi * coefficient_stride(TILE_BLOCK, in_c);
         const real *u_xi = u + (size_t)xi * in_c * out_c;
         real *m_xi = mm + (size_t)xi * coefficient_stride(TILE_BLOCK, out_c);
-        const real *next_xi = xi + 1 < a * a ? u_xi + (size_t)(in_c * out_c + k_begin * in_c) : NULL;
+        const real *next_xi =
+            prefetch && xi + 1 < a * a ? u_xi + (size_t)(in_c * out_c + k_begin * in_c) : NULL;
         int k0 = k_begin;
-        for (; k0 + kvecs * VEC_LEN <= k_end; k0 += kvecs * VEC_LEN) {
-            const int next = k0 + kvecs * VEC_LEN;
-            const real *ahead = !prefetch ? NULL : next < k_end ? u_xi + (size_t)next * in_c : next_xi;
-            product_column(v_xi, u_xi + (size_t)k0 * in_c, ahead, in_c, out_c, count, tiles, kvecs,
-                           k0, m_xi);
-        }
-        for (; k0 < k_end; k0 += VEC_LEN) {
-            const int next = k0 + VEC_LEN;
-            const real *ahead = !prefetch ? NULL : next < k_end ? u_xi + (size_t)next * in_c : next_xi;
-            product_column(v_xi, u_xi + (size_t)k0 * in_c, ahead, in_c, out_c, count, tiles, 1, k0,
-                           m_xi);
-        }
+        for (; k0 + kvecs * VEC_LEN <= k_end; k0 += kvecs * VEC_LEN)
+            product_column(v_xi, u_xi + (size_t)k0 * in_c,
+                           weights_after(u_xi, next_xi, k0 + kvecs * VEC_LEN, k_end, in_c, prefetch),
+                           in_c, out_c, count, tiles, kvecs, k0, m_xi);
+        for (; k0 < k_end; k0 += VEC_LEN)
+            product_column(v_xi, u_xi + (size_t)k0 * in_c,
+                           weights_after(u_xi, next_xi, k0 + VEC_LEN, k_end, in_c, prefetch),
+                           in_c, out_c, count, tiles, 1, k0, m_xi);
     }
 }
 
