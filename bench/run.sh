@@ -10,11 +10,12 @@
 #   BENCH_QUICK=1 ResNet-20 only, fewer steps (a smoke run)
 #   BENCH_CONV=0  leave out the per-convolution table
 #   BENCH_EPOCH_IMAGES, BENCH_EPOCH_ROUNDS  the epoch comparison: images per epoch
-#                 (default 2048) and rounds of both rules (default 3, median of their ratios)
+#                 (default 1024) and rounds of four epochs, A B B A (default 5, median
+#                 of the rounds' ratios)
 #   BENCH_PAIRS, BENCH_PAIR_STEPS  the same saving inside one process: pairs of windows
 #                 (default 9) of this many steps (default 8), the rule's and all blocks open
 #   BENCH_INFER_ROUNDS  the inference comparison: alternating runs of sdinfer and
-#                 onnxruntime per batch size (default 5, median of their ratios)
+#                 onnxruntime per batch size (default 9, median of their ratios)
 # Full output goes to runs/bench/bench.log; the tables are printed last and saved
 # to runs/bench/table.txt (and runs/bench/conv/table.txt).
 set -euo pipefail
@@ -90,34 +91,39 @@ done
 echo "== stochastic vs constant depth: training time per epoch" | tee -a "$log"
 deep=resnet110-cifar blocks=18
 [ "${BENCH_QUICK:-0}" = 1 ] && deep=resnet20-cifar blocks=3
-limit=${BENCH_EPOCH_IMAGES:-2048}
-rounds=${BENCH_EPOCH_ROUNDS:-3}; [ "${BENCH_QUICK:-0}" = 1 ] && rounds=1
+limit=${BENCH_EPOCH_IMAGES:-1024}
+rounds=${BENCH_EPOCH_ROUNDS:-5}; [ "${BENCH_QUICK:-0}" = 1 ] && rounds=1
 col() { tail -n 1 "$1" | cut -d, -f"$(head -1 "$1" | tr ',' '\n' | grep -n -x "$2" | cut -d: -f1)"; }
-# The two rules alternate, `rounds` times each (none first in odd rounds, linear first
-# in even ones), and the row's ratio is the median over the rounds of each round's
-# linear / none: on a shared machine a round's two epochs run in the same phase, while
-# the machine's speed drifts between rounds (three rounds of the same programs here:
-# none 11.5, 15.3, 17.7 s, linear 10.4, 11.1, 12.9 s, so the fastest of each, 0.907,
-# paired epochs minutes apart; the rounds' own ratios were 0.907, 0.726, 0.730).
-# Its seconds are each rule's median epoch; every round's pair goes to the log.
+# A round runs four epochs back to back, A B B A (none linear linear none in odd rounds,
+# linear none none linear in even ones); a rule's time in the round is the mean of its
+# two epochs, and the row's ratio is the median over the rounds of each round's
+# linear / none. On a shared machine the speed drifts within seconds: three rounds of
+# one epoch per rule (2048 images) gave ratios of 0.558 to 1.083 in one run of this
+# script (session 13), with the in-process ratio below at 0.71 to 0.73. The A B B A
+# order cancels a drift that is linear over the round, and five rounds of half the
+# images take about as long as three of the whole. Its seconds are each rule's median
+# over the rounds; every epoch and every round's ratio go to the log.
 # The peer: PyTorch's training step on the same network with the same gate rule
 # (bench/torch_train_step.py: a closed block is its shortcut, no work), as many steps
-# as the epoch has mini-batches, on synthetic 28x28x1 data, alternating the same way.
+# as the epoch has mini-batches, on synthetic 28x28x1 data, once per rule per round
+# after the round's epochs (none first in odd rounds).
 torch_steps=$(( limit / 32 > 0 ? limit / 32 : 1 ))
 declare -A seconds_of torch_ms_of best_seconds best_dir
 for round in $(seq "$rounds"); do
     order="none linear"; [ $((round % 2)) = 0 ] && order="linear none"
-    # A round's two epochs run back to back, and then PyTorch's two runs: each pair as
-    # close in time as it can be (PyTorch's run of as many steps sat between a round's
-    # two epochs: 64 steps at 340.3 to 571.7 ms each in session 12's and 13's logs).
-    for rule in $order; do
-        dir=$out/epoch-$rule-$round
+    first=${order% *} second=${order#* }
+    declare -A epoch_sum=()
+    for rule in $first $second $second $first; do
+        epoch=$(( ${epoch_sum[$rule,n]:-0} + 1 ))
+        dir=$out/epoch-$rule-$round-$epoch
         rm -rf "$dir"
         "$BIN/sdtrain" --dataset fashion-mnist --model "$deep" --survival "$rule" --p-last 0.5 \
-            --epochs 1 --batch-size 32 --train-limit "$limit" --val-size 1000 --test-limit 32 \
+            --epochs 1 --batch-size 32 --train-limit "$limit" --val-size 200 --test-limit 32 \
             --threads "$threads" --seed 1 --out "$dir" 2>&1 | tee -a "$log"
         seconds=$(col "$dir/log.csv" epoch_seconds)
-        seconds_of[$rule,$round]=$seconds
+        echo "epoch round $round, $rule epoch $epoch: $seconds s" | tee -a "$log"
+        epoch_sum[$rule,n]=$epoch
+        epoch_sum[$rule,s]=$(awk -v a="${epoch_sum[$rule,s]:-0}" -v b="$seconds" 'BEGIN { print a + b }')
         if [ -z "${best_seconds[$rule]:-}" ] ||
            awk -v a="$seconds" -v b="${best_seconds[$rule]}" 'BEGIN { exit !(a < b) }'; then
             best_seconds[$rule]=$seconds
@@ -125,13 +131,16 @@ for round in $(seq "$rounds"); do
         fi
     done
     for rule in $order; do
+        seconds_of[$rule,$round]=$(awk -v s="${epoch_sum[$rule,s]}" 'BEGIN { printf "%.3f", s / 2 }')
+    done
+    for rule in $order; do
         pt=$(/usr/bin/python3 bench/torch_train_step.py --blocks-per-stage "$blocks" --batch 32 \
              --steps "$torch_steps" --threads "$threads" --survival "$rule" --p-last 0.5 \
              --size 28 --channels 1 2>&1 | tee -a "$log")
         torch_ms_of[$rule,$round]=$(value ms/step <<<"$pt")
     done
-    echo "epoch round $round: linear ${seconds_of[linear,$round]} s, none ${seconds_of[none,$round]} s," \
-         "ratio $(ratio "${seconds_of[linear,$round]}" "${seconds_of[none,$round]}");" \
+    echo "epoch round $round: linear ${seconds_of[linear,$round]} s, none ${seconds_of[none,$round]} s" \
+         "(means of two epochs), ratio $(ratio "${seconds_of[linear,$round]}" "${seconds_of[none,$round]}");" \
          "torch linear ${torch_ms_of[linear,$round]} ms, none ${torch_ms_of[none,$round]} ms" | tee -a "$log"
 done
 median() { tr ' ' '\n' | { grep -v '^n/a$' || true; } | { grep . || true; } | sort -g |
@@ -147,7 +156,7 @@ paired_ratio() {
     local -n values=$1
     for r in $(seq "$4"); do printf '%s ' "$(ratio "${values[$2,$r]:-}" "${values[$3,$r]:-}")"; done | median
 }
-row "epoch time $deep linear p_L=0.5 vs none (s, $limit imgs, median of $rounds rounds)" \
+row "epoch time $deep linear p_L=0.5 vs none (s, $limit imgs, median of $rounds ABBA rounds)" \
     "$(median_of seconds_of linear "$rounds")" "$(median_of seconds_of none "$rounds")" \
     "$(paired_ratio seconds_of linear none "$rounds")"
 row "torch step $deep linear p_L=0.5 vs none (ms, median of $rounds rounds)" \
@@ -186,9 +195,11 @@ if [ -x "$BIN/sdexport" ] && [ -x "$BIN/sdinfer" ] && [ -f bench/ort_infer.js ];
     # of runs put the two in different phases of a shared machine (on a 2-core VM the
     # same sdinfer binary gave 186.8 to 298.2 images/s at batch 1 within minutes), so it
     # measured the machine more than the programs. The rates shown are each side's median.
-    # Five rounds: a run takes a few seconds, and the median of three rounds' ratios
-    # still moved by a third between runs of this script (1.08 to 1.38 at batch 1).
-    infer_rounds=${BENCH_INFER_ROUNDS:-5}; [ "${BENCH_QUICK:-0}" = 1 ] && infer_rounds=1
+    # Nine rounds: a run takes a few seconds, and the median of three rounds' ratios
+    # moved by a third between runs of this script (1.08 to 1.38 at batch 1), that of
+    # five still by a fifth (1.26 to 1.57 in session 13); fourteen back-to-back pairs
+    # of 400 images in session 14 ranged over 1.06 to 2.17.
+    infer_rounds=${BENCH_INFER_ROUNDS:-9}; [ "${BENCH_QUICK:-0}" = 1 ] && infer_rounds=1
     declare -A ips_of
     for b in 1 256; do
         # Batch 1: 500 images (about a second): 50 were too few for a steady rate.
