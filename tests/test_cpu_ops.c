@@ -453,6 +453,11 @@ static void test_conv_thread_invariance(Ctx *c) {
         // threads split the output channels (600: the last part is not a whole granule).
         {1, 256, 14, 14, 600, 14, 14, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0},
         {1, 256, 14, 14, 136, 7, 7, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0},
+        // Batch 1, several column blocks (784 and 529 outputs): the threads split the
+        // columns in equal ranges (2 and 3 threads: not whole blocks of 256), or with
+        // more threads than blocks (8) the blocks' output channels.
+        {1, 24, 28, 28, 40, 28, 28, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0},
+        {1, 8, 45, 45, 24, 23, 23, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0},
     };
     const int thread_counts[3] = {2, 3, 8};  // 8 > batch: the BLAS-threaded path
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {

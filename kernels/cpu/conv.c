@@ -21,9 +21,10 @@
 //
 // Parallel over the images of the batch, each image one single-threaded product per
 // column block (OpenBLAS is kept single-threaded, backend_cpu.c); a batch smaller than
-// the team runs image by image, the threads splitting each image's column blocks when
-// it is large enough (cpu_split_images). The blocks are fixed by the shape, so results
-// do not depend on the thread count (see backward filter for its sums).
+// the team runs image by image, the threads splitting each image's columns when it is
+// large enough (cpu_split_images). Each output is the same sum over k however the
+// columns are split (simd/gemm.c), so results do not depend on the thread count (see
+// backward filter for its sums).
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,10 +134,9 @@ static int images_in_parallel(const CpuState *st, const ConvGeom *g) {
     return st->threads > 1 && g->batch > 1;
 }
 
-// Every product runs in blocks of this many columns (output positions), whatever the
-// thread count: the threads split one image's product by these blocks, and since
-// each block is the same single-threaded call either way, results do not depend on
-// how many threads there are (OpenBLAS's sums do depend on the shape of the call).
+// Products run in blocks of this many columns (output positions), one single-threaded
+// call each, when the images run in parallel or one after another on one thread; a
+// split image goes by ranges of about as many (forward_images_split).
 #define GEMM_COLUMN_BLOCK 256
 
 static int column_blocks(const ConvGeom *g) {
@@ -145,15 +145,13 @@ static int column_blocks(const ConvGeom *g) {
 
 // ---- forward ------------------------------------------------------------------
 
-// Output channels [row_begin, row_end) of column block `block` of one image's output
+// Output channels [row_begin, row_end) of columns [j0, j0 + width) of one image's output
 // from its column matrix, through the epilogue (the kernel table's product: simd/gemm.c).
 // Each output is the same sum over k whatever the rows and columns of the call.
 static void forward_rows(const CpuKernels *k, const ConvGeom *g, const real *col, const real *w,
-                         const real *bias, const real *residual, OutputClamp clamp, int block,
-                         int row_begin, int row_end, real *pack, real *y) {
+                         const real *bias, const real *residual, OutputClamp clamp, int j0,
+                         int width, int row_begin, int row_end, real *pack, real *y) {
     const int rows = (int)col_rows(g), plane = (int)out_plane(g);
-    const int j0 = block * GEMM_COLUMN_BLOCK;
-    const int width = plane - j0 < GEMM_COLUMN_BLOCK ? plane - j0 : GEMM_COLUMN_BLOCK;
     const size_t first = (size_t)row_begin * plane + j0;
     const GemmShape shape = {row_end - row_begin, width, rows, rows, plane, plane, plane};
     k->conv_gemm(&shape, w + (size_t)row_begin * rows, col + j0, bias ? bias + row_begin : NULL,
@@ -163,7 +161,9 @@ static void forward_rows(const CpuKernels *k, const ConvGeom *g, const real *col
 static void forward_block(const CpuKernels *k, const ConvGeom *g, const real *col, const real *w,
                           const real *bias, const real *residual, OutputClamp clamp, int block,
                           real *pack, real *y) {
-    forward_rows(k, g, col, w, bias, residual, clamp, block, 0, g->out_c, pack, y);
+    const int plane = (int)out_plane(g), j0 = block * GEMM_COLUMN_BLOCK;
+    const int width = plane - j0 < GEMM_COLUMN_BLOCK ? plane - j0 : GEMM_COLUMN_BLOCK;
+    forward_rows(k, g, col, w, bias, residual, clamp, j0, width, 0, g->out_c, pack, y);
 }
 
 static const real *image_columns(const ConvGeom *g, const real *x, real *scratch) {
@@ -180,18 +180,47 @@ static void forward_image(const CpuKernels *k, const ConvGeom *g, const real *x,
         forward_block(k, g, col, w, bias, residual, clamp, b, pack, y);
 }
 
-// Fewer images than threads: each image's column blocks split between the threads, and
-// when there are fewer blocks than threads (a 14x14 or 7x7 output is one block: ResNet-50's
-// last stages at batch 1) each block's output channels too, in parts of
-// GEMM_ROW_GRANULE (a multiple of every register block's rows).
+// Fewer images than threads: each image's columns split between the threads in equal
+// ranges (whole GEMM_COLUMN_GRANULEs), one per thread when there are at least as many
+// column blocks as threads; with fewer, one range per block's worth of columns and the
+// output channels split too, in parts of GEMM_ROW_GRANULE (a multiple of every register
+// block's rows): a 14x14 or 7x7 output is one range (ResNet-50's last stages at batch
+// 1), where each thread then reads only its part of the weights. The ranges were whole
+// blocks before: a 28x28 output's 4 blocks (the last of 16 columns) went 2 and 2 to 2
+// threads, 512 and 272 columns. Each output is the same sum whatever the ranges
+// (simd/gemm.c), so the thread count does not change the results.
 #define GEMM_ROW_GRANULE 16
-static void forward_images_split(CpuState *st, const ConvGeom *g, const real *x, const real *w,
-                                 const real *bias, const real *residual, OutputClamp clamp, real *y) {
+#define GEMM_COLUMN_GRANULE 16
+typedef struct {
+    int column_parts, row_parts;
+} ImageSplit;
+
+static ImageSplit image_split(const CpuState *st, const ConvGeom *g) {
     const int blocks = column_blocks(g);
     const int granules = (g->out_c + GEMM_ROW_GRANULE - 1) / GEMM_ROW_GRANULE;
-    int parts = blocks >= st->threads ? 1 : (st->threads + blocks - 1) / blocks;
-    if (parts > granules) parts = granules;
-    const int items = blocks * parts;
+    if (blocks >= st->threads) return (ImageSplit){st->threads, 1};
+    int row_parts = (st->threads + blocks - 1) / blocks;
+    if (row_parts > granules) row_parts = granules;
+    return (ImageSplit){blocks, row_parts};
+}
+
+// Column range `part` of `parts`: [*j0, *j0 + *width), whole granules but the last.
+static void column_range(const ConvGeom *g, const ImageSplit *split, int part, int *j0,
+                         int *width) {
+    const int plane = (int)out_plane(g);
+    const int granules = (plane + GEMM_COLUMN_GRANULE - 1) / GEMM_COLUMN_GRANULE;
+    const int begin = granules * part / split->column_parts * GEMM_COLUMN_GRANULE;
+    int end = granules * (part + 1) / split->column_parts * GEMM_COLUMN_GRANULE;
+    if (end > plane) end = plane;
+    *j0 = begin;
+    *width = end - begin;
+}
+
+static void forward_images_split(CpuState *st, const ConvGeom *g, const real *x, const real *w,
+                                 const real *bias, const real *residual, OutputClamp clamp, real *y) {
+    const ImageSplit split = image_split(st, g);
+    const int granules = (g->out_c + GEMM_ROW_GRANULE - 1) / GEMM_ROW_GRANULE;
+    const int items = split.column_parts * split.row_parts;
     real *packs = cpu_gemm_packs(st);
     const int pointwise = is_pointwise(g), column_rows = g->in_c * g->kernel_h;
     for (int n = 0; n < g->batch; n++) {
@@ -211,13 +240,16 @@ static void forward_images_split(CpuState *st, const ConvGeom *g, const real *x,
             }
 #pragma omp for schedule(static)
             for (int item = 0; item < items; item++) {
-                const int block = item / parts, part = item % parts;
-                const int row_begin = granules * part / parts * GEMM_ROW_GRANULE;
-                int row_end = granules * (part + 1) / parts * GEMM_ROW_GRANULE;
+                const int part = item % split.row_parts;
+                const int row_begin = granules * part / split.row_parts * GEMM_ROW_GRANULE;
+                int row_end = granules * (part + 1) / split.row_parts * GEMM_ROW_GRANULE;
                 if (row_end > g->out_c) row_end = g->out_c;
-                forward_rows(st->kernels, g, col, w, bias, res, clamp, block, row_begin, row_end,
-                             cpu_gemm_pack_of(packs, omp_get_thread_num()),
-                             y + n * out_image(g));
+                int j0, width;
+                column_range(g, &split, item / split.row_parts, &j0, &width);
+                if (width > 0)
+                    forward_rows(st->kernels, g, col, w, bias, res, clamp, j0, width, row_begin,
+                                 row_end, cpu_gemm_pack_of(packs, omp_get_thread_num()),
+                                 y + n * out_image(g));
             }
         }
     }
