@@ -197,8 +197,8 @@ if [ -x "$BIN/sdexport" ] && [ -x "$BIN/sdinfer" ] && [ -f bench/ort_infer.js ];
     # measured the machine more than the programs. The rates shown are each side's median.
     # Nine rounds: a run takes a few seconds, and the median of three rounds' ratios
     # moved by a third between runs of this script (1.08 to 1.38 at batch 1), that of
-    # five still by a fifth (1.26 to 1.57 in session 13); fourteen back-to-back pairs
-    # of 400 images in session 14 ranged over 1.06 to 2.17.
+    # five still by a fifth (1.26 to 1.57 in session 13); two series of fourteen
+    # back-to-back pairs of 400 images in session 14 ranged over 1.06 to 2.17.
     infer_rounds=${BENCH_INFER_ROUNDS:-9}; [ "${BENCH_QUICK:-0}" = 1 ] && infer_rounds=1
     declare -A ips_of
     for b in 1 256; do
