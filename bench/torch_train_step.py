@@ -143,5 +143,6 @@ def main():
     print(f"ms/step: {1000 * seconds / args.steps:.3f}")
     print(f"images/s: {args.steps * args.batch / seconds:.1f}")
 
+
 if __name__ == "__main__":
     main()

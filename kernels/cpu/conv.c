@@ -136,7 +136,8 @@ static int images_in_parallel(const CpuState *st, const ConvGeom *g) {
 
 // Products run in blocks of this many columns (output positions), one single-threaded
 // call each, when the images run in parallel or one after another on one thread; a
-// split image goes by ranges of about as many (forward_images_split).
+// split image goes by one range of columns per thread once it has as many blocks as
+// there are threads (forward_images_split).
 #define GEMM_COLUMN_BLOCK 256
 
 static int column_blocks(const ConvGeom *g) {

@@ -116,17 +116,18 @@ typedef struct {
 // in small blocks of rows that the hardware prefetchers do not anticipate, so the loads
 // would wait for memory one window at a time. Asking for the image in one sweep lets the
 // memory system fetch it in parallel, as the transpose's sequential reads did.
-// Not when the threads share one image (split_share): the team wrote it one call ago,
-// each core a part, so it is still in their caches, and every thread asking for all of
-// it pulled the other core's part over for nothing. sdinfer, ResNet-110 at batch 1 on
-// 2 threads, one process alternating images between the two ways (AMD EPYC family 25):
-// the median image 3% to 7% faster without, in four runs of 1000 images each way.
-typedef enum { NO_PREFETCH, PREFETCH } Prefetch;
-
 static void prefetch_range(const real *p, size_t count) {
     const size_t line = 64 / sizeof(real);
     for (size_t i = 0; i < count; i += line) __builtin_prefetch(p + i, 0, 3);
 }
+
+// Whether a channels-last operand is asked for (prefetch_range). Not when the threads
+// share one image (split_share): the team wrote it one call ago, each core a part, so it
+// is still in their caches, and every thread asking for all of it pulled the other
+// core's part over for nothing. sdinfer, ResNet-110 at batch 1 on 2 threads, one process
+// alternating images between the two ways (AMD EPYC family 25): the median image 3% to
+// 7% faster without, in four runs of 1000 images each way.
+typedef enum { NO_PREFETCH, PREFETCH } Prefetch;
 
 // The residual that an epilogue in the output transform adds (channels-last): the
 // residual itself, or its transpose into `scratch` when it is NCHW and the output is
