@@ -10,7 +10,10 @@
 //   - every output of the sequence bit-identical to the call-by-call one;
 //   - with 2 threads, the sequence really holds a team of 3 calls or more (else the test
 //     would compare the one-by-one path with itself): the last three, of 7M to 29M
-//     multiply-adds, split on every kernel set (the 16-channel ones not with AVX-512).
+//     multiply-adds, split on every kernel set (the 16-channel ones not with AVX-512);
+//   - with 2 and 3 threads whose shares are skewed (thread_balance.c: one thread's speed
+//     set 8 times the others', then the others' 8 times its own), the sequence
+//     bit-identical to the calls one by one on 1 thread, and no output left unwritten.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +97,20 @@ static void fill_buffers(const Chain *c, Rng *rng, real **buffers) {
     for (size_t k = 0; k < c->size[7]; k++) buffers[7][k] = (real)(2.0 * rng_uniform(rng) - 1.0);
 }
 
+// Buffers 1.. of two runs bit-identical, no NaN left (every output element written).
+static void compare_buffers(TestContext *t, const Chain *c, real **want, real **got,
+                            const char *what) {
+    for (int b = 1; b < BUFFERS; b++) {
+        size_t differ = 0, nan = 0;
+        for (size_t k = 0; k < c->size[b]; k++) {
+            differ += memcmp(&want[b][k], &got[b][k], sizeof(real)) != 0;
+            nan += isnan(got[b][k]);
+        }
+        CHECK(t, differ == 0 && nan == 0, "%s, buffer %d: %zu of %zu values differ, %zu NaN",
+              what, b, differ, c->size[b], nan);
+    }
+}
+
 // The largest team the sequence holds, as the backend splits it.
 static int longest_team(Backend *be, const ConvCall *calls) {
     int longest = 0;
@@ -118,22 +135,42 @@ static void check_backend(TestContext *t, Backend *be, const char *isa, int thre
         calls[i] = call_of(c, i, sequence);
     }
     be->conv2d_forward_sequence(be, calls, CALLS);
-    for (int b = 1; b < BUFFERS; b++) {
-        size_t differ = 0, nan = 0;
-        for (size_t k = 0; k < c->size[b]; k++) {
-            differ += memcmp(&one_by_one[b][k], &sequence[b][k], sizeof(real)) != 0;
-            nan += isnan(sequence[b][k]);
-        }
-        CHECK(t, differ == 0 && nan == 0,
-              "%s, %d threads, buffer %d: %zu of %zu values differ from the calls one by one, "
-              "%zu NaN", isa, threads, b, differ, c->size[b], nan);
-    }
+    char what[96];
+    snprintf(what, sizeof what, "%s, %d threads, the sequence against the calls one by one", isa,
+             threads);
+    compare_buffers(t, c, one_by_one, sequence, what);
     if (threads == 2) {
         const int team = longest_team(be, calls);
         CHECK(t, team >= 3, "%s, 2 threads: the longest team holds %d calls (want 3 or more)",
               isa, team);
     }
     for (int b = 0; b < BUFFERS; b++) free(one_by_one[b]), free(sequence[b]);
+}
+
+// The sequence on `be` with thread `fast`'s speed 8 times the others' (or, fast < 0,
+// thread 0's 8 times slower), against the calls one by one on the 1-thread `single`.
+static void check_skewed(TestContext *t, Backend *single, Backend *be, const char *isa,
+                         int fast, const Chain *c) {
+    real *reference[BUFFERS], *skewed[BUFFERS];
+    Rng rng_a, rng_b;
+    rng_seed(&rng_a, 13, 1), rng_seed(&rng_b, 13, 1);
+    fill_buffers(c, &rng_a, reference);
+    fill_buffers(c, &rng_b, skewed);
+    ConvCall calls[CALLS];
+    for (int i = 0; i < CALLS; i++) {
+        const ConvCall k = call_of(c, i, reference);
+        single->conv2d_forward(single, k.g, k.x, k.w, k.bias, k.residual, k.clamp, k.y);
+        calls[i] = call_of(c, i, skewed);
+    }
+    ThreadBalance *balance = &cpu_state(be)->balance;
+    for (int i = 0; i < balance->threads; i++)
+        balance->speed[i] = fast >= 0 ? (i == fast ? 8.0 : 1.0) : (i == 0 ? 1.0 / 8 : 1.0);
+    be->conv2d_forward_sequence(be, calls, CALLS);
+    char what[96];
+    snprintf(what, sizeof what, "%s, %d threads, %s", isa, balance->threads,
+             fast >= 0 ? "thread 0 8x faster" : "thread 0 8x slower");
+    compare_buffers(t, c, reference, skewed, what);
+    for (int b = 0; b < BUFFERS; b++) free(reference[b]), free(skewed[b]);
 }
 
 int main(void) {
@@ -150,6 +187,10 @@ int main(void) {
         // Twice each: the second run finds the transformed weights made by the first.
         for (int round = 0; round < 2; round++)
             for (int b = 0; b < THREAD_VARIANTS; b++) check_backend(&t, be[b], sets[set]->isa, b + 1, &chain);
+        for (int b = 1; b < THREAD_VARIANTS; b++) {
+            check_skewed(&t, be[0], be[b], sets[set]->isa, 0, &chain);
+            check_skewed(&t, be[0], be[b], sets[set]->isa, -1, &chain);
+        }
         backends_destroy(be, THREAD_VARIANTS);
     }
     free_chain(&chain);

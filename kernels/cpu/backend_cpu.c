@@ -105,6 +105,7 @@ static void cpu_destroy(Backend *be) {
     if (st) {
         for (int t = 0; t < st->threads; t++) free(st->scratch[t].data);
         cpu_winograd_cache_free(st);
+        thread_balance_free(&st->balance);
         free(st->shared.data);
         free(st->gemm_pack);
         free(st->scratch);
@@ -221,7 +222,8 @@ Backend *backend_cpu_create_with(const CpuBackendOptions *options, char *err, si
     Backend *be = calloc(1, sizeof *be);
     CpuState *st = calloc(1, sizeof *st);
     CpuScratch *scratch = calloc((size_t)threads, sizeof *scratch);
-    if (!be || !st || !scratch) {
+    if (!be || !st || !scratch || !thread_balance_init(&st->balance, threads)) {
+        if (st) thread_balance_free(&st->balance);
         free(be);
         free(st);
         free(scratch);

@@ -251,9 +251,19 @@ static size_t split_scratch_size(const CpuKernels *k, const WinogradCall *c) {
     return c->in_size + 2 * c->out_size + k->winograd_block_scratch_size(&c->wc);
 }
 
+// What one thread did in a region of split calls, for thread_balance_record: products of
+// a tile and a vector of output channels, and the seconds they took.
+typedef struct {
+    long items;
+    double seconds;
+} SplitWork;
+
 // Thread `thread`'s share of the call, inside a region of `threads` (its barriers bind to
-// it), on scratch reserved for split_scratch_size.
-static void split_share(CpuState *st, const WinogradCall *c, const int thread, const int threads) {
+// it), on scratch reserved for split_scratch_size: its range of the tiles or of the
+// output channels' vectors as st->balance sizes it (thread_balance.c); the transposes
+// back of a shared output split equally (they do not tell a thread's speed).
+static void split_share(CpuState *st, const WinogradCall *c, const int thread, const int threads,
+                        SplitWork *work) {
     const CpuKernels *k = st->kernels;
     const ConvGeom *g = c->g;
     const int per_image = winograd_tiles_per_image(&c->wc);
@@ -265,9 +275,12 @@ static void split_share(CpuState *st, const WinogradCall *c, const int thread, c
     // transpose back of the shared output (by tiles).
     const int c_begin = vectors * thread / threads * lanes;
     const int c_end = vectors * (thread + 1) / threads * lanes;
-    const int k_begin = by_tiles ? 0 : c_begin, k_end = by_tiles ? g->out_c : c_end;
-    const int tile_begin = by_tiles ? per_image * thread / threads : 0;
-    const int tile_end = by_tiles ? per_image * (thread + 1) / threads : per_image;
+    int share_begin, share_end;
+    thread_balance_range(&st->balance, thread, threads, by_tiles ? per_image : vectors,
+                         &share_begin, &share_end);
+    const int k_begin = by_tiles ? 0 : share_begin * lanes;
+    const int k_end = by_tiles ? g->out_c : share_end * lanes;
+    const int tile_begin = by_tiles ? share_begin : 0, tile_end = by_tiles ? share_end : per_image;
     const int has_work = k_begin < k_end && tile_begin < tile_end;
     real *xt_space = st->scratch[thread].data, *yt = xt_space + c->in_size;
     real *rt = yt + c->out_size, *blocks = rt + c->out_size;
@@ -278,8 +291,12 @@ static void split_share(CpuState *st, const WinogradCall *c, const int thread, c
         if (mixed && g->out_channels_last) {
 #pragma omp barrier
         }
-        if (has_work)
+        if (has_work) {
+            const double start = omp_get_wtime();
             run_images(k, c, n, xt, res, tile_begin, tile_end, k_begin, k_end, blocks, yt);
+            work->seconds += omp_get_wtime() - start;
+            work->items += (long)(tile_end - tile_begin) * ((k_end - k_begin) / lanes);
+        }
         if (shared_output) {  // every tile is in yt: the transpose back by channels
 #pragma omp barrier
             if (c_begin < c_end) to_nchw(k, c, n, 1, res, c_begin, c_end, yt);
@@ -297,8 +314,15 @@ static void split_share(CpuState *st, const WinogradCall *c, const int thread, c
 
 static void split_each_image(CpuState *st, const WinogradCall *c) {
     cpu_scratch_reserve(st, split_scratch_size(st->kernels, c));
+    thread_balance_begin(&st->balance);
 #pragma omp parallel num_threads(st->threads)
-    split_share(st, c, omp_get_thread_num(), omp_get_num_threads());
+    {
+        const int thread = omp_get_thread_num();
+        SplitWork work = {0, 0};
+        split_share(st, c, thread, omp_get_num_threads(), &work);
+        thread_balance_record(&st->balance, thread, work.items, work.seconds);
+    }
+    thread_balance_end(&st->balance);
 }
 
 // Fewer images than threads, and fewer vectors of output channels than threads: each
@@ -418,17 +442,21 @@ void cpu_winograd_forward_team(CpuState *st, const ConvCall *calls, int count) {
         if (size > scratch) scratch = size;
     }
     cpu_scratch_reserve(st, scratch);
+    thread_balance_begin(&st->balance);
 #pragma omp parallel num_threads(st->threads)
     {
         const int thread = omp_get_thread_num(), threads = omp_get_num_threads();
+        SplitWork work = {0, 0};
         for (int i = 0; i < count; i++) {
             const WinogradCall call = team_call(st, &calls[i]);
             if (i > 0) {
 #pragma omp barrier
             }
-            split_share(st, &call, thread, threads);
+            split_share(st, &call, thread, threads, &work);
         }
+        thread_balance_record(&st->balance, thread, work.items, work.seconds);
     }
+    thread_balance_end(&st->balance);
 }
 
 // The filter gradient sums over images. As the direct one (conv.c), the sum is split

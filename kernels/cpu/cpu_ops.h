@@ -14,6 +14,7 @@
 
 #include "../backend.h"
 #include "cpu_kernels.h"
+#include "thread_balance.h"
 
 // One cblas name for both builds of the core (float in production, double for
 // the finite-difference tests).
@@ -59,6 +60,7 @@ typedef struct {
     CpuScratch winograd_weights;  // a call's transformed weights (not cached)
     WinogradCacheEntry *winograd_cache;  // transformed constant weights (ConvGeom.constant_weights)
     int winograd_cached, winograd_cache_capacity;
+    ThreadBalance balance;  // the threads' shares of a split image (thread_balance.c)
 } CpuState;
 
 static inline CpuState *cpu_state(Backend *be) { return (CpuState *)be->state; }
