@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "cpu/cpu_ops.h"
 #include "harness.h"
 #include "test_arrays.h"
 #include "rng.h"
@@ -443,8 +444,17 @@ static void test_conv_bias_relu(Ctx *c) {
     free(x), free(w), free(bias), free(dy), free(y), free(want), free(unused_dx), free(unused_dw);
 }
 
+// The threads' measured speeds (thread_balance.c) set to thread 0 8 times the others'
+// (fast) or 8 times slower: the shares of a split image then differ from equal ones.
+static void skew_shares(Backend *be, int fast) {
+    ThreadBalance *balance = &cpu_state(be)->balance;
+    for (int t = 0; t < balance->threads; t++)
+        balance->speed[t] = t == 0 ? (fast ? 8.0 : 1.0 / 8) : 1.0;
+}
+
 // The three passes give the same bits for any thread count (images in parallel,
-// or one after another with a threaded BLAS), so runs reproduce exactly.
+// or one after another with a threaded BLAS), so runs reproduce exactly; a batch-1
+// forward also for skewed shares of the split image.
 static void test_conv_thread_invariance(Ctx *c) {
     const ConvGeom cases[] = {
         {5, 8, 12, 10, 12, 12, 10, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0},
@@ -453,11 +463,13 @@ static void test_conv_thread_invariance(Ctx *c) {
         // threads split the output channels (600: the last part is not a whole granule).
         {1, 256, 14, 14, 600, 14, 14, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0},
         {1, 256, 14, 14, 136, 7, 7, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0},
-        // Batch 1, several column blocks (784 and 529 outputs): the threads split the
-        // columns in equal ranges (2 and 3 threads: not whole blocks of 256), or with
-        // more threads than blocks (8) the blocks' output channels.
-        {1, 24, 28, 28, 40, 28, 28, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0},
-        {1, 8, 45, 45, 24, 23, 23, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0},
+        // Batch 1, several column blocks (3136, 841 and 784 outputs) and enough work to
+        // split (4M multiply-adds per thread): the threads split the columns in one range
+        // each (2 and 3 threads: not whole blocks of 256), or with more threads than
+        // blocks (8, the last case) the blocks' output channels.
+        {1, 64, 56, 56, 64, 56, 56, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0},
+        {1, 32, 57, 57, 64, 29, 29, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0},
+        {1, 128, 28, 28, 512, 28, 28, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0},
     };
     const int thread_counts[3] = {2, 3, 8};  // 8 > batch: the BLAS-threaded path
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
@@ -480,6 +492,16 @@ static void test_conv_thread_invariance(Ctx *c) {
             be->conv2d_forward(be, g, x, w, NULL, NULL, clamp_none(), got[0]);
             be->conv2d_backward_data(be, g, w, dy, got[1]);
             be->conv2d_backward_filter(be, g, x, dy, got[2]);
+            for (int fast = 0; fast < 2 && g->batch == 1 && thread_counts[t] < 8; fast++) {
+                real *skewed = checked_calloc(ny, sizeof(real));
+                skew_shares(be, fast);
+                be->conv2d_forward(be, g, x, w, NULL, NULL, clamp_none(), skewed);
+                CHECK(c->t, memcmp(skewed, ref[0], ny * sizeof(real)) == 0,
+                      "conv forward (batch 1, stride %d) with %d threads, thread 0 8x %s, is "
+                      "bit-identical to 1 thread", g->stride_h, thread_counts[t],
+                      fast ? "faster" : "slower");
+                free(skewed);
+            }
             be->destroy(be);
             static const char *pass[3] = {"forward", "backward data", "backward filter"};
             for (int p = 0; p < 3; p++)

@@ -181,15 +181,19 @@ static void forward_image(const CpuKernels *k, const ConvGeom *g, const real *x,
         forward_block(k, g, col, w, bias, residual, clamp, b, pack, y);
 }
 
-// Fewer images than threads: each image's columns split between the threads in equal
-// ranges (whole GEMM_COLUMN_GRANULEs), one per thread when there are at least as many
-// column blocks as threads; with fewer, one range per block's worth of columns and the
-// output channels split too, in parts of GEMM_ROW_GRANULE (a multiple of every register
-// block's rows): a 14x14 or 7x7 output is one range (ResNet-50's last stages at batch
-// 1), where each thread then reads only its part of the weights. The ranges were whole
-// blocks before: a 28x28 output's 4 blocks (the last of 16 columns) went 2 and 2 to 2
-// threads, 512 and 272 columns. Each output is the same sum whatever the ranges
-// (simd/gemm.c), so the thread count does not change the results.
+// Fewer images than threads: each image's columns split between the threads in ranges
+// of whole GEMM_COLUMN_GRANULEs, one per thread, sized by the threads' measured speeds
+// (balanced_columns), when there are at least as many column blocks as threads; with
+// fewer, equal ranges, one per block's worth of columns, and the output channels split
+// too, in parts of GEMM_ROW_GRANULE (a multiple of every register block's rows): a 14x14
+// or 7x7 output is one range (ResNet-50's last stages at batch 1), where each thread then
+// reads only its part of the weights. The ranges were whole blocks before: a 28x28
+// output's 4 blocks (the last of 16 columns) went 2 and 2 to 2 threads, 512 and 272
+// columns. Each output is the same sum whatever the ranges (simd/gemm.c), so neither the
+// thread count nor the speeds change the results. Sized by speed: torchvision's ResNet-50
+// at batch 1 on 2 threads (AMD EPYC VM), with the Winograd shares as well, median image
+// 0.8% slower to 7.8% faster in eight runs of 60 images, one process alternating images
+// between equal and measured shares.
 #define GEMM_ROW_GRANULE 16
 #define GEMM_COLUMN_GRANULE 16
 typedef struct {
@@ -217,10 +221,49 @@ static void column_range(const ConvGeom *g, const ImageSplit *split, int part, i
     *width = end - begin;
 }
 
+// One range of whole column granules per thread (the caller's region has one item per
+// thread), sized by the thread's measured speed (thread_balance.c): the calling thread's.
+static void balanced_columns(CpuState *st, const ConvGeom *g, const real *col, const real *w,
+                             const real *bias, const real *res, OutputClamp clamp, real *packs,
+                             real *y) {
+    const int thread = omp_get_thread_num(), plane = (int)out_plane(g);
+    const int granules = (plane + GEMM_COLUMN_GRANULE - 1) / GEMM_COLUMN_GRANULE;
+    int first, last;
+    thread_balance_range(&st->balance, thread, omp_get_num_threads(), granules, &first, &last);
+    const int j0 = first * GEMM_COLUMN_GRANULE;
+    const int end = last * GEMM_COLUMN_GRANULE < plane ? last * GEMM_COLUMN_GRANULE : plane;
+    if (end <= j0) return;  // nothing recorded: this region then leaves the speeds alone
+    const double start = omp_get_wtime();
+    forward_rows(st->kernels, g, col, w, bias, res, clamp, j0, end - j0, 0, g->out_c,
+                 cpu_gemm_pack_of(packs, thread), y);
+    thread_balance_record(&st->balance, thread, (long)(end - j0) * g->out_c,
+                          omp_get_wtime() - start);
+}
+
+// The split's items (output-channel parts of equal column ranges) as an omp for inside
+// the caller's region.
+static void equal_items(const CpuState *st, const ConvGeom *g, const ImageSplit *split,
+                        const real *col, const real *w, const real *bias, const real *res,
+                        OutputClamp clamp, real *packs, real *y) {
+    const int granules = (g->out_c + GEMM_ROW_GRANULE - 1) / GEMM_ROW_GRANULE;
+    const int items = split->column_parts * split->row_parts;
+#pragma omp for schedule(static)
+    for (int item = 0; item < items; item++) {
+        const int part = item % split->row_parts;
+        const int row_begin = granules * part / split->row_parts * GEMM_ROW_GRANULE;
+        int row_end = granules * (part + 1) / split->row_parts * GEMM_ROW_GRANULE;
+        if (row_end > g->out_c) row_end = g->out_c;
+        int j0, width;
+        column_range(g, split, item / split->row_parts, &j0, &width);
+        if (width > 0)
+            forward_rows(st->kernels, g, col, w, bias, res, clamp, j0, width, row_begin, row_end,
+                         cpu_gemm_pack_of(packs, omp_get_thread_num()), y);
+    }
+}
+
 static void forward_images_split(CpuState *st, const ConvGeom *g, const real *x, const real *w,
                                  const real *bias, const real *residual, OutputClamp clamp, real *y) {
     const ImageSplit split = image_split(st, g);
-    const int granules = (g->out_c + GEMM_ROW_GRANULE - 1) / GEMM_ROW_GRANULE;
     const int items = split.column_parts * split.row_parts;
     real *packs = cpu_gemm_packs(st);
     const int pointwise = is_pointwise(g), column_rows = g->in_c * g->kernel_h;
@@ -228,6 +271,8 @@ static void forward_images_split(CpuState *st, const ConvGeom *g, const real *x,
         const real *x_n = x + n * in_image(g);
         const real *col = pointwise ? x_n : st->scratch[0].data;
         const real *res = residual ? residual + n * out_image(g) : NULL;
+        real *y_n = y + n * out_image(g);
+        thread_balance_begin(&st->balance);
 #pragma omp parallel num_threads(st->threads) if (items > 1)
         {
             // The column matrix too by the threads, by input channel and kernel row: made
@@ -239,20 +284,12 @@ static void forward_images_split(CpuState *st, const ConvGeom *g, const real *x,
                 for (int r = 0; r < column_rows; r++)
                     im2col_rows(g, x_n, r / g->kernel_h, r % g->kernel_h, st->scratch[0].data);
             }
-#pragma omp for schedule(static)
-            for (int item = 0; item < items; item++) {
-                const int part = item % split.row_parts;
-                const int row_begin = granules * part / split.row_parts * GEMM_ROW_GRANULE;
-                int row_end = granules * (part + 1) / split.row_parts * GEMM_ROW_GRANULE;
-                if (row_end > g->out_c) row_end = g->out_c;
-                int j0, width;
-                column_range(g, &split, item / split.row_parts, &j0, &width);
-                if (width > 0)
-                    forward_rows(st->kernels, g, col, w, bias, res, clamp, j0, width, row_begin,
-                                 row_end, cpu_gemm_pack_of(packs, omp_get_thread_num()),
-                                 y + n * out_image(g));
-            }
+            if (split.row_parts == 1 && items == omp_get_num_threads())
+                balanced_columns(st, g, col, w, bias, res, clamp, packs, y_n);
+            else
+                equal_items(st, g, &split, col, w, bias, res, clamp, packs, y_n);
         }
+        thread_balance_end(&st->balance);
     }
 }
 
