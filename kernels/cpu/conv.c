@@ -192,7 +192,7 @@ static void forward_image(const CpuKernels *k, const ConvGeom *g, const real *x,
 // columns. Each output is the same sum whatever the ranges (simd/gemm.c), so neither the
 // thread count nor the speeds change the results. Sized by speed: torchvision's ResNet-50
 // at batch 1 on 2 threads (AMD EPYC VM), with the Winograd shares as well, median image
-// 0.8% slower to 7.8% faster in eight runs of 60 images, one process alternating images
+// 1.5% slower to 7.8% faster in eight runs of 60 images, one process alternating images
 // between equal and measured shares.
 #define GEMM_ROW_GRANULE 16
 #define GEMM_COLUMN_GRANULE 16
