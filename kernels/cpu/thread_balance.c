@@ -1,6 +1,6 @@
-// How the threads share one image's work when they split it (conv_winograd.c, batch 1 on
-// several threads): each thread takes one contiguous range, sized by how fast that thread
-// has lately been.
+// How the threads share one image's work when they split it (batch 1 on several threads:
+// conv_winograd.c's tiles or output channels, conv.c's product columns): each thread takes
+// one contiguous range, sized by how fast that thread has lately been.
 //
 // Why: equal shares leave the faster thread waiting at every barrier whenever one core
 // runs slower than the other, and on a shared machine that is most of the time: a
@@ -18,7 +18,8 @@
 // the image in its own cache (the next layer's share covers nearly the same pixels).
 //
 // The ranges change only which thread computes an item, never how: results are
-// bit-identical whatever the speeds (tests/test_cpu_ops.c checks skewed shares).
+// bit-identical whatever the speeds (tests/test_conv_sequence.c and tests/test_cpu_ops.c
+// compare skewed shares with 1 thread).
 #include "thread_balance.h"
 
 #include <stdlib.h>
