@@ -121,19 +121,26 @@ static int longest_team(Backend *be, const ConvCall *calls) {
     return longest;
 }
 
+// Two sets of fresh buffers from the same seed: the chain's calls run one by one on `be`
+// over `want`, and `calls` made over `got` for a sequence to run.
+static void calls_one_by_one(const Chain *c, Backend *be, int seed, real **want, real **got,
+                             ConvCall *calls) {
+    Rng rng_a, rng_b;
+    rng_seed(&rng_a, seed, 1), rng_seed(&rng_b, seed, 1);
+    fill_buffers(c, &rng_a, want);
+    fill_buffers(c, &rng_b, got);
+    for (int i = 0; i < CALLS; i++) {
+        const ConvCall k = call_of(c, i, want);
+        be->conv2d_forward(be, k.g, k.x, k.w, k.bias, k.residual, k.clamp, k.y);
+        calls[i] = call_of(c, i, got);
+    }
+}
+
 static void check_backend(TestContext *t, Backend *be, const char *isa, int threads,
                           const Chain *c) {
     real *one_by_one[BUFFERS], *sequence[BUFFERS];
-    Rng rng_a, rng_b;
-    rng_seed(&rng_a, 11, 1), rng_seed(&rng_b, 11, 1);
-    fill_buffers(c, &rng_a, one_by_one);
-    fill_buffers(c, &rng_b, sequence);
     ConvCall calls[CALLS];
-    for (int i = 0; i < CALLS; i++) {
-        const ConvCall k = call_of(c, i, one_by_one);
-        be->conv2d_forward(be, k.g, k.x, k.w, k.bias, k.residual, k.clamp, k.y);
-        calls[i] = call_of(c, i, sequence);
-    }
+    calls_one_by_one(c, be, 11, one_by_one, sequence, calls);
     be->conv2d_forward_sequence(be, calls, CALLS);
     char what[96];
     snprintf(what, sizeof what, "%s, %d threads, the sequence against the calls one by one", isa,
@@ -152,16 +159,8 @@ static void check_backend(TestContext *t, Backend *be, const char *isa, int thre
 static void check_skewed(TestContext *t, Backend *single, Backend *be, const char *isa,
                          int fast, const Chain *c) {
     real *reference[BUFFERS], *skewed[BUFFERS];
-    Rng rng_a, rng_b;
-    rng_seed(&rng_a, 13, 1), rng_seed(&rng_b, 13, 1);
-    fill_buffers(c, &rng_a, reference);
-    fill_buffers(c, &rng_b, skewed);
     ConvCall calls[CALLS];
-    for (int i = 0; i < CALLS; i++) {
-        const ConvCall k = call_of(c, i, reference);
-        single->conv2d_forward(single, k.g, k.x, k.w, k.bias, k.residual, k.clamp, k.y);
-        calls[i] = call_of(c, i, skewed);
-    }
+    calls_one_by_one(c, single, 13, reference, skewed, calls);
     ThreadBalance *balance = &cpu_state(be)->balance;
     for (int i = 0; i < balance->threads; i++)
         balance->speed[i] = fast >= 0 ? (i == fast ? 8.0 : 1.0) : (i == 0 ? 1.0 / 8 : 1.0);
