@@ -209,16 +209,23 @@ static ImageSplit image_split(const CpuState *st, const ConvGeom *g) {
     return (ImageSplit){blocks, row_parts};
 }
 
-// Column range `part` of `parts`: [*j0, *j0 + *width), whole granules but the last.
+static int column_granules(const ConvGeom *g) {
+    return (int)((out_plane(g) + GEMM_COLUMN_GRANULE - 1) / GEMM_COLUMN_GRANULE);
+}
+
+// Granules [first, last) as columns [*j0, *j0 + *width): whole granules but the last.
+static void granule_columns(const ConvGeom *g, int first, int last, int *j0, int *width) {
+    const int plane = (int)out_plane(g);
+    const int end = last * GEMM_COLUMN_GRANULE < plane ? last * GEMM_COLUMN_GRANULE : plane;
+    *j0 = first * GEMM_COLUMN_GRANULE;
+    *width = end > *j0 ? end - *j0 : 0;
+}
+
+// Column range `part` of the split's equal ones.
 static void column_range(const ConvGeom *g, const ImageSplit *split, int part, int *j0,
                          int *width) {
-    const int plane = (int)out_plane(g);
-    const int granules = (plane + GEMM_COLUMN_GRANULE - 1) / GEMM_COLUMN_GRANULE;
-    const int begin = granules * part / split->column_parts * GEMM_COLUMN_GRANULE;
-    int end = granules * (part + 1) / split->column_parts * GEMM_COLUMN_GRANULE;
-    if (end > plane) end = plane;
-    *j0 = begin;
-    *width = end - begin;
+    const int granules = column_granules(g), parts = split->column_parts;
+    granule_columns(g, granules * part / parts, granules * (part + 1) / parts, j0, width);
 }
 
 // One range of whole column granules per thread (the caller's region has one item per
@@ -226,18 +233,16 @@ static void column_range(const ConvGeom *g, const ImageSplit *split, int part, i
 static void balanced_columns(CpuState *st, const ConvGeom *g, const real *col, const real *w,
                              const real *bias, const real *res, OutputClamp clamp, real *packs,
                              real *y) {
-    const int thread = omp_get_thread_num(), plane = (int)out_plane(g);
-    const int granules = (plane + GEMM_COLUMN_GRANULE - 1) / GEMM_COLUMN_GRANULE;
-    int first, last;
-    thread_balance_range(&st->balance, thread, omp_get_num_threads(), granules, &first, &last);
-    const int j0 = first * GEMM_COLUMN_GRANULE;
-    const int end = last * GEMM_COLUMN_GRANULE < plane ? last * GEMM_COLUMN_GRANULE : plane;
-    if (end <= j0) return;  // nothing recorded: this region then leaves the speeds alone
+    const int thread = omp_get_thread_num();
+    int first, last, j0, width;
+    thread_balance_range(&st->balance, thread, omp_get_num_threads(), column_granules(g), &first,
+                         &last);
+    granule_columns(g, first, last, &j0, &width);
+    if (width == 0) return;  // nothing recorded: this region then leaves the speeds alone
     const double start = omp_get_wtime();
-    forward_rows(st->kernels, g, col, w, bias, res, clamp, j0, end - j0, 0, g->out_c,
+    forward_rows(st->kernels, g, col, w, bias, res, clamp, j0, width, 0, g->out_c,
                  cpu_gemm_pack_of(packs, thread), y);
-    thread_balance_record(&st->balance, thread, (long)(end - j0) * g->out_c,
-                          omp_get_wtime() - start);
+    thread_balance_record(&st->balance, thread, (long)width * g->out_c, omp_get_wtime() - start);
 }
 
 // The split's items (output-channel parts of equal column ranges) as an omp for inside
